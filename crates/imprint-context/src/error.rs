@@ -1,0 +1,92 @@
+//! Errors of the pure core. Every one of them is caused by the input (exit code 2).
+
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong while reading a build context.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The context root does not exist.
+    #[error("build context {} does not exist", path.display())]
+    ContextMissing {
+        /// The context root as given.
+        path: PathBuf,
+    },
+    /// The context root is not a folder.
+    #[error("build context {} is not a directory", path.display())]
+    ContextNotDir {
+        /// The context root as given.
+        path: PathBuf,
+    },
+    /// The Dockerfile does not exist.
+    #[error("Dockerfile {} does not exist", path.display())]
+    DockerfileMissing {
+        /// The Dockerfile path as resolved.
+        path: PathBuf,
+    },
+    /// An input could not be read; never skipped.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A line of an ignore file is not a valid pattern.
+    #[error("{}:{line}: bad ignore pattern `{pattern}`: {reason}", file.display())]
+    BadPattern {
+        /// The ignore file.
+        file: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The line as written.
+        pattern: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// The legacy docker builder ignores `<Dockerfile>.dockerignore`, so the image would not
+    /// match what the user wrote.
+    #[error("{} is a BuildKit-only ignore file, but the builder is the legacy docker builder, which reads only .dockerignore", path.display())]
+    DockerfileIgnoreWithLegacy {
+        /// The Dockerfile-specific ignore file.
+        path: PathBuf,
+    },
+    /// A tag template is invalid.
+    #[error("bad tag template `{template}`: {reason}")]
+    BadTemplate {
+        /// The template as given.
+        template: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+}
+
+impl ContextError {
+    /// A line telling the user what to do about the error.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::ContextMissing { .. } | Self::ContextNotDir { .. } => {
+                "pass the folder that holds your Dockerfile and sources with --context, or set [image] context in imprint.toml".into()
+            }
+            Self::DockerfileMissing { .. } => {
+                "create it, or point at it with --file / [image] dockerfile (relative to the context)".into()
+            }
+            Self::Unreadable { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
+                "fix its permissions (the builder must read it too), or exclude it in the ignore file".into()
+            }
+            Self::Unreadable { .. } => {
+                "imprint never skips an input: fix the file or exclude it in the ignore file".into()
+            }
+            Self::BadPattern { .. } => {
+                "patterns follow Docker's rules: `*`, `?`, `**`, `[a-z]`, `\\` escapes, `!` re-includes".into()
+            }
+            Self::DockerfileIgnoreWithLegacy { .. } => {
+                "move its patterns into .dockerignore, or build with BuildKit (install docker buildx, or pass --builder buildkit)".into()
+            }
+            Self::BadTemplate { .. } => {
+                "a template needs {hash:N} (N from 4 to 64) and may use {timestamp}; the result must be a valid tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}".into()
+            }
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! The content hash, format v1: length-prefixed records sorted by path bytes, then the build
+//! parameters, all under BLAKE3. `docs/hash-format.md` is the written form of this file.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::error::ContextError;
+use crate::input::{Input, InputKind};
+use crate::walk::absolute;
+use crate::BuildParams;
+
+/// The domain tag that opens every v1 hash.
+pub const FORMAT_TAG: &[u8] = b"imprint-context-v1";
+
+/// Hears about hashing progress; every method has a no-op default.
+pub trait Observer: Sync {
+    /// The walk found `files` files holding `bytes` bytes.
+    fn walked(&self, _files: u64, _bytes: u64) {}
+    /// `bytes` more bytes were hashed.
+    fn hashed(&self, _bytes: u64) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// Hashes every file's bytes in place, streaming, in parallel. Returns the bytes hashed.
+pub(crate) fn hash_files(root: &Path, inputs: &mut [Input], observer: &dyn Observer) -> Result<u64, ContextError> {
+    let total = AtomicU64::new(0);
+    inputs
+        .par_iter_mut()
+        .filter(|i| i.kind == InputKind::File)
+        .try_for_each(|input| {
+            let (hash, size) = hash_file(&absolute(root, &input.path))?;
+            input.hash = hash;
+            input.size = size;
+            total.fetch_add(size, Ordering::Relaxed);
+            observer.hashed(size);
+            Ok(())
+        })?;
+    Ok(total.into_inner())
+}
+
+/// BLAKE3 of a file's bytes and their count, read in chunks (never the whole file at once).
+pub fn hash_file(path: &Path) -> Result<([u8; 32], u64), ContextError> {
+    let unreadable = |source| ContextError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(unreadable)?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file).map_err(unreadable)?;
+    let size = hasher.count();
+    Ok((*hasher.finalize().as_bytes(), size))
+}
+
+/// Feeds length-prefixed fields into BLAKE3.
+struct Encoder(blake3::Hasher);
+
+impl Encoder {
+    fn u64(&mut self, n: u64) {
+        self.0.update(&n.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.update(b);
+    }
+    fn raw(&mut self, b: &[u8]) {
+        self.0.update(b);
+    }
+    fn optional(&mut self, value: Option<&str>) {
+        match value {
+            None => self.raw(&[0]),
+            Some(v) => {
+                self.raw(&[1]);
+                self.bytes(v.as_bytes());
+            }
+        }
+    }
+}
+
+/// The root hash over the sorted records and the build parameters.
+pub(crate) fn root_hash(inputs: &[Input], params: &BuildParams, special: &SpecialFiles) -> [u8; 32] {
+    let mut e = Encoder(blake3::Hasher::new());
+    e.bytes(FORMAT_TAG);
+    e.u64(inputs.len() as u64);
+    for input in inputs {
+        e.raw(&[input.kind.tag()]);
+        e.bytes(&input.path);
+        match input.kind {
+            InputKind::File => {
+                e.raw(&[u8::from(input.executable) | (u8::from(input.other_readable) << 1)]);
+                e.u64(input.size);
+                e.raw(&input.hash);
+            }
+            InputKind::Symlink => e.bytes(&input.target),
+            InputKind::Dir => {}
+        }
+    }
+    e.bytes(b"params");
+    e.bytes(params.builder.as_str().as_bytes());
+    e.bytes(special.dockerfile_rel.as_bytes());
+    e.raw(&special.dockerfile_hash);
+    match &special.ignore {
+        None => e.raw(&[0]),
+        Some((rel, hash)) => {
+            e.raw(&[1]);
+            e.bytes(rel.as_bytes());
+            e.raw(hash);
+        }
+    }
+    e.optional(params.target.as_deref());
+    e.bytes(params.platform.as_bytes());
+    e.u64(params.build_args.len() as u64);
+    for (key, value) in &params.build_args {
+        e.bytes(key.as_bytes());
+        e.bytes(value.as_bytes());
+    }
+    e.u64(params.base_images.len() as u64);
+    for base in &params.base_images {
+        e.bytes(base.reference.as_bytes());
+        e.bytes(base.digest.as_bytes());
+    }
+    *e.0.finalize().as_bytes()
+}
+
+/// The Dockerfile and ignore file, hashed whether or not they are inside the context.
+#[derive(Debug, Clone)]
+pub(crate) struct SpecialFiles {
+    pub dockerfile_rel: String,
+    pub dockerfile_hash: [u8; 32],
+    pub ignore: Option<(String, [u8; 32])>,
+}

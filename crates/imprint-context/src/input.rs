@@ -1,0 +1,151 @@
+//! One entry of the build context, as hashed.
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+/// The kind of a context entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Dir,
+    /// A symbolic link, hashed as its text and never followed.
+    Symlink,
+}
+
+impl InputKind {
+    /// The byte that stands for the kind in a record.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            Self::File => b'f',
+            Self::Dir => b'd',
+            Self::Symlink => b'l',
+        }
+    }
+}
+
+/// One entry the builder sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Path relative to the context root, `/`-separated, raw bytes.
+    pub path: Vec<u8>,
+    /// File, folder or symlink.
+    pub kind: InputKind,
+    /// Owner-executable bit (files only).
+    pub executable: bool,
+    /// Readable by others (files only): Lambda runs the code as a non-root user.
+    pub other_readable: bool,
+    /// Bytes hashed (files only).
+    pub size: u64,
+    /// BLAKE3 of the bytes (files only; zero until hashed).
+    pub hash: [u8; 32],
+    /// Link text (symlinks only).
+    pub target: Vec<u8>,
+}
+
+impl Input {
+    pub(crate) fn dir(path: Vec<u8>) -> Self {
+        Self::new(path, InputKind::Dir)
+    }
+
+    pub(crate) fn file(path: Vec<u8>, mode: u32, size: u64) -> Self {
+        Self {
+            executable: mode & 0o100 != 0,
+            other_readable: mode & 0o004 != 0,
+            size,
+            ..Self::new(path, InputKind::File)
+        }
+    }
+
+    pub(crate) fn symlink(path: Vec<u8>, target: Vec<u8>) -> Self {
+        Self {
+            target,
+            ..Self::new(path, InputKind::Symlink)
+        }
+    }
+
+    fn new(path: Vec<u8>, kind: InputKind) -> Self {
+        Self {
+            path,
+            kind,
+            executable: false,
+            other_readable: false,
+            size: 0,
+            hash: [0; 32],
+            target: Vec::new(),
+        }
+    }
+
+    /// The path for display (lossy for non-UTF-8 names).
+    pub fn display_path(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+
+    /// The content hash in hex (files only).
+    pub fn hash_hex(&self) -> Option<String> {
+        (self.kind == InputKind::File).then(|| hex(&self.hash))
+    }
+
+    /// `ls`-like mode letters: `r` (others may read) and `x` (executable), or `-`.
+    pub fn mode_letters(&self) -> &'static str {
+        match (self.kind, self.other_readable, self.executable) {
+            (InputKind::File, true, true) => "rx",
+            (InputKind::File, true, false) => "r-",
+            (InputKind::File, false, true) => "-x",
+            (InputKind::File, false, false) => "--",
+            _ => "  ",
+        }
+    }
+}
+
+impl Serialize for Input {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Input", 7)?;
+        st.serialize_field("path", &self.display_path())?;
+        st.serialize_field("kind", &self.kind)?;
+        match self.kind {
+            InputKind::File => {
+                st.serialize_field("executable", &self.executable)?;
+                st.serialize_field("other_readable", &self.other_readable)?;
+                st.serialize_field("size", &self.size)?;
+                st.serialize_field("hash", &hex(&self.hash))?;
+            }
+            InputKind::Symlink => {
+                st.serialize_field("target", &String::from_utf8_lossy(&self.target))?;
+            }
+            InputKind::Dir => {}
+        }
+        st.end()
+    }
+}
+
+/// An entry an ignore pattern left out.
+#[derive(Debug, Clone)]
+pub struct Excluded {
+    /// Path relative to the context root.
+    pub path: Vec<u8>,
+    /// The pattern that excluded it.
+    pub pattern: String,
+    /// Its line in the ignore file.
+    pub line: usize,
+}
+
+impl Serialize for Excluded {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Excluded", 3)?;
+        st.serialize_field("path", &String::from_utf8_lossy(&self.path))?;
+        st.serialize_field("pattern", &self.pattern)?;
+        st.serialize_field("line", &self.line)?;
+        st.end()
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

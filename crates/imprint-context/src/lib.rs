@@ -1,0 +1,235 @@
+//! imprint's pure core: the build-context walk under Docker's ignore rules, the content hash
+//! (format v1) and tag formatting. No async, no network.
+
+pub mod builder;
+pub mod error;
+pub mod hash;
+pub mod ignore;
+pub mod input;
+pub mod tag;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+pub use builder::BuilderKind;
+pub use error::ContextError;
+pub use hash::{Observer, Quiet};
+pub use ignore::IgnoreRules;
+pub use input::{hex, Excluded, Input, InputKind};
+pub use tag::{format_timestamp, validate_tag, TagTemplate, DEFAULT_TEMPLATE};
+
+/// The version of the hash format, stored in image labels.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A base image pinned to its platform manifest digest (from `imprint.lock`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BaseImage {
+    /// The reference as the Dockerfile names it, after `ARG` substitution.
+    pub reference: String,
+    /// `sha256:…` of its manifest for the platform.
+    pub digest: String,
+}
+
+/// Everything besides the context's files that changes the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildParams {
+    /// The builder, which decides the ignore file and its semantics.
+    pub builder: BuilderKind,
+    /// The Dockerfile (absolute, or relative to the current directory).
+    pub dockerfile: PathBuf,
+    /// `--target` stage.
+    pub target: Option<String>,
+    /// `os/arch[/variant]`, always explicit.
+    pub platform: String,
+    /// `--build-arg` values, sorted by name.
+    pub build_args: BTreeMap<String, String>,
+    /// Locked base images (filled by the lock in a later format user; empty until then).
+    pub base_images: Vec<BaseImage>,
+}
+
+/// A non-fatal finding about the context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Machine-readable kind: `state-in-context`, `not-other-readable`, `special-file`.
+    pub kind: &'static str,
+    /// What to tell the user.
+    pub message: String,
+    /// The paths concerned.
+    pub paths: Vec<String>,
+}
+
+/// The result of hashing a build context.
+#[derive(Debug, Clone)]
+pub struct ContextHash {
+    /// Full BLAKE3 root hash.
+    pub hash: [u8; 32],
+    /// Every entry the builder sends, sorted by path bytes.
+    pub inputs: Vec<Input>,
+    /// Entries left out by the ignore file.
+    pub excluded: Vec<Excluded>,
+    /// The ignore file that applied, relative to the context when inside it.
+    pub ignore_file: Option<String>,
+    /// The Dockerfile relative to the context.
+    pub dockerfile: String,
+    /// Findings worth a warning.
+    pub warnings: Vec<Warning>,
+    /// Regular files hashed.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl ContextHash {
+    /// The full hash in lower-case hex.
+    pub fn hex(&self) -> String {
+        hex(&self.hash)
+    }
+}
+
+/// Hashes the context at `root` as `params.builder` would send it.
+pub fn hash_context(root: &Path, params: &BuildParams, observer: &dyn Observer) -> Result<ContextHash, ContextError> {
+    let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ContextError::ContextMissing {
+            path: root.to_path_buf(),
+        },
+        _ => ContextError::Unreadable {
+            path: root.to_path_buf(),
+            source: e,
+        },
+    })?;
+    if !meta.is_dir() {
+        return Err(ContextError::ContextNotDir {
+            path: root.to_path_buf(),
+        });
+    }
+    if !params.dockerfile.is_file() {
+        return Err(ContextError::DockerfileMissing {
+            path: params.dockerfile.clone(),
+        });
+    }
+    let ignore_path = params.builder.ignore_file(root, &params.dockerfile)?;
+    let rules = match &ignore_path {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| ContextError::Unreadable {
+                path: path.clone(),
+                source,
+            })?;
+            IgnoreRules::parse(path, &bytes)?
+        }
+        None => IgnoreRules::default(),
+    };
+
+    let mut walked = walk::walk(root, &rules, params.builder)?;
+    let files = walked.inputs.iter().filter(|i| i.kind == InputKind::File).count() as u64;
+    let announced: u64 = walked.inputs.iter().map(|i| i.size).sum();
+    observer.walked(files, announced);
+    let bytes = hash::hash_files(root, &mut walked.inputs, observer)?;
+
+    let dockerfile_rel = relative_to(&params.dockerfile, root);
+    let (dockerfile_hash, _) = hash::hash_file(&params.dockerfile)?;
+    let ignore = match &ignore_path {
+        Some(path) => Some((relative_to(path, root), hash::hash_file(path)?.0)),
+        None => None,
+    };
+    let special = hash::SpecialFiles {
+        dockerfile_rel: dockerfile_rel.clone(),
+        dockerfile_hash,
+        ignore: ignore.clone(),
+    };
+    let hash = hash::root_hash(&walked.inputs, params, &special);
+    let warnings = warnings(&walked.inputs, &walked.special);
+    Ok(ContextHash {
+        hash,
+        inputs: walked.inputs,
+        excluded: walked.excluded,
+        ignore_file: ignore.map(|(rel, _)| rel),
+        dockerfile: dockerfile_rel,
+        warnings,
+        files,
+        bytes,
+    })
+}
+
+/// `path` relative to `base` with `/` separators, through `..` when outside it. Both are
+/// resolved first so that symlinked or relative spellings agree.
+fn relative_to(path: &Path, base: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+    let p: Vec<Component> = path.components().collect();
+    let b: Vec<Component> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); b.len() - common];
+    parts.extend(p[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.join("/")
+}
+
+/// State that should not ship in a Lambda image, and files Lambda's user cannot read.
+fn warnings(inputs: &[Input], special: &[(Vec<u8>, &'static str)]) -> Vec<Warning> {
+    const STATE: [&[u8]; 4] = [b".git", b".venv", b"__pycache__", b".env"];
+    let mut state: Vec<String> = Vec::new();
+    for input in inputs {
+        let mut end = 0;
+        for component in input.path.split(|&b| b == b'/') {
+            end += component.len();
+            if STATE.contains(&component) {
+                let top = String::from_utf8_lossy(&input.path[..end]).into_owned();
+                if !state.contains(&top) {
+                    state.push(top);
+                }
+                break;
+            }
+            end += 1;
+        }
+    }
+    let mut out = Vec::new();
+    if !state.is_empty() {
+        out.push(Warning {
+            kind: "state-in-context",
+            message: format!(
+                "{} {} in the build context; add {} to the ignore file",
+                state.join(", "),
+                if state.len() == 1 { "is" } else { "are" },
+                if state.len() == 1 { "it" } else { "them" }
+            ),
+            paths: state,
+        });
+    }
+    let unreadable: Vec<String> = inputs
+        .iter()
+        .filter(|i| i.kind == InputKind::File && !i.other_readable)
+        .map(Input::display_path)
+        .collect();
+    if !unreadable.is_empty() {
+        out.push(Warning {
+            kind: "not-other-readable",
+            message: format!(
+                "{} cannot be read by others; Lambda runs your code as a non-root user, which cannot read {}: chmod o+r",
+                list(&unreadable),
+                if unreadable.len() == 1 { "it" } else { "them" }
+            ),
+            paths: unreadable,
+        });
+    }
+    for (path, what) in special {
+        let path = String::from_utf8_lossy(path).into_owned();
+        out.push(Warning {
+            kind: "special-file",
+            message: format!("{path} is a {what}; builders never send one, so it is left out"),
+            paths: vec![path],
+        });
+    }
+    out
+}
+
+/// The first few items and a count of the rest.
+fn list(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if items.len() <= SHOWN {
+        items.join(", ")
+    } else {
+        format!("{} and {} more", items[..SHOWN].join(", "), items.len() - SHOWN)
+    }
+}

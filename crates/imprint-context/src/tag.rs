@@ -1,0 +1,192 @@
+//! Tag templates (`{timestamp}-{hash:8}`) and UTC timestamps.
+
+use crate::error::ContextError;
+
+/// The document's format: `YYYYMMDD-HHMMSS-` and 8 hex characters of the content hash.
+pub const DEFAULT_TEMPLATE: &str = "{timestamp}-{hash:8}";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Timestamp,
+    Hash(usize),
+}
+
+/// A parsed tag template; `{hash:N}` is required, `{timestamp}` optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagTemplate {
+    text: String,
+    parts: Vec<Part>,
+}
+
+impl TagTemplate {
+    /// Parses and checks a template: every result it can render is a valid OCI tag.
+    pub fn parse(text: &str) -> Result<Self, ContextError> {
+        let bad = |reason: String| ContextError::BadTemplate {
+            template: text.to_string(),
+            reason,
+        };
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('{') {
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| bad("a `{` is never closed".into()))?;
+                let name = &after[..end];
+                parts.push(match name {
+                    "timestamp" => Part::Timestamp,
+                    "hash" => Part::Hash(8),
+                    _ => match name.strip_prefix("hash:") {
+                        Some(n) => match n.parse::<usize>() {
+                            Ok(n) if (4..=64).contains(&n) => Part::Hash(n),
+                            _ => return Err(bad(format!("`{{{name}}}`: the hash length must be a number from 4 to 64"))),
+                        },
+                        None => return Err(bad(format!("unknown placeholder `{{{name}}}`"))),
+                    },
+                });
+                rest = &after[end + 1..];
+            } else {
+                let end = rest.find('{').unwrap_or(rest.len());
+                let literal = &rest[..end];
+                if let Some(c) = literal.chars().find(|c| !is_tag_char(*c)) {
+                    return Err(bad(format!("`{c}` cannot appear in a tag")));
+                }
+                parts.push(Part::Literal(literal.to_string()));
+                rest = &rest[end..];
+            }
+        }
+        if !parts.iter().any(|p| matches!(p, Part::Hash(_))) {
+            return Err(bad("it has no {hash:N}, so the tag would not follow the content".into()));
+        }
+        let template = Self {
+            text: text.to_string(),
+            parts,
+        };
+        // Hex and timestamps are always valid tag characters, so a sample render checks the
+        // first character and the length for every render.
+        let sample = template.render(&"0".repeat(64), 0);
+        validate_tag(&sample).map_err(bad)?;
+        Ok(template)
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Renders the tag for a full hex hash at a Unix time (seconds, UTC).
+    pub fn render(&self, hash_hex: &str, unix_seconds: i64) -> String {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Literal(s) => s.clone(),
+                Part::Timestamp => format_timestamp(unix_seconds),
+                Part::Hash(n) => hash_hex.chars().take(*n).collect(),
+            })
+            .collect()
+    }
+
+    /// How many hex characters of the hash the tag carries.
+    pub fn hash_len(&self) -> usize {
+        self.parts
+            .iter()
+            .find_map(|p| match p {
+                Part::Hash(n) => Some(*n),
+                _ => None,
+            })
+            .unwrap_or(8)
+    }
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// Checks a tag against the OCI distribution spec: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    match chars.next() {
+        None => return Err("the tag is empty".into()),
+        Some(c) if !(c.is_ascii_alphanumeric() || c == '_') => {
+            return Err(format!("a tag cannot start with `{c}`"));
+        }
+        _ => {}
+    }
+    if let Some(c) = chars.find(|c| !is_tag_char(*c)) {
+        return Err(format!("`{c}` cannot appear in a tag"));
+    }
+    if tag.len() > 128 {
+        return Err(format!("the tag is {} characters long; at most 128 are allowed", tag.len()));
+    }
+    Ok(())
+}
+
+/// `%Y%m%d-%H%M%S` in UTC.
+pub fn format_timestamp(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs = unix_seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil conversion (proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(format_timestamp(0), "19700101-000000");
+        // The document's example tag, 2025-05-26 14:51:40 UTC.
+        assert_eq!(format_timestamp(1_748_271_100), "20250526-145140");
+        assert_eq!(format_timestamp(951_782_400), "20000229-000000");
+        assert_eq!(format_timestamp(4_102_444_799), "20991231-235959");
+    }
+
+    #[test]
+    fn default_template_renders_the_documents_format() {
+        let t = TagTemplate::parse(DEFAULT_TEMPLATE).unwrap();
+        let hash = "9f6a1a2a".to_string() + &"0".repeat(56);
+        assert_eq!(t.render(&hash, 1_748_271_100), "20250526-145140-9f6a1a2a");
+        assert_eq!(t.hash_len(), 8);
+    }
+
+    #[test]
+    fn templates_are_checked() {
+        assert!(TagTemplate::parse("v1-{hash:12}").is_ok());
+        assert!(TagTemplate::parse("{hash}").is_ok());
+        for bad in ["{timestamp}", "{hash:3}", "{hash:65}", "{hash:x}", "{nope}-{hash}", "a/{hash}", "-{hash}", "{hash", "x{hash:64}{hash:64}"] {
+            assert!(
+                matches!(TagTemplate::parse(bad), Err(ContextError::BadTemplate { .. })),
+                "{bad} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn oci_tag_rules() {
+        assert!(validate_tag("_a.b-c").is_ok());
+        assert!(validate_tag(".a").is_err());
+        assert!(validate_tag(&"a".repeat(129)).is_err());
+        assert!(validate_tag(&"a".repeat(128)).is_ok());
+    }
+}

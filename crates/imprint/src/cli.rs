@@ -1,0 +1,107 @@
+//! Command-line arguments. Every flag that has a config key can also come from `IMPRINT_*`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deploys container-image AWS Lambda functions with content-based image tags.
+#[derive(Debug, Parser)]
+#[command(name = "imprint", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Use this imprint.toml instead of searching the current directory and its parents.
+    #[arg(long, global = true, env = "IMPRINT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Apply the `[env.NAME]` section of imprint.toml.
+    #[arg(long = "env", global = true, env = "IMPRINT_ENV", value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detail on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// imprint's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the tag for the current content: `{timestamp}-{hash:8}` by default.
+    Tag(TagArgs),
+}
+
+/// What goes into the content hash, as `docker build` would take it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BuildInputArgs {
+    /// The build context folder [config: image.context; default: the folder of imprint.toml].
+    #[arg(long, env = "IMPRINT_CONTEXT", value_name = "DIR")]
+    pub context: Option<PathBuf>,
+    /// The Dockerfile [config: image.dockerfile; default: Dockerfile in the context].
+    #[arg(short = 'f', long = "file", env = "IMPRINT_FILE", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// A build argument, `KEY=VALUE`, or `KEY` to take it from the environment (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// The Dockerfile stage to build [config: image.target].
+    #[arg(long, env = "IMPRINT_TARGET", value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The image platform, e.g. linux/amd64 or linux/arm64 [config: image.platform].
+    #[arg(long, env = "IMPRINT_PLATFORM", value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// The builder whose context and ignore file are hashed [config: image.builder].
+    #[arg(long, env = "IMPRINT_BUILDER", value_enum)]
+    pub builder: Option<BuilderChoice>,
+    /// The tag template; must hold {hash:N} [config: image.tag].
+    #[arg(long, env = "IMPRINT_TAG_TEMPLATE", value_name = "TEMPLATE")]
+    pub template: Option<String>,
+}
+
+/// The builder as the user names it; `docker` is resolved to BuildKit or the legacy builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuilderChoice {
+    /// The docker CLI: BuildKit when `docker buildx` is installed, the legacy builder otherwise.
+    Docker,
+    /// The docker CLI with BuildKit (buildx).
+    Buildkit,
+    /// The docker CLI's legacy builder.
+    DockerLegacy,
+    /// podman build.
+    Podman,
+    /// buildah bud.
+    Buildah,
+}
+
+/// `imprint tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// What goes into the hash.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Compute the tag from the local tree alone, without asking the registry.
+    #[arg(long)]
+    pub offline: bool,
+    /// List every input with its kind, mode, size and hash (with -v: what was excluded, and by which pattern).
+    #[arg(long)]
+    pub explain: bool,
+}
+
+impl std::fmt::Display for BuilderChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.to_possible_value().map(|v| v.get_name().to_string());
+        f.write_str(value.as_deref().unwrap_or("docker"))
+    }
+}

@@ -1,0 +1,164 @@
+//! `imprint tag`: the tag for the current content.
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use imprint_context::{hash_context, ContextHash, InputKind, Observer, FORMAT_VERSION};
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, TagArgs};
+use crate::error::ExitStatus;
+use crate::printer::{Printer, Verbosity};
+use crate::settings::{BuildSettings, Settings};
+
+/// Draws hashing progress on a terminal.
+struct Progress(ProgressBar);
+
+impl Observer for Progress {
+    fn walked(&self, _files: u64, bytes: u64) {
+        self.0.set_length(bytes);
+    }
+    fn hashed(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+/// Hashes the configured context, with progress, and prints its warnings.
+pub fn compute(build: &BuildSettings, printer: &Printer) -> anyhow::Result<ContextHash> {
+    tracing::info!(
+        "hashing {} as {} would send it",
+        build.context.display(),
+        build.params.builder
+    );
+    let progress = Progress(printer.bytes_bar("hashing"));
+    let result = hash_context(&build.context, &build.params, &progress);
+    progress.0.finish_and_clear();
+    let hashed = result?;
+    for warning in &hashed.warnings {
+        printer.warn(&warning.message);
+    }
+    Ok(hashed)
+}
+
+/// `tag --json`.
+#[derive(Debug, Serialize)]
+struct TagReport<'a> {
+    tag: String,
+    hash: String,
+    format: u32,
+    template: &'a str,
+    timestamp: i64,
+    offline: bool,
+    builder: &'a str,
+    platform: &'a str,
+    target: Option<&'a str>,
+    dockerfile: &'a str,
+    ignore_file: Option<&'a str>,
+    build_args: Vec<&'a str>,
+    base_images: &'a [imprint_context::BaseImage],
+    files: u64,
+    bytes: u64,
+    inputs: &'a [imprint_context::Input],
+    excluded: &'a [imprint_context::Excluded],
+    warnings: &'a [imprint_context::Warning],
+}
+
+/// Runs `imprint tag`.
+pub fn run(global: &GlobalArgs, args: &TagArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let settings = Settings::resolve(global, &args.input)?;
+    let build = &settings.build;
+    if !args.offline {
+        printer.note("the registry lookup that reuses a pushed tag is not built yet; the tag is computed from the local tree, as with --offline");
+    }
+    let hashed = compute(build, printer).context("failed to hash the build context")?;
+    let timestamp = crate::now_for_tags()?;
+    let hash = hashed.hex();
+    let tag = build.template.render(&hash, timestamp);
+    if printer.json {
+        printer.json_value(&TagReport {
+            tag,
+            hash,
+            format: FORMAT_VERSION,
+            template: build.template.as_str(),
+            timestamp,
+            offline: true,
+            builder: build.params.builder.as_str(),
+            platform: &build.params.platform,
+            target: build.params.target.as_deref(),
+            dockerfile: &hashed.dockerfile,
+            ignore_file: hashed.ignore_file.as_deref(),
+            // Names only: values may be secrets.
+            build_args: build.params.build_args.keys().map(String::as_str).collect(),
+            base_images: &build.params.base_images,
+            files: hashed.files,
+            bytes: hashed.bytes,
+            inputs: &hashed.inputs,
+            excluded: &hashed.excluded,
+            warnings: &hashed.warnings,
+        })?;
+    } else if args.explain {
+        printer.data(&explain(build, &hashed, &tag, printer.verbosity >= Verbosity::Verbose))?;
+    } else {
+        printer.data(&tag)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Every input with its kind, mode, size and hash, then the build parameters and the tag.
+fn explain(build: &BuildSettings, hashed: &ContextHash, tag: &str, excluded: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<7} {:<4} {:>12}  {:<16}  path", "kind", "mode", "size", "blake3");
+    for input in &hashed.inputs {
+        let (kind, size, hash, suffix) = match input.kind {
+            InputKind::File => (
+                "file",
+                input.size.to_string(),
+                input.hash_hex().unwrap_or_default()[..16].to_string(),
+                String::new(),
+            ),
+            InputKind::Dir => ("dir", "-".into(), "-".into(), "/".into()),
+            InputKind::Symlink => (
+                "symlink",
+                "-".into(),
+                "-".into(),
+                format!(" -> {}", String::from_utf8_lossy(&input.target)),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "{kind:<7} {:<4} {size:>12}  {hash:<16}  {}{suffix}",
+            input.mode_letters(),
+            input.display_path()
+        );
+    }
+    if excluded {
+        for ex in &hashed.excluded {
+            let _ = writeln!(
+                out,
+                "{:<7} {:<4} {:>12}  {:<16}  {}  (line {}: {})",
+                "exclude",
+                "",
+                "",
+                "",
+                String::from_utf8_lossy(&ex.path),
+                ex.line,
+                ex.pattern
+            );
+        }
+    }
+    let p = &build.params;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "format       imprint-context-v{FORMAT_VERSION}");
+    let _ = writeln!(out, "builder      {} (requested: {})", p.builder, build.builder_choice);
+    let _ = writeln!(out, "dockerfile   {}", hashed.dockerfile);
+    let _ = writeln!(out, "ignore file  {}", hashed.ignore_file.as_deref().unwrap_or("(none)"));
+    let _ = writeln!(out, "platform     {}", p.platform);
+    let _ = writeln!(out, "target       {}", p.target.as_deref().unwrap_or("(last stage)"));
+    let args: Vec<&str> = p.build_args.keys().map(String::as_str).collect();
+    let _ = writeln!(out, "build args   {}", if args.is_empty() { "(none)".into() } else { args.join(", ") });
+    let _ = writeln!(out, "inputs       {} entries, {} files, {} bytes", hashed.inputs.len(), hashed.files, hashed.bytes);
+    let _ = writeln!(out, "hash         {}", hashed.hex());
+    let _ = write!(out, "tag          {tag}");
+    out
+}

@@ -1,0 +1,359 @@
+//! `imprint.toml`: found in the current directory or its parents, every key optional,
+//! `[env.NAME]` sections overriding any key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::BuilderChoice;
+
+/// The file name searched for.
+pub const FILE_NAME: &str = "imprint.toml";
+
+/// A problem with imprint.toml (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A syntax error, unknown key or wrong type.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--env NAME` names no `[env.NAME]` section.
+    #[error("{}: no [env.{name}] section (known: {known})", path.display())]
+    UnknownEnv {
+        /// The config file.
+        path: PathBuf,
+        /// The environment asked for.
+        name: String,
+        /// The sections that exist.
+        known: String,
+    },
+    /// `--env NAME` with no imprint.toml at all.
+    #[error("--env {name} needs an imprint.toml with an [env.{name}] section, and none was found")]
+    EnvWithoutFile {
+        /// The environment asked for.
+        name: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Parse { .. } => Some(
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint; [deploy] owner, functions, select; [env.NAME] overrides any of them".into(),
+            ),
+            Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
+            _ => None,
+        }
+    }
+}
+
+/// `[image]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    /// Local image name.
+    pub name: Option<String>,
+    /// Build context, relative to imprint.toml.
+    pub context: Option<PathBuf>,
+    /// Dockerfile, relative to the context.
+    pub dockerfile: Option<PathBuf>,
+    /// `os/arch`.
+    pub platform: Option<String>,
+    /// Tag template.
+    pub tag: Option<String>,
+    /// Dockerfile stage.
+    pub target: Option<String>,
+    /// Builder.
+    pub builder: Option<BuilderChoice>,
+    /// Build arguments.
+    pub build_args: Option<BTreeMap<String, String>>,
+}
+
+/// `[registry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// `host/path` of the image repository.
+    pub repository: Option<String>,
+    /// Where registry requests go instead of the repository's host.
+    pub endpoint: Option<String>,
+}
+
+/// Who owns the functions' image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// imprint updates the functions' code.
+    Imprint,
+    /// Pulumi does; imprint never writes to functions.
+    Pulumi,
+}
+
+/// `select = { tag = "app", value = "x" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    /// Lambda tag name.
+    pub tag: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// `[deploy]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySection {
+    /// `imprint` or `pulumi`.
+    pub owner: Option<Owner>,
+    /// Function names.
+    pub functions: Option<Vec<String>>,
+    /// Or every function with this tag.
+    pub select: Option<Selector>,
+}
+
+/// The sections an `[env.NAME]` may override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sections {
+    /// `[image]`.
+    #[serde(default)]
+    pub image: ImageSection,
+    /// `[registry]`.
+    #[serde(default)]
+    pub registry: RegistrySection,
+    /// `[deploy]`.
+    #[serde(default)]
+    pub deploy: DeploySection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    image: ImageSection,
+    #[serde(default)]
+    registry: RegistrySection,
+    #[serde(default)]
+    deploy: DeploySection,
+    #[serde(default)]
+    env: BTreeMap<String, Sections>,
+}
+
+/// A loaded imprint.toml with the chosen environment applied.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file, if one was found.
+    pub path: Option<PathBuf>,
+    /// The merged sections.
+    pub sections: Sections,
+}
+
+impl Config {
+    /// The folder relative paths in the file are resolved against.
+    pub fn dir(&self) -> Option<&Path> {
+        self.path.as_deref().and_then(Path::parent)
+    }
+}
+
+/// Finds imprint.toml in `start` or its parents.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|p| p.is_file())
+}
+
+/// Loads `path` (or the discovered file) and applies `[env.NAME]`.
+pub fn load(path: Option<&Path>, cwd: &Path, env: Option<&str>) -> Result<Config, ConfigError> {
+    let path = match path {
+        Some(p) => Some(cwd.join(p)),
+        None => discover(cwd),
+    };
+    let Some(path) = path else {
+        if let Some(name) = env {
+            return Err(ConfigError::EnvWithoutFile { name: name.into() });
+        }
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let raw: RawFile = toml::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_column(&text, span.start))
+            .unwrap_or((1, 1));
+        ConfigError::Parse {
+            path: path.clone(),
+            line,
+            column,
+            message: e.message().to_string(),
+        }
+    })?;
+    let mut sections = Sections {
+        image: raw.image,
+        registry: raw.registry,
+        deploy: raw.deploy,
+    };
+    if let Some(name) = env {
+        let overlay = raw.env.get(name).ok_or_else(|| ConfigError::UnknownEnv {
+            path: path.clone(),
+            name: name.into(),
+            known: if raw.env.is_empty() {
+                "none".into()
+            } else {
+                raw.env.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
+        })?;
+        sections = merge(sections, overlay.clone());
+    }
+    if sections.deploy.functions.is_some() && sections.deploy.select.is_some() {
+        return Err(ConfigError::Invalid {
+            path,
+            message: "[deploy] has both `functions` and `select`; use one".into(),
+        });
+    }
+    Ok(Config {
+        path: Some(path),
+        sections,
+    })
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// `overlay`'s keys win; build args merge key by key.
+fn merge(base: Sections, overlay: Sections) -> Sections {
+    let (b, o) = (base.image, overlay.image);
+    let build_args = match (b.build_args, o.build_args) {
+        (Some(mut b), Some(o)) => {
+            b.extend(o);
+            Some(b)
+        }
+        (b, o) => o.or(b),
+    };
+    Sections {
+        image: ImageSection {
+            name: o.name.or(b.name),
+            context: o.context.or(b.context),
+            dockerfile: o.dockerfile.or(b.dockerfile),
+            platform: o.platform.or(b.platform),
+            tag: o.tag.or(b.tag),
+            target: o.target.or(b.target),
+            builder: o.builder.or(b.builder),
+            build_args,
+        },
+        registry: RegistrySection {
+            repository: overlay.registry.repository.or(base.registry.repository),
+            endpoint: overlay.registry.endpoint.or(base.registry.endpoint),
+        },
+        deploy: {
+            let (bd, od) = (base.deploy, overlay.deploy);
+            // A selection in the overlay replaces the base's, whichever form either uses.
+            let (functions, select) = if od.functions.is_some() || od.select.is_some() {
+                (od.functions, od.select)
+            } else {
+                (bd.functions, bd.select)
+            };
+            DeploySection {
+                owner: od.owner.or(bd.owner),
+                functions,
+                select,
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join(FILE_NAME);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn env_section_overrides_base_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "[image]\nplatform = \"linux/amd64\"\nbuild_args = { A = \"1\", B = \"2\" }\n[registry]\nrepository = \"r/dev\"\n[env.prod]\nregistry.repository = \"r/prod\"\nimage.build_args = { B = \"3\" }\n",
+        );
+        let prod = load(None, dir.path(), Some("prod")).unwrap();
+        assert_eq!(prod.sections.registry.repository.as_deref(), Some("r/prod"));
+        assert_eq!(prod.sections.image.platform.as_deref(), Some("linux/amd64"));
+        let args = prod.sections.image.build_args.unwrap();
+        assert_eq!(args.get("A").map(String::as_str), Some("1"));
+        assert_eq!(args.get("B").map(String::as_str), Some("3"));
+        let base = load(None, dir.path(), None).unwrap();
+        assert_eq!(base.sections.registry.repository.as_deref(), Some("r/dev"));
+    }
+
+    #[test]
+    fn found_in_a_parent_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[image]\nname = \"x\"\n");
+        let sub = dir.path().join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(load(None, &sub, None).unwrap().path, Some(path));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "[image]\nname = \"x\"\nplatfrom = \"linux/amd64\"\n");
+        match load(None, dir.path(), None) {
+            Err(ConfigError::Parse { line, message, .. }) => {
+                assert_eq!(line, 3);
+                assert!(message.contains("platfrom"), "{message}");
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+        write(dir.path(), "[deploy]\n\nfunctions = \"one\"\n");
+        match load(None, dir.path(), None) {
+            Err(ConfigError::Parse { line, .. }) => assert_eq!(line, 3),
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+        write(dir.path(), "[env.prod.image]\nnope = 1\n");
+        assert!(matches!(load(None, dir.path(), None), Err(ConfigError::Parse { line: 2, .. })));
+    }
+
+    #[test]
+    fn unknown_env_lists_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "[env.prod]\n[env.staging]\n");
+        let err = load(None, dir.path(), Some("qa")).unwrap_err();
+        assert!(err.to_string().contains("prod, staging"), "{err}");
+    }
+}

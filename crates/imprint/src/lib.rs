@@ -1,0 +1,69 @@
+//! imprint: deploys container-image AWS Lambda functions with content-based image tags.
+//!
+//! The binary is a thin shell over [`run`]; each command lives in its own module under
+//! [`commands`] and takes resolved [`settings::Settings`] and a [`printer::Printer`].
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod printer;
+pub mod settings;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use printer::{Printer, Verbosity};
+
+/// Runs one invocation and turns its outcome into an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let verbosity = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        (false, 1) => Verbosity::Verbose,
+        (false, _) => Verbosity::Debug,
+    };
+    init_logging(verbosity);
+    let printer = Printer::new(cli.global.json, verbosity);
+    let result = match &cli.command {
+        Command::Tag(args) => commands::tag::run(&cli.global, args, &printer),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(err) => {
+            printer.error(&error::message(&err), error::hint(&err).as_deref());
+            error::classify(&err).into()
+        }
+    }
+}
+
+fn init_logging(verbosity: Verbosity) {
+    let level = match verbosity {
+        Verbosity::Quiet => tracing::Level::ERROR,
+        Verbosity::Normal => tracing::Level::WARN,
+        Verbosity::Verbose => tracing::Level::INFO,
+        Verbosity::Debug => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The current time for tags: `SOURCE_DATE_EPOCH` when set, else the clock (UTC seconds).
+pub fn now_for_tags() -> Result<i64, error::UsageError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse::<i64>().map_err(|_| {
+            error::UsageError::new(
+                format!("SOURCE_DATE_EPOCH is `{text}`, not a number of seconds"),
+                "set it to a Unix time such as $(git log -1 --format=%ct), or unset it",
+            )
+        }),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)),
+    }
+}

@@ -1,0 +1,97 @@
+//! Output: data on stdout, everything else on stderr, colour only on a terminal without
+//! `NO_COLOR`, progress bars only on a terminal.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How loud stderr is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Errors only.
+    Quiet,
+    /// Warnings and notes.
+    Normal,
+    /// `-v`.
+    Verbose,
+    /// `-vv`.
+    Debug,
+}
+
+/// Writes results and messages.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    /// `--json`.
+    pub json: bool,
+    /// Loudness.
+    pub verbosity: Verbosity,
+    color: bool,
+}
+
+impl Printer {
+    /// A printer for this process's stdout and stderr.
+    pub fn new(json: bool, verbosity: Verbosity) -> Self {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Self { json, verbosity, color }
+    }
+
+    fn label(&self, text: &str, ansi: &str) -> String {
+        if self.color {
+            format!("\x1b[{ansi}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// `error: …` and `hint: …` (always shown).
+    pub fn error(&self, message: &str, hint: Option<&str>) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{}: {message}", self.label("error", "1;31"));
+        if let Some(hint) = hint {
+            let _ = writeln!(err, "{}: {hint}", self.label("hint", "1;36"));
+        }
+    }
+
+    /// `warning: …`.
+    pub fn warn(&self, message: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(std::io::stderr().lock(), "{}: {message}", self.label("warning", "1;33"));
+        }
+    }
+
+    /// `note: …`.
+    pub fn note(&self, message: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(std::io::stderr().lock(), "{}: {message}", self.label("note", "1;32"));
+        }
+    }
+
+    /// A line of data on stdout.
+    pub fn data(&self, text: &str) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")?;
+        out.flush()
+    }
+
+    /// A value as pretty JSON on stdout.
+    pub fn json_value(&self, value: &impl serde::Serialize) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        self.data(&text)?;
+        Ok(())
+    }
+
+    /// A byte-count progress bar on stderr; hidden off a terminal or when quiet.
+    pub fn bytes_bar(&self, message: &'static str) -> ProgressBar {
+        let target = if self.verbosity >= Verbosity::Normal {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        let style = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(message);
+        bar
+    }
+}

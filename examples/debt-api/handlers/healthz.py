@@ -1,0 +1,7 @@
+"""GET /healthz"""
+
+from utils.responses import ok
+
+
+def handler(event, context):
+    return ok({"status": "ok"})
