@@ -40,7 +40,11 @@ impl BuilderKind {
     /// Finds the ignore file this builder reads for `dockerfile` in `context`, in its order of
     /// preference. The legacy builder refuses a Dockerfile-specific file it would silently
     /// ignore.
-    pub fn ignore_file(self, context: &Path, dockerfile: &Path) -> Result<Option<PathBuf>, ContextError> {
+    pub fn ignore_file(
+        self,
+        context: &Path,
+        dockerfile: &Path,
+    ) -> Result<Option<PathBuf>, ContextError> {
         let specific = {
             let mut name = dockerfile.as_os_str().to_owned();
             name.push(".dockerignore");
@@ -55,7 +59,10 @@ impl BuilderKind {
                 vec![context.join(".dockerignore")]
             }
             Self::Podman | Self::Buildah => {
-                vec![context.join(".containerignore"), context.join(".dockerignore")]
+                vec![
+                    context.join(".containerignore"),
+                    context.join(".dockerignore"),
+                ]
             }
         };
         Ok(candidates.into_iter().find(|p| p.is_file()))
@@ -79,20 +86,38 @@ mod tests {
         let root = dir.path();
         let dockerfile = root.join("Dockerfile");
         fs::write(&dockerfile, "FROM scratch\n").unwrap();
-        assert_eq!(BuilderKind::Buildkit.ignore_file(root, &dockerfile).ok(), Some(None));
+        assert_eq!(
+            BuilderKind::Buildkit.ignore_file(root, &dockerfile).ok(),
+            Some(None)
+        );
         fs::write(root.join(".dockerignore"), "a\n").unwrap();
         fs::write(root.join(".containerignore"), "b\n").unwrap();
         fs::write(root.join("Dockerfile.dockerignore"), "c\n").unwrap();
         let pick = |kind: BuilderKind| kind.ignore_file(root, &dockerfile);
-        assert_eq!(pick(BuilderKind::Buildkit).ok().flatten(), Some(root.join("Dockerfile.dockerignore")));
-        assert_eq!(pick(BuilderKind::Podman).ok().flatten(), Some(root.join(".containerignore")));
-        assert_eq!(pick(BuilderKind::Buildah).ok().flatten(), Some(root.join(".containerignore")));
+        assert_eq!(
+            pick(BuilderKind::Buildkit).ok().flatten(),
+            Some(root.join("Dockerfile.dockerignore"))
+        );
+        assert_eq!(
+            pick(BuilderKind::Podman).ok().flatten(),
+            Some(root.join(".containerignore"))
+        );
+        assert_eq!(
+            pick(BuilderKind::Buildah).ok().flatten(),
+            Some(root.join(".containerignore"))
+        );
         assert!(matches!(
             pick(BuilderKind::DockerLegacy),
             Err(ContextError::DockerfileIgnoreWithLegacy { .. })
         ));
         fs::remove_file(root.join("Dockerfile.dockerignore")).unwrap();
-        assert_eq!(pick(BuilderKind::DockerLegacy).ok().flatten(), Some(root.join(".dockerignore")));
-        assert_eq!(pick(BuilderKind::Buildkit).ok().flatten(), Some(root.join(".dockerignore")));
+        assert_eq!(
+            pick(BuilderKind::DockerLegacy).ok().flatten(),
+            Some(root.join(".dockerignore"))
+        );
+        assert_eq!(
+            pick(BuilderKind::Buildkit).ok().flatten(),
+            Some(root.join(".dockerignore"))
+        );
     }
 }

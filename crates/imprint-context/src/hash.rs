@@ -28,7 +28,11 @@ pub struct Quiet;
 impl Observer for Quiet {}
 
 /// Hashes every file's bytes in place, streaming, in parallel. Returns the bytes hashed.
-pub(crate) fn hash_files(root: &Path, inputs: &mut [Input], observer: &dyn Observer) -> Result<u64, ContextError> {
+pub(crate) fn hash_files(
+    root: &Path,
+    inputs: &mut [Input],
+    observer: &dyn Observer,
+) -> Result<u64, ContextError> {
     let total = AtomicU64::new(0);
     inputs
         .par_iter_mut()
@@ -83,7 +87,11 @@ impl Encoder {
 }
 
 /// The root hash over the sorted records and the build parameters.
-pub(crate) fn root_hash(inputs: &[Input], params: &BuildParams, special: &SpecialFiles) -> [u8; 32] {
+pub(crate) fn root_hash(
+    inputs: &[Input],
+    params: &BuildParams,
+    special: &SpecialFiles,
+) -> [u8; 32] {
     let mut e = Encoder(blake3::Hasher::new());
     e.bytes(FORMAT_TAG);
     e.u64(inputs.len() as u64);

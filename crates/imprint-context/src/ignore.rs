@@ -118,8 +118,8 @@ impl IgnoreRules {
             if pattern.exclusion != matched {
                 continue;
             }
-            let hit = pattern.is_match(path)
-                || parents.iter().any(|&end| pattern.is_match(&path[..end]));
+            let hit =
+                pattern.is_match(path) || parents.iter().any(|&end| pattern.is_match(&path[..end]));
             if hit {
                 decided = if pattern.exclusion {
                     None
@@ -183,9 +183,9 @@ fn validate(pattern: &str) -> Result<(), String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
-                if chars.next().is_none() {
-                    return Err("a trailing `\\` escapes nothing".into());
-                }
+                chars
+                    .next()
+                    .ok_or_else(|| "a trailing `\\` escapes nothing".to_string())?;
             }
             '[' => {
                 if chars.peek() == Some(&'^') {

@@ -90,7 +90,11 @@ impl ContextHash {
 }
 
 /// Hashes the context at `root` as `params.builder` would send it.
-pub fn hash_context(root: &Path, params: &BuildParams, observer: &dyn Observer) -> Result<ContextHash, ContextError> {
+pub fn hash_context(
+    root: &Path,
+    params: &BuildParams,
+    observer: &dyn Observer,
+) -> Result<ContextHash, ContextError> {
     let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ContextError::ContextMissing {
             path: root.to_path_buf(),
@@ -123,7 +127,11 @@ pub fn hash_context(root: &Path, params: &BuildParams, observer: &dyn Observer) 
     };
 
     let mut walked = walk::walk(root, &rules, params.builder)?;
-    let files = walked.inputs.iter().filter(|i| i.kind == InputKind::File).count() as u64;
+    let files = walked
+        .inputs
+        .iter()
+        .filter(|i| i.kind == InputKind::File)
+        .count() as u64;
     let announced: u64 = walked.inputs.iter().map(|i| i.size).sum();
     observer.walked(files, announced);
     let bytes = hash::hash_files(root, &mut walked.inputs, observer)?;
@@ -162,7 +170,11 @@ fn relative_to(path: &Path, base: &Path) -> String {
     let b: Vec<Component> = base.components().collect();
     let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let mut parts: Vec<String> = vec!["..".to_string(); b.len() - common];
-    parts.extend(p[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(
+        p[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     parts.join("/")
 }
 
@@ -230,6 +242,10 @@ fn list(items: &[String]) -> String {
     if items.len() <= SHOWN {
         items.join(", ")
     } else {
-        format!("{} and {} more", items[..SHOWN].join(", "), items.len() - SHOWN)
+        format!(
+            "{} and {} more",
+            items[..SHOWN].join(", "),
+            items.len() - SHOWN
+        )
     }
 }

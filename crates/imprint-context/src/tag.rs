@@ -40,7 +40,11 @@ impl TagTemplate {
                     _ => match name.strip_prefix("hash:") {
                         Some(n) => match n.parse::<usize>() {
                             Ok(n) if (4..=64).contains(&n) => Part::Hash(n),
-                            _ => return Err(bad(format!("`{{{name}}}`: the hash length must be a number from 4 to 64"))),
+                            _ => {
+                                return Err(bad(format!(
+                                    "`{{{name}}}`: the hash length must be a number from 4 to 64"
+                                )))
+                            }
                         },
                         None => return Err(bad(format!("unknown placeholder `{{{name}}}`"))),
                     },
@@ -57,7 +61,9 @@ impl TagTemplate {
             }
         }
         if !parts.iter().any(|p| matches!(p, Part::Hash(_))) {
-            return Err(bad("it has no {hash:N}, so the tag would not follow the content".into()));
+            return Err(bad(
+                "it has no {hash:N}, so the tag would not follow the content".into(),
+            ));
         }
         let template = Self {
             text: text.to_string(),
@@ -117,7 +123,10 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
         return Err(format!("`{c}` cannot appear in a tag"));
     }
     if tag.len() > 128 {
-        return Err(format!("the tag is {} characters long; at most 128 are allowed", tag.len()));
+        return Err(format!(
+            "the tag is {} characters long; at most 128 are allowed",
+            tag.len()
+        ));
     }
     Ok(())
 }
@@ -174,9 +183,22 @@ mod tests {
     fn templates_are_checked() {
         assert!(TagTemplate::parse("v1-{hash:12}").is_ok());
         assert!(TagTemplate::parse("{hash}").is_ok());
-        for bad in ["{timestamp}", "{hash:3}", "{hash:65}", "{hash:x}", "{nope}-{hash}", "a/{hash}", "-{hash}", "{hash", "x{hash:64}{hash:64}"] {
+        for bad in [
+            "{timestamp}",
+            "{hash:3}",
+            "{hash:65}",
+            "{hash:x}",
+            "{nope}-{hash}",
+            "a/{hash}",
+            "-{hash}",
+            "{hash",
+            "x{hash:64}{hash:64}",
+        ] {
             assert!(
-                matches!(TagTemplate::parse(bad), Err(ContextError::BadTemplate { .. })),
+                matches!(
+                    TagTemplate::parse(bad),
+                    Err(ContextError::BadTemplate { .. })
+                ),
                 "{bad} should be rejected"
             );
         }

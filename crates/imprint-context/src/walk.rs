@@ -32,7 +32,11 @@ fn unreadable(path: PathBuf) -> impl FnOnce(std::io::Error) -> ContextError {
 }
 
 /// Walks `root` with `rules` as `builder` would.
-pub(crate) fn walk(root: &Path, rules: &IgnoreRules, builder: BuilderKind) -> Result<Walk, ContextError> {
+pub(crate) fn walk(
+    root: &Path,
+    rules: &IgnoreRules,
+    builder: BuilderKind,
+) -> Result<Walk, ContextError> {
     let mut out = Walk::default();
     let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
     while let Some(dir_rel) = stack.pop() {
@@ -79,7 +83,8 @@ pub(crate) fn walk(root: &Path, rules: &IgnoreRules, builder: BuilderKind) -> Re
                 out.inputs.push(Input::file(rel, mode, meta.len()));
             } else if file_type.is_symlink() {
                 let target = fs::read_link(&abs).map_err(unreadable(abs.clone()))?;
-                out.inputs.push(Input::symlink(rel, target.as_os_str().as_bytes().to_vec()));
+                out.inputs
+                    .push(Input::symlink(rel, target.as_os_str().as_bytes().to_vec()));
             } else {
                 let what = if file_type.is_fifo() {
                     "fifo"

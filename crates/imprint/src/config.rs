@@ -184,7 +184,10 @@ impl Config {
 
 /// Finds imprint.toml in `start` or its parents.
 pub fn discover(start: &Path) -> Option<PathBuf> {
-    start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|p| p.is_file())
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|p| p.is_file())
 }
 
 /// Loads `path` (or the discovered file) and applies `[env.NAME]`.
@@ -332,7 +335,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_types_name_the_line() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "[image]\nname = \"x\"\nplatfrom = \"linux/amd64\"\n");
+        write(
+            dir.path(),
+            "[image]\nname = \"x\"\nplatfrom = \"linux/amd64\"\n",
+        );
         match load(None, dir.path(), None) {
             Err(ConfigError::Parse { line, message, .. }) => {
                 assert_eq!(line, 3);
@@ -346,7 +352,10 @@ mod tests {
             other => panic!("expected a parse error, got {other:?}"),
         }
         write(dir.path(), "[env.prod.image]\nnope = 1\n");
-        assert!(matches!(load(None, dir.path(), None), Err(ConfigError::Parse { line: 2, .. })));
+        assert!(matches!(
+            load(None, dir.path(), None),
+            Err(ConfigError::Parse { line: 2, .. })
+        ));
     }
 
     #[test]

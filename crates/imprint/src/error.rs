@@ -49,9 +49,9 @@ impl UsageError {
 
 /// Bad input anywhere in the chain means exit code 2; anything else is a failure.
 pub fn classify(error: &anyhow::Error) -> ExitStatus {
-    let usage = error.chain().any(|e| {
-        e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<ContextError>()
-    });
+    let usage = error
+        .chain()
+        .any(|e| e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<ContextError>());
     if usage {
         ExitStatus::Usage
     } else {

@@ -31,8 +31,13 @@ pub struct Printer {
 impl Printer {
     /// A printer for this process's stdout and stderr.
     pub fn new(json: bool, verbosity: Verbosity) -> Self {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Self { json, verbosity, color }
+        let color = std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Self {
+            json,
+            verbosity,
+            color,
+        }
     }
 
     fn label(&self, text: &str, ansi: &str) -> String {
@@ -55,14 +60,22 @@ impl Printer {
     /// `warning: …`.
     pub fn warn(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(std::io::stderr().lock(), "{}: {message}", self.label("warning", "1;33"));
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}: {message}",
+                self.label("warning", "1;33")
+            );
         }
     }
 
     /// `note: …`.
     pub fn note(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(std::io::stderr().lock(), "{}: {message}", self.label("note", "1;32"));
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}: {message}",
+                self.label("note", "1;32")
+            );
         }
     }
 

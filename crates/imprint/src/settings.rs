@@ -42,7 +42,11 @@ impl Settings {
     /// Merges flags over `IMPRINT_*` (clap reads those) over imprint.toml over defaults.
     pub fn resolve(global: &GlobalArgs, input: &BuildInputArgs) -> anyhow::Result<Self> {
         let cwd = std::env::current_dir().context("failed to read the current directory")?;
-        let config = config::load(global.config.as_deref(), &cwd, global.environment.as_deref())?;
+        let config = config::load(
+            global.config.as_deref(),
+            &cwd,
+            global.environment.as_deref(),
+        )?;
         let build = resolve_build(&config, input, &cwd)?;
         Ok(Self {
             config,
@@ -52,7 +56,11 @@ impl Settings {
     }
 }
 
-fn resolve_build(config: &Config, input: &BuildInputArgs, cwd: &Path) -> anyhow::Result<BuildSettings> {
+fn resolve_build(
+    config: &Config,
+    input: &BuildInputArgs,
+    cwd: &Path,
+) -> anyhow::Result<BuildSettings> {
     let image = &config.sections.image;
     let base = config.dir().unwrap_or(cwd);
     let context = match (&input.context, &image.context) {
@@ -82,7 +90,10 @@ fn resolve_build(config: &Config, input: &BuildInputArgs, cwd: &Path) -> anyhow:
     let template = TagTemplate::parse(&template_text)?;
     let mut build_args = image.build_args.clone().unwrap_or_default();
     build_args.extend(parse_build_args(&input.build_args)?);
-    let builder_choice = input.builder.or(image.builder).unwrap_or(BuilderChoice::Docker);
+    let builder_choice = input
+        .builder
+        .or(image.builder)
+        .unwrap_or(BuilderChoice::Docker);
     let builder = resolve_builder(builder_choice);
     Ok(BuildSettings {
         context,
@@ -103,9 +114,11 @@ fn resolve_build(config: &Config, input: &BuildInputArgs, cwd: &Path) -> anyhow:
 fn check_platform(platform: &str) -> Result<(), UsageError> {
     let parts: Vec<&str> = platform.split('/').collect();
     let well_formed = (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
     if well_formed {
         Ok(())
     } else {
@@ -147,7 +160,10 @@ pub fn resolve_builder(choice: BuilderChoice) -> BuilderKind {
         BuilderChoice::Podman => BuilderKind::Podman,
         BuilderChoice::Buildah => BuilderKind::Buildah,
         BuilderChoice::Docker => {
-            if matches!(std::env::var("DOCKER_BUILDKIT").as_deref(), Ok("0") | Ok("false")) {
+            if matches!(
+                std::env::var("DOCKER_BUILDKIT").as_deref(),
+                Ok("0") | Ok("false")
+            ) {
                 return BuilderKind::DockerLegacy;
             }
             let buildx = Command::new("docker")
@@ -160,7 +176,9 @@ pub fn resolve_builder(choice: BuilderChoice) -> BuilderKind {
                 Ok(status) if status.success() => BuilderKind::Buildkit,
                 Ok(_) => BuilderKind::DockerLegacy,
                 Err(e) => {
-                    tracing::info!("docker CLI not runnable ({e}); hashing as BuildKit would send the context");
+                    tracing::info!(
+                        "docker CLI not runnable ({e}); hashing as BuildKit would send the context"
+                    );
                     BuilderKind::Buildkit
                 }
             }

@@ -98,7 +98,12 @@ pub fn run(global: &GlobalArgs, args: &TagArgs, printer: &Printer) -> anyhow::Re
             warnings: &hashed.warnings,
         })?;
     } else if args.explain {
-        printer.data(&explain(build, &hashed, &tag, printer.verbosity >= Verbosity::Verbose))?;
+        printer.data(&explain(
+            build,
+            &hashed,
+            &tag,
+            printer.verbosity >= Verbosity::Verbose,
+        ))?;
     } else {
         printer.data(&tag)?;
     }
@@ -108,7 +113,11 @@ pub fn run(global: &GlobalArgs, args: &TagArgs, printer: &Printer) -> anyhow::Re
 /// Every input with its kind, mode, size and hash, then the build parameters and the tag.
 fn explain(build: &BuildSettings, hashed: &ContextHash, tag: &str, excluded: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<7} {:<4} {:>12}  {:<16}  path", "kind", "mode", "size", "blake3");
+    let _ = writeln!(
+        out,
+        "{:<7} {:<4} {:>12}  {:<16}  path",
+        "kind", "mode", "size", "blake3"
+    );
     for input in &hashed.inputs {
         let (kind, size, hash, suffix) = match input.kind {
             InputKind::File => (
@@ -150,14 +159,40 @@ fn explain(build: &BuildSettings, hashed: &ContextHash, tag: &str, excluded: boo
     let p = &build.params;
     let _ = writeln!(out);
     let _ = writeln!(out, "format       imprint-context-v{FORMAT_VERSION}");
-    let _ = writeln!(out, "builder      {} (requested: {})", p.builder, build.builder_choice);
+    let _ = writeln!(
+        out,
+        "builder      {} (requested: {})",
+        p.builder, build.builder_choice
+    );
     let _ = writeln!(out, "dockerfile   {}", hashed.dockerfile);
-    let _ = writeln!(out, "ignore file  {}", hashed.ignore_file.as_deref().unwrap_or("(none)"));
+    let _ = writeln!(
+        out,
+        "ignore file  {}",
+        hashed.ignore_file.as_deref().unwrap_or("(none)")
+    );
     let _ = writeln!(out, "platform     {}", p.platform);
-    let _ = writeln!(out, "target       {}", p.target.as_deref().unwrap_or("(last stage)"));
+    let _ = writeln!(
+        out,
+        "target       {}",
+        p.target.as_deref().unwrap_or("(last stage)")
+    );
     let args: Vec<&str> = p.build_args.keys().map(String::as_str).collect();
-    let _ = writeln!(out, "build args   {}", if args.is_empty() { "(none)".into() } else { args.join(", ") });
-    let _ = writeln!(out, "inputs       {} entries, {} files, {} bytes", hashed.inputs.len(), hashed.files, hashed.bytes);
+    let _ = writeln!(
+        out,
+        "build args   {}",
+        if args.is_empty() {
+            "(none)".into()
+        } else {
+            args.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "inputs       {} entries, {} files, {} bytes",
+        hashed.inputs.len(),
+        hashed.files,
+        hashed.bytes
+    );
     let _ = writeln!(out, "hash         {}", hashed.hex());
     let _ = write!(out, "tag          {tag}");
     out

@@ -1,0 +1,8 @@
+//! imprint's integration tests: the real binary, in temp folders, against the real servers
+//! that `scripts/test-env` starts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod cli;
+mod docker_diff;
+
+mod support;
