@@ -1,24 +1,20 @@
 //! The content hash, format v1: length-prefixed records sorted by path bytes, then the build
 //! parameters, all under BLAKE3. `docs/hash-format.md` is the written form of this file.
 
-use std::fs::File;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use rayon::prelude::*;
-
 use crate::error::ContextError;
 use crate::input::{Input, InputKind};
-use crate::walk::absolute;
 use crate::BuildParams;
+use std::fs::File;
+use std::path::Path;
 
 /// The domain tag that opens every v1 hash.
 pub const FORMAT_TAG: &[u8] = b"imprint-context-v1";
 
-/// Hears about hashing progress; every method has a no-op default.
+/// Hears about hashing progress; every method has a no-op default. Called from several
+/// threads at once.
 pub trait Observer: Sync {
-    /// The walk found `files` files holding `bytes` bytes.
-    fn walked(&self, _files: u64, _bytes: u64) {}
+    /// The walk found a file of `bytes` bytes to hash.
+    fn found(&self, _bytes: u64) {}
     /// `bytes` more bytes were hashed.
     fn hashed(&self, _bytes: u64) {}
 }
@@ -26,27 +22,6 @@ pub trait Observer: Sync {
 /// An observer that ignores everything.
 pub struct Quiet;
 impl Observer for Quiet {}
-
-/// Hashes every file's bytes in place, streaming, in parallel. Returns the bytes hashed.
-pub(crate) fn hash_files(
-    root: &Path,
-    inputs: &mut [Input],
-    observer: &dyn Observer,
-) -> Result<u64, ContextError> {
-    let total = AtomicU64::new(0);
-    inputs
-        .par_iter_mut()
-        .filter(|i| i.kind == InputKind::File)
-        .try_for_each(|input| {
-            let (hash, size) = hash_file(&absolute(root, &input.path))?;
-            input.hash = hash;
-            input.size = size;
-            total.fetch_add(size, Ordering::Relaxed);
-            observer.hashed(size);
-            Ok(())
-        })?;
-    Ok(total.into_inner())
-}
 
 /// BLAKE3 of a file's bytes and their count, read in chunks (never the whole file at once).
 pub fn hash_file(path: &Path) -> Result<([u8; 32], u64), ContextError> {

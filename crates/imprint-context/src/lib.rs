@@ -126,15 +126,13 @@ pub fn hash_context(
         None => IgnoreRules::default(),
     };
 
-    let mut walked = walk::walk(root, &rules, params.builder)?;
+    let walked = walk::walk(root, &rules, params.builder, observer)?;
     let files = walked
         .inputs
         .iter()
         .filter(|i| i.kind == InputKind::File)
         .count() as u64;
-    let announced: u64 = walked.inputs.iter().map(|i| i.size).sum();
-    observer.walked(files, announced);
-    let bytes = hash::hash_files(root, &mut walked.inputs, observer)?;
+    let bytes = walked.inputs.iter().map(|i| i.size).sum();
 
     let dockerfile_rel = relative_to(&params.dockerfile, root);
     let (dockerfile_hash, _) = hash::hash_file(&params.dockerfile)?;

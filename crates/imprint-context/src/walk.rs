@@ -1,4 +1,6 @@
-//! The context walk: every entry the builder would send, in a fixed order.
+//! The context walk: every entry the builder would send, with file contents hashed as they are
+//! found. Folders are read and files hashed in parallel; the result does not depend on the
+//! order in which either happens.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -6,20 +8,31 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::builder::BuilderKind;
 use crate::error::ContextError;
+use crate::hash::{hash_file, Observer};
 use crate::ignore::IgnoreRules;
 use crate::input::{Excluded, Input, InputKind};
 
-/// What the walk found, before file contents are hashed.
+/// What the walk found.
 #[derive(Debug, Default)]
 pub(crate) struct Walk {
-    /// Entries the builder sends, sorted by path bytes; file hashes not yet filled in.
+    /// Entries the builder sends, sorted by path bytes, files hashed.
     pub inputs: Vec<Input>,
     /// Entries an ignore pattern left out (the topmost of each excluded subtree).
     pub excluded: Vec<Excluded>,
     /// Fifos, sockets and devices: never sent by a builder, left out with a warning.
     pub special: Vec<(Vec<u8>, &'static str)>,
+}
+
+impl Walk {
+    fn append(&mut self, mut other: Walk) {
+        self.inputs.append(&mut other.inputs);
+        self.excluded.append(&mut other.excluded);
+        self.special.append(&mut other.special);
+    }
 }
 
 /// Joins a relative `/`-separated byte path onto the root.
@@ -31,16 +44,43 @@ fn unreadable(path: PathBuf) -> impl FnOnce(std::io::Error) -> ContextError {
     move |source| ContextError::Unreadable { path, source }
 }
 
-/// Walks `root` with `rules` as `builder` would.
+struct Walker<'a> {
+    root: &'a Path,
+    rules: &'a IgnoreRules,
+    builder: BuilderKind,
+    observer: &'a dyn Observer,
+}
+
+/// Work left after reading one folder: files to hash and folders to walk.
+enum Task {
+    Hash(Input),
+    Descend(Vec<u8>),
+}
+
+/// Walks `root` with `rules` as `builder` would, hashing every file it sends.
 pub(crate) fn walk(
     root: &Path,
     rules: &IgnoreRules,
     builder: BuilderKind,
+    observer: &dyn Observer,
 ) -> Result<Walk, ContextError> {
-    let mut out = Walk::default();
-    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
-    while let Some(dir_rel) = stack.pop() {
-        let dir_abs = absolute(root, &dir_rel);
+    let walker = Walker {
+        root,
+        rules,
+        builder,
+        observer,
+    };
+    let mut out = walker.dir(Vec::new())?;
+    add_implied_parents(&mut out.inputs);
+    out.inputs.sort_by(|a, b| a.path.cmp(&b.path));
+    out.excluded.sort_by(|a, b| a.path.cmp(&b.path));
+    out.special.sort();
+    Ok(out)
+}
+
+impl Walker<'_> {
+    fn dir(&self, dir_rel: Vec<u8>) -> Result<Walk, ContextError> {
+        let dir_abs = absolute(self.root, &dir_rel);
         let mut names: Vec<Vec<u8>> = fs::read_dir(&dir_abs)
             .map_err(unreadable(dir_abs.clone()))?
             .map(|entry| {
@@ -50,57 +90,90 @@ pub(crate) fn walk(
             })
             .collect::<Result<_, _>>()?;
         names.sort();
-        // Children are pushed in reverse so the stack pops them in name order.
-        let mut subdirs = Vec::new();
+        let mut out = Walk::default();
+        let mut tasks = Vec::new();
         for name in names {
             let rel = if dir_rel.is_empty() {
                 name
             } else {
                 [dir_rel.as_slice(), b"/", name.as_slice()].concat()
             };
-            let abs = absolute(root, &rel);
-            let meta = fs::symlink_metadata(&abs).map_err(unreadable(abs.clone()))?;
-            let file_type = meta.file_type();
-            if let Some(pattern) = rules.excluded_by(&rel) {
-                out.excluded.push(Excluded {
-                    path: rel.clone(),
-                    pattern: pattern.display(),
-                    line: pattern.line,
-                });
-                if file_type.is_dir() && rules.may_reinclude_under(&rel) {
-                    if builder.sends_descended_excluded_dirs() {
-                        out.inputs.push(Input::dir(rel.clone()));
-                    }
-                    subdirs.push(rel);
-                }
-                continue;
-            }
-            let mode = meta.permissions().mode();
-            if file_type.is_dir() {
-                out.inputs.push(Input::dir(rel.clone()));
-                subdirs.push(rel);
-            } else if file_type.is_file() {
-                out.inputs.push(Input::file(rel, mode, meta.len()));
-            } else if file_type.is_symlink() {
-                let target = fs::read_link(&abs).map_err(unreadable(abs.clone()))?;
-                out.inputs
-                    .push(Input::symlink(rel, target.as_os_str().as_bytes().to_vec()));
-            } else {
-                let what = if file_type.is_fifo() {
-                    "fifo"
-                } else if file_type.is_socket() {
-                    "socket"
-                } else {
-                    "device"
-                };
-                out.special.push((rel, what));
-            }
+            self.entry(rel, &mut out, &mut tasks)?;
         }
-        stack.extend(subdirs.into_iter().rev());
+        // In name order, so the first error reported is the same on every run.
+        let results: Vec<Result<Walk, ContextError>> = tasks
+            .into_par_iter()
+            .map(|task| match task {
+                Task::Hash(input) => self.hash(input).map(|input| Walk {
+                    inputs: vec![input],
+                    ..Walk::default()
+                }),
+                Task::Descend(rel) => self.dir(rel),
+            })
+            .collect();
+        for result in results {
+            out.append(result?);
+        }
+        Ok(out)
     }
-    add_implied_parents(&mut out.inputs);
-    out.inputs.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+
+    fn entry(
+        &self,
+        rel: Vec<u8>,
+        out: &mut Walk,
+        tasks: &mut Vec<Task>,
+    ) -> Result<(), ContextError> {
+        let abs = absolute(self.root, &rel);
+        let meta = fs::symlink_metadata(&abs).map_err(unreadable(abs.clone()))?;
+        let file_type = meta.file_type();
+        if let Some(pattern) = self.rules.excluded_by(&rel) {
+            out.excluded.push(Excluded {
+                path: rel.clone(),
+                pattern: pattern.display(),
+                line: pattern.line,
+            });
+            if file_type.is_dir() && self.rules.may_reinclude_under(&rel) {
+                if self.builder.sends_descended_excluded_dirs() {
+                    out.inputs.push(Input::dir(rel.clone()));
+                }
+                tasks.push(Task::Descend(rel));
+            }
+            return Ok(());
+        }
+        if file_type.is_dir() {
+            out.inputs.push(Input::dir(rel.clone()));
+            tasks.push(Task::Descend(rel));
+        } else if file_type.is_file() {
+            self.observer.found(meta.len());
+            tasks.push(Task::Hash(Input::file(
+                rel,
+                meta.permissions().mode(),
+                meta.len(),
+            )));
+        } else if file_type.is_symlink() {
+            let target = fs::read_link(&abs).map_err(unreadable(abs.clone()))?;
+            out.inputs
+                .push(Input::symlink(rel, target.as_os_str().as_bytes().to_vec()));
+        } else {
+            let what = if file_type.is_fifo() {
+                "fifo"
+            } else if file_type.is_socket() {
+                "socket"
+            } else {
+                "device"
+            };
+            out.special.push((rel, what));
+        }
+        Ok(())
+    }
+
+    fn hash(&self, mut input: Input) -> Result<Input, ContextError> {
+        let (hash, size) = hash_file(&absolute(self.root, &input.path))?;
+        input.hash = hash;
+        input.size = size;
+        self.observer.hashed(size);
+        Ok(input)
+    }
 }
 
 /// A re-included entry inside an excluded folder still arrives with its parent folders.

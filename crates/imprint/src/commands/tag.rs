@@ -16,8 +16,8 @@ use crate::settings::{BuildSettings, Settings};
 struct Progress(ProgressBar);
 
 impl Observer for Progress {
-    fn walked(&self, _files: u64, bytes: u64) {
-        self.0.set_length(bytes);
+    fn found(&self, bytes: u64) {
+        self.0.inc_length(bytes);
     }
     fn hashed(&self, bytes: u64) {
         self.0.inc(bytes);

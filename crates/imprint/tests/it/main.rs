@@ -4,5 +4,6 @@
 
 mod cli;
 mod docker_diff;
+mod servers;
 
 mod support;
