@@ -41,6 +41,10 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Print the tag for the current content: `{timestamp}-{hash:8}` by default.
     Tag(TagArgs),
+    /// Build the image for the current content with the docker CLI, unless it exists.
+    Build(BuildArgs),
+    /// Push the built image over the registry API, verified, with its index artifact.
+    Push(PushArgs),
 }
 
 /// What goes into the content hash, as `docker build` would take it.
@@ -67,6 +71,12 @@ pub struct BuildInputArgs {
     /// The tag template; must hold {hash:N} [config: image.tag].
     #[arg(long, env = "IMPRINT_TAG_TEMPLATE", value_name = "TEMPLATE")]
     pub template: Option<String>,
+    /// The image repository, host/path [config: registry.repository].
+    #[arg(long, env = "IMPRINT_REPOSITORY", value_name = "HOST/PATH")]
+    pub repository: Option<String>,
+    /// Send registry requests here instead of the repository's host [config: registry.endpoint].
+    #[arg(long, env = "IMPRINT_REGISTRY_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
 }
 
 /// The builder as the user names it; `docker` is resolved to BuildKit or the legacy builder.
@@ -97,6 +107,31 @@ pub struct TagArgs {
     /// List every input with its kind, mode, size and hash (with -v: what was excluded, and by which pattern).
     #[arg(long)]
     pub explain: bool,
+    /// A new tag even if this content was built or pushed before.
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+/// `imprint build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// What goes into the hash and the build.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Do not ask the registry whether this content is already pushed.
+    #[arg(long)]
+    pub offline: bool,
+    /// Build again, under a new tag, even if this content was built or pushed before.
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+/// `imprint push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// What goes into the hash.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
 }
 
 impl std::fmt::Display for BuilderChoice {

@@ -3,16 +3,23 @@
 //! The binary is a thin shell over [`run`]; each command lives in its own module under
 //! [`commands`] and takes resolved [`settings::Settings`] and a [`printer::Printer`].
 
+pub mod artifact;
+pub mod builder;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod image;
 pub mod printer;
+pub mod registry;
+pub mod resolve;
 pub mod settings;
+pub mod state;
 
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
+use error::ExitStatus;
 use printer::{Printer, Verbosity};
 
 /// Runs one invocation and turns its outcome into an exit code.
@@ -25,16 +32,38 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     init_logging(verbosity);
     let printer = Printer::new(cli.global.json, verbosity);
-    let result = match &cli.command {
-        Command::Tag(args) => commands::tag::run(&cli.global, args, &printer),
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            printer.error(&format!("cannot start the async runtime: {e}"), None);
+            return ExitStatus::Failure.into();
+        }
     };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Tag(args) => commands::tag::run(&cli.global, args, &printer).await,
+            Command::Build(args) => commands::build::run(&cli.global, args, &printer).await,
+            Command::Push(args) => commands::push::run(&cli.global, args, &printer).await,
+        }
+    });
     match result {
         Ok(status) => status.into(),
+        // A closed stdout (`imprint tag --json | head`) is the reader's choice, not a failure.
+        Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),
         Err(err) => {
             printer.error(&error::message(&err), error::hint(&err).as_deref());
             error::classify(&err).into()
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn init_logging(verbosity: Verbosity) {

@@ -107,4 +107,21 @@ impl Printer {
         bar.set_message(message);
         bar
     }
+
+    /// A spinner with a changing message on stderr; hidden off a terminal or when quiet.
+    pub fn spinner(&self, message: &'static str) -> ProgressBar {
+        let target = if self.verbosity >= Verbosity::Normal {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
 }

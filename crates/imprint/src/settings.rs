@@ -10,6 +10,7 @@ use imprint_context::{BuildParams, BuilderKind, TagTemplate, DEFAULT_TEMPLATE};
 use crate::cli::{BuildInputArgs, BuilderChoice, GlobalArgs};
 use crate::config::{self, Config};
 use crate::error::UsageError;
+use crate::registry::{Registry, Repository};
 
 /// Lambda's default architecture; never the host's.
 pub const DEFAULT_PLATFORM: &str = "linux/amd64";
@@ -27,6 +28,15 @@ pub struct BuildSettings {
     pub template: TagTemplate,
 }
 
+/// Where images go.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// The image repository.
+    pub repository: Repository,
+    /// Where requests go instead of the repository's host.
+    pub endpoint: Option<String>,
+}
+
 /// The resolved settings of one invocation.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -36,6 +46,10 @@ pub struct Settings {
     pub environment: Option<String>,
     /// Build inputs.
     pub build: BuildSettings,
+    /// The registry, when one is configured.
+    pub registry: Option<RegistrySettings>,
+    /// The local image name the builder tags.
+    pub image_name: String,
 }
 
 impl Settings {
@@ -48,11 +62,43 @@ impl Settings {
             global.environment.as_deref(),
         )?;
         let build = resolve_build(&config, input, &cwd)?;
+        let section = &config.sections.registry;
+        let registry = match input.repository.as_ref().or(section.repository.as_ref()) {
+            Some(text) => Some(RegistrySettings {
+                repository: Repository::parse(text)?,
+                endpoint: input.endpoint.clone().or_else(|| section.endpoint.clone()),
+            }),
+            None => None,
+        };
+        let image_name = config
+            .sections
+            .image
+            .name
+            .clone()
+            .or_else(|| {
+                registry
+                    .as_ref()
+                    .and_then(|r| r.repository.path.rsplit('/').next().map(str::to_string))
+            })
+            .unwrap_or_else(|| "imprint-image".to_string());
         Ok(Self {
             config,
             environment: global.environment.clone(),
             build,
+            registry,
+            image_name,
         })
+    }
+
+    /// A client for the configured registry; a usage error when none is configured.
+    pub fn registry_client(&self) -> Result<Registry, UsageError> {
+        let r = self.registry.as_ref().ok_or_else(|| {
+            UsageError::new(
+                "no image repository is configured",
+                "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
+            )
+        })?;
+        Registry::new(r.repository.clone(), r.endpoint.as_deref())
     }
 }
 

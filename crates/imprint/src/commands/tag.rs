@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, TagArgs};
 use crate::error::ExitStatus;
 use crate::printer::{Printer, Verbosity};
+use crate::resolve::Source;
 use crate::settings::{BuildSettings, Settings};
 
 /// Draws hashing progress on a terminal.
@@ -46,9 +47,11 @@ pub fn compute(build: &BuildSettings, printer: &Printer) -> anyhow::Result<Conte
 struct TagReport<'a> {
     tag: String,
     hash: String,
+    pushed: Option<bool>,
+    digest: Option<&'a str>,
+    image_uri: Option<String>,
     format: u32,
     template: &'a str,
-    timestamp: i64,
     offline: bool,
     builder: &'a str,
     platform: &'a str,
@@ -65,24 +68,37 @@ struct TagReport<'a> {
 }
 
 /// Runs `imprint tag`.
-pub fn run(global: &GlobalArgs, args: &TagArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: &TagArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let settings = Settings::resolve(global, &args.input)?;
     let build = &settings.build;
-    if !args.offline {
-        printer.note("the registry lookup that reuses a pushed tag is not built yet; the tag is computed from the local tree, as with --offline");
+    if !args.offline && settings.registry.is_none() {
+        printer.note("no [registry] repository is configured, so the tag is computed from the local tree alone");
     }
-    let hashed = compute(build, printer).context("failed to hash the build context")?;
-    let timestamp = crate::now_for_tags()?;
-    let hash = hashed.hex();
-    let tag = build.template.render(&hash, timestamp);
+    let offline = args.offline || settings.registry.is_none();
+    let resolution = crate::resolve::resolve(&settings, printer, offline, args.rebuild)
+        .await
+        .context("failed to work out the tag")?;
+    let hashed = &resolution.hashed;
+    let hash = resolution.hash();
+    let tag = resolution.tag.clone();
+    let digest = match &resolution.source {
+        Source::Pushed(p) => Some(p.digest.as_str()),
+        _ => None,
+    };
     if printer.json {
         printer.json_value(&TagReport {
+            pushed: (!offline).then_some(digest.is_some()),
+            digest,
+            image_uri: settings.registry.as_ref().map(|r| r.repository.uri(&tag)),
             tag,
             hash,
             format: FORMAT_VERSION,
             template: build.template.as_str(),
-            timestamp,
-            offline: true,
+            offline,
             builder: build.params.builder.as_str(),
             platform: &build.params.platform,
             target: build.params.target.as_deref(),
@@ -100,7 +116,7 @@ pub fn run(global: &GlobalArgs, args: &TagArgs, printer: &Printer) -> anyhow::Re
     } else if args.explain {
         printer.data(&explain(
             build,
-            &hashed,
+            hashed,
             &tag,
             printer.verbosity >= Verbosity::Verbose,
         ))?;

@@ -1,0 +1,162 @@
+//! The index artifact: beside every pushed image, a small OCI artifact tagged
+//! `imprint-<full hash>` whose subject is the image, whose annotations name the image's tag,
+//! and whose one blob is the input manifest. Looking it up makes the tag stable across calls
+//! and machines.
+
+use std::collections::BTreeMap;
+
+use imprint_context::{ContextHash, FORMAT_VERSION};
+use serde::{Deserialize, Serialize};
+
+use crate::image::{Image, MANIFEST_MEDIA_TYPE};
+use crate::registry::{Registry, RegistryError};
+
+/// `artifactType` of the index artifact.
+pub const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.inputs.v1";
+/// Media type of its blob, the input manifest.
+pub const INPUTS_MEDIA_TYPE: &str = "application/vnd.dev.imprint.inputs.v1+json";
+/// Annotation naming the image's tag.
+pub const TAG_ANNOTATION: &str = "dev.imprint.tag";
+/// Annotation with the full content hash.
+pub const HASH_ANNOTATION: &str = "dev.imprint.content-hash";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// The tag the artifact for `hash` lives at.
+pub fn artifact_tag(hash: &str) -> String {
+    format!("imprint-{hash}")
+}
+
+/// An image the registry already holds for a content hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    /// Its tag.
+    pub tag: String,
+    /// Its manifest digest.
+    pub digest: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Descriptor {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ArtifactManifest {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    #[serde(rename = "artifactType", default)]
+    artifact_type: Option<String>,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    subject: Option<Descriptor>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// The input manifest: every entry's path and hash, for `preview` and `status` diffs.
+#[derive(Serialize)]
+struct InputManifest<'a> {
+    format: u32,
+    hash: String,
+    inputs: &'a [imprint_context::Input],
+}
+
+/// Finds the image pushed for `hash`, if the artifact exists and its image tag still points
+/// at the image it names.
+pub async fn lookup(registry: &Registry, hash: &str) -> Result<Option<Pushed>, RegistryError> {
+    let Some(found) = registry.get_manifest(&artifact_tag(hash)).await? else {
+        return Ok(None);
+    };
+    let Ok(manifest) = serde_json::from_slice::<ArtifactManifest>(&found.bytes) else {
+        tracing::warn!(
+            "{} is not an imprint index artifact; ignoring it",
+            artifact_tag(hash)
+        );
+        return Ok(None);
+    };
+    let (Some(tag), Some(subject)) = (manifest.annotations.get(TAG_ANNOTATION), manifest.subject)
+    else {
+        return Ok(None);
+    };
+    match registry.manifest_digest(tag).await? {
+        Some(digest) if digest == subject.digest => Ok(Some(Pushed {
+            tag: tag.clone(),
+            digest,
+        })),
+        Some(other) => {
+            tracing::warn!(
+                "{} now points at {other}, not at the image {} recorded for this content",
+                registry.repository.uri(tag),
+                subject.digest
+            );
+            Ok(None)
+        }
+        None => {
+            tracing::info!(
+                "the image {} recorded for this content is gone",
+                registry.repository.uri(tag)
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Pushes the artifact for an image just pushed under `tag`.
+pub async fn push(
+    registry: &Registry,
+    hashed: &ContextHash,
+    tag: &str,
+    image: &Image,
+) -> Result<String, RegistryError> {
+    let hash = hashed.hex();
+    let inputs = serde_json::to_vec(&InputManifest {
+        format: FORMAT_VERSION,
+        hash: hash.clone(),
+        inputs: &hashed.inputs,
+    })
+    .map_err(|e| RegistryError::Io {
+        path: "input manifest".into(),
+        source: e.into(),
+    })?;
+    let inputs_size = inputs.len() as u64;
+    let inputs_digest = registry.put_blob_bytes(inputs).await?;
+    let empty_digest = registry.put_blob_bytes(b"{}".to_vec()).await?;
+    let manifest = ArtifactManifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST.into(),
+        artifact_type: Some(ARTIFACT_TYPE.into()),
+        config: Descriptor {
+            media_type: EMPTY_MEDIA_TYPE.into(),
+            digest: empty_digest,
+            size: 2,
+        },
+        layers: vec![Descriptor {
+            media_type: INPUTS_MEDIA_TYPE.into(),
+            digest: inputs_digest,
+            size: inputs_size,
+        }],
+        subject: Some(Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: image.digest.clone(),
+            size: image.manifest.len() as u64,
+        }),
+        annotations: BTreeMap::from([
+            (TAG_ANNOTATION.to_string(), tag.to_string()),
+            (HASH_ANNOTATION.to_string(), hash.clone()),
+            ("dev.imprint.format".to_string(), FORMAT_VERSION.to_string()),
+        ]),
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Io {
+        path: "artifact manifest".into(),
+        source: e.into(),
+    })?;
+    registry
+        .put_manifest(&artifact_tag(&hash), OCI_MANIFEST, bytes)
+        .await
+}

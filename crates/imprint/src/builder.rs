@@ -1,0 +1,226 @@
+//! Runs the builder (the docker CLI) to build, find and export images. imprint pushes; the
+//! builder only builds.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use imprint_context::{BuilderKind, FORMAT_VERSION};
+
+use crate::error::UsageError;
+use crate::printer::{Printer, Verbosity};
+use crate::settings::BuildSettings;
+
+/// The label that ties an image to its content hash.
+pub const HASH_LABEL: &str = "dev.imprint.content-hash";
+/// The label with the hash format version.
+pub const FORMAT_LABEL: &str = "dev.imprint.format";
+
+/// The builder failed or could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The program is not installed.
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It ran and failed.
+    #[error("`{command}` failed ({status}); its last lines:\n{tail}")]
+    Failed {
+        /// What ran (no secrets: build-arg values travel in the environment).
+        command: String,
+        /// Exit status.
+        status: String,
+        /// The last lines it printed.
+        tail: String,
+    },
+}
+
+/// The docker CLI to run: `IMPRINT_DOCKER`, else `docker` on PATH.
+fn docker() -> String {
+    std::env::var("IMPRINT_DOCKER").unwrap_or_else(|_| "docker".into())
+}
+
+fn check_builder(build: &BuildSettings) -> Result<(), UsageError> {
+    match build.params.builder {
+        BuilderKind::Buildkit | BuilderKind::DockerLegacy => Ok(()),
+        other => Err(UsageError::new(
+            format!("building with {other} is not available yet"),
+            "build with the docker CLI (--builder docker); podman and buildah hash correctly but do not build through imprint yet",
+        )),
+    }
+}
+
+/// Builds the context into `image` (`name:tag`), labelled with its content hash.
+pub fn build(
+    build: &BuildSettings,
+    image: &str,
+    hash: &str,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    check_builder(build)?;
+    let p = &build.params;
+    let mut cmd = Command::new(docker());
+    match p.builder {
+        BuilderKind::Buildkit => {
+            cmd.args([
+                "buildx",
+                "build",
+                "--load",
+                "--provenance=false",
+                "--sbom=false",
+            ]);
+        }
+        _ => {
+            cmd.arg("build").env("DOCKER_BUILDKIT", "0");
+        }
+    }
+    cmd.args(["--platform", &p.platform])
+        .arg("--file")
+        .arg(&p.dockerfile)
+        .args(["--tag", image])
+        .args(["--label", &format!("{HASH_LABEL}={hash}")])
+        .args(["--label", &format!("{FORMAT_LABEL}={FORMAT_VERSION}")]);
+    if let Some(target) = &p.target {
+        cmd.args(["--target", target]);
+    }
+    // Values go through the environment, so they never appear in argv or in messages.
+    for (key, value) in &p.build_args {
+        cmd.args(["--build-arg", key]).env(key, value);
+    }
+    cmd.arg(&build.context);
+    run_streaming(cmd, "building", printer)
+}
+
+/// Runs a command, showing its latest line behind a spinner (every line with `-v`), and
+/// turns a failure into an error carrying its last lines.
+pub fn run_streaming(
+    mut cmd: Command,
+    what: &'static str,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let shown = shown_command(&cmd);
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| BuildError::Spawn { program, source })?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|stream| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+    })
+    .collect();
+    drop(tx);
+    let spinner = printer.spinner(what);
+    let mut tail = VecDeque::with_capacity(20);
+    for line in rx {
+        if printer.verbosity >= Verbosity::Verbose {
+            spinner.suspend(|| eprintln!("  {line}"));
+        }
+        spinner.set_message(format!(
+            "{what}: {}",
+            line.chars().take(100).collect::<String>()
+        ));
+        if tail.len() == 20 {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    for reader in readers {
+        let _ = reader.join();
+    }
+    spinner.finish_and_clear();
+    let status = child.wait()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Failed {
+            command: shown,
+            status: status.to_string(),
+            tail: Vec::from(tail).join("\n"),
+        }
+        .into())
+    }
+}
+
+fn shown_command(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Output of a quiet docker command, or its error.
+fn capture(args: &[&str]) -> Result<String, BuildError> {
+    let program = docker();
+    let out = Command::new(&program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| BuildError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(BuildError::Failed {
+            command: format!("{program} {}", args.join(" ")),
+            status: out.status.to_string(),
+            tail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// The newest local image built from this content hash, as `name:tag`.
+pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<String>> {
+    check_builder(build)?;
+    let listed = capture(&[
+        "images",
+        "--filter",
+        &format!("label={HASH_LABEL}={hash}"),
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ])?;
+    Ok(listed
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.contains("<none>"))
+        .map(str::to_string))
+}
+
+/// Exports `image` with `docker save` into `archive`.
+pub fn export(build: &BuildSettings, image: &str, archive: &Path) -> anyhow::Result<()> {
+    check_builder(build)?;
+    let archive = archive.to_string_lossy();
+    capture(&["save", "--output", &archive, image])?;
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! A built image as the registry will hold it: the builder's export read, every layer
+//! compressed deterministically (same layer, same bytes, same digest), and the
+//! single-platform image manifest written by imprint (never an index, never attestations).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use flate2::{Compression, GzBuilder};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::registry::sha256_digest;
+
+/// Docker's image manifest (schema 2): what Lambda accepts everywhere.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json";
+const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// A problem with the builder's export.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Reading or writing a file failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The export is not what a docker or OCI archive looks like.
+    #[error("the image export {} is malformed: {why}", path.display())]
+    Malformed {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// The image was built for another platform than configured.
+    #[error("the built image is {actual}, but the configured platform is {expected}")]
+    Platform {
+        /// Configured.
+        expected: String,
+        /// Found in the image config.
+        actual: String,
+    },
+}
+
+/// One compressed layer, stored as a file in the blob cache.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// `sha256:` of the compressed bytes.
+    pub digest: String,
+    /// Compressed size.
+    pub size: u64,
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+    /// The compressed file.
+    pub path: PathBuf,
+}
+
+/// An image ready to push.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The image config's bytes, as the builder wrote them.
+    pub config: Vec<u8>,
+    /// Its digest.
+    pub config_digest: String,
+    /// Compressed layers, bottom first.
+    pub layers: Vec<Layer>,
+    /// The manifest's bytes.
+    pub manifest: Vec<u8>,
+    /// Its digest: known before the push.
+    pub digest: String,
+}
+
+impl Image {
+    /// Bytes of config and layers.
+    pub fn blob_bytes(&self) -> u64 {
+        self.config.len() as u64 + self.layers.iter().map(|l| l.size).sum::<u64>()
+    }
+}
+
+#[derive(Serialize)]
+struct Descriptor<'a> {
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    size: u64,
+    digest: &'a str,
+}
+
+#[derive(Serialize)]
+struct ManifestJson<'a> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    config: Descriptor<'a>,
+    layers: Vec<Descriptor<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SaveEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ConfigJson {
+    architecture: Option<String>,
+    os: Option<String>,
+    variant: Option<String>,
+    rootfs: RootFs,
+}
+
+#[derive(Deserialize)]
+struct RootFs {
+    diff_ids: Vec<String>,
+}
+
+/// Reads a `docker save` archive (the legacy layout or the OCI one that newer engines write),
+/// compresses its layers into `blobs` and writes the manifest.
+pub fn from_docker_archive(
+    archive: &Path,
+    blobs: &Path,
+    platform: &str,
+) -> Result<Image, ImageError> {
+    let io_err = |what, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ImageError::Io { what, path, source }
+    };
+    let malformed = |why: String| ImageError::Malformed {
+        path: archive.to_path_buf(),
+        why,
+    };
+    // Note where every member sits, then read them by seeking: the archive can be large and
+    // manifest.json may come last.
+    let mut members: HashMap<String, (u64, u64)> = HashMap::new();
+    {
+        let file = File::open(archive).map_err(io_err("cannot open", archive))?;
+        let mut tar = tar::Archive::new(file);
+        for entry in tar.entries().map_err(io_err("cannot read", archive))? {
+            let entry = entry.map_err(io_err("cannot read", archive))?;
+            let name = String::from_utf8_lossy(&entry.path_bytes())
+                .trim_start_matches("./")
+                .to_string();
+            members.insert(name, (entry.raw_file_position(), entry.size()));
+        }
+    }
+    let read_member = |name: &str| -> Result<Vec<u8>, ImageError> {
+        let &(offset, size) = members
+            .get(name)
+            .ok_or_else(|| malformed(format!("it has no member {name}")))?;
+        let mut file = File::open(archive).map_err(io_err("cannot open", archive))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(io_err("cannot read", archive))?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(size)
+            .read_to_end(&mut bytes)
+            .map_err(io_err("cannot read", archive))?;
+        Ok(bytes)
+    };
+    let saved: Vec<SaveEntry> = serde_json::from_slice(&read_member("manifest.json")?)
+        .map_err(|e| malformed(format!("manifest.json: {e}")))?;
+    let [entry] = saved.as_slice() else {
+        return Err(malformed(format!(
+            "it holds {} images, expected one",
+            saved.len()
+        )));
+    };
+    let config = read_member(&entry.config)?;
+    let parsed: ConfigJson =
+        serde_json::from_slice(&config).map_err(|e| malformed(format!("image config: {e}")))?;
+    check_platform(&parsed, platform)?;
+    if parsed.rootfs.diff_ids.len() != entry.layers.len() {
+        return Err(malformed(format!(
+            "the config lists {} layers, the archive {}",
+            parsed.rootfs.diff_ids.len(),
+            entry.layers.len()
+        )));
+    }
+    fs::create_dir_all(blobs).map_err(io_err("cannot create", blobs))?;
+    let mut layers = Vec::new();
+    for (name, diff_id) in entry.layers.iter().zip(&parsed.rootfs.diff_ids) {
+        let &(offset, size) = members
+            .get(name.as_str())
+            .ok_or_else(|| malformed(format!("it has no member {name}")))?;
+        let layer = compress_layer(archive, offset, size, diff_id, blobs)?;
+        layers.push(layer);
+    }
+    let config_digest = sha256_digest(&config);
+    let manifest = serde_json::to_vec(&ManifestJson {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE,
+        config: Descriptor {
+            media_type: CONFIG_MEDIA_TYPE,
+            size: config.len() as u64,
+            digest: &config_digest,
+        },
+        layers: layers
+            .iter()
+            .map(|l| Descriptor {
+                media_type: LAYER_MEDIA_TYPE,
+                size: l.size,
+                digest: &l.digest,
+            })
+            .collect(),
+    })
+    .map_err(|e| malformed(format!("cannot write the manifest: {e}")))?;
+    Ok(Image {
+        digest: sha256_digest(&manifest),
+        config_digest,
+        config,
+        layers,
+        manifest,
+    })
+}
+
+fn check_platform(config: &ConfigJson, expected: &str) -> Result<(), ImageError> {
+    let mut actual = format!(
+        "{}/{}",
+        config.os.as_deref().unwrap_or("unknown"),
+        config.architecture.as_deref().unwrap_or("unknown")
+    );
+    if let Some(variant) = &config.variant {
+        actual = format!("{actual}/{variant}");
+    }
+    // `linux/arm64` and `linux/arm64/v8` name the same thing.
+    let same = actual == expected
+        || actual.strip_suffix("/v8") == Some(expected)
+        || expected.strip_suffix("/v8") == Some(&actual);
+    if same {
+        Ok(())
+    } else {
+        Err(ImageError::Platform {
+            expected: expected.into(),
+            actual,
+        })
+    }
+}
+
+/// Writes what passes through into a SHA-256 as well.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Compresses one layer (decompressing first if the export holds it gzipped) into the blob
+/// cache, checking its uncompressed digest against the config. A layer compressed before is
+/// found by its diff ID and not compressed again.
+fn compress_layer(
+    archive: &Path,
+    offset: u64,
+    size: u64,
+    diff_id: &str,
+    blobs: &Path,
+) -> Result<Layer, ImageError> {
+    let index = blobs.join("by-diff-id").join(diff_id.replace(':', "-"));
+    if let Ok(text) = fs::read_to_string(&index) {
+        if let Some((digest, size)) = text.trim().split_once(' ') {
+            let path = blobs.join(digest.replace(':', "-"));
+            if let (Ok(size), true) = (size.parse::<u64>(), path.is_file()) {
+                if fs::metadata(&path).map(|m| m.len()).ok() == Some(size) {
+                    return Ok(Layer {
+                        digest: digest.into(),
+                        size,
+                        diff_id: diff_id.into(),
+                        path,
+                    });
+                }
+            }
+        }
+    }
+    let io_err = |what, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ImageError::Io { what, path, source }
+    };
+    let mut file = File::open(archive).map_err(io_err("cannot open", archive))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(io_err("cannot read", archive))?;
+    let mut member = io::BufReader::with_capacity(256 * 1024, file.take(size));
+    let mut magic = [0u8; 2];
+    let peeked = {
+        let buf = io::BufRead::fill_buf(&mut member).map_err(io_err("cannot read", archive))?;
+        let n = buf.len().min(2);
+        magic[..n].copy_from_slice(&buf[..n]);
+        n
+    };
+    let mut source: Box<dyn Read> = if peeked == 2 && magic == [0x1f, 0x8b] {
+        Box::new(GzDecoder::new(member))
+    } else {
+        Box::new(member)
+    };
+    let tmp =
+        tempfile::NamedTempFile::new_in(blobs).map_err(io_err("cannot create a file in", blobs))?;
+    let out = Hashing {
+        inner: BufWriter::with_capacity(
+            256 * 1024,
+            tmp.as_file()
+                .try_clone()
+                .map_err(io_err("cannot write", tmp.path()))?,
+        ),
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    // No name, no time, fixed OS byte: the same layer always compresses to the same bytes.
+    let mut gz = GzBuilder::new().mtime(0).write(out, Compression::new(6));
+    let mut uncompressed = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = source
+            .read(&mut buf)
+            .map_err(io_err("cannot read a layer of", archive))?;
+        if n == 0 {
+            break;
+        }
+        uncompressed.update(&buf[..n]);
+        gz.write_all(&buf[..n])
+            .map_err(io_err("cannot write", tmp.path()))?;
+    }
+    let mut out = gz.finish().map_err(io_err("cannot write", tmp.path()))?;
+    out.flush().map_err(io_err("cannot write", tmp.path()))?;
+    let actual_diff_id = format!("sha256:{}", imprint_context::hex(&uncompressed.finalize()));
+    if actual_diff_id != diff_id {
+        return Err(ImageError::Malformed {
+            path: archive.to_path_buf(),
+            why: format!("a layer's content is {actual_diff_id}, the config says {diff_id}"),
+        });
+    }
+    let digest = format!("sha256:{}", imprint_context::hex(&out.hasher.finalize()));
+    let path = blobs.join(digest.replace(':', "-"));
+    tmp.persist(&path).map_err(|e| ImageError::Io {
+        what: "cannot store",
+        path: path.clone(),
+        source: e.error,
+    })?;
+    if let Some(dir) = index.parent() {
+        fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+    }
+    crate::state::write_atomic(&index, format!("{digest} {}\n", out.count).as_bytes())
+        .map_err(io_err("cannot write", &index))?;
+    Ok(Layer {
+        digest,
+        size: out.count,
+        diff_id: diff_id.into(),
+        path,
+    })
+}

@@ -1,0 +1,472 @@
+//! A thin client for the OCI distribution API: blobs and manifests, HEAD/GET/PUT, monolithic
+//! uploads. Plain HTTP for loopback registries, HTTPS otherwise; `[registry] endpoint` changes
+//! where requests go, never the image names.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::error::UsageError;
+
+/// Manifest media types imprint reads.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// `host[:port]/path` of an image repository, without tag or digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    /// Registry host, with port when given.
+    pub host: String,
+    /// Repository path inside the registry.
+    pub path: String,
+}
+
+impl Repository {
+    /// Parses `[registry] repository`; the host is required (no Docker Hub defaulting).
+    pub fn parse(text: &str) -> Result<Self, UsageError> {
+        let bad = |why: &str| {
+            UsageError::new(
+                format!("bad repository `{text}`: {why}"),
+                "write it as host/path, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/my-app or 127.0.0.1:5000/my-app",
+            )
+        };
+        let (host, path) = text
+            .split_once('/')
+            .ok_or_else(|| bad("it has no registry host"))?;
+        if !(host.contains('.') || host.contains(':') || host == "localhost") {
+            return Err(bad("the part before the first `/` is not a registry host"));
+        }
+        if path.contains(':') || path.contains('@') {
+            return Err(bad(
+                "a repository takes no tag or digest; imprint chooses the tag",
+            ));
+        }
+        let valid_component = |c: &str| {
+            !c.is_empty()
+                && c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+                && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+                && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+        };
+        if !path.split('/').all(valid_component) {
+            return Err(bad(
+                "path components are lower-case letters, digits and . _ - separators",
+            ));
+        }
+        Ok(Self {
+            host: host.to_string(),
+            path: path.to_string(),
+        })
+    }
+
+    /// `host/path:tag`, the image name Lambda is given.
+    pub fn uri(&self, tag: &str) -> String {
+        format!("{}/{}:{tag}", self.host, self.path)
+    }
+
+    /// Whether the host is on this machine (then plain HTTP is the default).
+    pub fn is_loopback(&self) -> bool {
+        let host = self
+            .host
+            .rsplit_once(':')
+            .map_or(self.host.as_str(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl fmt::Display for Repository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.host, self.path)
+    }
+}
+
+/// What went wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No connection (refused, DNS, TLS, timeout).
+    #[error("cannot reach the registry at {address}: {source}")]
+    Unreachable {
+        /// Where the request went.
+        address: String,
+        /// Why it failed.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An unexpected status.
+    #[error("{method} {url} answered {status}: {body}")]
+    Status {
+        /// Request method.
+        method: Method,
+        /// Request URL.
+        url: String,
+        /// Response status.
+        status: StatusCode,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The registry stored other bytes than imprint sent.
+    #[error("{what}: the registry reports digest {actual}, imprint computed {expected}")]
+    DigestMismatch {
+        /// What was checked.
+        what: String,
+        /// Computed before the push.
+        expected: String,
+        /// Reported by the registry.
+        actual: String,
+    },
+    /// A local blob file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A manifest as fetched.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Its exact bytes.
+    pub bytes: Vec<u8>,
+    /// `Content-Type`.
+    pub media_type: String,
+    /// `sha256:` of the bytes.
+    pub digest: String,
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", imprint_context::hex(&Sha256::digest(bytes)))
+}
+
+/// A client for one repository.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    http: reqwest::Client,
+    base: Url,
+    /// The repository this client talks to.
+    pub repository: Repository,
+}
+
+impl Registry {
+    /// A client for `repository`, sending requests to `endpoint` when given.
+    pub fn new(repository: Repository, endpoint: Option<&str>) -> Result<Self, UsageError> {
+        let base = match endpoint {
+            Some(e) => Url::parse(e).map_err(|err| {
+                UsageError::new(
+                    format!("bad registry endpoint `{e}`: {err}"),
+                    "write it as a URL, e.g. http://127.0.0.1:5000",
+                )
+            })?,
+            None => {
+                let scheme = if repository.is_loopback() {
+                    "http"
+                } else {
+                    "https"
+                };
+                Url::parse(&format!("{scheme}://{}", repository.host)).map_err(|err| {
+                    UsageError::new(
+                        format!("bad registry host `{}`: {err}", repository.host),
+                        "check [registry] repository",
+                    )
+                })?
+            }
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("imprint/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| {
+                UsageError::new(format!("cannot set up HTTP: {e}"), "report this as a bug")
+            })?;
+        Ok(Self {
+            http,
+            base,
+            repository,
+        })
+    }
+
+    /// The address requests go to, for messages.
+    pub fn address(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_string()
+    }
+
+    fn url(&self, tail: &str) -> Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!("/v2/{}/{tail}", self.repository.path));
+        url
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        request
+            .send()
+            .await
+            .map_err(|source| RegistryError::Unreachable {
+                address: self.address(),
+                source,
+            })
+    }
+
+    async fn unexpected(method: Method, url: &Url, response: reqwest::Response) -> RegistryError {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        RegistryError::Status {
+            method,
+            url: url.to_string(),
+            status,
+            body: body
+                .chars()
+                .take(300)
+                .collect::<String>()
+                .trim()
+                .to_string(),
+        }
+    }
+
+    /// `GET /v2/`: the registry answers (200, or 401 asking for credentials).
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        let mut url = self.base.clone();
+        url.set_path("/v2/");
+        let response = self.send(self.http.get(url.clone())).await?;
+        match response.status() {
+            s if s.is_success() || s == StatusCode::UNAUTHORIZED => Ok(()),
+            _ => Err(Self::unexpected(Method::GET, &url, response).await),
+        }
+    }
+
+    /// Whether the repository holds the blob.
+    pub async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let response = self.send(self.http.head(url.clone())).await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(Self::unexpected(Method::HEAD, &url, response).await),
+        }
+    }
+
+    /// Uploads a blob in one `PUT` (ECR refuses small chunks, so never `PATCH`).
+    pub async fn put_blob(
+        &self,
+        digest: &str,
+        body: reqwest::Body,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        let start = self.url("blobs/uploads/");
+        let response = self
+            .send(self.http.post(start.clone()).header(CONTENT_LENGTH, 0))
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(Self::unexpected(Method::POST, &start, response).await);
+        }
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| RegistryError::Status {
+                method: Method::POST,
+                url: start.to_string(),
+                status: StatusCode::ACCEPTED,
+                body: "no Location header for the upload".into(),
+            })?;
+        let mut upload = start.join(&location).map_err(|e| RegistryError::Status {
+            method: Method::POST,
+            url: start.to_string(),
+            status: StatusCode::ACCEPTED,
+            body: format!("bad upload Location `{location}`: {e}"),
+        })?;
+        // Requests stay on the configured endpoint even when the registry names its own host.
+        if upload.host_str() != self.base.host_str() || upload.port() != self.base.port() {
+            let (path, query) = (
+                upload.path().to_string(),
+                upload.query().map(str::to_string),
+            );
+            upload = self.base.clone();
+            upload.set_path(&path);
+            upload.set_query(query.as_deref());
+        }
+        upload.query_pairs_mut().append_pair("digest", digest);
+        let response = self
+            .send(
+                self.http
+                    .put(upload.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(body),
+            )
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(Self::unexpected(Method::PUT, &upload, response).await);
+        }
+        if let Some(actual) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            if actual != digest {
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("blob upload to {}", self.repository),
+                    expected: digest.into(),
+                    actual: actual.into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads a blob held in memory.
+    pub async fn put_blob_bytes(&self, bytes: Vec<u8>) -> Result<String, RegistryError> {
+        let digest = sha256_digest(&bytes);
+        if !self.has_blob(&digest).await? {
+            let size = bytes.len() as u64;
+            self.put_blob(&digest, bytes.into(), size).await?;
+        }
+        Ok(digest)
+    }
+
+    /// Uploads a blob file, streamed.
+    pub async fn put_blob_file(&self, digest: &str, path: &Path) -> Result<(), RegistryError> {
+        let io = |source| RegistryError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = tokio::fs::File::open(path).await.map_err(io)?;
+        let size = file.metadata().await.map_err(io)?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        ));
+        self.put_blob(digest, body, size).await
+    }
+
+    /// The manifest at a tag or digest, if any.
+    pub async fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let response = self
+            .send(self.http.get(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS))
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let media_type = response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let bytes =
+                    response
+                        .bytes()
+                        .await
+                        .map_err(|source| RegistryError::Unreachable {
+                            address: self.address(),
+                            source,
+                        })?;
+                Ok(Some(Manifest {
+                    digest: sha256_digest(&bytes),
+                    bytes: bytes.to_vec(),
+                    media_type,
+                }))
+            }
+            _ => Err(Self::unexpected(Method::GET, &url, response).await),
+        }
+    }
+
+    /// The digest of the manifest at a tag, if any.
+    pub async fn manifest_digest(&self, reference: &str) -> Result<Option<String>, RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let response = self
+            .send(self.http.head(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS))
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => match response
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(d) => Ok(Some(d.to_string())),
+                // Not every registry sends the header on HEAD; the bytes decide.
+                None => Ok(self.get_manifest(reference).await?.map(|m| m.digest)),
+            },
+            _ => Err(Self::unexpected(Method::HEAD, &url, response).await),
+        }
+    }
+
+    /// Stores a manifest under a tag and checks the registry computed the same digest.
+    pub async fn put_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, RegistryError> {
+        let digest = sha256_digest(&bytes);
+        let url = self.url(&format!("manifests/{tag}"));
+        let response = self
+            .send(
+                self.http
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, media_type)
+                    .body(bytes),
+            )
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(Self::unexpected(Method::PUT, &url, response).await);
+        }
+        if let Some(actual) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            if actual != digest {
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("manifest {}", self.repository.uri(tag)),
+                    expected: digest,
+                    actual: actual.into(),
+                });
+            }
+        }
+        Ok(digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories() {
+        let r = Repository::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/debt/api").unwrap();
+        assert_eq!(r.host, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(r.path, "debt/api");
+        assert!(!r.is_loopback());
+        assert_eq!(
+            r.uri("t1"),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/debt/api:t1"
+        );
+        assert!(Repository::parse("127.0.0.1:5000/x").unwrap().is_loopback());
+        assert!(Repository::parse("localhost:5000/x").unwrap().is_loopback());
+        assert!(Repository::parse("[::1]:5000/x").unwrap().is_loopback());
+        for bad in [
+            "debt-api",
+            "library/python",
+            "host.io/Upper",
+            "host.io/x:tag",
+            "host.io/a//b",
+            "host.io/-a",
+        ] {
+            assert!(Repository::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
