@@ -93,6 +93,11 @@ impl TagTemplate {
             .collect()
     }
 
+    /// Whether the template holds `{timestamp}`.
+    pub fn has_timestamp(&self) -> bool {
+        self.parts.contains(&Part::Timestamp)
+    }
+
     /// How many hex characters of the hash the tag carries.
     pub fn hash_len(&self) -> usize {
         self.parts

@@ -43,7 +43,7 @@ pub enum BuildError {
 }
 
 /// The docker CLI to run: `IMPRINT_DOCKER`, else `docker` on PATH.
-fn docker() -> String {
+pub fn docker() -> String {
     std::env::var("IMPRINT_DOCKER").unwrap_or_else(|_| "docker".into())
 }
 
@@ -57,11 +57,14 @@ fn check_builder(build: &BuildSettings) -> Result<(), UsageError> {
     }
 }
 
-/// Builds the context into `image` (`name:tag`), labelled with its content hash.
+/// Builds the context into `image` (`name:tag`), labelled with its content hash. `fresh`
+/// (for `--rebuild`) turns the builder's cache off, so nothing is reused from an earlier
+/// build of the same content.
 pub fn build(
     build: &BuildSettings,
     image: &str,
     hash: &str,
+    fresh: bool,
     printer: &Printer,
 ) -> anyhow::Result<()> {
     check_builder(build)?;
@@ -89,6 +92,9 @@ pub fn build(
         .args(["--label", &format!("{FORMAT_LABEL}={FORMAT_VERSION}")]);
     if let Some(target) = &p.target {
         cmd.args(["--target", target]);
+    }
+    if fresh {
+        cmd.arg("--no-cache");
     }
     // Values go through the environment, so they never appear in argv or in messages.
     for (key, value) in &p.build_args {
@@ -208,13 +214,16 @@ pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<St
         "--filter",
         &format!("label={HASH_LABEL}={hash}"),
         "--format",
-        "{{.Repository}}:{{.Tag}}",
+        "{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}",
     ])?;
-    Ok(listed
+    // Newest first; one image under several tags (a cached rebuild) goes by the latest tag.
+    let mut found: Vec<(&str, &str)> = listed
         .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.contains("<none>"))
-        .map(str::to_string))
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(_, name)| !name.contains("<none>"))
+        .collect();
+    found.sort_by(|a, b| b.cmp(a));
+    Ok(found.first().map(|(_, name)| name.to_string()))
 }
 
 /// Exports `image` with `docker save` into `archive`.

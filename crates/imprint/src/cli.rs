@@ -132,6 +132,10 @@ pub struct PushArgs {
     /// What goes into the hash.
     #[command(flatten)]
     pub input: BuildInputArgs,
+    /// Push the newest local build of this content (from `build --rebuild`) even though the
+    /// registry already has an image for it; the index artifact then names the new tag.
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 impl std::fmt::Display for BuilderChoice {

@@ -4,6 +4,7 @@
 use imprint_context::ContextHash;
 
 use crate::artifact::{self, Pushed};
+use crate::error::UsageError;
 use crate::printer::Printer;
 use crate::settings::Settings;
 
@@ -46,40 +47,68 @@ pub async fn resolve(
 ) -> anyhow::Result<Resolution> {
     let hashed = crate::commands::tag::compute(&settings.build, printer)?;
     let hash = hashed.hex();
-    if !offline && !rebuild {
+    let mut existing = None;
+    if !offline {
         if settings.registry.is_some() {
             let registry = settings.registry_client()?;
             if let Some(pushed) = artifact::lookup(&registry, &hash).await? {
-                return Ok(Resolution {
-                    tag: pushed.tag.clone(),
-                    source: Source::Pushed(pushed),
-                    hashed,
-                });
+                existing = Some((pushed.tag.clone(), Source::Pushed(pushed)));
             }
         }
-        match crate::builder::find_local(&settings.build, &hash) {
-            Ok(Some(image)) => {
-                let tag = image
-                    .rsplit_once(':')
-                    .map_or(image.as_str(), |(_, t)| t)
-                    .to_string();
-                return Ok(Resolution {
-                    tag,
-                    source: Source::Built(image),
-                    hashed,
-                });
+        if existing.is_none() {
+            match crate::builder::find_local(&settings.build, &hash) {
+                Ok(Some(image)) => {
+                    let tag = image
+                        .rsplit_once(':')
+                        .map_or(image.as_str(), |(_, t)| t)
+                        .to_string();
+                    existing = Some((tag, Source::Built(image)));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::info!("no local image lookup: {e:#}"),
             }
-            Ok(None) => {}
-            Err(e) => tracing::info!("no local image lookup: {e:#}"),
         }
     }
-    let tag = settings
-        .build
-        .template
-        .render(&hash, crate::now_for_tags()?);
-    Ok(Resolution {
-        tag,
-        source: Source::New,
-        hashed,
-    })
+    match existing {
+        Some((tag, source)) if !rebuild => Ok(Resolution {
+            tag,
+            source,
+            hashed,
+        }),
+        Some((old, _)) => {
+            let tag = new_tag(settings, &hash, Some(&old))?;
+            Ok(Resolution {
+                tag,
+                source: Source::New,
+                hashed,
+            })
+        }
+        None => Ok(Resolution {
+            tag: new_tag(settings, &hash, None)?,
+            source: Source::New,
+            hashed,
+        }),
+    }
+}
+
+/// A tag from the template and the clock, never equal to `old` (a rebuild within the same
+/// second takes the next second: a tag is never moved to another image).
+fn new_tag(settings: &Settings, hash: &str, old: Option<&str>) -> anyhow::Result<String> {
+    let template = &settings.build.template;
+    let mut now = crate::now_for_tags()?;
+    let mut tag = template.render(hash, now);
+    if let Some(old) = old {
+        if !template.has_timestamp() {
+            return Err(UsageError::new(
+                format!("--rebuild cannot give a new tag: the template `{}` has no {{timestamp}}, so this content is always `{old}`", template.as_str()),
+                "add {timestamp} to [image] tag, or drop --rebuild",
+            )
+            .into());
+        }
+        while tag == old {
+            now += 1;
+            tag = template.render(hash, now);
+        }
+    }
+    Ok(tag)
 }

@@ -212,7 +212,7 @@ pub fn resolve_builder(choice: BuilderChoice) -> BuilderKind {
             ) {
                 return BuilderKind::DockerLegacy;
             }
-            let buildx = Command::new("docker")
+            let buildx = Command::new(crate::builder::docker())
                 .args(["buildx", "version"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

@@ -48,7 +48,7 @@ pub async fn run(
         }
         Source::New => {
             let image = format!("{}:{}", settings.image_name, resolution.tag);
-            crate::builder::build(&settings.build, &image, &hash, printer)
+            crate::builder::build(&settings.build, &image, &hash, args.rebuild, printer)
                 .with_context(|| format!("failed to build {image}"))?;
             printer.note(&format!("built {image}"));
             (image, "built")

@@ -57,10 +57,22 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let settings = Settings::resolve(global, &args.input)?;
     let registry = settings.registry_client()?;
-    let resolution = resolve(&settings, printer, false, false)
+    let mut resolution = resolve(&settings, printer, false, false)
         .await
         .context("failed to work out the tag")?;
     let hash = resolution.hash();
+    if args.rebuild {
+        if let Some(image) = crate::builder::find_local(&settings.build, &hash)? {
+            let tag = image
+                .rsplit_once(':')
+                .map_or(image.as_str(), |(_, t)| t)
+                .to_string();
+            if tag != resolution.tag {
+                resolution.tag = tag;
+                resolution.source = Source::Built(image);
+            }
+        }
+    }
     let report = match &resolution.source {
         Source::Pushed(pushed) => {
             printer.note(&format!(

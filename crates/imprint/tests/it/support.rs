@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 /// A temp folder with files, and the imprint binary run inside it.
 pub struct Project {
     dir: tempfile::TempDir,
+    home: tempfile::TempDir,
     env: Vec<(String, String)>,
 }
 
@@ -57,8 +58,12 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         // Readable by an unprivileged user too (tests drop privileges for permission checks).
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        // HOME (and so imprint's cache) lives outside the build context.
+        let home = tempfile::tempdir().unwrap();
+        fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap();
         Self {
             dir,
+            home,
             env: Vec::new(),
         }
     }
@@ -79,6 +84,14 @@ impl Project {
         self
     }
 
+    /// Points imprint at the test servers: dockerd (legacy-builder CLI) and the registry.
+    pub fn with_servers(self) -> Self {
+        let docker_host = server_env("IMPRINT_TEST_DOCKER_HOST");
+        let cli = server_env("IMPRINT_TEST_DOCKER_CLI");
+        self.env("DOCKER_HOST", &docker_host)
+            .env("IMPRINT_DOCKER", &cli)
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -92,7 +105,7 @@ impl Project {
             .current_dir(self.root())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.root().join(".home"))
+            .env("HOME", self.home.path())
             .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);

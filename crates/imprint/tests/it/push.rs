@@ -1,0 +1,294 @@
+//! `imprint build` and `imprint push` against the real dockerd and docker-registry.
+
+use std::process::Command;
+
+use imprint::registry::{Registry, Repository};
+
+use crate::support::{server_env, Project, Run};
+
+fn repository(name: &str) -> String {
+    format!("{}/it/{name}", server_env("IMPRINT_TEST_REGISTRY"))
+}
+
+fn scratch_project(name: &str) -> (Project, String) {
+    let repo = repository(name);
+    let p = Project::new()
+        .with_servers()
+        .env("IMPRINT_REPOSITORY", &repo);
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file("main.py", &format!("print('{name}')\n"))
+        .file("handlers/a.py", "A = 1\n");
+    (p, repo)
+}
+
+fn registry(repo: &str) -> Registry {
+    Registry::new(Repository::parse(repo).unwrap(), None).unwrap()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn docker(args: &[&str]) -> Run {
+    crate::support::output(
+        Command::new(server_env("IMPRINT_TEST_DOCKER_CLI"))
+            .args(args)
+            .env("DOCKER_HOST", server_env("IMPRINT_TEST_DOCKER_HOST"))
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn build_then_push_lands_a_verified_single_platform_image() {
+    let (p, repo) = scratch_project("verified");
+    let tag = p.run(&["tag", "--json"]).success().json();
+    assert_eq!(tag["pushed"], false);
+    let built = p.run(&["build", "--json"]).success().json();
+    assert_eq!(built["outcome"], "built");
+    assert_eq!(
+        built["tag"],
+        tag["tag"].as_str().map(|_| built["tag"].clone()).unwrap()
+    );
+    let pushed = p.run(&["push", "--json"]).success().json();
+    assert_eq!(pushed["outcome"], "pushed");
+    assert!(pushed["blobs_uploaded"].as_u64().unwrap() >= 2, "{pushed}");
+    let tag_name = pushed["tag"].as_str().unwrap();
+    assert_eq!(pushed["tag"], built["tag"]);
+    assert_eq!(pushed["image_uri"], format!("{repo}:{tag_name}"));
+
+    // The digest known before the push is what the registry serves, and it is an image
+    // manifest for one platform, not an index.
+    let registry = registry(&repo);
+    let stored = block_on(registry.get_manifest(tag_name)).unwrap().unwrap();
+    assert_eq!(stored.digest, pushed["digest"].as_str().unwrap());
+    assert_eq!(
+        stored.media_type,
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&stored.bytes).unwrap();
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert!(manifest.get("manifests").is_none());
+
+    // dockerd pulls it back, with imprint's labels.
+    let image = format!("{repo}:{tag_name}");
+    docker(&["rmi", "-f", &image]);
+    let pulled = docker(&["pull", &image]);
+    assert_eq!(pulled.code, 0, "{}", pulled.stderr);
+    let labels = docker(&["inspect", "--format", "{{json .Config.Labels}}", &image])
+        .success()
+        .stdout;
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+    assert_eq!(labels["dev.imprint.content-hash"], tag["hash"]);
+    assert_eq!(labels["dev.imprint.format"], "1");
+
+    // The tag is stable now: the registry names it, a second apart or not.
+    let first = p.run(&["tag", "--json"]).success().json();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = p.run(&["tag", "--json"]).success().json();
+    assert_eq!(first["tag"], tag_name);
+    assert_eq!(second["tag"], tag_name);
+    assert_eq!(second["pushed"], true);
+    assert_eq!(second["digest"], pushed["digest"]);
+
+    // A second push uploads nothing; build has nothing to do.
+    let again = p.run(&["push", "--json"]).success().json();
+    assert_eq!(again["outcome"], "already-pushed");
+    assert_eq!(again["bytes_uploaded"], 0);
+    assert_eq!(again["blobs_uploaded"], 0);
+    assert_eq!(
+        p.run(&["build", "--json"]).success().json()["outcome"],
+        "already-pushed"
+    );
+
+    // The index artifact names the tag and lists the inputs.
+    let artifact =
+        block_on(registry.get_manifest(&format!("imprint-{}", tag["hash"].as_str().unwrap())))
+            .unwrap()
+            .unwrap();
+    let artifact: serde_json::Value = serde_json::from_slice(&artifact.bytes).unwrap();
+    assert_eq!(artifact["annotations"]["dev.imprint.tag"], tag_name);
+    assert_eq!(artifact["subject"]["digest"], pushed["digest"]);
+}
+
+#[test]
+fn a_rebuild_gets_a_new_tag_and_uploads_only_what_changed() {
+    let (p, _) = scratch_project("rebuild");
+    p.run(&["build"]).success();
+    let first = p.run(&["push", "--json"]).success().json();
+    p.run(&["build", "--rebuild"]).success();
+    let second = p.run(&["push", "--rebuild", "--json"]).success().json();
+    assert_ne!(first["tag"], second["tag"]);
+    // Built afresh (no cache): another image, pushed beside the first.
+    assert_ne!(first["digest"], second["digest"]);
+    assert!(second["blobs_uploaded"].as_u64().unwrap() >= 1, "{second}");
+    // The registry now names the new tag for this content.
+    assert_eq!(
+        p.run(&["tag"]).success().stdout.trim(),
+        second["tag"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn the_same_image_exported_twice_gives_the_same_digest() {
+    let (p, _) = scratch_project("twice");
+    let built = p.run(&["build", "--json"]).success().json();
+    let image = built["image"].as_str().unwrap();
+    let digests: Vec<String> = (0..2)
+        .map(|i| {
+            let dir = tempfile::tempdir().unwrap();
+            let archive = dir.path().join("image.tar");
+            docker(&["save", "--output", archive.to_str().unwrap(), image]).success();
+            let blobs = dir.path().join(format!("blobs{i}"));
+            imprint::image::from_docker_archive(&archive, &blobs, "linux/amd64")
+                .unwrap()
+                .digest
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn a_base_image_with_run_and_a_multi_stage_copy() {
+    let base = server_env("IMPRINT_TEST_BASE");
+    let (p, repo) = scratch_project("multistage");
+    p.file(
+        "Dockerfile",
+        &format!("FROM {base} AS build\nCOPY main.py /src/\nRUN echo compiled > /src/out.txt\nFROM {base}\nCOPY --from=build /src/out.txt /app/\nCOPY . /app/\n"),
+    );
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--json"]).success().json();
+    let image = format!("{repo}:{}", pushed["tag"].as_str().unwrap());
+    docker(&["rmi", "-f", &image]);
+    docker(&["pull", &image]).success();
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "/bin/busybox",
+        "cat",
+        "/app/out.txt",
+    ])
+    .success();
+    assert_eq!(out.stdout.trim(), "compiled");
+}
+
+#[test]
+fn the_example_builds_and_pushes_on_the_test_base() {
+    let base = server_env("IMPRINT_TEST_BASE");
+    let repo = repository("debt-api");
+    let p = Project::new().with_servers();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api");
+    let copied = Command::new("cp")
+        .args(["-a", &format!("{example}/."), p.root().to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let args = [
+        "--repository",
+        &repo,
+        "--build-arg",
+        &format!("BASE={base}"),
+    ];
+    p.run(&[&["build"][..], &args].concat()).success();
+    let pushed = p
+        .run(&[&["push", "--json"][..], &args].concat())
+        .success()
+        .json();
+    let tag = p.run(&[&["tag"][..], &args].concat()).success();
+    assert_eq!(tag.stdout.trim(), pushed["tag"].as_str().unwrap());
+    let image = pushed["image_uri"].as_str().unwrap();
+    docker(&["rmi", "-f", image]);
+    docker(&["pull", image]).success();
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "/bin/busybox",
+        "cat",
+        "/var/task/handlers/debts.py",
+    ])
+    .success();
+    assert!(out.stdout.contains("def create_debt"), "{}", out.stdout);
+}
+
+#[test]
+fn a_tag_on_another_digest_is_refused() {
+    let (a, repo) = scratch_project("taken");
+    a.run(&["build"]).success();
+    let pushed_a = a.run(&["push", "--json"]).success().json();
+    // Another content whose tag already names A's image in the registry.
+    let b = Project::new()
+        .with_servers()
+        .env("IMPRINT_REPOSITORY", &repo)
+        .env("SOURCE_DATE_EPOCH", "1748271100");
+    b.file("Dockerfile", "FROM scratch\nCOPY . /b/\n")
+        .file("b.txt", "b\n");
+    let built = b.run(&["build", "--json"]).success().json();
+    let tag_b = built["tag"].as_str().unwrap();
+    let registry = registry(&repo);
+    let manifest_a = block_on(registry.get_manifest(pushed_a["tag"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    block_on(registry.put_manifest(tag_b, &manifest_a.media_type, manifest_a.bytes.clone()))
+        .unwrap();
+    let run = b.run(&["push"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "{repo}:{tag_b} already exists with digest {}",
+            manifest_a.digest
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("never moves a tag"), "{}", run.stderr);
+}
+
+#[test]
+fn push_without_a_build_says_to_build() {
+    let (p, _) = scratch_project("unbuilt");
+    let run = p.run(&["push"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("no image is built for the current content"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("imprint build"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unreachable_registry_is_an_error_with_its_address() {
+    let (p, _) = scratch_project("unreachable");
+    let run = p.run(&["tag", "--repository", "127.0.0.1:9/it/nothing"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot reach the registry at http://127.0.0.1:9"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    // --offline does not ask.
+    p.run(&["tag", "--offline", "--repository", "127.0.0.1:9/it/nothing"])
+        .success();
+}
+
+#[test]
+fn a_builder_failure_is_a_clear_error() {
+    let (p, _) = scratch_project("broken");
+    p.file("Dockerfile", "FROM scratch\nCOPY does-not-exist.txt /\n");
+    let run = p.run(&["build"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("failed to build"), "{}", run.stderr);
+    assert!(run.stderr.contains("does-not-exist.txt"), "{}", run.stderr);
+}
