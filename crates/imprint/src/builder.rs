@@ -9,7 +9,6 @@ use std::sync::mpsc;
 
 use imprint_context::{BuilderKind, FORMAT_VERSION};
 
-use crate::error::UsageError;
 use crate::printer::{Printer, Verbosity};
 use crate::settings::BuildSettings;
 
@@ -47,13 +46,15 @@ pub fn docker() -> String {
     std::env::var("IMPRINT_DOCKER").unwrap_or_else(|_| "docker".into())
 }
 
-fn check_builder(build: &BuildSettings) -> Result<(), UsageError> {
-    match build.params.builder {
-        BuilderKind::Buildkit | BuilderKind::DockerLegacy => Ok(()),
-        other => Err(UsageError::new(
-            format!("building with {other} is not available yet"),
-            "build with the docker CLI (--builder docker); podman and buildah hash correctly but do not build through imprint yet",
-        )),
+/// The program behind a builder kind (`IMPRINT_DOCKER`, `IMPRINT_PODMAN`, `IMPRINT_BUILDAH`
+/// override where each is found).
+fn program(kind: BuilderKind) -> String {
+    match kind {
+        BuilderKind::Buildkit | BuilderKind::DockerLegacy => docker(),
+        BuilderKind::Podman => std::env::var("IMPRINT_PODMAN").unwrap_or_else(|_| "podman".into()),
+        BuilderKind::Buildah => {
+            std::env::var("IMPRINT_BUILDAH").unwrap_or_else(|_| "buildah".into())
+        }
     }
 }
 
@@ -67,9 +68,8 @@ pub fn build(
     fresh: bool,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    check_builder(build)?;
     let p = &build.params;
-    let mut cmd = Command::new(docker());
+    let mut cmd = Command::new(program(p.builder));
     match p.builder {
         BuilderKind::Buildkit => {
             cmd.args([
@@ -80,8 +80,14 @@ pub fn build(
                 "--sbom=false",
             ]);
         }
-        _ => {
+        BuilderKind::DockerLegacy => {
             cmd.arg("build").env("DOCKER_BUILDKIT", "0");
+        }
+        BuilderKind::Podman => {
+            cmd.arg("build");
+        }
+        BuilderKind::Buildah => {
+            cmd.arg("bud");
         }
     }
     cmd.args(["--platform", &p.platform])
@@ -185,8 +191,8 @@ fn shown_command(cmd: &Command) -> String {
 }
 
 /// Output of a quiet docker command, or its error.
-fn capture(args: &[&str]) -> Result<String, BuildError> {
-    let program = docker();
+fn capture(kind: BuilderKind, args: &[&str]) -> Result<String, BuildError> {
+    let program = program(kind);
     let out = Command::new(&program)
         .args(args)
         .stdin(Stdio::null())
@@ -208,28 +214,41 @@ fn capture(args: &[&str]) -> Result<String, BuildError> {
 
 /// The newest local image built from this content hash, as `name:tag`.
 pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<String>> {
-    check_builder(build)?;
-    let listed = capture(&[
-        "images",
-        "--filter",
-        &format!("label={HASH_LABEL}={hash}"),
-        "--format",
-        "{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}",
-    ])?;
+    let kind = build.params.builder;
+    let format = match kind {
+        BuilderKind::Buildah => "{{.CreatedAtRaw}}|{{.Name}}:{{.Tag}}",
+        _ => "{{.CreatedAt}}|{{.Repository}}:{{.Tag}}",
+    };
+    let filter = format!("label={HASH_LABEL}={hash}");
+    let listed = capture(kind, &["images", "--filter", &filter, "--format", format])?;
+    // `|` cannot appear in an image name (and buildah turns tabs into spaces).
     // Newest first; one image under several tags (a cached rebuild) goes by the latest tag.
     let mut found: Vec<(&str, &str)> = listed
         .lines()
-        .filter_map(|l| l.split_once('\t'))
+        .filter_map(|l| l.split_once('|'))
         .filter(|(_, name)| !name.contains("<none>"))
         .collect();
     found.sort_by(|a, b| b.cmp(a));
     Ok(found.first().map(|(_, name)| name.to_string()))
 }
 
-/// Exports `image` with `docker save` into `archive`.
+/// Exports `image` into `archive`: `docker save`, `podman save --format oci-archive` or
+/// `buildah push … oci-archive:`.
 pub fn export(build: &BuildSettings, image: &str, archive: &Path) -> anyhow::Result<()> {
-    check_builder(build)?;
-    let archive = archive.to_string_lossy();
-    capture(&["save", "--output", &archive, image])?;
+    let kind = build.params.builder;
+    let path = archive.to_string_lossy();
+    match kind {
+        BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
+            capture(kind, &["save", "--output", &path, image])?
+        }
+        BuilderKind::Podman => capture(
+            kind,
+            &["save", "--format", "oci-archive", "--output", &path, image],
+        )?,
+        BuilderKind::Buildah => capture(
+            kind,
+            &["push", "--quiet", image, &format!("oci-archive:{path}")],
+        )?,
+    };
     Ok(())
 }

@@ -113,6 +113,27 @@ struct SaveEntry {
 }
 
 #[derive(Deserialize)]
+struct OciIndex {
+    manifests: Vec<OciDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct OciDescriptor {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct OciManifest {
+    config: OciDescriptor,
+    layers: Vec<OciDescriptor>,
+}
+
+/// Where an OCI layout keeps a blob.
+fn blob_member(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+#[derive(Deserialize)]
 struct ConfigJson {
     architecture: Option<String>,
     os: Option<String>,
@@ -125,13 +146,9 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
-/// Reads a `docker save` archive (the legacy layout or the OCI one that newer engines write),
-/// compresses its layers into `blobs` and writes the manifest.
-pub fn from_docker_archive(
-    archive: &Path,
-    blobs: &Path,
-    platform: &str,
-) -> Result<Image, ImageError> {
+/// Reads a builder's export (`docker save` in its legacy or OCI layout, or an OCI archive from
+/// podman or buildah), compresses its layers into `blobs` and writes the manifest.
+pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Image, ImageError> {
     let io_err = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| ImageError::Io { what, path, source }
@@ -167,13 +184,39 @@ pub fn from_docker_archive(
             .map_err(io_err("cannot read", archive))?;
         Ok(bytes)
     };
-    let saved: Vec<SaveEntry> = serde_json::from_slice(&read_member("manifest.json")?)
-        .map_err(|e| malformed(format!("manifest.json: {e}")))?;
-    let [entry] = saved.as_slice() else {
-        return Err(malformed(format!(
-            "it holds {} images, expected one",
-            saved.len()
-        )));
+    let entry = if members.contains_key("manifest.json") {
+        let saved: Vec<SaveEntry> = serde_json::from_slice(&read_member("manifest.json")?)
+            .map_err(|e| malformed(format!("manifest.json: {e}")))?;
+        match <[SaveEntry; 1]>::try_from(saved) {
+            Ok([entry]) => entry,
+            Err(saved) => {
+                return Err(malformed(format!(
+                    "it holds {} images, expected one",
+                    saved.len()
+                )))
+            }
+        }
+    } else {
+        // An OCI archive (podman save --format oci-archive, buildah push oci-archive:).
+        let index: OciIndex = serde_json::from_slice(&read_member("index.json")?)
+            .map_err(|e| malformed(format!("index.json: {e}")))?;
+        let [manifest] = index.manifests.as_slice() else {
+            return Err(malformed(format!(
+                "it holds {} manifests, expected one",
+                index.manifests.len()
+            )));
+        };
+        let manifest: OciManifest =
+            serde_json::from_slice(&read_member(&blob_member(&manifest.digest))?)
+                .map_err(|e| malformed(format!("image manifest: {e}")))?;
+        SaveEntry {
+            config: blob_member(&manifest.config.digest),
+            layers: manifest
+                .layers
+                .iter()
+                .map(|l| blob_member(&l.digest))
+                .collect(),
+        }
     };
     let config = read_member(&entry.config)?;
     let parsed: ConfigJson =

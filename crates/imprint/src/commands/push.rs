@@ -134,12 +134,11 @@ async fn export(settings: &Settings, local: &str) -> anyhow::Result<Image> {
         .with_context(|| format!("failed to export {local}"))?;
     let blobs = cache.join("blobs");
     let platform = settings.build.params.platform.clone();
-    let image = tokio::task::spawn_blocking(move || {
-        image::from_docker_archive(&archive, &blobs, &platform)
-    })
-    .await
-    .context("the export reader stopped")?
-    .with_context(|| format!("failed to read the export of {local}"))?;
+    let image =
+        tokio::task::spawn_blocking(move || image::from_archive(&archive, &blobs, &platform))
+            .await
+            .context("the export reader stopped")?
+            .with_context(|| format!("failed to read the export of {local}"))?;
     drop(work);
     Ok(image)
 }

@@ -144,7 +144,7 @@ fn the_same_image_exported_twice_gives_the_same_digest() {
             let archive = dir.path().join("image.tar");
             docker(&["save", "--output", archive.to_str().unwrap(), image]).success();
             let blobs = dir.path().join(format!("blobs{i}"));
-            imprint::image::from_docker_archive(&archive, &blobs, "linux/amd64")
+            imprint::image::from_archive(&archive, &blobs, "linux/amd64")
                 .unwrap()
                 .digest
         })
@@ -291,4 +291,60 @@ fn a_builder_failure_is_a_clear_error() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("failed to build"), "{}", run.stderr);
     assert!(run.stderr.contains("does-not-exist.txt"), "{}", run.stderr);
+}
+
+/// podman and buildah build the same context with a RUN step on the test base; imprint pushes
+/// what each exported (an OCI archive with gzipped layers) and dockerd runs it.
+fn build_and_push_with(builder: &str) {
+    let base = server_env("IMPRINT_TEST_BASE");
+    let repo = repository(&format!("with-{builder}"));
+    let p = Project::new()
+        .with_servers()
+        .env("IMPRINT_REPOSITORY", &repo)
+        .env("IMPRINT_BUILDER", builder);
+    let p = [
+        "CONTAINERS_STORAGE_CONF",
+        "CONTAINERS_REGISTRIES_CONF",
+        "BUILDAH_ISOLATION",
+    ]
+    .into_iter()
+    .fold(p, |p, key| p.env(key, &server_env(key)));
+    p.file(
+        "Dockerfile",
+        &format!("FROM {base}\nCOPY . /app/\nRUN echo {builder} > /app/built-by.txt\n"),
+    )
+    .file("main.py", "print('hi')\n");
+    let built = p.run(&["build", "--json"]).success().json();
+    assert_eq!(built["outcome"], "built");
+    let json = p.run(&["tag", "--offline", "--json"]).success().json();
+    assert_eq!(json["builder"], builder);
+    let pushed = p.run(&["push", "--json"]).success().json();
+    assert_eq!(pushed["outcome"], "pushed");
+    assert_eq!(pushed["tag"], built["tag"]);
+    let again = p.run(&["push", "--json"]).success().json();
+    assert_eq!(again["blobs_uploaded"], 0);
+    let image = pushed["image_uri"].as_str().unwrap();
+    docker(&["pull", image]).success();
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "/bin/busybox",
+        "cat",
+        "/app/built-by.txt",
+    ])
+    .success();
+    assert_eq!(out.stdout.trim(), builder);
+}
+
+#[test]
+fn podman_builds_what_imprint_pushes() {
+    build_and_push_with("podman");
+}
+
+#[test]
+fn buildah_builds_what_imprint_pushes() {
+    build_and_push_with("buildah");
 }
