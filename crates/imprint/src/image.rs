@@ -8,7 +8,6 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
-use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -163,7 +162,7 @@ pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Imag
     {
         let file = File::open(archive).map_err(io_err("cannot open", archive))?;
         let mut tar = tar::Archive::new(file);
-        for entry in tar.entries().map_err(io_err("cannot read", archive))? {
+        for entry in tar.entries_with_seek().map_err(io_err("cannot read", archive))? {
             let entry = entry.map_err(io_err("cannot read", archive))?;
             let name = String::from_utf8_lossy(&entry.path_bytes())
                 .trim_start_matches("./")
@@ -356,7 +355,7 @@ fn compress_layer(
     };
     let tmp =
         tempfile::NamedTempFile::new_in(blobs).map_err(io_err("cannot create a file in", blobs))?;
-    let out = Hashing {
+    let mut out = Hashing {
         inner: BufWriter::with_capacity(
             256 * 1024,
             tmp.as_file()
@@ -366,23 +365,10 @@ fn compress_layer(
         hasher: Sha256::new(),
         count: 0,
     };
-    // No name, no time, fixed OS byte: the same layer always compresses to the same bytes.
-    let mut gz = GzBuilder::new().mtime(0).write(out, Compression::new(6));
+    // Fixed blocks, no name, no time: the same layer always compresses to the same bytes.
     let mut uncompressed = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = source
-            .read(&mut buf)
-            .map_err(io_err("cannot read a layer of", archive))?;
-        if n == 0 {
-            break;
-        }
-        uncompressed.update(&buf[..n]);
-        gz.write_all(&buf[..n])
-            .map_err(io_err("cannot write", tmp.path()))?;
-    }
-    let mut out = gz.finish().map_err(io_err("cannot write", tmp.path()))?;
-    out.flush().map_err(io_err("cannot write", tmp.path()))?;
+    crate::gzip::compress(&mut source, &mut out, |block| uncompressed.update(block))
+        .map_err(io_err("cannot compress a layer of", archive))?;
     let actual_diff_id = format!("sha256:{}", imprint_context::hex(&uncompressed.finalize()));
     if actual_diff_id != diff_id {
         return Err(ImageError::Malformed {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod gzip;
 pub mod image;
 pub mod printer;
 pub mod registry;

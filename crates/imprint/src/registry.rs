@@ -350,6 +350,47 @@ impl Registry {
         self.put_blob(digest, body, size).await
     }
 
+    /// Every tag in the repository (empty when the repository does not exist yet).
+    pub async fn tags(&self) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url("tags/list");
+        let mut tags = Vec::new();
+        loop {
+            let response = self.send(self.http.get(url.clone())).await?;
+            match response.status() {
+                StatusCode::NOT_FOUND => return Ok(tags),
+                s if s.is_success() => {}
+                _ => return Err(Self::unexpected(Method::GET, &url, response).await),
+            }
+            // Pagination: `Link: </v2/…/tags/list?n=…&last=…>; rel="next"`.
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|link| {
+                    link.split_once('<')
+                        .and_then(|(_, rest)| rest.split_once('>'))
+                        .map(|(u, _)| u.to_string())
+                });
+            let page: TagList =
+                response
+                    .json()
+                    .await
+                    .map_err(|source| RegistryError::Unreachable {
+                        address: self.address(),
+                        source,
+                    })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next.and_then(|n| url.join(&n).ok()) {
+                Some(n) => url = n,
+                None => return Ok(tags),
+            }
+        }
+    }
+
     /// The manifest at a tag or digest, if any.
     pub async fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));

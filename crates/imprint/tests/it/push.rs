@@ -113,6 +113,15 @@ fn build_then_push_lands_a_verified_single_platform_image() {
     let artifact: serde_json::Value = serde_json::from_slice(&artifact.bytes).unwrap();
     assert_eq!(artifact["annotations"]["dev.imprint.tag"], tag_name);
     assert_eq!(artifact["subject"]["digest"], pushed["digest"]);
+    let mut tags = block_on(registry.tags()).unwrap();
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            tag_name.to_string(),
+            format!("imprint-{}", tag["hash"].as_str().unwrap())
+        ]
+    );
 }
 
 #[test]

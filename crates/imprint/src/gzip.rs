@@ -1,0 +1,213 @@
+//! Deterministic parallel gzip for image layers: the input is cut into fixed 1 MiB blocks,
+//! each deflated on its own (as pigz does, without a shared dictionary) on every core, and
+//! the pieces joined into one gzip member. The bytes depend only on the input, the block size
+//! and the level: the same layer always gives the same blob. A block whose sample does not
+//! compress (already-compressed files, random data) is stored as is, as Go's deflate does,
+//! instead of spending time making it bigger.
+
+use std::io::{self, Read, Write};
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+use rayon::prelude::*;
+
+/// Uncompressed bytes per block.
+pub const BLOCK: usize = 1 << 20;
+/// Blocks compressed at once (bounds memory to about 2 × BATCH × BLOCK).
+const BATCH: usize = 16;
+/// Bytes of a block tried at a fast level to judge whether it compresses.
+const SAMPLE: usize = 64 * 1024;
+/// Deflate level for blocks that compress (gzip's and docker's default).
+const LEVEL: u32 = 6;
+
+/// What a compression pass produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Uncompressed bytes read.
+    pub bytes_in: u64,
+    /// Compressed bytes written.
+    pub bytes_out: u64,
+}
+
+/// Compresses `input` into `output` as one gzip member (no name, time 0, OS 255); `observe`
+/// sees every uncompressed byte in order (for the layer's diff ID).
+pub fn compress(
+    mut input: impl Read,
+    mut output: impl Write,
+    mut observe: impl FnMut(&[u8]),
+) -> io::Result<Summary> {
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    output.write_all(&HEADER)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut summary = Summary {
+        bytes_in: 0,
+        bytes_out: HEADER.len() as u64,
+    };
+    let mut pending = read_block(&mut input)?;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH && !pending.is_empty() {
+            let next = read_block(&mut input)?;
+            batch.push(std::mem::replace(&mut pending, next));
+        }
+        let last_batch = pending.is_empty();
+        let count = batch.len();
+        let compressed: Vec<Vec<u8>> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(i, block)| deflate_block(block, last_batch && i + 1 == count))
+            .collect();
+        for (block, out) in batch.iter().zip(&compressed) {
+            observe(block);
+            crc.update(block);
+            summary.bytes_in += block.len() as u64;
+            output.write_all(out)?;
+            summary.bytes_out += out.len() as u64;
+        }
+        if last_batch {
+            if count == 0 {
+                // Empty input: one final, empty stored block.
+                let empty = stored(&[], true);
+                output.write_all(&empty)?;
+                summary.bytes_out += empty.len() as u64;
+            }
+            break;
+        }
+    }
+    output.write_all(&crc.finalize().to_le_bytes())?;
+    // ISIZE is the length modulo 2^32, by the gzip format.
+    output.write_all(&(summary.bytes_in as u32).to_le_bytes())?;
+    summary.bytes_out += 8;
+    output.flush()?;
+    Ok(summary)
+}
+
+/// Reads up to one block; empty at the end of the input.
+fn read_block(input: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut block = Vec::with_capacity(BLOCK);
+    input.take(BLOCK as u64).read_to_end(&mut block)?;
+    Ok(block)
+}
+
+/// One block as a byte-aligned run of deflate blocks; only the last carries BFINAL.
+fn deflate_block(data: &[u8], last: bool) -> Vec<u8> {
+    let sample = &data[..data.len().min(SAMPLE)];
+    if !sample.is_empty() && deflate(sample, 1, true).len() as f64 > sample.len() as f64 * 0.97 {
+        return stored(data, last);
+    }
+    let out = deflate(data, LEVEL, last);
+    if out.len() > data.len() + data.len() / 64 + 16 {
+        stored(data, last)
+    } else {
+        out
+    }
+}
+
+/// Raw deflate of `data`, ending with a full flush (byte-aligned, no BFINAL) or, for the last
+/// block, with BFINAL.
+fn deflate(data: &[u8], level: u32, last: bool) -> Vec<u8> {
+    let mut c = Compress::new(Compression::new(level), false);
+    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Full
+    };
+    loop {
+        if out.capacity() - out.len() < 1024 {
+            out.reserve(out.capacity().max(64 * 1024));
+        }
+        let consumed = c.total_in() as usize;
+        let status = c.compress_vec(&data[consumed..], &mut out, flush);
+        let done_input = c.total_in() as usize == data.len();
+        match status {
+            Ok(Status::StreamEnd) => break,
+            Ok(Status::BufError) if done_input => break,
+            // zlib's rule: a flush is complete when the call returns with output room left.
+            Ok(_) if !last && done_input && out.len() < out.capacity() => break,
+            Ok(_) => {}
+            // Compressing memory into memory only fails on a bug in the deflate backend.
+            Err(e) => unreachable!("deflate of an in-memory block failed: {e}"),
+        }
+    }
+    out
+}
+
+/// `data` as deflate stored blocks (at most 65,535 bytes each), byte-aligned.
+fn stored(data: &[u8], last: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 65_535 * 5 + 5);
+    let chunks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[][..]]
+    } else {
+        data.chunks(65_535).collect()
+    };
+    let n = chunks.len();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        out.push(u8::from(last && i + 1 == n));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::MultiGzDecoder;
+
+    fn roundtrip(data: &[u8]) -> Vec<u8> {
+        let mut gz = Vec::new();
+        let mut seen = Vec::new();
+        let summary = compress(data, &mut gz, |b| seen.extend_from_slice(b)).unwrap();
+        assert_eq!(seen, data);
+        assert_eq!(summary.bytes_in, data.len() as u64);
+        assert_eq!(summary.bytes_out, gz.len() as u64);
+        let mut back = Vec::new();
+        MultiGzDecoder::new(gz.as_slice())
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data, "round trip of {} bytes", data.len());
+        gz
+    }
+
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_every_shape() {
+        roundtrip(b"");
+        roundtrip(b"a");
+        let text: Vec<u8> = b"def handler(event, context):\n    return 42\n".repeat(100_000);
+        let gz = roundtrip(&text);
+        assert!(gz.len() < text.len() / 10, "text should compress");
+        let random = noise(3 * BLOCK + 12_345);
+        let gz = roundtrip(&random);
+        assert!(
+            gz.len() < random.len() + random.len() / 100,
+            "random data is stored, not inflated"
+        );
+        roundtrip(&noise(BLOCK));
+        roundtrip(&noise(BLOCK * BATCH + 1));
+        let mut mixed = text[..BLOCK * 2].to_vec();
+        mixed.extend(noise(BLOCK + 7));
+        mixed.extend(&text[..1000]);
+        roundtrip(&mixed);
+    }
+
+    #[test]
+    fn the_same_input_gives_the_same_bytes() {
+        let mut data = b"x = 1\n".repeat(400_000);
+        data.extend(noise(BLOCK / 2));
+        assert_eq!(roundtrip(&data), roundtrip(&data));
+    }
+}
