@@ -162,7 +162,10 @@ pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Imag
     {
         let file = File::open(archive).map_err(io_err("cannot open", archive))?;
         let mut tar = tar::Archive::new(file);
-        for entry in tar.entries_with_seek().map_err(io_err("cannot read", archive))? {
+        for entry in tar
+            .entries_with_seek()
+            .map_err(io_err("cannot read", archive))?
+        {
             let entry = entry.map_err(io_err("cannot read", archive))?;
             let name = String::from_utf8_lossy(&entry.path_bytes())
                 .trim_start_matches("./")
