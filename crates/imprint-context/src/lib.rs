@@ -2,6 +2,7 @@
 //! (format v1) and tag formatting. No async, no network.
 
 pub mod builder;
+pub mod dockerfile;
 pub mod error;
 pub mod hash;
 pub mod ignore;

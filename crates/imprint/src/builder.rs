@@ -7,7 +7,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use imprint_context::{BuilderKind, FORMAT_VERSION};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use imprint_context::{BaseImage, BuilderKind, FORMAT_VERSION};
 
 use crate::printer::{Printer, Verbosity};
 use crate::settings::BuildSettings;
@@ -61,14 +65,21 @@ fn program(kind: BuilderKind) -> String {
 /// Builds the context into `image` (`name:tag`), labelled with its content hash. `fresh`
 /// (for `--rebuild`) turns the builder's cache off, so nothing is reused from an earlier
 /// build of the same content.
+/// Every base image in `bases` with a digest is pinned to it (the builder gets a copy of the
+/// Dockerfile with `ref@digest`), so a stale local base cannot end up in the image.
 pub fn build(
     build: &BuildSettings,
     image: &str,
     hash: &str,
     fresh: bool,
+    bases: &[BaseImage],
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let p = &build.params;
+    let pinned = pinned_dockerfile(build, bases)?;
+    let dockerfile = pinned
+        .as_ref()
+        .map_or(p.dockerfile.as_path(), |(_, path)| path.as_path());
     let mut cmd = Command::new(program(p.builder));
     match p.builder {
         BuilderKind::Buildkit => {
@@ -92,7 +103,7 @@ pub fn build(
     }
     cmd.args(["--platform", &p.platform])
         .arg("--file")
-        .arg(&p.dockerfile)
+        .arg(dockerfile)
         .args(["--tag", image])
         .args(["--label", &format!("{HASH_LABEL}={hash}")])
         .args(["--label", &format!("{FORMAT_LABEL}={FORMAT_VERSION}")]);
@@ -108,6 +119,42 @@ pub fn build(
     }
     cmd.arg(&build.context);
     run_streaming(cmd, "building", printer)
+}
+
+/// A copy of the Dockerfile with every locked reference pinned, in a temp folder (with the
+/// Dockerfile-specific ignore file beside it, which BuildKit looks for by name).
+fn pinned_dockerfile(
+    build: &BuildSettings,
+    bases: &[BaseImage],
+) -> anyhow::Result<Option<(tempfile::TempDir, PathBuf)>> {
+    let digests: BTreeMap<String, String> = bases
+        .iter()
+        .filter(|b| b.digest.starts_with("sha256:"))
+        .map(|b| (b.reference.clone(), b.digest.clone()))
+        .collect();
+    if digests.is_empty() {
+        return Ok(None);
+    }
+    let original = &build.params.dockerfile;
+    let text = std::fs::read_to_string(original)
+        .with_context(|| format!("failed to read {}", original.display()))?;
+    let parsed = imprint_context::dockerfile::parse(&text, &build.params.build_args);
+    let dir =
+        tempfile::tempdir().context("failed to create a temp folder for the pinned Dockerfile")?;
+    let name = original
+        .file_name()
+        .map_or_else(|| "Dockerfile".into(), |n| n.to_os_string());
+    let path = dir.path().join(&name);
+    std::fs::write(&path, parsed.pinned(&text, &digests))
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    let mut ignore_name = name.clone();
+    ignore_name.push(".dockerignore");
+    let specific = original.with_file_name(&ignore_name);
+    if specific.is_file() {
+        std::fs::copy(&specific, dir.path().join(&ignore_name))
+            .with_context(|| format!("failed to copy {}", specific.display()))?;
+    }
+    Ok(Some((dir, path)))
 }
 
 /// Runs a command, showing its latest line behind a spinner (every line with `-v`), and

@@ -45,6 +45,19 @@ pub enum Command {
     Build(BuildArgs),
     /// Push the built image over the registry API, verified, with its index artifact.
     Push(PushArgs),
+    /// Pin every base image the Dockerfile names to its digest in imprint.lock.
+    Lock(LockArgs),
+}
+
+/// `imprint lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// What the Dockerfile and build arguments are.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Resolve every base image again and take newer digests (a new tag follows).
+    #[arg(long)]
+    pub update: bool,
 }
 
 /// What goes into the content hash, as `docker build` would take it.
@@ -77,6 +90,9 @@ pub struct BuildInputArgs {
     /// Send registry requests here instead of the repository's host [config: registry.endpoint].
     #[arg(long, env = "IMPRINT_REGISTRY_ENDPOINT", value_name = "URL")]
     pub endpoint: Option<String>,
+    /// Fail instead of adding a missing base image to imprint.lock.
+    #[arg(long)]
+    pub locked: bool,
 }
 
 /// The builder as the user names it; `docker` is resolved to BuildKit or the legacy builder.

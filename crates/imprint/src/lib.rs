@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod gzip;
 pub mod image;
+pub mod lock;
 pub mod printer;
 pub mod registry;
 pub mod resolve;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Tag(args) => commands::tag::run(&cli.global, args, &printer).await,
             Command::Build(args) => commands::build::run(&cli.global, args, &printer).await,
             Command::Push(args) => commands::push::run(&cli.global, args, &printer).await,
+            Command::Lock(args) => commands::lock::run(&cli.global, args, &printer).await,
         }
     });
     match result {

@@ -79,6 +79,67 @@ impl Repository {
     }
 }
 
+/// An image reference split for the registry API: `reg.io/a/b:tag`, `reg.io/a/b@sha256:…`, or
+/// a Docker Hub short name (`python:3.12` is `registry-1.docker.io/library/python:3.12`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// Where the image lives.
+    pub repository: Repository,
+    /// Tag or digest to fetch.
+    pub reference: String,
+}
+
+impl ImageName {
+    /// Parses a reference as `docker pull` would read it.
+    pub fn parse(text: &str) -> Result<Self, UsageError> {
+        let bad = |why: &str| {
+            UsageError::new(
+                format!("bad image reference `{text}`: {why}"),
+                "write it as [host/]path[:tag][@sha256:digest]",
+            )
+        };
+        let (name, digest) = match text.split_once('@') {
+            Some((n, d)) => (n, Some(d)),
+            None => (text, None),
+        };
+        let (host, path) = match name.split_once('/') {
+            Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => {
+                (h.to_string(), p.to_string())
+            }
+            _ => (
+                "registry-1.docker.io".to_string(),
+                if name.contains('/') {
+                    name.to_string()
+                } else {
+                    format!("library/{name}")
+                },
+            ),
+        };
+        let host = if host == "docker.io" || host == "index.docker.io" {
+            "registry-1.docker.io".to_string()
+        } else {
+            host
+        };
+        // A tag is after the last `:` of the last path component.
+        let (path, tag) = match path.rsplit_once(':') {
+            Some((p, t)) if !t.contains('/') => (p.to_string(), Some(t.to_string())),
+            _ => (path, None),
+        };
+        if path.is_empty() {
+            return Err(bad("it names no repository"));
+        }
+        let reference = match (digest, tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t,
+            (None, None) => "latest".to_string(),
+        };
+        Ok(Self {
+            repository: Repository { host, path },
+            reference,
+        })
+    }
+}
+
 impl fmt::Display for Repository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.host, self.path)

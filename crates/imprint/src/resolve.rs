@@ -28,6 +28,8 @@ pub struct Resolution {
     pub tag: String,
     /// Where it came from.
     pub source: Source,
+    /// The base images hashed (from imprint.lock).
+    pub bases: crate::lock::Bases,
 }
 
 impl Resolution {
@@ -45,7 +47,19 @@ pub async fn resolve(
     offline: bool,
     rebuild: bool,
 ) -> anyhow::Result<Resolution> {
-    let hashed = crate::commands::tag::compute(&settings.build, printer)?;
+    let bases = crate::lock::prepare(
+        settings,
+        printer,
+        crate::lock::Mode {
+            offline,
+            locked: settings.locked,
+            update: false,
+        },
+    )
+    .await?;
+    let mut build = settings.build.clone();
+    build.params.base_images = bases.images.clone();
+    let hashed = crate::commands::tag::compute(&build, printer)?;
     let hash = hashed.hex();
     let mut existing = None;
     if !offline {
@@ -74,6 +88,7 @@ pub async fn resolve(
             tag,
             source,
             hashed,
+            bases,
         }),
         Some((old, _)) => {
             let tag = new_tag(settings, &hash, Some(&old))?;
@@ -81,12 +96,14 @@ pub async fn resolve(
                 tag,
                 source: Source::New,
                 hashed,
+                bases,
             })
         }
         None => Ok(Resolution {
             tag: new_tag(settings, &hash, None)?,
             source: Source::New,
             hashed,
+            bases,
         }),
     }
 }

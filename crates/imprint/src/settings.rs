@@ -50,6 +50,8 @@ pub struct Settings {
     pub registry: Option<RegistrySettings>,
     /// The local image name the builder tags.
     pub image_name: String,
+    /// `--locked`: never add to imprint.lock.
+    pub locked: bool,
 }
 
 impl Settings {
@@ -87,6 +89,7 @@ impl Settings {
             build,
             registry,
             image_name,
+            locked: input.locked,
         })
     }
 

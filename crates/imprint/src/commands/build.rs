@@ -48,8 +48,15 @@ pub async fn run(
         }
         Source::New => {
             let image = format!("{}:{}", settings.image_name, resolution.tag);
-            crate::builder::build(&settings.build, &image, &hash, args.rebuild, printer)
-                .with_context(|| format!("failed to build {image}"))?;
+            crate::builder::build(
+                &settings.build,
+                &image,
+                &hash,
+                args.rebuild,
+                &resolution.bases.images,
+                printer,
+            )
+            .with_context(|| format!("failed to build {image}"))?;
             printer.note(&format!("built {image}"));
             (image, "built")
         }

@@ -59,7 +59,8 @@ struct TagReport<'a> {
     dockerfile: &'a str,
     ignore_file: Option<&'a str>,
     build_args: Vec<&'a str>,
-    base_images: &'a [imprint_context::BaseImage],
+    /// The locked base images, or `"unresolved"` when offline without a lock entry.
+    base_images: serde_json::Value,
     files: u64,
     bytes: u64,
     inputs: &'a [imprint_context::Input],
@@ -106,7 +107,11 @@ pub async fn run(
             ignore_file: hashed.ignore_file.as_deref(),
             // Names only: values may be secrets.
             build_args: build.params.build_args.keys().map(String::as_str).collect(),
-            base_images: &build.params.base_images,
+            base_images: if resolution.bases.unresolved.is_empty() {
+                serde_json::to_value(&resolution.bases.images)?
+            } else {
+                serde_json::Value::from("unresolved")
+            },
             files: hashed.files,
             bytes: hashed.bytes,
             inputs: &hashed.inputs,
@@ -116,6 +121,7 @@ pub async fn run(
     } else if args.explain {
         printer.data(&explain(
             build,
+            &resolution.bases.images,
             hashed,
             &tag,
             printer.verbosity >= Verbosity::Verbose,
@@ -127,7 +133,13 @@ pub async fn run(
 }
 
 /// Every input with its kind, mode, size and hash, then the build parameters and the tag.
-fn explain(build: &BuildSettings, hashed: &ContextHash, tag: &str, excluded: bool) -> String {
+fn explain(
+    build: &BuildSettings,
+    bases: &[imprint_context::BaseImage],
+    hashed: &ContextHash,
+    tag: &str,
+    excluded: bool,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -192,6 +204,9 @@ fn explain(build: &BuildSettings, hashed: &ContextHash, tag: &str, excluded: boo
         "target       {}",
         p.target.as_deref().unwrap_or("(last stage)")
     );
+    for base in bases {
+        let _ = writeln!(out, "base image   {} @ {}", base.reference, base.digest);
+    }
     let args: Vec<&str> = p.build_args.keys().map(String::as_str).collect();
     let _ = writeln!(
         out,

@@ -4,6 +4,7 @@
 
 mod cli;
 mod docker_diff;
+mod lock;
 mod push;
 mod servers;
 

@@ -1,0 +1,306 @@
+//! `imprint.lock`: every external image the Dockerfile names, pinned to the digest of its
+//! manifest for the configured platform. Hashing uses the lock, so a tag changes when, and
+//! only when, someone takes newer base images on purpose (`imprint lock --update`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use imprint_context::dockerfile;
+use imprint_context::BaseImage;
+use serde::{Deserialize, Serialize};
+
+use crate::error::UsageError;
+use crate::printer::Printer;
+use crate::registry::{ImageName, Registry, RegistryError};
+use crate::settings::Settings;
+
+/// The lock file's name.
+pub const FILE_NAME: &str = "imprint.lock";
+const HEADER: &str = "# imprint.lock: the base images of this project, each pinned to its manifest digest for\n# the platform. Written by imprint (`imprint lock --update` takes newer ones); commit it.\n";
+
+/// One pinned image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The reference as the Dockerfile names it.
+    pub reference: String,
+    /// `os/arch`.
+    pub platform: String,
+    /// `sha256:` of its manifest for that platform.
+    pub digest: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockJson {
+    version: u32,
+    #[serde(default, rename = "image")]
+    images: Vec<Entry>,
+}
+
+/// The lock file in memory.
+#[derive(Debug, Clone)]
+pub struct Lockfile {
+    /// Where it lives.
+    pub path: PathBuf,
+    entries: Vec<Entry>,
+    changed: bool,
+}
+
+impl Lockfile {
+    /// Reads the lock (an absent file is an empty lock).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let entries = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let parsed: LockJson = toml::from_str(&text).map_err(|e| {
+                    UsageError::new(
+                        format!(
+                            "{} is not a valid lock file: {}",
+                            path.display(),
+                            e.message()
+                        ),
+                        "delete it and run `imprint lock` to write it again",
+                    )
+                })?;
+                if parsed.version != 1 {
+                    return Err(UsageError::new(
+                        format!(
+                            "{} has version {}; this imprint reads version 1",
+                            path.display(),
+                            parsed.version
+                        ),
+                        "use the imprint that wrote it, or run `imprint lock --update`",
+                    )
+                    .into());
+                }
+                parsed.images
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            entries,
+            changed: false,
+        })
+    }
+
+    /// The locked digest of `reference` for `platform`.
+    pub fn get(&self, reference: &str, platform: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.reference == reference && e.platform == platform)
+            .map(|e| e.digest.as_str())
+    }
+
+    /// Records a digest.
+    pub fn set(&mut self, reference: &str, platform: &str, digest: &str) {
+        match self
+            .entries
+            .iter_mut()
+            .find(|e| e.reference == reference && e.platform == platform)
+        {
+            Some(e) if e.digest == digest => {}
+            Some(e) => {
+                e.digest = digest.to_string();
+                self.changed = true;
+            }
+            None => {
+                self.entries.push(Entry {
+                    reference: reference.into(),
+                    platform: platform.into(),
+                    digest: digest.into(),
+                });
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Keeps only `references` for `platform` (and every entry of other platforms).
+    pub fn retain(&mut self, references: &[&str], platform: &str) {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| e.platform != platform || references.contains(&e.reference.as_str()));
+        self.changed |= self.entries.len() != before;
+    }
+
+    /// Every entry.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Writes the file atomically if anything changed.
+    pub fn save(&mut self) -> anyhow::Result<bool> {
+        if !self.changed {
+            return Ok(false);
+        }
+        self.entries
+            .sort_by(|a, b| (&a.reference, &a.platform).cmp(&(&b.reference, &b.platform)));
+        let body = toml::to_string(&LockJson {
+            version: 1,
+            images: self.entries.clone(),
+        })
+        .context("failed to write the lock file")?;
+        crate::state::write_atomic(&self.path, format!("{HEADER}{body}").as_bytes())
+            .with_context(|| format!("failed to write {}", self.path.display()))?;
+        self.changed = false;
+        Ok(true)
+    }
+}
+
+/// How the lock may be used.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    /// No network: a missing entry is hashed as its reference text, with a warning.
+    pub offline: bool,
+    /// A missing entry is an error instead of being resolved and written.
+    pub locked: bool,
+    /// Resolve every entry again.
+    pub update: bool,
+}
+
+/// The base images to hash, from the lock, resolving and recording what is missing.
+#[derive(Debug, Clone, Default)]
+pub struct Bases {
+    /// Reference and digest for each external image (digest `unresolved` when offline and
+    /// not locked).
+    pub images: Vec<BaseImage>,
+    /// References hashed as text because they are not locked and imprint is offline.
+    pub unresolved: Vec<String>,
+}
+
+/// Where the lock lives: beside imprint.toml, else in the context.
+pub fn path(settings: &Settings) -> PathBuf {
+    settings
+        .config
+        .dir()
+        .unwrap_or(&settings.build.context)
+        .join(FILE_NAME)
+}
+
+/// Reads the Dockerfile's external images and pins them through the lock.
+pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyhow::Result<Bases> {
+    let build = &settings.build;
+    let dockerfile_path = &build.params.dockerfile;
+    let text = match std::fs::read_to_string(dockerfile_path) {
+        Ok(text) => text,
+        // The hash reports a missing or unreadable Dockerfile with its own clear error.
+        Err(_) => return Ok(Bases::default()),
+    };
+    let parsed = dockerfile::parse(&text, &build.params.build_args);
+    for (line, url) in &parsed.remote_adds {
+        printer.warn(&format!(
+            "{}:{line}: ADD {url} fetches content the hash cannot see; a change there does not change the tag (download it into the context instead)",
+            dockerfile_path.display()
+        ));
+    }
+    let references = parsed.references();
+    if references.is_empty() {
+        return Ok(Bases::default());
+    }
+    let platform = &build.params.platform;
+    let mut lock = Lockfile::load(&path(settings))?;
+    let mut bases = Bases::default();
+    for reference in &references {
+        let existing = lock.get(reference, platform).map(str::to_string);
+        let digest = match existing {
+            Some(d) if !mode.update => d,
+            existing => {
+                if mode.offline {
+                    if mode.update {
+                        return Err(UsageError::new(
+                            "`imprint lock --update` needs the registry",
+                            "drop --offline",
+                        )
+                        .into());
+                    }
+                    bases.unresolved.push(reference.to_string());
+                    "unresolved".to_string()
+                } else if mode.locked && existing.is_none() {
+                    return Err(UsageError::new(
+                        format!("{} has no entry for {reference} ({platform}), and --locked forbids adding one", lock.path.display()),
+                        "run `imprint lock` and commit imprint.lock",
+                    )
+                    .into());
+                } else {
+                    let digest = resolve(reference, platform).await.with_context(|| {
+                        format!("failed to resolve the base image {reference} for {platform}")
+                    })?;
+                    if let Some(old) = existing.filter(|old| *old != digest) {
+                        printer.note(&format!("{reference}: {old} → {digest}"));
+                    }
+                    lock.set(reference, platform, &digest);
+                    digest
+                }
+            }
+        };
+        bases.images.push(BaseImage {
+            reference: reference.to_string(),
+            digest,
+        });
+    }
+    if !bases.unresolved.is_empty() {
+        printer.warn(&format!(
+            "{} not in {}; offline, so the reference text is hashed in place of its digest (the tag may change once it is locked)",
+            bases.unresolved.join(", "),
+            lock.path.display()
+        ));
+    }
+    if mode.update {
+        lock.retain(&references, platform);
+    }
+    if lock.save()? {
+        printer.note(&format!("wrote {}", lock.path.display()));
+    }
+    Ok(bases)
+}
+
+/// The digest of `reference`'s manifest for `platform` (picked out of an index).
+pub async fn resolve(reference: &str, platform: &str) -> anyhow::Result<String> {
+    #[derive(Deserialize)]
+    struct Platform {
+        os: String,
+        architecture: String,
+        variant: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct IndexEntry {
+        digest: String,
+        platform: Option<Platform>,
+    }
+    #[derive(Deserialize)]
+    struct Index {
+        manifests: Option<Vec<IndexEntry>>,
+    }
+    let name = ImageName::parse(reference)?;
+    let registry = Registry::new(name.repository.clone(), None)?;
+    let manifest = registry
+        .get_manifest(&name.reference)
+        .await?
+        .ok_or_else(|| RegistryError::Status {
+            method: reqwest::Method::GET,
+            url: format!("{}/{}", registry.address(), name.reference),
+            status: reqwest::StatusCode::NOT_FOUND,
+            body: format!("{reference} is not in its registry"),
+        })?;
+    let index: Index = serde_json::from_slice(&manifest.bytes).unwrap_or(Index { manifests: None });
+    let Some(entries) = index.manifests else {
+        return Ok(manifest.digest);
+    };
+    let wanted: Vec<&str> = platform.split('/').collect();
+    entries
+        .into_iter()
+        .find(|e| {
+            e.platform.as_ref().is_some_and(|p| {
+                p.os == wanted[0]
+                    && p.architecture == wanted.get(1).copied().unwrap_or_default()
+                    && (wanted.len() < 3 || p.variant.as_deref() == wanted.get(2).copied())
+            })
+        })
+        .map(|e| e.digest)
+        .ok_or_else(|| {
+            anyhow::anyhow!(UsageError::new(
+                format!("{reference} has no image for {platform}"),
+                "pick a base image built for this platform, or change [image] platform"
+            ))
+        })
+}
