@@ -90,6 +90,9 @@ pub struct BuildInputArgs {
     /// Send registry requests here instead of the repository's host [config: registry.endpoint].
     #[arg(long, env = "IMPRINT_REGISTRY_ENDPOINT", value_name = "URL")]
     pub endpoint: Option<String>,
+    /// Also trust the CA certificates in this PEM file for registries [config: registry.ca_cert].
+    #[arg(long, env = "IMPRINT_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
     /// Fail instead of adding a missing base image to imprint.lock.
     #[arg(long)]
     pub locked: bool,

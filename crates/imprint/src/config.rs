@@ -104,6 +104,8 @@ pub struct RegistrySection {
     pub repository: Option<String>,
     /// Where registry requests go instead of the repository's host.
     pub endpoint: Option<String>,
+    /// Extra CA certificates (PEM), relative to imprint.toml.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Who owns the functions' image.
@@ -278,6 +280,7 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
         registry: RegistrySection {
             repository: overlay.registry.repository.or(base.registry.repository),
             endpoint: overlay.registry.endpoint.or(base.registry.endpoint),
+            ca_cert: overlay.registry.ca_cert.or(base.registry.ca_cert),
         },
         deploy: {
             let (bd, od) = (base.deploy, overlay.deploy);

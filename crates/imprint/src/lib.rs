@@ -8,6 +8,7 @@ pub mod builder;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod gzip;
 pub mod image;

@@ -222,9 +222,11 @@ pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyh
                     )
                     .into());
                 } else {
-                    let digest = resolve(reference, platform).await.with_context(|| {
-                        format!("failed to resolve the base image {reference} for {platform}")
-                    })?;
+                    let digest = resolve(reference, platform, settings.ca_cert().as_deref())
+                        .await
+                        .with_context(|| {
+                            format!("failed to resolve the base image {reference} for {platform}")
+                        })?;
                     if let Some(old) = existing.filter(|old| *old != digest) {
                         printer.note(&format!("{reference}: {old} → {digest}"));
                     }
@@ -255,7 +257,11 @@ pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyh
 }
 
 /// The digest of `reference`'s manifest for `platform` (picked out of an index).
-pub async fn resolve(reference: &str, platform: &str) -> anyhow::Result<String> {
+pub async fn resolve(
+    reference: &str,
+    platform: &str,
+    ca_cert: Option<&Path>,
+) -> anyhow::Result<String> {
     #[derive(Deserialize)]
     struct Platform {
         os: String,
@@ -272,7 +278,7 @@ pub async fn resolve(reference: &str, platform: &str) -> anyhow::Result<String> 
         manifests: Option<Vec<IndexEntry>>,
     }
     let name = ImageName::parse(reference)?;
-    let registry = Registry::new(name.repository.clone(), None)?;
+    let registry = Registry::new(name.repository.clone(), None, ca_cert)?;
     let manifest = registry
         .get_manifest(&name.reference)
         .await?

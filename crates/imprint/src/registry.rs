@@ -6,11 +6,16 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use std::sync::{Arc, Mutex};
+
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
+use crate::credentials::{self, Credential};
 use crate::error::UsageError;
 
 /// Manifest media types imprint reads.
@@ -180,6 +185,14 @@ pub enum RegistryError {
         /// Reported by the registry.
         actual: String,
     },
+    /// The registry wants credentials it was not given, or refused the ones it got.
+    #[error("the registry {host} refused access{}", from.as_ref().map(|s| format!(" with the credentials from {s}")).unwrap_or_else(|| ": it wants credentials, and none were found for this host".into()))]
+    Denied {
+        /// The registry host.
+        host: String,
+        /// Where the refused credentials came from.
+        from: Option<String>,
+    },
     /// A local blob file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -207,18 +220,97 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", imprint_context::hex(&Sha256::digest(bytes)))
 }
 
+/// What a blob upload sends; opened again for a retry after an authentication challenge.
+#[derive(Debug, Clone)]
+pub enum BlobBody {
+    /// Bytes in memory (configs, small artifacts).
+    Bytes(Vec<u8>),
+    /// A file, streamed.
+    File(std::path::PathBuf),
+}
+
+impl BlobBody {
+    fn open(&self) -> Result<reqwest::Body, RegistryError> {
+        match self {
+            Self::Bytes(b) => Ok(b.clone().into()),
+            Self::File(path) => {
+                let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(file),
+                    256 * 1024,
+                );
+                Ok(reqwest::Body::wrap_stream(stream))
+            }
+        }
+    }
+}
+
+/// `realm="…",service="…"` into a map.
+fn parse_challenge(params: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut rest = params.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        out.insert(key, value.to_string());
+        rest = tail.trim_start_matches(',').trim();
+    }
+    out
+}
+
+/// A token realm on another host is trusted with credentials only when it is a subdomain
+/// sibling of the registry (e.g. auth.example.com for registry.example.com).
+fn realm_is_trusted(realm: &Url, registry_host: &str) -> bool {
+    let registry = registry_host.split(':').next().unwrap_or(registry_host);
+    let parent = |h: &str| h.split_once('.').map(|(_, p)| p.to_string());
+    match (realm.host_str(), parent(registry)) {
+        (Some(host), Some(p)) if p.contains('.') => host == p || host.ends_with(&format!(".{p}")),
+        _ => false,
+    }
+}
+
 /// A client for one repository.
 #[derive(Debug, Clone)]
 pub struct Registry {
     http: reqwest::Client,
     base: Url,
+    /// The credential for the repository's host, if any source has one.
+    credential: Option<Credential>,
+    /// The `Authorization` value the registry accepted last (Basic or Bearer).
+    authorization: Arc<Mutex<Option<String>>>,
     /// The repository this client talks to.
     pub repository: Repository,
 }
 
 impl Registry {
-    /// A client for `repository`, sending requests to `endpoint` when given.
-    pub fn new(repository: Repository, endpoint: Option<&str>) -> Result<Self, UsageError> {
+    /// A client for `repository`, sending requests to `endpoint` when given, trusting the
+    /// PEM certificates in `ca_cert` besides the system's, with the host's credential from the
+    /// docker config or a credential helper.
+    pub fn new(
+        repository: Repository,
+        endpoint: Option<&str>,
+        ca_cert: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let base = match endpoint {
             Some(e) => Url::parse(e).map_err(|err| {
                 UsageError::new(
@@ -240,16 +332,36 @@ impl Registry {
                 })?
             }
         };
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("imprint/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| {
-                UsageError::new(format!("cannot set up HTTP: {e}"), "report this as a bug")
+            // reqwest drops Authorization when a redirect leaves the host.
+            .redirect(reqwest::redirect::Policy::limited(5));
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                UsageError::new(
+                    format!("cannot read the CA certificate {}: {e}", path.display()),
+                    "check --ca-cert / [registry] ca_cert",
+                )
             })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                UsageError::new(
+                    format!("{} holds no PEM certificate: {e}", path.display()),
+                    "pass the CA certificate in PEM form",
+                )
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| {
+            UsageError::new(format!("cannot set up HTTP: {e}"), "report this as a bug")
+        })?;
+        let credential = credentials::for_host(&repository.host)?;
         Ok(Self {
             http,
             base,
+            credential,
+            authorization: Arc::new(Mutex::new(None)),
             repository,
         })
     }
@@ -265,17 +377,147 @@ impl Registry {
         url
     }
 
+    /// Sends a request built by `build`, with the current authorization. On a 401 it answers
+    /// the challenge (Basic with the host's credential, or a Bearer token from the realm) and
+    /// sends the request again, once.
     async fn send(
         &self,
-        request: reqwest::RequestBuilder,
+        build: impl Fn(&reqwest::Client) -> Result<reqwest::RequestBuilder, RegistryError>,
     ) -> Result<reqwest::Response, RegistryError> {
-        request
+        let mut answered = false;
+        loop {
+            let mut request = build(&self.http)?;
+            if let Some(value) = self.current_authorization() {
+                request = request.header(AUTHORIZATION, value);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|source| RegistryError::Unreachable {
+                    address: self.address(),
+                    source,
+                })?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            if answered {
+                return Err(RegistryError::Denied {
+                    host: self.repository.host.clone(),
+                    from: self
+                        .credential
+                        .as_ref()
+                        .map(|c| format!("{} (user {})", c.source, c.username)),
+                });
+            }
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("Basic")
+                .to_string();
+            let value = self.answer(&challenge).await?;
+            if let Ok(mut slot) = self.authorization.lock() {
+                *slot = Some(value);
+            }
+            answered = true;
+        }
+    }
+
+    fn current_authorization(&self) -> Option<String> {
+        self.authorization.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// The `Authorization` value that answers a `WWW-Authenticate` challenge.
+    async fn answer(&self, challenge: &str) -> Result<String, RegistryError> {
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        let params = parse_challenge(params);
+        if scheme.eq_ignore_ascii_case("basic") {
+            return match &self.credential {
+                Some(c) => Ok(c.basic_header()),
+                None => Err(RegistryError::Denied {
+                    host: self.repository.host.clone(),
+                    from: None,
+                }),
+            };
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(RegistryError::Status {
+                method: Method::GET,
+                url: self.address(),
+                status: StatusCode::UNAUTHORIZED,
+                body: format!("unsupported authentication scheme `{scheme}`"),
+            });
+        }
+        let realm = params.get("realm").cloned().unwrap_or_default();
+        let mut url = Url::parse(&realm).map_err(|e| RegistryError::Status {
+            method: Method::GET,
+            url: self.address(),
+            status: StatusCode::UNAUTHORIZED,
+            body: format!("bad token realm `{realm}`: {e}"),
+        })?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = params.get("service") {
+                query.append_pair("service", service);
+            }
+            let scope = params
+                .get("scope")
+                .cloned()
+                .unwrap_or_else(|| format!("repository:{}:pull,push", self.repository.path));
+            query.append_pair("scope", &scope);
+        }
+        let mut request = self.http.get(url.clone());
+        // Credentials go to the token realm only when it is on the registry's own host.
+        if let Some(c) = &self.credential {
+            if url.host_str() == self.base.host_str()
+                || realm_is_trusted(&url, &self.repository.host)
+            {
+                request = request.header(AUTHORIZATION, c.basic_header());
+            }
+        }
+        let response = request
             .send()
             .await
             .map_err(|source| RegistryError::Unreachable {
-                address: self.address(),
+                address: url.origin().ascii_serialization(),
                 source,
-            })
+            })?;
+        if response.status() == StatusCode::UNAUTHORIZED
+            || response.status() == StatusCode::FORBIDDEN
+        {
+            return Err(RegistryError::Denied {
+                host: self.repository.host.clone(),
+                from: self
+                    .credential
+                    .as_ref()
+                    .map(|c| format!("{} (user {})", c.source, c.username)),
+            });
+        }
+        if !response.status().is_success() {
+            return Err(Self::unexpected(Method::GET, &url, response).await);
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let token: Token = response
+            .json()
+            .await
+            .map_err(|source| RegistryError::Unreachable {
+                address: url.origin().ascii_serialization(),
+                source,
+            })?;
+        let token = token
+            .token
+            .or(token.access_token)
+            .ok_or_else(|| RegistryError::Status {
+                method: Method::GET,
+                url: url.origin().ascii_serialization(),
+                status: StatusCode::OK,
+                body: "the token service answered without a token".into(),
+            })?;
+        Ok(format!("Bearer {token}"))
     }
 
     async fn unexpected(method: Method, url: &Url, response: reqwest::Response) -> RegistryError {
@@ -298,7 +540,7 @@ impl Registry {
     pub async fn ping(&self) -> Result<(), RegistryError> {
         let mut url = self.base.clone();
         url.set_path("/v2/");
-        let response = self.send(self.http.get(url.clone())).await?;
+        let response = self.send(|h| Ok(h.get(url.clone()))).await?;
         match response.status() {
             s if s.is_success() || s == StatusCode::UNAUTHORIZED => Ok(()),
             _ => Err(Self::unexpected(Method::GET, &url, response).await),
@@ -308,7 +550,7 @@ impl Registry {
     /// Whether the repository holds the blob.
     pub async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
-        let response = self.send(self.http.head(url.clone())).await?;
+        let response = self.send(|h| Ok(h.head(url.clone()))).await?;
         match response.status() {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -320,12 +562,12 @@ impl Registry {
     pub async fn put_blob(
         &self,
         digest: &str,
-        body: reqwest::Body,
+        body: BlobBody,
         size: u64,
     ) -> Result<(), RegistryError> {
         let start = self.url("blobs/uploads/");
         let response = self
-            .send(self.http.post(start.clone()).header(CONTENT_LENGTH, 0))
+            .send(|h| Ok(h.post(start.clone()).header(CONTENT_LENGTH, 0)))
             .await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(Self::unexpected(Method::POST, &start, response).await);
@@ -359,13 +601,12 @@ impl Registry {
         }
         upload.query_pairs_mut().append_pair("digest", digest);
         let response = self
-            .send(
-                self.http
-                    .put(upload.clone())
+            .send(|h| {
+                Ok(h.put(upload.clone())
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
-                    .body(body),
-            )
+                    .body(body.open()?))
+            })
             .await?;
         if response.status() != StatusCode::CREATED {
             return Err(Self::unexpected(Method::PUT, &upload, response).await);
@@ -391,7 +632,7 @@ impl Registry {
         let digest = sha256_digest(&bytes);
         if !self.has_blob(&digest).await? {
             let size = bytes.len() as u64;
-            self.put_blob(&digest, bytes.into(), size).await?;
+            self.put_blob(&digest, BlobBody::Bytes(bytes), size).await?;
         }
         Ok(digest)
     }
@@ -402,13 +643,9 @@ impl Registry {
             path: path.display().to_string(),
             source,
         };
-        let file = tokio::fs::File::open(path).await.map_err(io)?;
-        let size = file.metadata().await.map_err(io)?.len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            file,
-            256 * 1024,
-        ));
-        self.put_blob(digest, body, size).await
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        self.put_blob(digest, BlobBody::File(path.to_path_buf()), size)
+            .await
     }
 
     /// Every tag in the repository (empty when the repository does not exist yet).
@@ -420,7 +657,7 @@ impl Registry {
         let mut url = self.url("tags/list");
         let mut tags = Vec::new();
         loop {
-            let response = self.send(self.http.get(url.clone())).await?;
+            let response = self.send(|h| Ok(h.get(url.clone()))).await?;
             match response.status() {
                 StatusCode::NOT_FOUND => return Ok(tags),
                 s if s.is_success() => {}
@@ -456,7 +693,7 @@ impl Registry {
     pub async fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
         let response = self
-            .send(self.http.get(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS))
+            .send(|h| Ok(h.get(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS)))
             .await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -489,7 +726,7 @@ impl Registry {
     pub async fn manifest_digest(&self, reference: &str) -> Result<Option<String>, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
         let response = self
-            .send(self.http.head(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS))
+            .send(|h| Ok(h.head(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS)))
             .await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -516,12 +753,11 @@ impl Registry {
         let digest = sha256_digest(&bytes);
         let url = self.url(&format!("manifests/{tag}"));
         let response = self
-            .send(
-                self.http
-                    .put(url.clone())
+            .send(|h| {
+                Ok(h.put(url.clone())
                     .header(CONTENT_TYPE, media_type)
-                    .body(bytes),
-            )
+                    .body(bytes.clone()))
+            })
             .await?;
         if response.status() != StatusCode::CREATED {
             return Err(Self::unexpected(Method::PUT, &url, response).await);

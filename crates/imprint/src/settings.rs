@@ -37,6 +37,13 @@ pub struct RegistrySettings {
     pub endpoint: Option<String>,
 }
 
+impl Settings {
+    /// A PEM file of extra CA certificates to trust for registries.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.ca_cert.clone()
+    }
+}
+
 /// The resolved settings of one invocation.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -52,6 +59,8 @@ pub struct Settings {
     pub image_name: String,
     /// `--locked`: never add to imprint.lock.
     pub locked: bool,
+    /// Extra CA certificates (PEM) trusted for registries.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Settings {
@@ -83,6 +92,11 @@ impl Settings {
                     .and_then(|r| r.repository.path.rsplit('/').next().map(str::to_string))
             })
             .unwrap_or_else(|| "imprint-image".to_string());
+        let ca_cert = match (&input.ca_cert, &config.sections.registry.ca_cert) {
+            (Some(flag), _) => Some(cwd.join(flag)),
+            (None, Some(conf)) => Some(config.dir().unwrap_or(&cwd).join(conf)),
+            (None, None) => None,
+        };
         Ok(Self {
             config,
             environment: global.environment.clone(),
@@ -90,18 +104,23 @@ impl Settings {
             registry,
             image_name,
             locked: input.locked,
+            ca_cert,
         })
     }
 
     /// A client for the configured registry; a usage error when none is configured.
-    pub fn registry_client(&self) -> Result<Registry, UsageError> {
+    pub fn registry_client(&self) -> anyhow::Result<Registry> {
         let r = self.registry.as_ref().ok_or_else(|| {
             UsageError::new(
                 "no image repository is configured",
                 "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
             )
         })?;
-        Registry::new(r.repository.clone(), r.endpoint.as_deref())
+        Registry::new(
+            r.repository.clone(),
+            r.endpoint.as_deref(),
+            self.ca_cert.as_deref(),
+        )
     }
 }
 

@@ -40,7 +40,7 @@ fn push_base(repo: &str, marker: Option<&str>) -> String {
     docker(&["build", "-q", "-t", &image, "-"], Some(&dockerfile)).success();
     docker(&["push", &image], None).success();
     let name = Repository::parse(repo).unwrap();
-    let registry = Registry::new(name, None).unwrap();
+    let registry = Registry::new(name, None, None).unwrap();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -22,7 +22,7 @@ fn scratch_project(name: &str) -> (Project, String) {
 }
 
 fn registry(repo: &str) -> Registry {
-    Registry::new(Repository::parse(repo).unwrap(), None).unwrap()
+    Registry::new(Repository::parse(repo).unwrap(), None, None).unwrap()
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
