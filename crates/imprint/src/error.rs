@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use imprint_context::ContextError;
 
 use crate::config::ConfigError;
+use crate::registry::RegistryError;
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +69,32 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if let Some(e) = e.downcast_ref::<ContextError>() {
             e.hint()
+        } else if let Some(e) = e.downcast_ref::<RegistryError>() {
+            registry_hint(e)
         } else {
             None
         }
     })
+}
+
+fn registry_hint(error: &RegistryError) -> Option<String> {
+    match error {
+        RegistryError::Denied { host, from: None } => Some(format!(
+            "log in with `docker login {host}` (imprint reads the docker config and its credential helpers)"
+        )),
+        RegistryError::Denied { host, .. } => Some(format!(
+            "check the user and password for {host}, or log in again with `docker login {host}`"
+        )),
+        RegistryError::Unreachable { source, .. } => {
+            let text = format!("{source:?}").to_ascii_lowercase();
+            if text.contains("certificate") || text.contains("unknownissuer") {
+                Some("the registry's TLS certificate is not trusted: pass its CA with --ca-cert PEM (or [registry] ca_cert)".into())
+            } else {
+                Some("check the address, that the registry is running, and [registry] endpoint; --offline computes the tag without it".into())
+            }
+        }
+        _ => None,
+    }
 }
 
 /// The whole chain on one line, without repeating a cause its parent already quotes.

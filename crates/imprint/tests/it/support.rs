@@ -84,6 +84,11 @@ impl Project {
         self
     }
 
+    /// The HOME imprint runs with (outside the build context).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
     /// Points imprint at the test servers: dockerd (legacy-builder CLI) and the registry.
     pub fn with_servers(self) -> Self {
         let docker_host = server_env("IMPRINT_TEST_DOCKER_HOST");
