@@ -47,6 +47,16 @@ pub enum Command {
     Push(PushArgs),
     /// Pin every base image the Dockerfile names to its digest in imprint.lock.
     Lock(LockArgs),
+    /// Log the docker CLI in to the ECR registry (the token goes over stdin).
+    Login(LoginArgs),
+}
+
+/// `imprint login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry to log in to.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
 }
 
 /// `imprint lock`.
@@ -151,6 +161,9 @@ pub struct PushArgs {
     /// What goes into the hash.
     #[command(flatten)]
     pub input: BuildInputArgs,
+    /// Create the ECR repository if it does not exist.
+    #[arg(long)]
+    pub create_repo: bool,
     /// Push the newest local build of this content (from `build --rebuild`) even though the
     /// registry already has an image for it; the index artifact then names the new tag.
     #[arg(long)]

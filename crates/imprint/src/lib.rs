@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod ecr;
 pub mod error;
 pub mod gzip;
 pub mod image;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Build(args) => commands::build::run(&cli.global, args, &printer).await,
             Command::Push(args) => commands::push::run(&cli.global, args, &printer).await,
             Command::Lock(args) => commands::lock::run(&cli.global, args, &printer).await,
+            Command::Login(args) => commands::login::run(&cli.global, args, &printer).await,
         }
     });
     match result {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
 use crate::printer::Printer;
-use crate::registry::{ImageName, Registry, RegistryError};
+use crate::registry::{ImageName, RegistryError};
 use crate::settings::Settings;
 
 /// The lock file's name.
@@ -222,11 +222,14 @@ pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyh
                     )
                     .into());
                 } else {
-                    let digest = resolve(reference, platform, settings.ca_cert().as_deref())
-                        .await
-                        .with_context(|| {
-                            format!("failed to resolve the base image {reference} for {platform}")
-                        })?;
+                    let digest =
+                        resolve(reference, platform, settings.ca_cert().as_deref(), printer)
+                            .await
+                            .with_context(|| {
+                                format!(
+                                    "failed to resolve the base image {reference} for {platform}"
+                                )
+                            })?;
                     if let Some(old) = existing.filter(|old| *old != digest) {
                         printer.note(&format!("{reference}: {old} → {digest}"));
                     }
@@ -261,6 +264,7 @@ pub async fn resolve(
     reference: &str,
     platform: &str,
     ca_cert: Option<&Path>,
+    printer: &Printer,
 ) -> anyhow::Result<String> {
     #[derive(Deserialize)]
     struct Platform {
@@ -278,7 +282,7 @@ pub async fn resolve(
         manifests: Option<Vec<IndexEntry>>,
     }
     let name = ImageName::parse(reference)?;
-    let registry = Registry::new(name.repository.clone(), None, ca_cert)?;
+    let registry = crate::ecr::client(&name.repository, None, ca_cert, printer).await?;
     let manifest = registry
         .get_manifest(&name.reference)
         .await?

@@ -366,6 +366,20 @@ impl Registry {
         })
     }
 
+    /// Uses `credential` for the repository's host instead of what the docker config says.
+    pub fn set_credential(&mut self, credential: Credential) {
+        self.credential = Some(credential);
+    }
+
+    /// The host requests go to (the endpoint's, when one is set).
+    pub fn target_host(&self) -> String {
+        match (self.base.host_str(), self.base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        }
+    }
+
     /// The address requests go to, for messages.
     pub fn address(&self) -> String {
         self.base.as_str().trim_end_matches('/').to_string()

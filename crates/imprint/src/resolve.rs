@@ -64,7 +64,7 @@ pub async fn resolve(
     let mut existing = None;
     if !offline {
         if settings.registry.is_some() {
-            let registry = settings.registry_client()?;
+            let registry = settings.registry_client(printer).await?;
             if let Some(pushed) = artifact::lookup(&registry, &hash).await? {
                 existing = Some((pushed.tag.clone(), Source::Pushed(pushed)));
             }

@@ -10,6 +10,7 @@ use imprint_context::{BuildParams, BuilderKind, TagTemplate, DEFAULT_TEMPLATE};
 use crate::cli::{BuildInputArgs, BuilderChoice, GlobalArgs};
 use crate::config::{self, Config};
 use crate::error::UsageError;
+use crate::printer::Printer;
 use crate::registry::{Registry, Repository};
 
 /// Lambda's default architecture; never the host's.
@@ -108,19 +109,22 @@ impl Settings {
         })
     }
 
-    /// A client for the configured registry; a usage error when none is configured.
-    pub fn registry_client(&self) -> anyhow::Result<Registry> {
+    /// A client for the configured registry (with an ECR token for ECR hosts); a usage
+    /// error when none is configured.
+    pub async fn registry_client(&self, printer: &Printer) -> anyhow::Result<Registry> {
         let r = self.registry.as_ref().ok_or_else(|| {
             UsageError::new(
                 "no image repository is configured",
                 "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
             )
         })?;
-        Registry::new(
-            r.repository.clone(),
+        crate::ecr::client(
+            &r.repository,
             r.endpoint.as_deref(),
             self.ca_cert.as_deref(),
+            printer,
         )
+        .await
     }
 }
 

@@ -2,5 +2,6 @@
 
 pub mod build;
 pub mod lock;
+pub mod login;
 pub mod push;
 pub mod tag;

@@ -56,7 +56,11 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let settings = Settings::resolve(global, &args.input)?;
-    let registry = settings.registry_client()?;
+    let registry = settings.registry_client(printer).await?;
+    if let Some(ecr) = crate::ecr::EcrHost::parse(&registry.repository.host) {
+        crate::ecr::ensure_repository(&ecr, &registry.repository.path, args.create_repo, printer)
+            .await?;
+    }
     let mut resolution = resolve(&settings, printer, false, false)
         .await
         .context("failed to work out the tag")?;

@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod docker_diff;
+mod ecr;
 mod lock;
 mod push;
 mod servers;

@@ -97,6 +97,18 @@ impl Project {
             .env("IMPRINT_DOCKER", &cli)
     }
 
+    /// Points the AWS SDK at moto with test-env's dummy credentials and region.
+    pub fn with_aws(self) -> Self {
+        [
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ]
+        .into_iter()
+        .fold(self, |p, key| p.env(key, &server_env(key)))
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self

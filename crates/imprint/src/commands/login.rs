@@ -1,0 +1,97 @@
+//! `imprint login`: `docker login` for the ECR registry, the token on stdin only.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, LoginArgs};
+use crate::ecr::EcrHost;
+use crate::error::{ExitStatus, UsageError};
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+/// `login --json`.
+#[derive(Debug, Serialize)]
+struct LoginReport {
+    registry: String,
+    username: String,
+}
+
+/// Runs `imprint login`.
+pub async fn run(
+    global: &GlobalArgs,
+    args: &LoginArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let settings = Settings::resolve(global, &args.input)?;
+    let repository = &settings
+        .registry
+        .as_ref()
+        .ok_or_else(|| {
+            UsageError::new(
+                "no image repository is configured",
+                "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
+            )
+        })?
+        .repository;
+    let ecr = EcrHost::parse(&repository.host).ok_or_else(|| {
+        UsageError::new(
+            format!(
+                "{} is not an ECR registry; imprint login only fetches ECR tokens",
+                repository.host
+            ),
+            format!(
+                "log in with `docker login {}` (imprint reads the docker config for pushes)",
+                repository.host
+            ),
+        )
+    })?;
+    let credential = crate::ecr::credential(&ecr, printer).await?;
+    let docker = crate::builder::docker();
+    let mut child = Command::new(&docker)
+        .args([
+            "login",
+            "--username",
+            &credential.username,
+            "--password-stdin",
+            &repository.host,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("failed to run `{docker} login`"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(credential.secret.expose().as_bytes())
+            .context("failed to hand the token to docker login")?;
+    }
+    let out = child
+        .wait_with_output()
+        .context("docker login did not finish")?;
+    if !out.status.success() {
+        // docker's own words, without the token (it never saw it in argv).
+        let said = String::from_utf8_lossy(&out.stderr).replace(credential.secret.expose(), "***");
+        anyhow::bail!(
+            "`{docker} login {}` failed ({}): {}",
+            repository.host,
+            out.status,
+            said.trim()
+        );
+    }
+    let report = LoginReport {
+        registry: repository.host.clone(),
+        username: credential.username,
+    };
+    if printer.json {
+        printer.json_value(&report)?;
+    } else {
+        printer.data(&format!(
+            "logged in to {} as {}",
+            report.registry, report.username
+        ))?;
+    }
+    Ok(ExitStatus::Success)
+}

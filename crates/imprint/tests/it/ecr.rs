@@ -1,0 +1,202 @@
+//! ECR against moto: the authorization token through the AWS SDK (cached 0600, refreshed,
+//! a corrupt cache discarded), `--create-repo`, and `imprint login` checked through a
+//! recording `docker` stand-in: the token arrives on stdin, never in argv or logs.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::{output, server_env, Project};
+
+const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+/// What moto's GetAuthorizationToken hands out (base64 of `AWS:<this>`).
+const MOTO_TOKEN: &str = "123456789012-auth-token";
+
+fn ecr_project(name: &str) -> Project {
+    let p = Project::new()
+        .with_servers()
+        .with_aws()
+        .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/it/{name}"))
+        // ECR's registry protocol is played by the local registry, on loopback.
+        .env(
+            "IMPRINT_REGISTRY_ENDPOINT",
+            &format!("http://{}", server_env("IMPRINT_TEST_REGISTRY")),
+        );
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file("main.py", &format!("print('{name}')\n"));
+    p
+}
+
+fn cache_file(p: &Project) -> std::path::PathBuf {
+    p.home()
+        .join(".cache/imprint/ecr-token-123456789012-us-east-1.json")
+}
+
+/// A recording `docker` stand-in: writes its arguments and stdin to files, says it logged in.
+fn recording_docker(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("docker");
+    fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n# Recording docker stand-in for tests: records argv and stdin.\nprintf '%s\\n' \"$@\" > '{0}/argv'\ncat > '{0}/stdin'\necho 'Login Succeeded'\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn push_to_an_ecr_host_needs_the_repository_or_create_repo() {
+    let p = ecr_project("ecr-push");
+    p.run(&["build", "--offline"]).success();
+    let run = p.run(&["push"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("the ECR repository it/ecr-push does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--create-repo"), "{}", run.stderr);
+    let run = p.run(&["push", "--create-repo", "--json"]).success();
+    assert!(
+        run.stderr
+            .contains("created the ECR repository it/ecr-push"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.json()["outcome"], "pushed");
+    // The repository exists now; a second push needs no flag.
+    p.run(&["push"]).success();
+    let cache = cache_file(&p);
+    let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the token cache must be private");
+    let cached: serde_json::Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    assert_eq!(cached["username"], "AWS");
+    assert_eq!(cached["password"], MOTO_TOKEN);
+}
+
+#[test]
+fn login_passes_the_token_on_stdin_only() {
+    let p = ecr_project("ecr-login");
+    let dir = tempfile::tempdir().unwrap();
+    let docker = recording_docker(dir.path());
+    let mut cmd = p.command(&["login", "-vv"]);
+    let run = output(cmd.env("IMPRINT_DOCKER", &docker).output().unwrap()).success();
+    let argv = fs::read_to_string(dir.path().join("argv")).unwrap();
+    assert_eq!(
+        argv.lines().collect::<Vec<_>>(),
+        ["login", "--username", "AWS", "--password-stdin", ECR_HOST]
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("stdin")).unwrap(),
+        MOTO_TOKEN
+    );
+    assert!(!argv.contains(MOTO_TOKEN));
+    assert!(
+        !run.stderr.contains(MOTO_TOKEN),
+        "the token reached the logs: {}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains(MOTO_TOKEN));
+    assert!(
+        run.stdout
+            .contains(&format!("logged in to {ECR_HOST} as AWS")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_token_cache_is_used_refreshed_and_discarded_when_corrupt() {
+    let p = ecr_project("ecr-cache");
+    let dir = tempfile::tempdir().unwrap();
+    let docker = recording_docker(dir.path());
+    let login = |p: &Project| {
+        let mut cmd = p.command(&["login"]);
+        output(cmd.env("IMPRINT_DOCKER", &docker).output().unwrap())
+    };
+    let cache = cache_file(&p);
+    fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    // Fresh: used as it is, no call to ECR.
+    fs::write(
+        &cache,
+        format!(
+            r#"{{"username":"AWS","password":"cached-secret","expires_at":{}}}"#,
+            now + 11 * 3600
+        ),
+    )
+    .unwrap();
+    login(&p).success();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("stdin")).unwrap(),
+        "cached-secret"
+    );
+
+    // Near its expiry: fetched again and the cache rewritten.
+    fs::write(
+        &cache,
+        format!(
+            r#"{{"username":"AWS","password":"stale","expires_at":{}}}"#,
+            now + 600
+        ),
+    )
+    .unwrap();
+    login(&p).success();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("stdin")).unwrap(),
+        MOTO_TOKEN
+    );
+    let cached: serde_json::Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    assert!(cached["expires_at"].as_u64().unwrap() > now + 3 * 3600);
+
+    // Corrupt: discarded with a warning.
+    fs::write(&cache, "{not json").unwrap();
+    let run = login(&p).success();
+    assert!(
+        run.stderr.contains("is corrupt; discarding it"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("stdin")).unwrap(),
+        MOTO_TOKEN
+    );
+}
+
+#[test]
+fn an_ecr_token_is_never_sent_off_ecr_or_loopback() {
+    let p = ecr_project("ecr-guard").env(
+        "IMPRINT_REGISTRY_ENDPOINT",
+        "https://registry.example.invalid",
+    );
+    let run = p.run(&["tag"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("imprint does not send an ECR token there"),
+        "{}",
+        run.stderr
+    );
+    assert!(!cache_file(&p).exists(), "no token may be fetched for it");
+}
+
+#[test]
+fn login_refuses_a_registry_that_is_not_ecr() {
+    let p = Project::new().env("IMPRINT_REPOSITORY", "127.0.0.1:5000/x");
+    let run = p.run(&["login"]).usage_error();
+    assert!(
+        run.stderr.contains("is not an ECR registry"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("docker login 127.0.0.1:5000"),
+        "{}",
+        run.stderr
+    );
+}
