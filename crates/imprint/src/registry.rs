@@ -798,6 +798,73 @@ mod tests {
     use super::*;
 
     #[test]
+    fn challenges() {
+        let c = parse_challenge(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/python:pull""#,
+        );
+        assert_eq!(
+            c.get("realm").map(String::as_str),
+            Some("https://auth.docker.io/token")
+        );
+        assert_eq!(
+            c.get("service").map(String::as_str),
+            Some("registry.docker.io")
+        );
+        assert_eq!(
+            c.get("scope").map(String::as_str),
+            Some("repository:library/python:pull")
+        );
+        let c = parse_challenge(r#"Realm=plain, error="invalid_token""#);
+        assert_eq!(c.get("realm").map(String::as_str), Some("plain"));
+        assert_eq!(c.get("error").map(String::as_str), Some("invalid_token"));
+    }
+
+    #[test]
+    fn token_realms_get_credentials_only_on_the_registry_domain() {
+        let realm = |u: &str| Url::parse(u).unwrap();
+        assert!(realm_is_trusted(
+            &realm("https://auth.example.com/token"),
+            "registry.example.com"
+        ));
+        assert!(realm_is_trusted(
+            &realm("https://example.com/token"),
+            "registry.example.com:443"
+        ));
+        assert!(!realm_is_trusted(
+            &realm("https://evil.io/token"),
+            "registry.example.com"
+        ));
+        assert!(!realm_is_trusted(
+            &realm("https://com/token"),
+            "example.com"
+        ));
+    }
+
+    #[test]
+    fn image_names() {
+        let n = ImageName::parse("python:3.12").unwrap();
+        assert_eq!(
+            (
+                n.repository.host.as_str(),
+                n.repository.path.as_str(),
+                n.reference.as_str()
+            ),
+            ("registry-1.docker.io", "library/python", "3.12")
+        );
+        let n = ImageName::parse("127.0.0.1:5000/a/b@sha256:abc").unwrap();
+        assert_eq!(
+            (
+                n.repository.host.as_str(),
+                n.repository.path.as_str(),
+                n.reference.as_str()
+            ),
+            ("127.0.0.1:5000", "a/b", "sha256:abc")
+        );
+        let n = ImageName::parse("public.ecr.aws/lambda/python").unwrap();
+        assert_eq!(n.reference, "latest");
+    }
+
+    #[test]
     fn repositories() {
         let r = Repository::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/debt/api").unwrap();
         assert_eq!(r.host, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
