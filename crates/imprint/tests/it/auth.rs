@@ -166,3 +166,48 @@ fn an_unknown_ca_is_refused_with_a_hint() {
     );
     assert!(run.stderr.contains("--ca-cert"), "{}", run.stderr);
 }
+
+/// The Bearer flow, through test-env's fake token proxy in front of the real registry.
+fn bearer_project(name: &str, password: &str) -> Project {
+    let a = auth();
+    let host = server_env("IMPRINT_TEST_BEARER_REGISTRY");
+    let p = Project::new()
+        .with_servers()
+        .env("IMPRINT_REPOSITORY", &format!("{host}/it/{name}"));
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file("main.py", &format!("print('{name}')\n"));
+    p.run(&["build", "--offline"]).success();
+    docker_config(
+        &p,
+        &auths_entry(&host, &a.user, password).replace("https://", ""),
+    );
+    p
+}
+
+#[test]
+fn a_bearer_token_is_fetched_from_the_challenge_realm() {
+    let a = auth();
+    let p = bearer_project("bearer-right", &a.password);
+    let pushed = p.run(&["push", "--json", "-vv"]).success();
+    assert!(!pushed.stderr.contains(&a.password));
+    let pushed = pushed.json();
+    assert_eq!(pushed["outcome"], "pushed");
+    assert_eq!(
+        p.run(&["tag"]).success().stdout.trim(),
+        pushed["tag"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn a_refused_token_request_is_a_clear_error() {
+    let p = bearer_project("bearer-wrong", "wrong-password-y7");
+    let run = p.run(&["push"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("refused access with the credentials from"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrong-password-y7"));
+}
