@@ -248,6 +248,27 @@ impl BlobBody {
     }
 }
 
+/// The `Docker-Content-Digest` a registry reports for what it stored must be the one imprint
+/// computed before sending.
+fn check_reported_digest(
+    response: &reqwest::Response,
+    expected: &str,
+    what: impl FnOnce() -> String,
+) -> Result<(), RegistryError> {
+    match response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(actual) if actual != expected => Err(RegistryError::DigestMismatch {
+            what: what(),
+            expected: expected.into(),
+            actual: actual.into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// `realm="…",service="…"` into a map.
 fn parse_challenge(params: &str) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
@@ -625,19 +646,9 @@ impl Registry {
         if response.status() != StatusCode::CREATED {
             return Err(Self::unexpected(Method::PUT, &upload, response).await);
         }
-        if let Some(actual) = response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-        {
-            if actual != digest {
-                return Err(RegistryError::DigestMismatch {
-                    what: format!("blob upload to {}", self.repository),
-                    expected: digest.into(),
-                    actual: actual.into(),
-                });
-            }
-        }
+        check_reported_digest(&response, digest, || {
+            format!("blob upload to {}", self.repository)
+        })?;
         Ok(())
     }
 
@@ -776,19 +787,9 @@ impl Registry {
         if response.status() != StatusCode::CREATED {
             return Err(Self::unexpected(Method::PUT, &url, response).await);
         }
-        if let Some(actual) = response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-        {
-            if actual != digest {
-                return Err(RegistryError::DigestMismatch {
-                    what: format!("manifest {}", self.repository.uri(tag)),
-                    expected: digest,
-                    actual: actual.into(),
-                });
-            }
-        }
+        check_reported_digest(&response, &digest, || {
+            format!("manifest {}", self.repository.uri(tag))
+        })?;
         Ok(digest)
     }
 }

@@ -143,7 +143,8 @@ fn docker_side(p: &Project, builder: Builder, case: &str) -> BTreeMap<String, En
             let id = id.trim();
             let tar_bytes = run_ok(docker(&cli).args(["export", id]), "docker export");
             run_ok(docker(&cli).args(["rm", id]), "docker rm");
-            run_ok(docker(&cli).args(["rmi", &image]), "docker rmi");
+            // The image stays: two cases with the same context share it through the build
+            // cache, and removing it under a concurrent build breaks that build.
             let mut archive = tar::Archive::new(tar_bytes.as_slice());
             let mut out = BTreeMap::new();
             for entry in archive.entries().unwrap() {

@@ -43,6 +43,21 @@ fn docker(args: &[&str]) -> Run {
     )
 }
 
+/// Runs busybox's `cat` on a file inside an image (dockerd, no network).
+fn cat_in(image: &str, path: &str) -> Run {
+    docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "/bin/busybox",
+        "cat",
+        path,
+    ])
+    .success()
+}
+
 #[test]
 fn build_then_push_lands_a_verified_single_platform_image() {
     let (p, repo) = scratch_project("verified");
@@ -174,17 +189,7 @@ fn a_base_image_with_run_and_a_multi_stage_copy() {
     let image = format!("{repo}:{}", pushed["tag"].as_str().unwrap());
     docker(&["rmi", "-f", &image]);
     docker(&["pull", &image]).success();
-    let out = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        &image,
-        "/bin/busybox",
-        "cat",
-        "/app/out.txt",
-    ])
-    .success();
+    let out = cat_in(&image, "/app/out.txt");
     assert_eq!(out.stdout.trim(), "compiled");
 }
 
@@ -215,17 +220,7 @@ fn the_example_builds_and_pushes_on_the_test_base() {
     let image = pushed["image_uri"].as_str().unwrap();
     docker(&["rmi", "-f", image]);
     docker(&["pull", image]).success();
-    let out = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        image,
-        "/bin/busybox",
-        "cat",
-        "/var/task/handlers/debts.py",
-    ])
-    .success();
+    let out = cat_in(image, "/var/task/handlers/debts.py");
     assert!(out.stdout.contains("def create_debt"), "{}", out.stdout);
 }
 
@@ -334,17 +329,7 @@ fn build_and_push_with(builder: &str) {
     assert_eq!(again["blobs_uploaded"], 0);
     let image = pushed["image_uri"].as_str().unwrap();
     docker(&["pull", image]).success();
-    let out = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        image,
-        "/bin/busybox",
-        "cat",
-        "/app/built-by.txt",
-    ])
-    .success();
+    let out = cat_in(image, "/app/built-by.txt");
     assert_eq!(out.stdout.trim(), builder);
 }
 
