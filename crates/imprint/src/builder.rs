@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use imprint_context::{BaseImage, BuilderKind, FORMAT_VERSION};
 
+use crate::image::Image;
+
 use crate::printer::{Printer, Verbosity};
 use crate::settings::BuildSettings;
 
@@ -279,23 +281,62 @@ pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<St
     Ok(found.first().map(|(_, name)| name.to_string()))
 }
 
-/// Exports `image` into `archive`: `docker save`, `podman save --format oci-archive` or
-/// `buildah push … oci-archive:`.
-pub fn export(build: &BuildSettings, image: &str, archive: &Path) -> anyhow::Result<()> {
+/// Exports `image` from the builder and reads it into registry blobs: `docker save` is read
+/// straight from its pipe; `podman save --format oci-archive` and `buildah push …
+/// oci-archive:` write a file first (they cannot write that format to a pipe).
+pub fn export_image(
+    build: &BuildSettings,
+    image: &str,
+    blobs: &Path,
+    platform: &str,
+) -> anyhow::Result<Image> {
     let kind = build.params.builder;
-    let path = archive.to_string_lossy();
     match kind {
         BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
-            capture(kind, &["save", "--output", &path, image])?
+            let program = program(kind);
+            let mut child = Command::new(&program)
+                .args(["save", image])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|source| BuildError::Spawn {
+                    program: program.clone(),
+                    source,
+                })?;
+            let stdout = child.stdout.take().context("docker save has no stdout")?;
+            let label = PathBuf::from(format!("`{program} save {image}`"));
+            let read = crate::image::from_stream(stdout, &label, blobs, platform);
+            let out = child
+                .wait_with_output()
+                .context("docker save did not finish")?;
+            if !out.status.success() {
+                return Err(BuildError::Failed {
+                    command: format!("{program} save {image}"),
+                    status: out.status.to_string(),
+                    tail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                }
+                .into());
+            }
+            Ok(read.with_context(|| format!("failed to read the export of {image}"))?)
         }
-        BuilderKind::Podman => capture(
-            kind,
-            &["save", "--format", "oci-archive", "--output", &path, image],
-        )?,
-        BuilderKind::Buildah => capture(
-            kind,
-            &["push", "--quiet", image, &format!("oci-archive:{path}")],
-        )?,
-    };
-    Ok(())
+        BuilderKind::Podman | BuilderKind::Buildah => {
+            let work =
+                tempfile::tempdir_in(blobs).context("failed to create a folder for the export")?;
+            let archive = work.path().join("image.tar");
+            let path = archive.to_string_lossy();
+            match kind {
+                BuilderKind::Podman => capture(
+                    kind,
+                    &["save", "--format", "oci-archive", "--output", &path, image],
+                )?,
+                _ => capture(
+                    kind,
+                    &["push", "--quiet", image, &format!("oci-archive:{path}")],
+                )?,
+            };
+            Ok(crate::image::from_archive(&archive, blobs, platform)
+                .with_context(|| format!("failed to read the export of {image}"))?)
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -145,49 +145,59 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
-/// Reads a builder's export (`docker save` in its legacy or OCI layout, or an OCI archive from
-/// podman or buildah), compresses its layers into `blobs` and writes the manifest.
-pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Image, ImageError> {
+/// Reads a builder's export as one stream (a pipe from `docker save`, or an OCI archive file
+/// from podman or buildah) in the legacy docker-save layout or an OCI layout. JSON members
+/// (manifests, configs) are kept; every other member is compressed into `blobs` as it
+/// streams past, so exporting and compressing overlap and nothing is written twice.
+pub fn from_stream(
+    source: impl Read,
+    label: &Path,
+    blobs: &Path,
+    platform: &str,
+) -> Result<Image, ImageError> {
     let io_err = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| ImageError::Io { what, path, source }
     };
     let malformed = |why: String| ImageError::Malformed {
-        path: archive.to_path_buf(),
+        path: label.to_path_buf(),
         why,
     };
-    // Note where every member sits, then read them by seeking: the archive can be large and
-    // manifest.json may come last.
-    let mut members: HashMap<String, (u64, u64)> = HashMap::new();
-    {
-        let file = File::open(archive).map_err(io_err("cannot open", archive))?;
-        let mut tar = tar::Archive::new(file);
-        for entry in tar
-            .entries_with_seek()
-            .map_err(io_err("cannot read", archive))?
-        {
-            let entry = entry.map_err(io_err("cannot read", archive))?;
-            let name = String::from_utf8_lossy(&entry.path_bytes())
-                .trim_start_matches("./")
-                .to_string();
-            members.insert(name, (entry.raw_file_position(), entry.size()));
+    fs::create_dir_all(blobs).map_err(io_err("cannot create", blobs))?;
+    let mut json: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut compressed: HashMap<String, Layer> = HashMap::new();
+    let mut tar = tar::Archive::new(source);
+    for entry in tar.entries().map_err(io_err("cannot read", label))? {
+        let entry = entry.map_err(io_err("cannot read", label))?;
+        if entry.header().entry_type() != tar::EntryType::Regular || entry.size() == 0 {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes())
+            .trim_start_matches("./")
+            .to_string();
+        let mut member = io::BufReader::with_capacity(256 * 1024, entry);
+        let first = io::BufRead::fill_buf(&mut member)
+            .map_err(io_err("cannot read", label))?
+            .iter()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace());
+        if matches!(first, Some(b'{') | Some(b'[')) {
+            let mut bytes = Vec::new();
+            member
+                .read_to_end(&mut bytes)
+                .map_err(io_err("cannot read", label))?;
+            json.insert(name, bytes);
+        } else {
+            let layer = compress_member(&mut member, label, blobs)?;
+            compressed.insert(name, layer);
         }
     }
-    let read_member = |name: &str| -> Result<Vec<u8>, ImageError> {
-        let &(offset, size) = members
-            .get(name)
-            .ok_or_else(|| malformed(format!("it has no member {name}")))?;
-        let mut file = File::open(archive).map_err(io_err("cannot open", archive))?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(io_err("cannot read", archive))?;
-        let mut bytes = Vec::with_capacity(size as usize);
-        file.take(size)
-            .read_to_end(&mut bytes)
-            .map_err(io_err("cannot read", archive))?;
-        Ok(bytes)
+    let member = |name: &str| -> Result<&Vec<u8>, ImageError> {
+        json.get(name)
+            .ok_or_else(|| malformed(format!("it has no JSON member {name}")))
     };
-    let entry = if members.contains_key("manifest.json") {
-        let saved: Vec<SaveEntry> = serde_json::from_slice(&read_member("manifest.json")?)
+    let entry = if json.contains_key("manifest.json") {
+        let saved: Vec<SaveEntry> = serde_json::from_slice(member("manifest.json")?)
             .map_err(|e| malformed(format!("manifest.json: {e}")))?;
         match <[SaveEntry; 1]>::try_from(saved) {
             Ok([entry]) => entry,
@@ -199,8 +209,7 @@ pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Imag
             }
         }
     } else {
-        // An OCI archive (podman save --format oci-archive, buildah push oci-archive:).
-        let index: OciIndex = serde_json::from_slice(&read_member("index.json")?)
+        let index: OciIndex = serde_json::from_slice(member("index.json")?)
             .map_err(|e| malformed(format!("index.json: {e}")))?;
         let [manifest] = index.manifests.as_slice() else {
             return Err(malformed(format!(
@@ -208,9 +217,8 @@ pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Imag
                 index.manifests.len()
             )));
         };
-        let manifest: OciManifest =
-            serde_json::from_slice(&read_member(&blob_member(&manifest.digest))?)
-                .map_err(|e| malformed(format!("image manifest: {e}")))?;
+        let manifest: OciManifest = serde_json::from_slice(member(&blob_member(&manifest.digest))?)
+            .map_err(|e| malformed(format!("image manifest: {e}")))?;
         SaveEntry {
             config: blob_member(&manifest.config.digest),
             layers: manifest
@@ -220,7 +228,7 @@ pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Imag
                 .collect(),
         }
     };
-    let config = read_member(&entry.config)?;
+    let config = member(&entry.config)?.clone();
     let parsed: ConfigJson =
         serde_json::from_slice(&config).map_err(|e| malformed(format!("image config: {e}")))?;
     check_platform(&parsed, platform)?;
@@ -231,14 +239,18 @@ pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Imag
             entry.layers.len()
         )));
     }
-    fs::create_dir_all(blobs).map_err(io_err("cannot create", blobs))?;
     let mut layers = Vec::new();
     for (name, diff_id) in entry.layers.iter().zip(&parsed.rootfs.diff_ids) {
-        let &(offset, size) = members
-            .get(name.as_str())
-            .ok_or_else(|| malformed(format!("it has no member {name}")))?;
-        let layer = compress_layer(archive, offset, size, diff_id, blobs)?;
-        layers.push(layer);
+        let layer = compressed
+            .get(name)
+            .ok_or_else(|| malformed(format!("it has no layer member {name}")))?;
+        if &layer.diff_id != diff_id {
+            return Err(malformed(format!(
+                "the layer {name} holds {}, the config says {diff_id}",
+                layer.diff_id
+            )));
+        }
+        layers.push(layer.clone());
     }
     let config_digest = sha256_digest(&config);
     let manifest = serde_json::to_vec(&ManifestJson {
@@ -266,6 +278,16 @@ pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Imag
         layers,
         manifest,
     })
+}
+
+/// Reads an export file; see [`from_stream`].
+pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Image, ImageError> {
+    let file = File::open(archive).map_err(|source| ImageError::Io {
+        what: "cannot open",
+        path: archive.to_path_buf(),
+        source,
+    })?;
+    from_stream(file, archive, blobs, platform)
 }
 
 fn check_platform(config: &ConfigJson, expected: &str) -> Result<(), ImageError> {
@@ -310,75 +332,42 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Compresses one layer (decompressing first if the export holds it gzipped) into the blob
-/// cache, checking its uncompressed digest against the config. A layer compressed before is
-/// found by its diff ID and not compressed again.
-fn compress_layer(
-    archive: &Path,
-    offset: u64,
-    size: u64,
-    diff_id: &str,
+/// Compresses one layer member (decompressing first if the export holds it gzipped) into
+/// the blob folder; returns it with its uncompressed digest (the diff ID).
+fn compress_member(
+    member: &mut impl io::BufRead,
+    label: &Path,
     blobs: &Path,
 ) -> Result<Layer, ImageError> {
-    let index = blobs.join("by-diff-id").join(diff_id.replace(':', "-"));
-    if let Ok(text) = fs::read_to_string(&index) {
-        if let Some((digest, size)) = text.trim().split_once(' ') {
-            let path = blobs.join(digest.replace(':', "-"));
-            if let (Ok(size), true) = (size.parse::<u64>(), path.is_file()) {
-                if fs::metadata(&path).map(|m| m.len()).ok() == Some(size) {
-                    return Ok(Layer {
-                        digest: digest.into(),
-                        size,
-                        diff_id: diff_id.into(),
-                        path,
-                    });
-                }
-            }
-        }
-    }
     let io_err = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| ImageError::Io { what, path, source }
     };
-    let mut file = File::open(archive).map_err(io_err("cannot open", archive))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(io_err("cannot read", archive))?;
-    let mut member = io::BufReader::with_capacity(256 * 1024, file.take(size));
-    let mut magic = [0u8; 2];
-    let peeked = {
-        let buf = io::BufRead::fill_buf(&mut member).map_err(io_err("cannot read", archive))?;
-        let n = buf.len().min(2);
-        magic[..n].copy_from_slice(&buf[..n]);
-        n
-    };
-    let mut source: Box<dyn Read> = if peeked == 2 && magic == [0x1f, 0x8b] {
+    let gzipped = member
+        .fill_buf()
+        .map_err(io_err("cannot read", label))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut source: Box<dyn Read + '_> = if gzipped {
         Box::new(GzDecoder::new(member))
     } else {
         Box::new(member)
     };
     let tmp =
         tempfile::NamedTempFile::new_in(blobs).map_err(io_err("cannot create a file in", blobs))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(io_err("cannot write", tmp.path()))?;
     let mut out = Hashing {
-        inner: BufWriter::with_capacity(
-            256 * 1024,
-            tmp.as_file()
-                .try_clone()
-                .map_err(io_err("cannot write", tmp.path()))?,
-        ),
+        inner: BufWriter::with_capacity(256 * 1024, file),
         hasher: Sha256::new(),
         count: 0,
     };
     // Fixed blocks, no name, no time: the same layer always compresses to the same bytes.
     let mut uncompressed = Sha256::new();
     crate::gzip::compress(&mut source, &mut out, |block| uncompressed.update(block))
-        .map_err(io_err("cannot compress a layer of", archive))?;
-    let actual_diff_id = format!("sha256:{}", imprint_context::hex(&uncompressed.finalize()));
-    if actual_diff_id != diff_id {
-        return Err(ImageError::Malformed {
-            path: archive.to_path_buf(),
-            why: format!("a layer's content is {actual_diff_id}, the config says {diff_id}"),
-        });
-    }
+        .map_err(io_err("cannot compress a layer of", label))?;
+    let diff_id = format!("sha256:{}", imprint_context::hex(&uncompressed.finalize()));
     let digest = format!("sha256:{}", imprint_context::hex(&out.hasher.finalize()));
     let path = blobs.join(digest.replace(':', "-"));
     tmp.persist(&path).map_err(|e| ImageError::Io {
@@ -386,15 +375,10 @@ fn compress_layer(
         path: path.clone(),
         source: e.error,
     })?;
-    if let Some(dir) = index.parent() {
-        fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
-    }
-    crate::state::write_atomic(&index, format!("{digest} {}\n", out.count).as_bytes())
-        .map_err(io_err("cannot write", &index))?;
     Ok(Layer {
         digest,
         size: out.count,
-        diff_id: diff_id.into(),
+        diff_id,
         path,
     })
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, PushArgs};
 use crate::error::{ExitStatus, UsageError};
-use crate::image::{self, Image, MANIFEST_MEDIA_TYPE};
+use crate::image::{Image, MANIFEST_MEDIA_TYPE};
 use crate::printer::Printer;
 use crate::registry::{Registry, RegistryError};
 use crate::resolve::{resolve, Source};
@@ -129,22 +129,17 @@ pub async fn run(
 /// Exports the local image and turns it into registry blobs and a manifest.
 async fn export(settings: &Settings, local: &str) -> anyhow::Result<Image> {
     let cache = crate::state::cache_dir().context("failed to find imprint's cache folder")?;
-    std::fs::create_dir_all(&cache)
-        .with_context(|| format!("failed to create {}", cache.display()))?;
-    let work = tempfile::tempdir_in(&cache)
-        .with_context(|| format!("failed to create a folder in {}", cache.display()))?;
-    let archive = work.path().join("image.tar");
-    crate::builder::export(&settings.build, local, &archive)
-        .with_context(|| format!("failed to export {local}"))?;
     let blobs = cache.join("blobs");
+    std::fs::create_dir_all(&blobs)
+        .with_context(|| format!("failed to create {}", blobs.display()))?;
+    let build = settings.build.clone();
+    let local = local.to_string();
     let platform = settings.build.params.platform.clone();
-    let image =
-        tokio::task::spawn_blocking(move || image::from_archive(&archive, &blobs, &platform))
-            .await
-            .context("the export reader stopped")?
-            .with_context(|| format!("failed to read the export of {local}"))?;
-    drop(work);
-    Ok(image)
+    tokio::task::spawn_blocking(move || {
+        crate::builder::export_image(&build, &local, &blobs, &platform)
+    })
+    .await
+    .context("the export reader stopped")?
 }
 
 /// Pushes blobs the registry lacks, then the manifest, and verifies the stored digest. A tag
