@@ -200,3 +200,43 @@ fn login_refuses_a_registry_that_is_not_ecr() {
         run.stderr
     );
 }
+
+/// moto's view of an ECR repository's images: (tag, digest) pairs.
+fn moto_images(repository: &str) -> Vec<(String, String)> {
+    let script = "import boto3, json, sys\nimages = boto3.client('ecr').describe_images(repositoryName=sys.argv[1])['imageDetails']\nprint(json.dumps([[t, i['imageDigest']] for i in images for t in i.get('imageTags', [])]))";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script, repository]);
+    for key in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        cmd.env(key, server_env(key));
+    }
+    let run = output(cmd.output().unwrap()).success();
+    let pairs: Vec<(String, String)> = serde_json::from_str(run.stdout.trim()).unwrap();
+    pairs
+}
+
+#[test]
+fn a_push_through_the_ecr_stand_in_lands_in_motos_ecr() {
+    let p = ecr_project("ecr-standin").env(
+        "IMPRINT_REGISTRY_ENDPOINT",
+        &format!("http://{}", server_env("IMPRINT_TEST_ECR_STANDIN")),
+    );
+    p.run(&["build", "--offline"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let images = moto_images("it/ecr-standin");
+    let tag = pushed["tag"].as_str().unwrap().to_string();
+    let digest = pushed["digest"].as_str().unwrap().to_string();
+    assert!(
+        images.contains(&(tag, digest)),
+        "moto's ECR holds {images:?}"
+    );
+    // The index artifact went through the same path.
+    assert!(
+        images.iter().any(|(t, _)| t.starts_with("imprint-")),
+        "{images:?}"
+    );
+}
