@@ -843,26 +843,23 @@ mod tests {
 
     #[test]
     fn image_names() {
-        let n = ImageName::parse("python:3.12").unwrap();
+        let parts = |text: &str| {
+            let n = ImageName::parse(text).unwrap();
+            (n.repository.host, n.repository.path, n.reference)
+        };
+        let owned = |h: &str, p: &str, r: &str| (h.to_string(), p.to_string(), r.to_string());
         assert_eq!(
-            (
-                n.repository.host.as_str(),
-                n.repository.path.as_str(),
-                n.reference.as_str()
-            ),
-            ("registry-1.docker.io", "library/python", "3.12")
+            parts("python:3.12"),
+            owned("registry-1.docker.io", "library/python", "3.12")
         );
-        let n = ImageName::parse("127.0.0.1:5000/a/b@sha256:abc").unwrap();
         assert_eq!(
-            (
-                n.repository.host.as_str(),
-                n.repository.path.as_str(),
-                n.reference.as_str()
-            ),
-            ("127.0.0.1:5000", "a/b", "sha256:abc")
+            parts("127.0.0.1:5000/a/b@sha256:abc"),
+            owned("127.0.0.1:5000", "a/b", "sha256:abc")
         );
-        let n = ImageName::parse("public.ecr.aws/lambda/python").unwrap();
-        assert_eq!(n.reference, "latest");
+        assert_eq!(
+            parts("public.ecr.aws/lambda/python"),
+            owned("public.ecr.aws", "lambda/python", "latest")
+        );
     }
 
     #[test]

@@ -1,33 +1,9 @@
 //! imprint.lock against the real registry: base images pinned by digest, a moved base tag
 //! changes nothing until `imprint lock --update`, and builds use the locked digest.
 
-use std::process::Command;
-
 use imprint::registry::{Registry, Repository};
 
-use crate::support::{output, server_env, Project, Run};
-
-fn docker(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut cmd = Command::new(server_env("IMPRINT_TEST_DOCKER_CLI"));
-    cmd.args(args)
-        .env("DOCKER_HOST", server_env("IMPRINT_TEST_DOCKER_HOST"))
-        .env("DOCKER_BUILDKIT", "0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    output(child.wait_with_output().unwrap())
-}
+use crate::support::{busybox_in, docker, docker_with_stdin, server_env, Project};
 
 /// Pushes an image made from the test base (plus `marker`, if any) as `repo:1`.
 fn push_base(repo: &str, marker: Option<&str>) -> String {
@@ -37,8 +13,8 @@ fn push_base(repo: &str, marker: Option<&str>) -> String {
         Some(m) => format!("FROM {base}\nRUN echo {m} > /marker\n"),
         None => format!("FROM {base}\n"),
     };
-    docker(&["build", "-q", "-t", &image, "-"], Some(&dockerfile)).success();
-    docker(&["push", &image], None).success();
+    docker_with_stdin(&["build", "-q", "-t", &image, "-"], Some(&dockerfile)).success();
+    docker(&["push", &image]).success();
     let name = Repository::parse(repo).unwrap();
     let registry = Registry::new(name, None, None).unwrap();
     tokio::runtime::Builder::new_current_thread()
@@ -95,19 +71,7 @@ fn a_moved_base_changes_the_tag_only_after_lock_update() {
     // The build pins the locked digest: the moved base's file is not in the image.
     let built = p.run(&["build", "--json"]).success().json();
     let image = built["image"].as_str().unwrap();
-    let run = docker(
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            image,
-            "/bin/busybox",
-            "ls",
-            "/marker",
-        ],
-        None,
-    );
+    let run = busybox_in(image, &["ls", "/marker"]);
     assert_ne!(run.code, 0, "the build used the moved base: {}", run.stdout);
 
     let updated = p.run(&["lock", "--update", "--json"]).success().json();

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use imprint::registry::{Registry, Repository};
 
-use crate::support::{server_env, Project, Run};
+use crate::support::{busybox_in, docker, server_env, Project};
 
 fn repository(name: &str) -> String {
     format!("{}/it/{name}", server_env("IMPRINT_TEST_REGISTRY"))
@@ -31,31 +31,6 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
-}
-
-fn docker(args: &[&str]) -> Run {
-    crate::support::output(
-        Command::new(server_env("IMPRINT_TEST_DOCKER_CLI"))
-            .args(args)
-            .env("DOCKER_HOST", server_env("IMPRINT_TEST_DOCKER_HOST"))
-            .output()
-            .unwrap(),
-    )
-}
-
-/// Runs busybox's `cat` on a file inside an image (dockerd, no network).
-fn cat_in(image: &str, path: &str) -> Run {
-    docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        image,
-        "/bin/busybox",
-        "cat",
-        path,
-    ])
-    .success()
 }
 
 #[test]
@@ -189,7 +164,7 @@ fn a_base_image_with_run_and_a_multi_stage_copy() {
     let image = format!("{repo}:{}", pushed["tag"].as_str().unwrap());
     docker(&["rmi", "-f", &image]);
     docker(&["pull", &image]).success();
-    let out = cat_in(&image, "/app/out.txt");
+    let out = busybox_in(&image, &["cat", "/app/out.txt"]).success();
     assert_eq!(out.stdout.trim(), "compiled");
 }
 
@@ -220,7 +195,7 @@ fn the_example_builds_and_pushes_on_the_test_base() {
     let image = pushed["image_uri"].as_str().unwrap();
     docker(&["rmi", "-f", image]);
     docker(&["pull", image]).success();
-    let out = cat_in(image, "/var/task/handlers/debts.py");
+    let out = busybox_in(image, &["cat", "/var/task/handlers/debts.py"]).success();
     assert!(out.stdout.contains("def create_debt"), "{}", out.stdout);
 }
 
@@ -329,7 +304,7 @@ fn build_and_push_with(builder: &str) {
     assert_eq!(again["blobs_uploaded"], 0);
     let image = pushed["image_uri"].as_str().unwrap();
     docker(&["pull", image]).success();
-    let out = cat_in(image, "/app/built-by.txt");
+    let out = busybox_in(image, &["cat", "/app/built-by.txt"]).success();
     assert_eq!(out.stdout.trim(), builder);
 }
 

@@ -149,3 +149,39 @@ pub fn server_env(name: &str) -> String {
         panic!("{name} is not set: this test needs the servers that scripts/test-env starts; run it through scripts/test")
     })
 }
+
+/// The legacy-builder docker CLI against test-env's dockerd, with optional stdin.
+pub fn docker_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
+    use std::io::Write as _;
+    let mut child = Command::new(server_env("IMPRINT_TEST_DOCKER_CLI"))
+        .args(args)
+        .env("DOCKER_HOST", server_env("IMPRINT_TEST_DOCKER_HOST"))
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    output(child.wait_with_output().unwrap())
+}
+
+/// The docker CLI against test-env's dockerd.
+pub fn docker(args: &[&str]) -> Run {
+    docker_with_stdin(args, None)
+}
+
+/// Runs busybox (from the test base) inside `image`, without network.
+pub fn busybox_in(image: &str, args: &[&str]) -> Run {
+    let mut all = vec!["run", "--rm", "--network", "none", image, "/bin/busybox"];
+    all.extend_from_slice(args);
+    docker(&all)
+}
