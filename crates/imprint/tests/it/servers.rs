@@ -60,3 +60,70 @@ fn dockerd_answers_both_clients() {
         assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
     }
 }
+
+/// One HTTP/1.0 exchange; returns the whole response text, empty when the peer hung up.
+fn exchange(host_port: &str, method: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(host_port)
+        .unwrap_or_else(|e| panic!("cannot connect to {host_port}: {e}"));
+    write!(
+        stream,
+        // moto tells services apart by the SigV4 credential scope; the signature is not checked.
+        "{method} {path} HTTP/1.0\r\nHost: {host_port}\r\nContent-Type: application/json\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+#[test]
+fn the_fault_proxy_injects_on_request_and_counts() {
+    let proxy = server_env("IMPRINT_TEST_FAULT_PROXY");
+    let host = proxy.strip_prefix("http://").unwrap();
+    // Rules are global to the proxy: this test owns the path it matches.
+    let path = "/2015-03-31/functions/?FunctionVersion=ALL&MaxItems=7";
+    let rules = r#"[
+        {"match": {"method": "GET", "path": "MaxItems=7"}, "respond": {"status": 429,
+         "headers": {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "1"},
+         "body": {"Type": "User", "message": "Rate exceeded"}}},
+        {"match": {"method": "GET", "path": "MaxItems=7"}, "drop": true},
+        {"match": {"method": "GET", "path": "MaxItems=7"}, "patch": {"Injected.By": "fault-proxy"}}
+    ]"#;
+    assert!(exchange(host, "POST", "/__fault/rules", rules).contains(" 204 "));
+    let throttled = exchange(host, "GET", path, "");
+    assert!(
+        throttled.starts_with("HTTP/1.1 429") || throttled.starts_with("HTTP/1.0 429"),
+        "{throttled}"
+    );
+    assert!(
+        throttled.contains("TooManyRequestsException"),
+        "{throttled}"
+    );
+    assert_eq!(
+        exchange(host, "GET", path, ""),
+        "",
+        "the second request should be dropped"
+    );
+    let patched = exchange(host, "GET", path, "");
+    assert!(patched.contains(" 200 "), "{patched}");
+    assert!(
+        patched.contains(r#""Injected": {"By": "fault-proxy"}"#),
+        "{patched}"
+    );
+    assert!(
+        patched.contains(r#""Functions""#),
+        "moto's own answer is kept: {patched}"
+    );
+    let plain = exchange(host, "GET", path, "");
+    assert!(
+        plain.contains(" 200 ") && !plain.contains("Injected"),
+        "{plain}"
+    );
+    let log = exchange(host, "GET", "/__fault/log", "");
+    let injected = log
+        .matches(r#""path": "/2015-03-31/functions/?FunctionVersion=ALL&MaxItems=7""#)
+        .count();
+    assert_eq!(injected, 4, "{log}");
+    assert!(log.matches(r#""injected": true"#).count() >= 3, "{log}");
+}
