@@ -240,3 +240,82 @@ fn a_push_through_the_ecr_stand_in_lands_in_motos_ecr() {
         "{images:?}"
     );
 }
+
+/// Runs scripts/fixtures/lambda-functions.py against moto.
+fn lambda_fixture(args: &[&str]) -> serde_json::Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/fixtures/lambda-functions.py"
+    );
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script).args(args);
+    for key in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        cmd.env(key, server_env(key));
+    }
+    output(cmd.output().unwrap()).success().json()
+}
+
+/// The chain deploy will stand on: an image imprint pushed through the ECR stand-in is one
+/// that Lambda in moto (strict about images) accepts for a group of functions.
+#[test]
+fn lambda_in_moto_runs_an_image_imprint_pushed() {
+    // moto's Lambda reads only the last path component of an image's repository (a moto gap:
+    // real ECR has nested names), so this repository has one component.
+    let p = ecr_project("ecr-lambda")
+        .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/it-ecr-lambda"))
+        .env(
+            "IMPRINT_REGISTRY_ENDPOINT",
+            &format!("http://{}", server_env("IMPRINT_TEST_ECR_STANDIN")),
+        );
+    p.run(&["build", "--offline"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let image_uri = pushed["image_uri"].as_str().unwrap();
+    let names = lambda_fixture(&[
+        "create",
+        "it-ecr-lambda",
+        "3",
+        image_uri,
+        "--tag",
+        "app=it-ecr-lambda",
+    ]);
+    let names: Vec<&str> = names
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["it-ecr-lambda-0", "it-ecr-lambda-1", "it-ecr-lambda-2"]
+    );
+    let shown = lambda_fixture(&[&["show"][..], &names].concat());
+    for name in names {
+        assert_eq!(shown[name]["ImageUri"], image_uri, "{shown}");
+    }
+    // Strict mode: an image moto's ECR does not hold is refused.
+    let missing = format!("{ECR_HOST}/it-ecr-lambda:not-pushed");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/fixtures/lambda-functions.py"
+    );
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args([script, "create", "it-ecr-lambda-missing", "1", &missing]);
+    for key in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        cmd.env(key, server_env(key));
+    }
+    assert_ne!(
+        output(cmd.output().unwrap()).code,
+        0,
+        "moto accepted an image its ECR does not hold"
+    );
+}
