@@ -49,6 +49,20 @@ pub enum Command {
     Lock(LockArgs),
     /// Log the docker CLI in to the ECR registry (the token goes over stdin).
     Login(LoginArgs),
+    /// Per function: tag, image, digest, state, and drift from the registry and the local tree.
+    #[command(alias = "outputs")]
+    Status(StatusArgs),
+}
+
+/// `imprint status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The local tree and the registry.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Only these functions (repeatable; each must be configured).
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
 }
 
 /// `imprint login`.

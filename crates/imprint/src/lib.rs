@@ -11,6 +11,7 @@ pub mod config;
 pub mod credentials;
 pub mod ecr;
 pub mod error;
+pub mod functions;
 pub mod gzip;
 pub mod image;
 pub mod lock;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Push(args) => commands::push::run(&cli.global, args, &printer).await,
             Command::Lock(args) => commands::lock::run(&cli.global, args, &printer).await,
             Command::Login(args) => commands::login::run(&cli.global, args, &printer).await,
+            Command::Status(args) => commands::status::run(&cli.global, args, &printer).await,
         }
     });
     match result {

@@ -4,4 +4,5 @@ pub mod build;
 pub mod lock;
 pub mod login;
 pub mod push;
+pub mod status;
 pub mod tag;

@@ -353,7 +353,10 @@ fn help_lists_only_working_commands() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["tag", "build", "push", "lock", "login", "help"]);
+    assert_eq!(
+        commands,
+        ["tag", "build", "push", "lock", "login", "status", "help"]
+    );
     let run = Project::new().run(&["deploy"]);
     assert_eq!(run.code, 2);
 }

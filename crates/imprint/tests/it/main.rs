@@ -9,5 +9,6 @@ mod ecr;
 mod lock;
 mod push;
 mod servers;
+mod status;
 
 mod support;

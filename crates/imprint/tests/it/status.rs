@@ -1,0 +1,157 @@
+//! `imprint status` against moto, with images pushed through the ECR stand-in.
+
+use crate::support::{output, server_env, Project};
+
+const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// A project whose repository (one path component: a moto gap) goes through the ECR
+/// stand-in, with `config` as its imprint.toml.
+fn project(repository: &str, config: &str) -> Project {
+    let p = Project::new()
+        .with_servers()
+        .with_aws()
+        .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/{repository}"))
+        .env(
+            "IMPRINT_REGISTRY_ENDPOINT",
+            &format!("http://{}", server_env("IMPRINT_TEST_ECR_STANDIN")),
+        );
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file(".dockerignore", "imprint.toml\nimprint.lock\n")
+        .file("main.py", &format!("print('{repository}')\n"))
+        .file("imprint.toml", config);
+    p
+}
+
+fn create_functions(prefix: &str, count: usize, image_uri: &str, tag: &str) -> Vec<String> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/fixtures/lambda-functions.py"
+    );
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args([
+        script,
+        "create",
+        prefix,
+        &count.to_string(),
+        image_uri,
+        "--tag",
+        tag,
+    ]);
+    for key in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        cmd.env(key, server_env(key));
+    }
+    serde_json::from_value(output(cmd.output().unwrap()).success().json()).unwrap()
+}
+
+#[test]
+fn status_reports_each_function_and_local_drift() {
+    let names: Vec<String> = (0..10).map(|i| format!("it-status-{i}")).collect();
+    let list = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let p = project("it-status", &format!("[deploy]\nfunctions = [{list}]\n"));
+    p.run(&["build", "--offline"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let image_uri = pushed["image_uri"].as_str().unwrap();
+    assert_eq!(
+        create_functions("it-status", 10, image_uri, "app=it-status"),
+        names
+    );
+
+    let status = p.run(&["status", "--json"]).success().json();
+    assert_eq!(status["image_uri"], image_uri);
+    assert_eq!(status["image_tag"], pushed["tag"]);
+    assert_eq!(status["local_tag"], pushed["tag"]);
+    assert_eq!(status["local_pushed"], true);
+    assert_eq!(
+        status["ecr_repository_url"],
+        format!("{ECR_HOST}/it-status")
+    );
+    let functions = status["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 10);
+    for f in functions {
+        assert_eq!(f["tag"], pushed["tag"], "{f}");
+        assert_eq!(f["digest"], pushed["digest"], "{f}");
+        assert_eq!(f["package_type"], "Image");
+        assert_eq!(f["drift"], serde_json::json!([]), "{f}");
+    }
+
+    // The `outputs` alias and --function narrowing.
+    let one = p
+        .run(&["outputs", "--json", "--function", "it-status-3"])
+        .success()
+        .json();
+    assert_eq!(one["functions"].as_array().unwrap().len(), 1);
+    let run = p.run(&["status", "--function", "nope"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("--function nope is not one of the configured functions"),
+        "{}",
+        run.stderr
+    );
+
+    // An edit: every function now lags the local tree.
+    p.file("main.py", "print('edited')\n");
+    let status = p.run(&["status", "--json"]).success().json();
+    let local = status["local_tag"].as_str().unwrap();
+    assert_ne!(local, pushed["tag"].as_str().unwrap());
+    for f in status["functions"].as_array().unwrap() {
+        let drift = f["drift"].to_string();
+        assert!(
+            drift.contains(&format!("the local tree's content is {local}")),
+            "{drift}"
+        );
+    }
+    let human = p.run(&["status"]).success().stdout;
+    assert!(human.contains("it-status-9"), "{human}");
+    assert!(
+        human.contains("drift: the local tree's content is"),
+        "{human}"
+    );
+}
+
+#[test]
+fn status_selects_by_lambda_tag_and_names_a_missing_function() {
+    let p = project(
+        "it-status-tag",
+        "[deploy]\nselect = { tag = \"app\", value = \"it-status-tag\" }\n",
+    );
+    p.run(&["build", "--offline"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let created = create_functions(
+        "it-status-tag",
+        3,
+        pushed["image_uri"].as_str().unwrap(),
+        "app=it-status-tag",
+    );
+    let status = p.run(&["status", "--json"]).success().json();
+    let names: Vec<&str> = status["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        created.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+
+    let missing = project(
+        "it-status-missing",
+        "[deploy]\nfunctions = [\"it-status-no-such-function\"]\n",
+    );
+    let run = missing.run(&["status"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("the Lambda function it-status-no-such-function does not exist"),
+        "{}",
+        run.stderr
+    );
+}
