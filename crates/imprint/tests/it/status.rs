@@ -155,3 +155,57 @@ fn status_selects_by_lambda_tag_and_names_a_missing_function() {
         run.stderr
     );
 }
+
+#[test]
+fn status_reports_a_tag_moved_in_the_registry() {
+    use imprint::registry::{Registry, Repository};
+    let p = project(
+        "it-status-moved",
+        "[deploy]\nfunctions = [\"it-status-moved-0\"]\n",
+    );
+    p.run(&["build", "--offline"]).success();
+    let first = p.run(&["push", "--create-repo", "--json"]).success().json();
+    create_functions(
+        "it-status-moved",
+        1,
+        first["image_uri"].as_str().unwrap(),
+        "app=it-status-moved",
+    );
+    p.file("main.py", "print('second')\n");
+    p.run(&["build", "--offline"]).success();
+    let second = p.run(&["push", "--json"]).success().json();
+    // Someone re-tags: the first tag now names the second image.
+    let registry = Registry::new(
+        Repository::parse(&format!("{ECR_HOST}/it-status-moved")).unwrap(),
+        Some(&format!(
+            "http://{}",
+            server_env("IMPRINT_TEST_ECR_STANDIN")
+        )),
+        None,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let manifest = runtime
+        .block_on(registry.get_manifest(second["tag"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    runtime
+        .block_on(registry.put_manifest(
+            first["tag"].as_str().unwrap(),
+            &manifest.media_type,
+            manifest.bytes,
+        ))
+        .unwrap();
+    let status = p.run(&["status", "--json"]).success().json();
+    let drift = status["functions"][0]["drift"].to_string();
+    let expected = format!(
+        "the registry's {} is now {}, the function runs {}",
+        first["tag"].as_str().unwrap(),
+        second["digest"].as_str().unwrap(),
+        first["digest"].as_str().unwrap()
+    );
+    assert!(drift.contains(&expected), "{drift}");
+}
