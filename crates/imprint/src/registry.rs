@@ -269,6 +269,11 @@ fn check_reported_digest(
     }
 }
 
+/// A request failed before any answer came.
+fn unreachable(address: String) -> impl FnOnce(reqwest::Error) -> RegistryError {
+    move |source| RegistryError::Unreachable { address, source }
+}
+
 /// `realm="…",service="…"` into a map.
 fn parse_challenge(params: &str) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
@@ -425,24 +430,12 @@ impl Registry {
             if let Some(value) = self.current_authorization() {
                 request = request.header(AUTHORIZATION, value);
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|source| RegistryError::Unreachable {
-                    address: self.address(),
-                    source,
-                })?;
+            let response = request.send().await.map_err(unreachable(self.address()))?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
             if answered {
-                return Err(RegistryError::Denied {
-                    host: self.repository.host.clone(),
-                    from: self
-                        .credential
-                        .as_ref()
-                        .map(|c| format!("{} (user {})", c.source, c.username)),
-                });
+                return Err(self.refused());
             }
             let challenge = response
                 .headers()
@@ -458,6 +451,17 @@ impl Registry {
         }
     }
 
+    /// The registry refused this client's credential (or wants one it does not have).
+    fn refused(&self) -> RegistryError {
+        RegistryError::Denied {
+            host: self.repository.host.clone(),
+            from: self
+                .credential
+                .as_ref()
+                .map(|c| format!("{} (user {})", c.source, c.username)),
+        }
+    }
+
     fn current_authorization(&self) -> Option<String> {
         self.authorization.lock().ok().and_then(|slot| slot.clone())
     }
@@ -469,10 +473,7 @@ impl Registry {
         if scheme.eq_ignore_ascii_case("basic") {
             return match &self.credential {
                 Some(c) => Ok(c.basic_header()),
-                None => Err(RegistryError::Denied {
-                    host: self.repository.host.clone(),
-                    from: None,
-                }),
+                None => Err(self.refused()),
             };
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -513,20 +514,11 @@ impl Registry {
         let response = request
             .send()
             .await
-            .map_err(|source| RegistryError::Unreachable {
-                address: url.origin().ascii_serialization(),
-                source,
-            })?;
+            .map_err(unreachable(url.origin().ascii_serialization()))?;
         if response.status() == StatusCode::UNAUTHORIZED
             || response.status() == StatusCode::FORBIDDEN
         {
-            return Err(RegistryError::Denied {
-                host: self.repository.host.clone(),
-                from: self
-                    .credential
-                    .as_ref()
-                    .map(|c| format!("{} (user {})", c.source, c.username)),
-            });
+            return Err(self.refused());
         }
         if !response.status().is_success() {
             return Err(Self::unexpected(Method::GET, &url, response).await);
@@ -539,10 +531,7 @@ impl Registry {
         let token: Token = response
             .json()
             .await
-            .map_err(|source| RegistryError::Unreachable {
-                address: url.origin().ascii_serialization(),
-                source,
-            })?;
+            .map_err(unreachable(url.origin().ascii_serialization()))?;
         let token = token
             .token
             .or(token.access_token)
@@ -698,14 +687,7 @@ impl Registry {
                         .and_then(|(_, rest)| rest.split_once('>'))
                         .map(|(u, _)| u.to_string())
                 });
-            let page: TagList =
-                response
-                    .json()
-                    .await
-                    .map_err(|source| RegistryError::Unreachable {
-                        address: self.address(),
-                        source,
-                    })?;
+            let page: TagList = response.json().await.map_err(unreachable(self.address()))?;
             tags.extend(page.tags.unwrap_or_default());
             match next.and_then(|n| url.join(&n).ok()) {
                 Some(n) => url = n,
@@ -729,14 +711,10 @@ impl Registry {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_string();
-                let bytes =
-                    response
-                        .bytes()
-                        .await
-                        .map_err(|source| RegistryError::Unreachable {
-                            address: self.address(),
-                            source,
-                        })?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(unreachable(self.address()))?;
                 Ok(Some(Manifest {
                     digest: sha256_digest(&bytes),
                     bytes: bytes.to_vec(),

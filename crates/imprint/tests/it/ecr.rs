@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{output, server_env, Project};
+use crate::support::{aws_python, lambda_fixture, output, server_env, Project};
 
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 /// What moto's GetAuthorizationToken hands out (base64 of `AWS:<this>`).
@@ -204,17 +204,7 @@ fn login_refuses_a_registry_that_is_not_ecr() {
 /// moto's view of an ECR repository's images: (tag, digest) pairs.
 fn moto_images(repository: &str) -> Vec<(String, String)> {
     let script = "import boto3, json, sys\nimages = boto3.client('ecr').describe_images(repositoryName=sys.argv[1])['imageDetails']\nprint(json.dumps([[t, i['imageDigest']] for i in images for t in i.get('imageTags', [])]))";
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args(["-c", script, repository]);
-    for key in [
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ] {
-        cmd.env(key, server_env(key));
-    }
-    let run = output(cmd.output().unwrap()).success();
+    let run = aws_python(&["-c", script, repository]).success();
     let pairs: Vec<(String, String)> = serde_json::from_str(run.stdout.trim()).unwrap();
     pairs
 }
@@ -241,25 +231,6 @@ fn a_push_through_the_ecr_stand_in_lands_in_motos_ecr() {
     );
 }
 
-/// Runs scripts/fixtures/lambda-functions.py against moto.
-fn lambda_fixture(args: &[&str]) -> serde_json::Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/fixtures/lambda-functions.py"
-    );
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(script).args(args);
-    for key in [
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ] {
-        cmd.env(key, server_env(key));
-    }
-    output(cmd.output().unwrap()).success().json()
-}
-
 /// The chain deploy will stand on: an image imprint pushed through the ECR stand-in is one
 /// that Lambda in moto (strict about images) accepts for a group of functions.
 #[test]
@@ -282,7 +253,9 @@ fn lambda_in_moto_runs_an_image_imprint_pushed() {
         image_uri,
         "--tag",
         "app=it-ecr-lambda",
-    ]);
+    ])
+    .success()
+    .json();
     let names: Vec<&str> = names
         .as_array()
         .unwrap()
@@ -293,28 +266,16 @@ fn lambda_in_moto_runs_an_image_imprint_pushed() {
         names,
         ["it-ecr-lambda-0", "it-ecr-lambda-1", "it-ecr-lambda-2"]
     );
-    let shown = lambda_fixture(&[&["show"][..], &names].concat());
+    let shown = lambda_fixture(&[&["show"][..], &names].concat())
+        .success()
+        .json();
     for name in names {
         assert_eq!(shown[name]["ImageUri"], image_uri, "{shown}");
     }
     // Strict mode: an image moto's ECR does not hold is refused.
     let missing = format!("{ECR_HOST}/it-ecr-lambda:not-pushed");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/fixtures/lambda-functions.py"
-    );
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args([script, "create", "it-ecr-lambda-missing", "1", &missing]);
-    for key in [
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ] {
-        cmd.env(key, server_env(key));
-    }
     assert_ne!(
-        output(cmd.output().unwrap()).code,
+        lambda_fixture(&["create", "it-ecr-lambda-missing", "1", &missing]).code,
         0,
         "moto accepted an image its ECR does not hold"
     );

@@ -1,6 +1,6 @@
 //! `imprint status` against moto, with images pushed through the ECR stand-in.
 
-use crate::support::{output, server_env, Project};
+use crate::support::{lambda_fixture, server_env, Project};
 
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
@@ -23,29 +23,9 @@ fn project(repository: &str, config: &str) -> Project {
 }
 
 fn create_functions(prefix: &str, count: usize, image_uri: &str, tag: &str) -> Vec<String> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/fixtures/lambda-functions.py"
-    );
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args([
-        script,
-        "create",
-        prefix,
-        &count.to_string(),
-        image_uri,
-        "--tag",
-        tag,
-    ]);
-    for key in [
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-    ] {
-        cmd.env(key, server_env(key));
-    }
-    serde_json::from_value(output(cmd.output().unwrap()).success().json()).unwrap()
+    let count = count.to_string();
+    let created = lambda_fixture(&["create", prefix, &count, image_uri, "--tag", tag]);
+    serde_json::from_value(created.success().json()).unwrap()
 }
 
 #[test]

@@ -99,14 +99,9 @@ impl Project {
 
     /// Points the AWS SDK at moto with test-env's dummy credentials and region.
     pub fn with_aws(self) -> Self {
-        [
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-        ]
-        .into_iter()
-        .fold(self, |p, key| p.env(key, &server_env(key)))
+        AWS_ENV
+            .into_iter()
+            .fold(self, |p, key| p.env(key, &server_env(key)))
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -184,4 +179,31 @@ pub fn busybox_in(image: &str, args: &[&str]) -> Run {
     let mut all = vec!["run", "--rm", "--network", "none", image, "/bin/busybox"];
     all.extend_from_slice(args);
     docker(&all)
+}
+
+/// What points an AWS client at moto inside scripts/test-env.
+const AWS_ENV: [&str; 4] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+];
+
+/// `python3 ARGS…` with the AWS client pointed at moto.
+pub fn aws_python(args: &[&str]) -> Run {
+    let mut cmd = Command::new("python3");
+    cmd.args(args);
+    for key in AWS_ENV {
+        cmd.env(key, server_env(key));
+    }
+    output(cmd.output().unwrap())
+}
+
+/// scripts/fixtures/lambda-functions.py against moto.
+pub fn lambda_fixture(args: &[&str]) -> Run {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/fixtures/lambda-functions.py"
+    );
+    aws_python(&[&[script][..], args].concat())
 }
