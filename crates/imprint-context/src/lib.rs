@@ -20,7 +20,7 @@ pub use error::ContextError;
 pub use hash::{Observer, Quiet};
 pub use ignore::IgnoreRules;
 pub use input::{hex, Excluded, Input, InputKind};
-pub use tag::{format_timestamp, validate_tag, TagTemplate, DEFAULT_TEMPLATE};
+pub use tag::{format_rfc3339, format_timestamp, validate_tag, TagTemplate, DEFAULT_TEMPLATE};
 
 /// The version of the hash format, stored in image labels.
 pub const FORMAT_VERSION: u32 = 1;

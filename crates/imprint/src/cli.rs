@@ -49,9 +49,43 @@ pub enum Command {
     Lock(LockArgs),
     /// Log the docker CLI in to the ECR registry (the token goes over stdin).
     Login(LoginArgs),
+    /// Build and push if needed, then move every function to the image: waited on, verified, journaled.
+    Deploy(DeployArgs),
     /// Per function: tag, image, digest, state, and drift from the registry and the local tree.
     #[command(alias = "outputs")]
     Status(StatusArgs),
+}
+
+/// `imprint deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// What goes into the hash and the build.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Deploy this already-pushed tag, without building (promotion between environments).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Only these functions (repeatable; each must be configured).
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
+    /// Do not ask before changing functions (needed without a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Functions updated at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
+    pub concurrency: u16,
+    /// How long to wait for each function's update: seconds, or with s, m or h.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub timeout: String,
+    /// After a failure, leave the functions already updated on the new image.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Build again, under a new tag, even if this content was built or pushed before.
+    #[arg(long, conflicts_with = "tag")]
+    pub rebuild: bool,
+    /// Close an unfinished deploy begun elsewhere that may look like it is still running.
+    #[arg(long)]
+    pub recover: bool,
 }
 
 /// `imprint status`.

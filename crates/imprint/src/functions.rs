@@ -1,11 +1,11 @@
 //! The Lambda functions imprint looks after: chosen by name (`[deploy] functions`) or by a
 //! Lambda tag (`[deploy] select`), narrowed by `--function`, and read as Lambda reports them.
 
-use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::UsageError;
+use crate::lambda::{self, retrying};
 use crate::settings::Settings;
 
 /// Functions read at once.
@@ -34,6 +34,9 @@ pub struct Function {
     pub last_modified: Option<String>,
     /// `x86_64` or `arm64`.
     pub architectures: Vec<String>,
+    /// The revision, passed back with an update so a concurrent change is detected.
+    #[serde(skip)]
+    pub revision_id: Option<String>,
 }
 
 /// An SDK config from the standard AWS chain; a region is required.
@@ -51,13 +54,6 @@ pub async fn aws_config() -> anyhow::Result<aws_config::SdkConfig> {
     Ok(config)
 }
 
-fn sdk_error<E>(e: aws_sdk_lambda::error::SdkError<E>) -> anyhow::Error
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    anyhow::anyhow!(aws_sdk_lambda::error::DisplayErrorContext(e))
-}
-
 /// The configured functions, narrowed to `only` when it is not empty.
 pub async fn select(
     client: &aws_sdk_lambda::Client,
@@ -69,21 +65,25 @@ pub async fn select(
         (Some(list), _) => list.clone(),
         (None, Some(selector)) => {
             let mut found = Vec::new();
-            let mut pages = client.list_functions().into_paginator().send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(sdk_error).context("failed to list the Lambda functions")?;
+            let mut marker: Option<String> = None;
+            loop {
+                let page = retrying("ListFunctions", || {
+                    client.list_functions().set_marker(marker.clone()).send()
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("failed to list the Lambda functions: {}", lambda::describe(&e)))?;
                 for f in page.functions() {
                     let Some(arn) = f.function_arn() else { continue };
-                    let tags = client
-                        .list_tags()
-                        .resource(arn)
-                        .send()
+                    let tags = retrying("ListTags", || client.list_tags().resource(arn).send())
                         .await
-                        .map_err(sdk_error)
-                        .with_context(|| format!("failed to read the tags of {arn}"))?;
+                        .map_err(|e| anyhow::anyhow!("failed to read the tags of {arn}: {}", lambda::describe(&e)))?;
                     if tags.tags().and_then(|t| t.get(&selector.tag)) == Some(&selector.value) {
                         found.push(f.function_name().unwrap_or_default().to_string());
                     }
+                }
+                match page.next_marker() {
+                    Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+                    _ => break,
                 }
             }
             found.sort();
@@ -127,7 +127,11 @@ pub async fn describe_all(
 
 /// Reads one function; a missing one is a usage error naming it.
 pub async fn describe(client: &aws_sdk_lambda::Client, name: &str) -> anyhow::Result<Function> {
-    let reply = match client.get_function().function_name(name).send().await {
+    let reply = match retrying(&format!("GetFunction {name}"), || {
+        client.get_function().function_name(name).send()
+    })
+    .await
+    {
         Ok(reply) => reply,
         Err(e)
             if e.as_service_error()
@@ -140,8 +144,10 @@ pub async fn describe(client: &aws_sdk_lambda::Client, name: &str) -> anyhow::Re
             .into())
         }
         Err(e) => {
-            return Err(sdk_error(e))
-                .with_context(|| format!("failed to read the Lambda function {name}"))
+            return Err(anyhow::anyhow!(
+                "failed to read the Lambda function {name}: {}",
+                lambda::describe(&e)
+            ))
         }
     };
     let config = reply.configuration();
@@ -179,6 +185,7 @@ pub async fn describe(client: &aws_sdk_lambda::Client, name: &str) -> anyhow::Re
                     .collect()
             })
             .unwrap_or_default(),
+        revision_id: config.and_then(|c| c.revision_id()).map(str::to_string),
     })
 }
 

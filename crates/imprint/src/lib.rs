@@ -14,6 +14,8 @@ pub mod error;
 pub mod functions;
 pub mod gzip;
 pub mod image;
+pub mod journal;
+pub mod lambda;
 pub mod lock;
 pub mod printer;
 pub mod registry;
@@ -54,6 +56,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Push(args) => commands::push::run(&cli.global, args, &printer).await,
             Command::Lock(args) => commands::lock::run(&cli.global, args, &printer).await,
             Command::Login(args) => commands::login::run(&cli.global, args, &printer).await,
+            Command::Deploy(args) => commands::deploy::run(&cli.global, args, &printer).await,
             Command::Status(args) => commands::status::run(&cli.global, args, &printer).await,
         }
     });

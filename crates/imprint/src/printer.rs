@@ -79,6 +79,13 @@ impl Printer {
         }
     }
 
+    /// A progress line on stderr (one per finished step, so logs read well too).
+    pub fn step(&self, text: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+
     /// A line of data on stdout.
     pub fn data(&self, text: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();

@@ -662,6 +662,31 @@ impl Registry {
             .await
     }
 
+    /// A small blob's bytes (journal records, input manifests), checked against its digest.
+    pub async fn get_blob(&self, digest: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let response = self.send(|h| Ok(h.get(url.clone()))).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(unreachable(self.address()))?;
+                let actual = sha256_digest(&bytes);
+                if actual != digest {
+                    return Err(RegistryError::DigestMismatch {
+                        what: format!("blob {digest} of {}", self.repository),
+                        expected: digest.to_string(),
+                        actual,
+                    });
+                }
+                Ok(Some(bytes.to_vec()))
+            }
+            _ => Err(Self::unexpected(Method::GET, &url, response).await),
+        }
+    }
+
     /// Every tag in the repository (empty when the repository does not exist yet).
     pub async fn tags(&self) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]

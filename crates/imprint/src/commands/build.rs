@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::error::ExitStatus;
 use crate::printer::Printer;
-use crate::resolve::{resolve, Source};
+use crate::resolve::{resolve, Resolution, Source};
 use crate::settings::Settings;
 
 /// `build --json`.
@@ -46,20 +46,10 @@ pub async fn run(
             printer.note(&format!("this content is already built as {image}; nothing to build (--rebuild forces a new image)"));
             (image.clone(), "already-built")
         }
-        Source::New => {
-            let image = format!("{}:{}", settings.image_name, resolution.tag);
-            crate::builder::build(
-                &settings.build,
-                &image,
-                &hash,
-                args.rebuild,
-                &resolution.bases.images,
-                printer,
-            )
-            .with_context(|| format!("failed to build {image}"))?;
-            printer.note(&format!("built {image}"));
-            (image, "built")
-        }
+        Source::New => (
+            build_new(&settings, &resolution, args.rebuild, printer)?,
+            "built",
+        ),
     };
     let image_uri = settings
         .registry
@@ -77,4 +67,25 @@ pub async fn run(
         printer.data(&image)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// Builds the image for content that has none yet; returns its local name, `name:tag`.
+pub fn build_new(
+    settings: &Settings,
+    resolution: &Resolution,
+    no_cache: bool,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    let image = format!("{}:{}", settings.image_name, resolution.tag);
+    crate::builder::build(
+        &settings.build,
+        &image,
+        &resolution.hash(),
+        no_cache,
+        &resolution.bases.images,
+        printer,
+    )
+    .with_context(|| format!("failed to build {image}"))?;
+    printer.note(&format!("built {image}"));
+    Ok(image)
 }

@@ -10,7 +10,7 @@ use crate::error::{ExitStatus, UsageError};
 use crate::image::{Image, MANIFEST_MEDIA_TYPE};
 use crate::printer::Printer;
 use crate::registry::{Registry, RegistryError};
-use crate::resolve::{resolve, Source};
+use crate::resolve::{resolve, Resolution, Source};
 use crate::settings::Settings;
 
 /// Blob uploads in flight at once.
@@ -101,21 +101,7 @@ pub async fn run(
             .into())
         }
         Source::Built(local) => {
-            let image = export(&settings, local).await?;
-            let mut report = push_image(&registry, &image, &resolution.tag, printer).await?;
-            crate::artifact::push(&registry, &resolution.hashed, &resolution.tag, &image)
-                .await
-                .context("failed to push the index artifact")?;
-            report.hash = hash;
-            printer.note(&format!(
-                "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
-                report.image_uri,
-                report.digest,
-                report.blobs_uploaded,
-                report.bytes_uploaded,
-                report.blobs_skipped
-            ));
-            report
+            push_local(&settings, &registry, &resolution, local, printer).await?
         }
     };
     if printer.json {
@@ -124,6 +110,32 @@ pub async fn run(
         printer.data(&report.image_uri)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// Exports the local image built for `resolution`, pushes it under its tag, verified, and
+/// then its index artifact.
+pub async fn push_local(
+    settings: &Settings,
+    registry: &Registry,
+    resolution: &Resolution,
+    local: &str,
+    printer: &Printer,
+) -> anyhow::Result<PushReport> {
+    let image = export(settings, local).await?;
+    let mut report = push_image(registry, &image, &resolution.tag, printer).await?;
+    crate::artifact::push(registry, &resolution.hashed, &resolution.tag, &image)
+        .await
+        .context("failed to push the index artifact")?;
+    report.hash = resolution.hash();
+    printer.note(&format!(
+        "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
+        report.image_uri,
+        report.digest,
+        report.blobs_uploaded,
+        report.bytes_uploaded,
+        report.blobs_skipped
+    ));
+    Ok(report)
 }
 
 /// Exports the local image and turns it into registry blobs and a manifest.

@@ -22,6 +22,16 @@ struct Row {
     drift: Vec<String>,
 }
 
+/// A deploy that began and has not ended.
+#[derive(Debug, Serialize)]
+struct Unfinished {
+    id: String,
+    time: String,
+    tag: String,
+    caller: Option<String>,
+    functions: Vec<String>,
+}
+
 /// `status --json`.
 #[derive(Debug, Serialize)]
 struct StatusReport {
@@ -35,6 +45,8 @@ struct StatusReport {
     local_tag: String,
     /// Whether that content is pushed.
     local_pushed: bool,
+    /// Deploys whose begin record has no end record (interrupted, or running now).
+    unfinished_deploys: Vec<Unfinished>,
     functions: Vec<Row>,
 }
 
@@ -46,7 +58,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let settings = Settings::resolve(global, &args.input)?;
     let config = functions::aws_config().await?;
-    let lambda = aws_sdk_lambda::Client::new(&config);
+    let lambda = crate::lambda::client(&config);
     let names = functions::select(&lambda, &settings, &args.functions).await?;
     let found = functions::describe_all(&lambda, &names).await?;
     let local = resolve(&settings, printer, false, false)
@@ -55,6 +67,20 @@ pub async fn run(
     let registry = match &settings.registry {
         Some(_) => Some(settings.registry_client(printer).await?),
         None => None,
+    };
+    let unfinished: Vec<Unfinished> = match &registry {
+        Some(registry) => crate::journal::unfinished(registry)
+            .await?
+            .into_iter()
+            .map(|r| Unfinished {
+                id: r.id,
+                time: r.time,
+                tag: r.tag,
+                caller: r.caller.arn,
+                functions: r.functions.into_iter().map(|f| f.name).collect(),
+            })
+            .collect(),
+        None => Vec::new(),
     };
     let mut registry_digests: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut rows = Vec::new();
@@ -90,6 +116,18 @@ pub async fn run(
                 _ => {}
             }
         }
+        for open in unfinished
+            .iter()
+            .filter(|u| u.functions.contains(&function.name))
+        {
+            drift.push(format!(
+                "deploy {} of {} (began {} by {}) never ended: it was interrupted or is still running; `imprint deploy` closes it",
+                open.id,
+                open.tag,
+                open.time,
+                open.caller.as_deref().unwrap_or("an unknown caller")
+            ));
+        }
         if function.tag.as_deref() != Some(local.tag.as_str()) {
             drift.push(format!(
                 "the local tree's content is {} (not deployed)",
@@ -111,6 +149,7 @@ pub async fn run(
         image_uri: common,
         local_tag: local.tag.clone(),
         local_pushed: matches!(local.source, Source::Pushed(_)),
+        unfinished_deploys: unfinished,
         functions: rows,
     };
     if printer.json {

@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod deploy;
 mod docker_diff;
 mod ecr;
 mod lock;

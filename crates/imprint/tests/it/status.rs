@@ -1,32 +1,6 @@
 //! `imprint status` against moto, with images pushed through the ECR stand-in.
 
-use crate::support::{lambda_fixture, server_env, Project};
-
-const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
-
-/// A project whose repository (one path component: a moto gap) goes through the ECR
-/// stand-in, with `config` as its imprint.toml.
-fn project(repository: &str, config: &str) -> Project {
-    let p = Project::new()
-        .with_servers()
-        .with_aws()
-        .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/{repository}"))
-        .env(
-            "IMPRINT_REGISTRY_ENDPOINT",
-            &format!("http://{}", server_env("IMPRINT_TEST_ECR_STANDIN")),
-        );
-    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
-        .file(".dockerignore", "imprint.toml\nimprint.lock\n")
-        .file("main.py", &format!("print('{repository}')\n"))
-        .file("imprint.toml", config);
-    p
-}
-
-fn create_functions(prefix: &str, count: usize, image_uri: &str, tag: &str) -> Vec<String> {
-    let count = count.to_string();
-    let created = lambda_fixture(&["create", prefix, &count, image_uri, "--tag", tag]);
-    serde_json::from_value(created.success().json()).unwrap()
-}
+use crate::support::{create_functions, ecr_project as project, server_env, ECR_HOST};
 
 #[test]
 fn status_reports_each_function_and_local_drift() {

@@ -207,3 +207,70 @@ pub fn lambda_fixture(args: &[&str]) -> Run {
     );
     aws_python(&[&[script][..], args].concat())
 }
+
+/// The account host of the ECR repositories the tests push to (through the ECR stand-in).
+pub const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// A project whose repository (one path component: a moto gap) goes through the ECR
+/// stand-in and whose Lambda traffic goes through the fault proxy, with `config` as its
+/// imprint.toml and a `FROM scratch` image of its files.
+pub fn ecr_project(repository: &str, config: &str) -> Project {
+    let p = Project::new()
+        .with_servers()
+        .with_aws()
+        .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/{repository}"))
+        .env(
+            "IMPRINT_REGISTRY_ENDPOINT",
+            &format!("http://{}", server_env("IMPRINT_TEST_ECR_STANDIN")),
+        )
+        .env(
+            "AWS_ENDPOINT_URL_LAMBDA",
+            &server_env("IMPRINT_TEST_FAULT_PROXY"),
+        );
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file(".dockerignore", "imprint.toml\nimprint.lock\n")
+        .file("main.py", &format!("print('{repository}')\n"))
+        .file("imprint.toml", config);
+    p
+}
+
+/// Creates PREFIX-0 … PREFIX-{count-1} in moto running `image_uri`, tagged `tag` (KEY=VALUE).
+pub fn create_functions(prefix: &str, count: usize, image_uri: &str, tag: &str) -> Vec<String> {
+    let count = count.to_string();
+    let created = lambda_fixture(&["create", prefix, &count, image_uri, "--tag", tag]);
+    serde_json::from_value(created.success().json()).unwrap()
+}
+
+/// One HTTP/1.0 request to the fault proxy's admin paths; the response body.
+pub fn fault_admin(method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let proxy = server_env("IMPRINT_TEST_FAULT_PROXY");
+    let host = proxy.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// Adds fault rules (global to the proxy: match on names the test owns).
+pub fn fault_rules(rules: serde_json::Value) {
+    fault_admin("POST", "/__fault/rules", &rules.to_string());
+}
+
+/// Every request the fault proxy saw whose path contains `needle`.
+pub fn fault_log(needle: &str) -> Vec<serde_json::Value> {
+    let log: Vec<serde_json::Value> =
+        serde_json::from_str(&fault_admin("GET", "/__fault/log", "")).unwrap();
+    log.into_iter()
+        .filter(|r| r["path"].as_str().unwrap_or_default().contains(needle))
+        .collect()
+}

@@ -1,0 +1,588 @@
+//! `imprint deploy` against moto (strict ECR mode) through the ECR stand-in, with Lambda
+//! traffic through the fault proxy. Each test owns its function-name prefix, because the
+//! proxy's rules and log are shared by the whole suite.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use imprint::journal::{self, Entry};
+use imprint::registry::{Registry, Repository};
+use serde_json::{json, Value};
+
+use crate::support::{
+    create_functions, ecr_project, fault_log, fault_rules, server_env, Project, Run, ECR_HOST,
+};
+
+/// A project with `count` functions in moto running its first image, and an edit on disk so
+/// a deploy has something to do.
+struct Group {
+    p: Project,
+    prefix: String,
+    names: Vec<String>,
+    /// `push --json` of the image the functions run.
+    first: Value,
+}
+
+fn group(prefix: &str, count: usize) -> Group {
+    group_with(prefix, count, "")
+}
+
+fn group_with(prefix: &str, count: usize, extra_config: &str) -> Group {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
+    let list = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let p = ecr_project(
+        prefix,
+        &format!("[deploy]\nfunctions = [{list}]\n{extra_config}"),
+    );
+    p.run(&["build", "--offline"]).success();
+    let first = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let created = create_functions(
+        prefix,
+        count,
+        first["image_uri"].as_str().unwrap(),
+        &format!("app={prefix}"),
+    );
+    assert_eq!(created, names);
+    p.file("main.py", &format!("print('{prefix} second')\n"));
+    Group {
+        p,
+        prefix: prefix.to_string(),
+        names,
+        first,
+    }
+}
+
+impl Group {
+    fn deploy(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["deploy", "--yes", "--json"];
+        args.extend_from_slice(extra);
+        self.p.run(&args)
+    }
+
+    /// Each function's digest, as `status` reads it from Lambda.
+    fn digests(&self) -> BTreeMap<String, String> {
+        let status = self.p.run(&["status", "--json"]).success().json();
+        status["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["digest"].as_str().unwrap_or("none").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn assert_all_on(&self, digest: &str) {
+        let digests = self.digests();
+        assert_eq!(digests.len(), self.names.len());
+        for (name, d) in &digests {
+            assert_eq!(d, digest, "{name} runs {d}, expected {digest}");
+        }
+    }
+
+    /// Requests that change a function (anything but GET) the proxy saw for this group.
+    fn writes(&self) -> usize {
+        fault_log(&format!("/functions/{}-", self.prefix))
+            .iter()
+            .filter(|r| r["method"] != "GET")
+            .count()
+    }
+
+    fn journal(&self) -> Vec<Entry> {
+        let registry = Registry::new(
+            Repository::parse(&format!("{ECR_HOST}/{}", self.prefix)).unwrap(),
+            Some(&format!(
+                "http://{}",
+                server_env("IMPRINT_TEST_ECR_STANDIN")
+            )),
+            None,
+        )
+        .unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(journal::entries(&registry))
+            .unwrap()
+    }
+
+    fn first_digest(&self) -> &str {
+        self.first["digest"].as_str().unwrap()
+    }
+}
+
+fn outcomes(report: &Value) -> BTreeMap<String, String> {
+    report["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The end record's outcome per function, as the report gave it.
+fn assert_journal_matches(entry: &Entry, report: &Value) {
+    let end = entry.end.as_ref().expect("an end record");
+    assert_eq!(end.outcome.as_deref(), report["outcome"].as_str());
+    let recorded: BTreeMap<String, String> = end
+        .results
+        .iter()
+        .map(|r| (r.name.clone(), r.outcome.as_str().to_string()))
+        .collect();
+    assert_eq!(recorded, outcomes(report));
+    for r in &end.results {
+        let image = r
+            .image
+            .as_ref()
+            .expect("every function's image is recorded");
+        let reported = report["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == r.name.as_str())
+            .unwrap();
+        assert_eq!(
+            Some(image.digest.as_deref().unwrap()),
+            reported["image"]["digest"].as_str()
+        );
+    }
+}
+
+#[test]
+fn deploy_moves_every_function_journals_it_and_a_repeat_writes_nothing() {
+    let g = group("it-deploy-all", 10);
+
+    // Without a terminal and without --yes: refused before any write.
+    let refused = g.p.run(&["deploy"]).usage_error();
+    assert!(
+        refused.stderr.contains("there is no terminal to ask"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert_eq!(g.writes(), 0);
+    assert!(g.journal().is_empty());
+
+    let run = g.deploy(&[]).success();
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded");
+    let digest = report["digest"].as_str().unwrap();
+    assert_ne!(digest, g.first_digest());
+    assert!(
+        outcomes(&report).values().all(|o| o == "updated"),
+        "{report}"
+    );
+    assert_eq!(outcomes(&report).len(), 10);
+    for name in &g.names {
+        assert!(
+            run.stderr.contains(&format!(
+                "~ {name}: {} → ",
+                g.first["tag"].as_str().unwrap()
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!("updated   {name}")),
+            "{}",
+            run.stderr
+        );
+    }
+    g.assert_all_on(digest);
+    assert_eq!(g.writes(), 10, "one UpdateFunctionCode per function");
+
+    let entries = g.journal();
+    assert_eq!(entries.len(), 1);
+    let begin = entries[0].begin.as_ref().expect("a begin record");
+    assert_eq!(begin.id, report["id"].as_str().unwrap());
+    assert_eq!(begin.action, "deploy");
+    assert_eq!(begin.tag, report["tag"].as_str().unwrap());
+    assert_eq!(begin.image.digest.as_deref(), Some(digest));
+    assert!(
+        begin
+            .caller
+            .arn
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("arn:aws:"),
+        "{:?}",
+        begin.caller
+    );
+    assert_eq!(begin.functions.len(), 10);
+    for planned in &begin.functions {
+        assert_eq!(
+            planned.old.as_ref().unwrap().digest.as_deref(),
+            Some(g.first_digest())
+        );
+        assert_eq!(planned.new.digest.as_deref(), Some(digest));
+    }
+    assert_journal_matches(&entries[0], &report);
+
+    // Nothing changed: no write to any function and no journal record.
+    let again = g.deploy(&[]).success().json();
+    assert_eq!(again["outcome"], "up-to-date");
+    assert_eq!(again["id"], Value::Null);
+    assert!(outcomes(&again).values().all(|o| o == "unchanged"));
+    assert_eq!(g.writes(), 10);
+    assert_eq!(g.journal().len(), 1);
+}
+
+#[test]
+fn deploy_tag_promotes_a_pushed_image_without_building() {
+    let prod: Vec<String> = (0..3)
+        .map(|i| format!("it-deploy-promo-prod-{i}"))
+        .collect();
+    let prod_list = prod
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let g = group_with(
+        "it-deploy-promo",
+        3,
+        &format!("\n[env.prod]\ndeploy.functions = [{prod_list}]\n"),
+    );
+    create_functions(
+        "it-deploy-promo-prod",
+        3,
+        g.first["image_uri"].as_str().unwrap(),
+        "app=it-deploy-promo-prod",
+    );
+    let staged = g.deploy(&[]).success().json();
+    let tag = staged["tag"].as_str().unwrap();
+    // The tree moves on; prod gets what staging tested, not the tree.
+    g.p.file("main.py", "print('third')\n");
+    let run = g.deploy(&["--env", "prod", "--tag", tag]).success();
+    let promoted = run.json();
+    assert_eq!(promoted["tag"], tag);
+    assert_eq!(promoted["digest"], staged["digest"]);
+    assert_eq!(promoted["hash"], Value::Null);
+    assert!(!run.stderr.contains("built"), "{}", run.stderr);
+    let names: Vec<String> = outcomes(&promoted).into_keys().collect();
+    assert_eq!(names, prod);
+    assert!(outcomes(&promoted).values().all(|o| o == "updated"));
+    let status =
+        g.p.run(&["status", "--env", "prod", "--json"])
+            .success()
+            .json();
+    for f in status["functions"].as_array().unwrap() {
+        assert_eq!(f["digest"], staged["digest"], "{f}");
+    }
+    let missing =
+        g.p.run(&["deploy", "--yes", "--tag", "20200101-000000-deadbeef"])
+            .usage_error();
+    assert!(
+        missing.stderr.contains(&format!(
+            "{ECR_HOST}/it-deploy-promo:20200101-000000-deadbeef is not in the registry"
+        )),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_function_deleted_during_the_deploy_puts_every_function_back() {
+    let g = group("it-deploy-gone", 10);
+    fault_rules(json!([{
+        "match": {"method": "PUT", "path": "/functions/it-deploy-gone-4/code"},
+        "respond": {"status": 404, "headers": {"x-amzn-ErrorType": "ResourceNotFoundException"},
+                    "body": {"Type": "User", "message": "Function not found: it-deploy-gone-4"}}
+    }]));
+    let run = g.deploy(&[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "rolled-back");
+    let outcomes = outcomes(&report);
+    assert_eq!(outcomes["it-deploy-gone-4"], "failed");
+    let failed = &report["functions"][4];
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
+        "{failed}"
+    );
+    for (name, outcome) in &outcomes {
+        if name != "it-deploy-gone-4" {
+            assert!(
+                outcome == "reverted" || outcome == "not-started",
+                "{name}: {outcome}"
+            );
+        }
+    }
+    for f in report["functions"].as_array().unwrap() {
+        assert_eq!(f["image"]["digest"], g.first["digest"], "{f}");
+    }
+    g.assert_all_on(g.first_digest());
+    let entries = g.journal();
+    assert_eq!(entries.len(), 1);
+    assert_journal_matches(&entries[0], &report);
+}
+
+#[test]
+fn a_failed_lambda_update_puts_every_function_back() {
+    let g = group("it-deploy-failed", 10);
+    fault_rules(json!([{
+        "match": {"method": "GET", "path": "/functions/it-deploy-failed-5/configuration"},
+        "patch": {"LastUpdateStatus": "Failed", "LastUpdateStatusReasonCode": "ImageAccessDenied",
+                  "LastUpdateStatusReason": "injected by the fault proxy"}
+    }]));
+    let run = g.deploy(&["--concurrency", "3"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "rolled-back", "{report}");
+    let failed = &report["functions"][5];
+    assert_eq!(failed["outcome"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("ImageAccessDenied: injected by the fault proxy"),
+        "{failed}"
+    );
+    assert!(run.stderr.contains("reverted"), "{}", run.stderr);
+    g.assert_all_on(g.first_digest());
+    assert_journal_matches(&g.journal()[0], &report);
+}
+
+#[test]
+fn conflicts_throttling_5xx_and_dropped_connections_are_retried() {
+    let g = group("it-deploy-retry", 10);
+    fault_rules(json!([
+        {"match": {"method": "PUT", "path": "/functions/it-deploy-retry-1/code"}, "times": 2,
+         "respond": {"status": 409, "headers": {"x-amzn-ErrorType": "ResourceConflictException"},
+                     "body": {"Type": "User", "message": "An update is in progress"}}},
+        {"match": {"method": "PUT", "path": "/functions/it-deploy-retry-2/code"},
+         "respond": {"status": 429, "headers": {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "1"},
+                     "body": {"Type": "User", "message": "Rate exceeded", "retryAfterSeconds": "1"}}},
+        {"match": {"method": "GET", "path": "/functions/it-deploy-retry-3/configuration"},
+         "respond": {"status": 502, "body": {"message": "bad gateway"}}},
+        {"match": {"method": "PUT", "path": "/functions/it-deploy-retry-4/code"}, "drop": true}
+    ]));
+    let run = g.deploy(&["-v"]).success();
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded");
+    assert!(outcomes(&report).values().all(|o| o == "updated"));
+    g.assert_all_on(report["digest"].as_str().unwrap());
+    let puts = |n: usize| {
+        fault_log(&format!("/functions/it-deploy-retry-{n}/code"))
+            .iter()
+            .filter(|r| r["method"] == "PUT")
+            .count()
+    };
+    assert_eq!(puts(1), 3, "two conflicts, then the update");
+    assert_eq!(puts(2), 2, "throttled once");
+    assert_eq!(puts(4), 2, "dropped once");
+    assert_eq!(puts(0), 1);
+    assert!(
+        run.stderr
+            .contains("ResourceConflictException: An update is in progress"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("TooManyRequestsException: Rate exceeded"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_concurrent_change_is_reported_as_a_conflict_and_not_overwritten() {
+    let g = group("it-deploy-conflict", 10);
+    let someone = format!("{ECR_HOST}/it-deploy-conflict:someone-else");
+    fault_rules(json!([
+        {"match": {"method": "PUT", "path": "/functions/it-deploy-conflict-2/code"},
+         "respond": {"status": 412, "headers": {"x-amzn-ErrorType": "PreconditionFailedException"},
+                     "body": {"Type": "User", "message": "The Revision Id provided does not match the latest Revision Id."}}},
+        // The second GetFunction of -7 (the check after its update) sees someone else's image.
+        {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-7$"}, "after": 1,
+         "patch": {"Code.ImageUri": someone,
+                   "Code.ResolvedImageUri": format!("{ECR_HOST}/it-deploy-conflict@sha256:{}", "0".repeat(64))}}
+    ]));
+    let run = g.deploy(&["--concurrency", "10"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "failed");
+    let outcomes = outcomes(&report);
+    assert_eq!(outcomes["it-deploy-conflict-2"], "conflict");
+    assert!(
+        report["functions"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed by someone else"),
+        "{report}"
+    );
+    assert_eq!(outcomes["it-deploy-conflict-7"], "conflict");
+    assert!(
+        report["functions"][7]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("after the update it runs {someone}")),
+        "{report}"
+    );
+    // -7 is left alone (one GET after the deploy sees what moto really holds); the others
+    // are back where they were.
+    let digests = g.digests();
+    for (name, d) in &digests {
+        if name != "it-deploy-conflict-7" {
+            assert_eq!(d, g.first_digest(), "{name}");
+        }
+    }
+    assert_eq!(
+        fault_log("/functions/it-deploy-conflict-7/code")
+            .iter()
+            .filter(|r| r["method"] == "PUT")
+            .count(),
+        1,
+        "a conflicting function is never written again"
+    );
+    assert_journal_matches(&g.journal()[0], &report);
+}
+
+#[test]
+fn preflight_refuses_before_any_write() {
+    let g = group_with("it-deploy-pre", 2, "");
+    // A function on arm64 beside an x86_64 one, for a linux/amd64 image.
+    crate::support::lambda_fixture(&[
+        "create",
+        "it-deploy-pre-arm64",
+        "1",
+        g.first["image_uri"].as_str().unwrap(),
+        "--arch",
+        "arm64",
+    ])
+    .success();
+    g.p.file(
+        "imprint.toml",
+        "[deploy]\nfunctions = [\"it-deploy-pre-0\", \"it-deploy-pre-arm64-0\"]\n",
+    );
+    let run = g.p.run(&["deploy", "--yes"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("it-deploy-pre-arm64-0 runs on arm64, but the image is linux/amd64 (x86_64)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+
+    // A function in the middle of an update.
+    g.p.file(
+        "imprint.toml",
+        "[deploy]\nfunctions = [\"it-deploy-pre-0\", \"it-deploy-pre-1\"]\n",
+    );
+    fault_rules(json!([{
+        "match": {"method": "GET", "path": "/functions/it-deploy-pre-1$"},
+        "patch": {"Configuration.LastUpdateStatus": "InProgress"}
+    }]));
+    let run = g.p.run(&["deploy", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("an update is already in progress on it-deploy-pre-1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(g.writes(), 0);
+    assert!(g.journal().is_empty());
+}
+
+#[test]
+fn a_killed_deploy_is_found_by_status_and_closed_by_the_next_deploy() {
+    let g = group("it-deploy-kill", 10);
+    // Slow every update down so the kill lands in the middle.
+    fault_rules(json!([{
+        "match": {"method": "PUT", "path": "/functions/it-deploy-kill-\\d+/code"},
+        "times": 1000, "delay": 0.3
+    }]));
+    // Kill points: after the begin record, after 3 updates sent, after 7.
+    for (round, kill_after) in [0usize, 3, 7].into_iter().enumerate() {
+        g.p.file("main.py", &format!("print('kill round {round}')\n"));
+        g.p.run(&["build"]).success();
+        g.p.run(&["push"]).success();
+        let before = fault_log("/functions/it-deploy-kill-")
+            .iter()
+            .filter(|r| r["method"] == "PUT")
+            .count();
+        let journal_before = g.journal().len();
+        let mut child =
+            g.p.command(&["deploy", "--yes", "--concurrency", "2"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the deploy never got to the kill point"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the deploy ended before the kill point"
+            );
+            let begun = g.journal().len() > journal_before;
+            let sent = fault_log("/functions/it-deploy-kill-")
+                .iter()
+                .filter(|r| r["method"] == "PUT")
+                .count()
+                - before;
+            if begun && sent >= kill_after {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let status = g.p.run(&["status", "--json"]).success().json();
+        let open = status["unfinished_deploys"].as_array().unwrap();
+        assert_eq!(open.len(), 1, "round {round}: {status}");
+        let id = open[0]["id"].as_str().unwrap().to_string();
+        for f in status["functions"].as_array().unwrap() {
+            assert!(
+                f["drift"].to_string().contains(&format!("deploy {id} of")),
+                "{f}"
+            );
+        }
+
+        let run = g.deploy(&[]).success();
+        let report = run.json();
+        assert_eq!(report["recovered"], json!([id]), "round {round}");
+        // Updates already sent when the kill came may still land: then nothing is left to do.
+        let moved = match report["outcome"].as_str().unwrap() {
+            "succeeded" => 1,
+            "up-to-date" => 0,
+            other => panic!("round {round}: {other}"),
+        };
+        assert!(run.stderr.contains("was interrupted"), "{}", run.stderr);
+        g.assert_all_on(report["digest"].as_str().unwrap());
+
+        // The journal is complete: every deploy has both records.
+        let entries = g.journal();
+        assert_eq!(entries.len(), journal_before + 1 + moved, "round {round}");
+        for e in &entries {
+            assert!(e.begin.is_some() && e.end.is_some(), "{}", e.id);
+        }
+        let closed = entries.iter().find(|e| e.id == id).unwrap();
+        let end = closed.end.as_ref().unwrap();
+        assert_eq!(end.outcome.as_deref(), Some("interrupted"));
+        assert_eq!(end.results.len(), 10);
+        assert!(end.results.iter().all(|r| r.image.is_some()));
+        let status = g.p.run(&["status", "--json"]).success().json();
+        assert_eq!(status["unfinished_deploys"], json!([]));
+    }
+}
