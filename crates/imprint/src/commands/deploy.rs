@@ -283,39 +283,50 @@ pub async fn run(
     }
     interrupt.abort();
 
-    // What every function runs now, read back: the end record states facts, not hopes.
+    // What every function runs now: verified by its move, or read back; the end record
+    // states facts, not hopes.
     let mut results = Vec::new();
     for f in &found {
         let old = image_of(f);
-        let (outcome, error) = if runs(f, &target) {
-            (Outcome::Unchanged, None)
+        let revert = reverts.iter().find(|(n, _)| n == &f.name).map(|(_, r)| r);
+        let (outcome, error, verified) = if runs(f, &target) {
+            (Outcome::Unchanged, None, old.clone())
         } else {
             match moved.iter().find(|(m, _)| m.name == f.name).map(|(_, r)| r) {
-                Some(Ok(_)) => match reverts.iter().find(|(n, _)| n == &f.name) {
-                    Some((_, Ok(_))) => (Outcome::Reverted, None),
-                    Some((_, Err(e))) => (Outcome::RevertFailed, Some(e.message().to_string())),
-                    None => (Outcome::Updated, None),
+                Some(Ok(image)) => match revert {
+                    Some(Ok(back)) => (Outcome::Reverted, None, Some(back.clone())),
+                    Some(Err(e)) => (Outcome::RevertFailed, Some(e.message().to_string()), None),
+                    None => (Outcome::Updated, None, Some(image.clone())),
                 },
-                Some(Err(Some(e))) => match reverts.iter().find(|(n, _)| n == &f.name) {
-                    Some((_, Err(r))) => (
+                Some(Err(Some(e))) => match revert {
+                    Some(Err(r)) => (
                         Outcome::RevertFailed,
                         Some(format!(
                             "{}; putting it back failed too: {}",
                             e.message(),
                             r.message()
                         )),
+                        None,
                     ),
-                    _ => (e.outcome(), Some(e.message().to_string())),
+                    Some(Ok(back)) => (
+                        e.outcome(),
+                        Some(e.message().to_string()),
+                        Some(back.clone()),
+                    ),
+                    None => (e.outcome(), Some(e.message().to_string()), None),
                 },
-                Some(Err(None)) | None => (Outcome::NotStarted, None),
+                Some(Err(None)) | None => (Outcome::NotStarted, None, None),
             }
         };
-        let image = match functions::describe(&client, &f.name).await {
-            Ok(now) => image_of(&now),
-            Err(e) => {
-                printer.warn(&format!("cannot read {} back: {e:#}", f.name));
-                None
-            }
+        let image = match verified {
+            Some(image) => Some(image),
+            None => match functions::describe(&client, &f.name).await {
+                Ok(now) => image_of(&now),
+                Err(e) => {
+                    printer.warn(&format!("cannot read {} back: {e:#}", f.name));
+                    None
+                }
+            },
         };
         results.push(FunctionReport {
             name: f.name.clone(),

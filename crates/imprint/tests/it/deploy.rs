@@ -113,6 +113,22 @@ impl Group {
             .unwrap()
     }
 
+    /// UpdateFunctionCode requests the proxy saw for this group.
+    fn update_requests(&self) -> usize {
+        fault_log(&format!("/functions/{}-", self.prefix))
+            .iter()
+            .filter(|r| r["method"] == "PUT" && r["path"].as_str().unwrap().ends_with("/code"))
+            .count()
+    }
+
+    /// Slows every update of this group down, so a signal lands in the middle of a deploy.
+    fn slow_updates(&self) {
+        fault_rules(json!([{
+            "match": {"method": "PUT", "path": format!("/functions/{}-\\d+/code", self.prefix)},
+            "times": 1000, "delay": 0.3
+        }]));
+    }
+
     fn first_digest(&self) -> &str {
         self.first["digest"].as_str().unwrap()
     }
@@ -503,20 +519,13 @@ fn preflight_refuses_before_any_write() {
 #[test]
 fn a_killed_deploy_is_found_by_status_and_closed_by_the_next_deploy() {
     let g = group("it-deploy-kill", 10);
-    // Slow every update down so the kill lands in the middle.
-    fault_rules(json!([{
-        "match": {"method": "PUT", "path": "/functions/it-deploy-kill-\\d+/code"},
-        "times": 1000, "delay": 0.3
-    }]));
+    g.slow_updates();
     // Kill points: after the begin record, after 3 updates sent, after 7.
     for (round, kill_after) in [0usize, 3, 7].into_iter().enumerate() {
         g.p.file("main.py", &format!("print('kill round {round}')\n"));
         g.p.run(&["build"]).success();
         g.p.run(&["push"]).success();
-        let before = fault_log("/functions/it-deploy-kill-")
-            .iter()
-            .filter(|r| r["method"] == "PUT")
-            .count();
+        let before = g.update_requests();
         let journal_before = g.journal().len();
         let mut child =
             g.p.command(&["deploy", "--yes", "--concurrency", "2"])
@@ -524,27 +533,7 @@ fn a_killed_deploy_is_found_by_status_and_closed_by_the_next_deploy() {
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the deploy never got to the kill point"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the deploy ended before the kill point"
-            );
-            let begun = g.journal().len() > journal_before;
-            let sent = fault_log("/functions/it-deploy-kill-")
-                .iter()
-                .filter(|r| r["method"] == "PUT")
-                .count()
-                - before;
-            if begun && sent >= kill_after {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(&g, &mut child, journal_before, before, kill_after);
         child.kill().unwrap();
         child.wait().unwrap();
 
@@ -585,4 +574,69 @@ fn a_killed_deploy_is_found_by_status_and_closed_by_the_next_deploy() {
         let status = g.p.run(&["status", "--json"]).success().json();
         assert_eq!(status["unfinished_deploys"], json!([]));
     }
+}
+
+/// Waits until the running deploy has written its begin record and sent `updates` updates.
+fn wait_for(
+    g: &Group,
+    child: &mut std::process::Child,
+    journal_before: usize,
+    updates_before: usize,
+    updates: usize,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the deploy never got to the kill point"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the deploy ended before the kill point"
+        );
+        if g.journal().len() > journal_before && g.update_requests() - updates_before >= updates {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_new_updates_and_puts_the_moved_ones_back() {
+    let g = group("it-deploy-int", 10);
+    g.slow_updates();
+    let mut child =
+        g.p.command(&["deploy", "--yes", "--json", "--concurrency", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    wait_for(&g, &mut child, 0, 0, 3);
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let run = crate::support::output(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted: no new updates start"),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
+    assert_eq!(report["outcome"], "rolled-back", "{report}");
+    let outcomes = outcomes(&report);
+    assert!(outcomes.values().any(|o| o == "not-started"), "{report}");
+    assert!(outcomes.values().any(|o| o == "reverted"), "{report}");
+    assert!(
+        outcomes
+            .values()
+            .all(|o| o == "not-started" || o == "reverted"),
+        "{report}"
+    );
+    g.assert_all_on(g.first_digest());
+    let entries = g.journal();
+    assert_eq!(entries.len(), 1);
+    assert_journal_matches(&entries[0], &report);
 }
