@@ -640,3 +640,56 @@ fn ctrl_c_stops_new_updates_and_puts_the_moved_ones_back() {
     assert_eq!(entries.len(), 1);
     assert_journal_matches(&entries[0], &report);
 }
+
+#[test]
+fn no_rollback_leaves_the_updated_functions_and_pulumi_ownership_writes_nothing() {
+    let g = group("it-deploy-keep", 4);
+    // A client error that is not retried (the budget outlasts the test).
+    fault_rules(json!([{
+        "match": {"method": "PUT", "path": "/functions/it-deploy-keep-3/code"}, "times": 100,
+        "respond": {"status": 400, "headers": {"x-amzn-ErrorType": "InvalidParameterValueException"},
+                    "body": {"Type": "User", "message": "injected: not retryable"}}
+    }]));
+    let run = g.deploy(&["--no-rollback", "--concurrency", "4"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "failed");
+    let outcomes = outcomes(&report);
+    assert_eq!(outcomes["it-deploy-keep-3"], "failed");
+    assert!(
+        report["functions"][3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidParameterValueException: injected: not retryable"),
+        "{report}"
+    );
+    let digests = g.digests();
+    for (name, outcome) in &outcomes {
+        let expected = if outcome == "updated" {
+            report["digest"].as_str().unwrap()
+        } else {
+            g.first_digest()
+        };
+        assert_eq!(digests[name], expected, "{name} ({outcome})");
+    }
+    assert!(outcomes.values().any(|o| o == "updated"), "{report}");
+    assert_journal_matches(&g.journal()[0], &report);
+
+    // owner = "pulumi": build and push, never a write to a function.
+    let writes = g.writes();
+    g.p.file(
+        "imprint.toml",
+        "[deploy]\nowner = \"pulumi\"\nfunctions = [\"it-deploy-keep-0\"]\n",
+    );
+    g.p.file("main.py", "print('for pulumi')\n");
+    let run = g.deploy(&[]).success();
+    let handed = run.json();
+    assert_eq!(handed["outcome"], "pushed");
+    assert!(run.stderr.contains("pulumi up"), "{}", run.stderr);
+    assert_eq!(g.writes(), writes);
+    assert_eq!(g.journal().len(), 1);
+    let tag = handed["tag"].as_str().unwrap();
+    let pushed = g.p.run(&["tag", "--json"]).success().json();
+    assert_eq!(pushed["tag"], tag);
+    assert_eq!(pushed["pushed"], true);
+}
