@@ -138,28 +138,21 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
 
 /// `%Y%m%d-%H%M%S` in UTC.
 pub fn format_timestamp(unix_seconds: i64) -> String {
-    let days = unix_seconds.div_euclid(86_400);
-    let secs = unix_seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let (year, month, day, h, m, s) = utc(unix_seconds);
+    format!("{year:04}{month:02}{day:02}-{h:02}{m:02}{s:02}")
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC) for a Unix time in seconds.
 pub fn format_rfc3339(unix_seconds: i64) -> String {
-    let days = unix_seconds.div_euclid(86_400);
+    let (year, month, day, h, m, s) = utc(unix_seconds);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// A Unix time as UTC year, month, day, hour, minute, second.
+fn utc(unix_seconds: i64) -> (i64, u32, u32, i64, i64, i64) {
     let secs = unix_seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let (year, month, day) = civil_from_days(unix_seconds.div_euclid(86_400));
+    (year, month, day, secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// Howard Hinnant's days-to-civil conversion (proleptic Gregorian calendar).

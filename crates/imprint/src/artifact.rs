@@ -36,16 +36,18 @@ pub struct Pushed {
     pub digest: String,
 }
 
+/// An OCI content descriptor.
 #[derive(Debug, Serialize, Deserialize)]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(rename = "mediaType")]
-    media_type: String,
-    digest: String,
-    size: u64,
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
 }
 
+/// A one-blob OCI artifact manifest (the index artifact, journal records).
 #[derive(Debug, Serialize, Deserialize)]
-struct ArtifactManifest {
+pub(crate) struct ArtifactManifest {
     #[serde(rename = "schemaVersion")]
     schema_version: u32,
     #[serde(rename = "mediaType")]
@@ -53,10 +55,48 @@ struct ArtifactManifest {
     #[serde(rename = "artifactType", default)]
     artifact_type: Option<String>,
     config: Descriptor,
-    layers: Vec<Descriptor>,
-    subject: Option<Descriptor>,
+    pub(crate) layers: Vec<Descriptor>,
     #[serde(default)]
+    pub(crate) subject: Option<Descriptor>,
+    #[serde(default)]
+    pub(crate) annotations: BTreeMap<String, String>,
+}
+
+/// Stores `blob` and an artifact manifest naming it (empty config, `subject`, `annotations`)
+/// at `tag`; returns the manifest digest.
+pub(crate) async fn put_artifact(
+    registry: &Registry,
+    tag: &str,
+    artifact_type: &str,
+    (blob_media_type, blob): (&str, Vec<u8>),
+    subject: Option<Descriptor>,
     annotations: BTreeMap<String, String>,
+) -> Result<String, RegistryError> {
+    let size = blob.len() as u64;
+    let digest = registry.put_blob_bytes(blob).await?;
+    let empty_digest = registry.put_blob_bytes(b"{}".to_vec()).await?;
+    let manifest = ArtifactManifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST.into(),
+        artifact_type: Some(artifact_type.into()),
+        config: Descriptor {
+            media_type: EMPTY_MEDIA_TYPE.into(),
+            digest: empty_digest,
+            size: 2,
+        },
+        layers: vec![Descriptor {
+            media_type: blob_media_type.into(),
+            digest,
+            size,
+        }],
+        subject,
+        annotations,
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Io {
+        path: format!("artifact manifest for {tag}"),
+        source: e.into(),
+    })?;
+    registry.put_manifest(tag, OCI_MANIFEST, bytes).await
 }
 
 /// The input manifest: every entry's path and hash, for `preview` and `status` diffs.
@@ -124,39 +164,21 @@ pub async fn push(
         path: "input manifest".into(),
         source: e.into(),
     })?;
-    let inputs_size = inputs.len() as u64;
-    let inputs_digest = registry.put_blob_bytes(inputs).await?;
-    let empty_digest = registry.put_blob_bytes(b"{}".to_vec()).await?;
-    let manifest = ArtifactManifest {
-        schema_version: 2,
-        media_type: OCI_MANIFEST.into(),
-        artifact_type: Some(ARTIFACT_TYPE.into()),
-        config: Descriptor {
-            media_type: EMPTY_MEDIA_TYPE.into(),
-            digest: empty_digest,
-            size: 2,
-        },
-        layers: vec![Descriptor {
-            media_type: INPUTS_MEDIA_TYPE.into(),
-            digest: inputs_digest,
-            size: inputs_size,
-        }],
-        subject: Some(Descriptor {
+    put_artifact(
+        registry,
+        &artifact_tag(&hash),
+        ARTIFACT_TYPE,
+        (INPUTS_MEDIA_TYPE, inputs),
+        Some(Descriptor {
             media_type: MANIFEST_MEDIA_TYPE.into(),
             digest: image.digest.clone(),
             size: image.manifest.len() as u64,
         }),
-        annotations: BTreeMap::from([
+        BTreeMap::from([
             (TAG_ANNOTATION.to_string(), tag.to_string()),
             (HASH_ANNOTATION.to_string(), hash.clone()),
             ("dev.imprint.format".to_string(), FORMAT_VERSION.to_string()),
         ]),
-    };
-    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Io {
-        path: "artifact manifest".into(),
-        source: e.into(),
-    })?;
-    registry
-        .put_manifest(&artifact_tag(&hash), OCI_MANIFEST, bytes)
-        .await
+    )
+    .await
 }

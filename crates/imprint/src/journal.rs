@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::artifact::{put_artifact, ArtifactManifest, Descriptor};
 use crate::registry::{Registry, RegistryError};
 
 /// Version of the record format.
@@ -18,8 +19,6 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.journal.v1";
 pub const RECORD_MEDIA_TYPE: &str = "application/vnd.dev.imprint.journal.v1+json";
 /// Every journal tag starts with this.
 pub const TAG_PREFIX: &str = "imprint-journal-";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// Which half of a deploy a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,30 +261,6 @@ pub fn now_rfc3339() -> String {
     imprint_context::format_rfc3339(now)
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType")]
-    media_type: String,
-    digest: String,
-    size: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct RecordManifest {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType")]
-    media_type: String,
-    #[serde(rename = "artifactType", default)]
-    artifact_type: Option<String>,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    subject: Option<Descriptor>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 /// Stores a record under its tag; the subject is the deployed image, so the referrers API and
 /// a later `gc` see what the journal keeps alive.
 pub async fn write(registry: &Registry, record: &Record) -> Result<(), RegistryError> {
@@ -294,9 +269,6 @@ pub async fn write(registry: &Registry, record: &Record) -> Result<(), RegistryE
         source: e.into(),
     };
     let body = serde_json::to_vec_pretty(record).map_err(io)?;
-    let size = body.len() as u64;
-    let digest = registry.put_blob_bytes(body).await?;
-    let empty = registry.put_blob_bytes(b"{}".to_vec()).await?;
     let subject = match &record.image.digest {
         Some(digest) => registry.get_manifest(digest).await?.map(|m| Descriptor {
             media_type: m.media_type,
@@ -305,22 +277,13 @@ pub async fn write(registry: &Registry, record: &Record) -> Result<(), RegistryE
         }),
         None => None,
     };
-    let manifest = RecordManifest {
-        schema_version: 2,
-        media_type: OCI_MANIFEST.into(),
-        artifact_type: Some(ARTIFACT_TYPE.into()),
-        config: Descriptor {
-            media_type: EMPTY_MEDIA_TYPE.into(),
-            digest: empty,
-            size: 2,
-        },
-        layers: vec![Descriptor {
-            media_type: RECORD_MEDIA_TYPE.into(),
-            digest,
-            size,
-        }],
+    put_artifact(
+        registry,
+        &record.tag_name(),
+        ARTIFACT_TYPE,
+        (RECORD_MEDIA_TYPE, body),
         subject,
-        annotations: BTreeMap::from([
+        BTreeMap::from([
             ("dev.imprint.journal.id".to_string(), record.id.clone()),
             (
                 "dev.imprint.journal.kind".to_string(),
@@ -332,11 +295,8 @@ pub async fn write(registry: &Registry, record: &Record) -> Result<(), RegistryE
                 record.time.clone(),
             ),
         ]),
-    };
-    let bytes = serde_json::to_vec(&manifest).map_err(io)?;
-    registry
-        .put_manifest(&record.tag_name(), OCI_MANIFEST, bytes)
-        .await?;
+    )
+    .await?;
     Ok(())
 }
 
@@ -345,7 +305,7 @@ pub async fn read(registry: &Registry, tag: &str) -> Result<Option<Record>, Regi
     let Some(manifest) = registry.get_manifest(tag).await? else {
         return Ok(None);
     };
-    let Ok(parsed) = serde_json::from_slice::<RecordManifest>(&manifest.bytes) else {
+    let Ok(parsed) = serde_json::from_slice::<ArtifactManifest>(&manifest.bytes) else {
         tracing::warn!("{tag} is not an imprint journal record; ignoring it");
         return Ok(None);
     };

@@ -355,8 +355,8 @@ fn help_lists_only_working_commands() {
         .collect();
     assert_eq!(
         commands,
-        ["tag", "build", "push", "lock", "login", "status", "help"]
+        ["tag", "build", "push", "lock", "login", "deploy", "status", "help"]
     );
-    let run = Project::new().run(&["deploy"]);
+    let run = Project::new().run(&["rollback"]);
     assert_eq!(run.code, 2);
 }
