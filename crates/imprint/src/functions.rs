@@ -9,7 +9,7 @@ use crate::lambda::{self, retrying};
 use crate::settings::Settings;
 
 /// Functions read at once.
-const PARALLEL_READS: usize = 8;
+pub const PARALLEL_READS: usize = 8;
 
 /// One function as Lambda reports it.
 #[derive(Debug, Clone, Serialize)]

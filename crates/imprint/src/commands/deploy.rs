@@ -567,7 +567,7 @@ async fn warn_about_aliases(
                 .await
                 .map(|a| (f.name.clone(), a))
         })
-        .buffered(8)
+        .buffered(functions::PARALLEL_READS)
         .collect::<Vec<_>>()
         .await
         .into_iter()
