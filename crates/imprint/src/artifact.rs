@@ -147,6 +147,100 @@ pub async fn lookup(registry: &Registry, hash: &str) -> Result<Option<Pushed>, R
     }
 }
 
+/// One entry of an input manifest as stored (see docs/index-artifact.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RecordedInput {
+    /// Path relative to the context.
+    pub path: String,
+    /// `file`, `dir` or `symlink`.
+    pub kind: String,
+    /// Files: owner-executable.
+    #[serde(default)]
+    pub executable: Option<bool>,
+    /// Files: readable by others.
+    #[serde(default)]
+    pub other_readable: Option<bool>,
+    /// Files: BLAKE3 in hex.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Symlinks: the link text.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RecordedManifest {
+    inputs: Vec<RecordedInput>,
+}
+
+/// The input manifest pushed for `hash`; `None` when there is no index artifact for it.
+pub async fn recorded_inputs(
+    registry: &Registry,
+    hash: &str,
+) -> Result<Option<Vec<RecordedInput>>, RegistryError> {
+    let tag = artifact_tag(hash);
+    let Some(found) = registry.get_manifest(&tag).await? else {
+        return Ok(None);
+    };
+    let layer = serde_json::from_slice::<ArtifactManifest>(&found.bytes)
+        .ok()
+        .and_then(|m| {
+            m.layers
+                .into_iter()
+                .find(|l| l.media_type == INPUTS_MEDIA_TYPE)
+        });
+    let Some(layer) = layer else {
+        tracing::warn!("{tag} is not an imprint index artifact; ignoring it");
+        return Ok(None);
+    };
+    let Some(bytes) = registry.get_blob(&layer.digest).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice::<RecordedManifest>(&bytes) {
+        Ok(m) => Ok(Some(m.inputs)),
+        Err(e) => {
+            tracing::warn!("the input manifest of {tag} is unreadable ({e}); ignoring it");
+            Ok(None)
+        }
+    }
+}
+
+/// The content hash an image was built from, from its `dev.imprint.content-hash` label;
+/// `None` for an image the registry lacks or imprint did not build.
+pub async fn image_hash(
+    registry: &Registry,
+    digest: &str,
+) -> Result<Option<String>, RegistryError> {
+    #[derive(Deserialize)]
+    struct ImageManifest {
+        config: Descriptor,
+    }
+    #[derive(Deserialize)]
+    struct ImageConfig {
+        #[serde(default)]
+        config: Option<RunConfig>,
+    }
+    #[derive(Deserialize)]
+    struct RunConfig {
+        #[serde(rename = "Labels", default)]
+        labels: Option<BTreeMap<String, String>>,
+    }
+    let Some(manifest) = registry.get_manifest(digest).await? else {
+        return Ok(None);
+    };
+    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&manifest.bytes) else {
+        return Ok(None);
+    };
+    let Some(config) = registry.get_blob(&manifest.config.digest).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<ImageConfig>(&config)
+        .ok()
+        .and_then(|c| c.config)
+        .and_then(|c| c.labels)
+        .and_then(|mut l| l.remove(crate::builder::HASH_LABEL)))
+}
+
 /// Pushes the artifact for an image just pushed under `tag`.
 pub async fn push(
     registry: &Registry,

@@ -1,6 +1,7 @@
 //! Command-line arguments. Every flag that has a config key can also come from `IMPRINT_*`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -51,9 +52,15 @@ pub enum Command {
     Login(LoginArgs),
     /// Build and push if needed, then move every function to the image: waited on, verified, journaled.
     Deploy(DeployArgs),
+    /// What deploy would change: each function's image, and the input files changed since.
+    Preview(PreviewArgs),
     /// Per function: tag, image, digest, state, and drift from the registry and the local tree.
     #[command(alias = "outputs")]
     Status(StatusArgs),
+    /// Past deployments and rollbacks from the journal, newest first.
+    History(HistoryArgs),
+    /// Move every function back to the previous deployment's image (or --to TAG).
+    Rollback(RollbackArgs),
 }
 
 /// `imprint deploy`.
@@ -65,6 +72,31 @@ pub struct DeployArgs {
     /// Deploy this already-pushed tag, without building (promotion between environments).
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
+    /// Build again, under a new tag, even if this content was built or pushed before.
+    #[arg(long, conflicts_with = "tag")]
+    pub rebuild: bool,
+    /// How the functions are moved.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// `imprint rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The repository (and its journal) and the function list.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Go back to this tag instead of the deployment before the current one.
+    #[arg(long, value_name = "TAG")]
+    pub to: Option<String>,
+    /// How the functions are moved.
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// How `deploy` and `rollback` move functions.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
     /// Only these functions (repeatable; each must be configured).
     #[arg(long = "function", value_name = "NAME")]
     pub functions: Vec<String>,
@@ -75,17 +107,36 @@ pub struct DeployArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
     pub concurrency: u16,
     /// How long to wait for each function's update: seconds, or with s, m or h.
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
-    pub timeout: String,
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
     /// After a failure, leave the functions already updated on the new image.
     #[arg(long)]
     pub no_rollback: bool,
-    /// Build again, under a new tag, even if this content was built or pushed before.
-    #[arg(long, conflicts_with = "tag")]
-    pub rebuild: bool,
     /// Close an unfinished deploy begun elsewhere that may look like it is still running.
     #[arg(long)]
     pub recover: bool,
+}
+
+/// `imprint preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The local tree and the registry.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Only these functions (repeatable; each must be configured).
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
+}
+
+/// `imprint history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The repository whose journal is read.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Show at most this many deployments, newest first.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
 }
 
 /// `imprint status`.
@@ -222,5 +273,39 @@ impl std::fmt::Display for BuilderChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let value = self.to_possible_value().map(|v| v.get_name().to_string());
         f.write_str(value.as_deref().unwrap_or("docker"))
+    }
+}
+
+/// `90`, `90s`, `10m`, `1h` → a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if scale > 0 && n > 0 => Ok(Duration::from_secs(n * scale)),
+        _ => Err("give seconds, or a number with s, m or h (e.g. 90s, 10m)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "0", "5d", "m", "-1s", "1.5m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -138,6 +138,10 @@ pub struct DeploySection {
     pub functions: Option<Vec<String>>,
     /// Or every function with this tag.
     pub select: Option<Selector>,
+    /// The Pulumi program's folder (owner = "pulumi"), relative to imprint.toml.
+    pub pulumi_dir: Option<PathBuf>,
+    /// The Pulumi stack (owner = "pulumi"); Pulumi's current stack when unset.
+    pub pulumi_stack: Option<String>,
 }
 
 /// The sections an `[env.NAME]` may override.
@@ -294,6 +298,8 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
                 owner: od.owner.or(bd.owner),
                 functions,
                 select,
+                pulumi_dir: od.pulumi_dir.or(bd.pulumi_dir),
+                pulumi_stack: od.pulumi_stack.or(bd.pulumi_stack),
             }
         },
     }

@@ -377,23 +377,34 @@ pub async fn unfinished(registry: &Registry) -> Result<Vec<Record>, RegistryErro
     Ok(out)
 }
 
-/// Reads every deploy in the journal, oldest first.
-pub async fn entries(registry: &Registry) -> Result<Vec<Entry>, RegistryError> {
-    let mut out = Vec::new();
-    for (id, begin, end) in list(registry).await? {
-        let begin = if begin {
-            read(registry, &record_tag(&id, Kind::Begin)).await?
-        } else {
-            None
-        };
-        let end = if end {
-            read(registry, &record_tag(&id, Kind::End)).await?
-        } else {
-            None
-        };
-        out.push(Entry { id, begin, end });
+/// Reads the deploys in the journal (the newest `limit` of them, or all), oldest first, a few
+/// at a time.
+pub async fn entries(
+    registry: &Registry,
+    limit: Option<usize>,
+) -> Result<Vec<Entry>, RegistryError> {
+    use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
+    let mut ids = list(registry).await?;
+    if let Some(limit) = limit {
+        ids.drain(..ids.len().saturating_sub(limit));
     }
-    Ok(out)
+    stream::iter(ids)
+        .map(|(id, begin, end)| async move {
+            let begin = if begin {
+                read(registry, &record_tag(&id, Kind::Begin)).await?
+            } else {
+                None
+            };
+            let end = if end {
+                read(registry, &record_tag(&id, Kind::End)).await?
+            } else {
+                None
+            };
+            Ok(Entry { id, begin, end })
+        })
+        .buffered(crate::functions::PARALLEL_READS)
+        .try_collect()
+        .await
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod lock;
 pub mod printer;
 pub mod registry;
 pub mod resolve;
+pub mod rollout;
 pub mod settings;
 pub mod state;
 
@@ -57,6 +58,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Lock(args) => commands::lock::run(&cli.global, args, &printer).await,
             Command::Login(args) => commands::login::run(&cli.global, args, &printer).await,
             Command::Deploy(args) => commands::deploy::run(&cli.global, args, &printer).await,
+            Command::Preview(args) => commands::preview::run(&cli.global, args, &printer).await,
+            Command::History(args) => commands::history::run(&cli.global, args, &printer).await,
+            Command::Rollback(args) => commands::rollback::run(&cli.global, args, &printer).await,
             Command::Status(args) => commands::status::run(&cli.global, args, &printer).await,
         }
     });

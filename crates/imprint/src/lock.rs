@@ -156,6 +156,8 @@ pub struct Mode {
     pub locked: bool,
     /// Resolve every entry again.
     pub update: bool,
+    /// Resolve what is missing for the hash, but leave imprint.lock as it is (previews).
+    pub read_only: bool,
 }
 
 /// The base images to hash, from the lock, resolving and recording what is missing.
@@ -253,7 +255,14 @@ pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyh
     if mode.update {
         lock.retain(&references, platform);
     }
-    if lock.save()? {
+    if mode.read_only {
+        if lock.changed {
+            printer.note(&format!(
+                "{} lacks base images this preview resolved; `imprint deploy` or `imprint lock` writes them",
+                lock.path.display()
+            ));
+        }
+    } else if lock.save()? {
         printer.note(&format!("wrote {}", lock.path.display()));
     }
     Ok(bases)

@@ -47,6 +47,24 @@ pub async fn resolve(
     offline: bool,
     rebuild: bool,
 ) -> anyhow::Result<Resolution> {
+    resolve_with(settings, printer, offline, rebuild, false).await
+}
+
+/// [`resolve`] for commands that only read (`preview`, `status`): imprint.lock is not written.
+pub async fn resolve_read_only(
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Resolution> {
+    resolve_with(settings, printer, false, false, true).await
+}
+
+async fn resolve_with(
+    settings: &Settings,
+    printer: &Printer,
+    offline: bool,
+    rebuild: bool,
+    read_only: bool,
+) -> anyhow::Result<Resolution> {
     let bases = crate::lock::prepare(
         settings,
         printer,
@@ -54,6 +72,7 @@ pub async fn resolve(
             offline,
             locked: settings.locked,
             update: false,
+            read_only,
         },
     )
     .await?;

@@ -27,6 +27,7 @@ pub async fn run(
         offline: false,
         locked: settings.locked,
         update: args.update,
+        read_only: false,
     };
     let bases = lock::prepare(&settings, printer, mode).await?;
     let report = LockReport {

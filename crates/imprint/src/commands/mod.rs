@@ -2,8 +2,11 @@
 
 pub mod build;
 pub mod deploy;
+pub mod history;
 pub mod lock;
 pub mod login;
+pub mod preview;
 pub mod push;
+pub mod rollback;
 pub mod status;
 pub mod tag;

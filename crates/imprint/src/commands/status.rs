@@ -10,7 +10,7 @@ use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::ExitStatus;
 use crate::functions::{self, Function};
 use crate::printer::Printer;
-use crate::resolve::{resolve, Source};
+use crate::resolve::{resolve_read_only, Source};
 use crate::settings::Settings;
 
 /// One function's row.
@@ -61,7 +61,7 @@ pub async fn run(
     let lambda = crate::lambda::client(&config);
     let names = functions::select(&lambda, &settings, &args.functions).await?;
     let found = functions::describe_all(&lambda, &names).await?;
-    let local = resolve(&settings, printer, false, false)
+    let local = resolve_read_only(&settings, printer)
         .await
         .context("failed to work out the tag of the local tree")?;
     let registry = match &settings.registry {

@@ -355,8 +355,11 @@ fn help_lists_only_working_commands() {
         .collect();
     assert_eq!(
         commands,
-        ["tag", "build", "push", "lock", "login", "deploy", "status", "help"]
+        [
+            "tag", "build", "push", "lock", "login", "deploy", "preview", "status", "history",
+            "rollback", "help"
+        ]
     );
-    let run = Project::new().run(&["rollback"]);
+    let run = Project::new().run(&["doctor"]);
     assert_eq!(run.code, 2);
 }

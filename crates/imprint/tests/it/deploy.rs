@@ -15,15 +15,15 @@ use crate::support::{
 
 /// A project with `count` functions in moto running its first image, and an edit on disk so
 /// a deploy has something to do.
-struct Group {
-    p: Project,
-    prefix: String,
-    names: Vec<String>,
+pub(crate) struct Group {
+    pub(crate) p: Project,
+    pub(crate) prefix: String,
+    pub(crate) names: Vec<String>,
     /// `push --json` of the image the functions run.
-    first: Value,
+    pub(crate) first: Value,
 }
 
-fn group(prefix: &str, count: usize) -> Group {
+pub(crate) fn group(prefix: &str, count: usize) -> Group {
     group_with(prefix, count, "")
 }
 
@@ -57,14 +57,14 @@ fn group_with(prefix: &str, count: usize, extra_config: &str) -> Group {
 }
 
 impl Group {
-    fn deploy(&self, extra: &[&str]) -> Run {
+    pub(crate) fn deploy(&self, extra: &[&str]) -> Run {
         let mut args = vec!["deploy", "--yes", "--json"];
         args.extend_from_slice(extra);
         self.p.run(&args)
     }
 
     /// Each function's digest, as `status` reads it from Lambda.
-    fn digests(&self) -> BTreeMap<String, String> {
+    pub(crate) fn digests(&self) -> BTreeMap<String, String> {
         let status = self.p.run(&["status", "--json"]).success().json();
         status["functions"]
             .as_array()
@@ -79,7 +79,7 @@ impl Group {
             .collect()
     }
 
-    fn assert_all_on(&self, digest: &str) {
+    pub(crate) fn assert_all_on(&self, digest: &str) {
         let digests = self.digests();
         assert_eq!(digests.len(), self.names.len());
         for (name, d) in &digests {
@@ -88,15 +88,21 @@ impl Group {
     }
 
     /// Requests that change a function (anything but GET) the proxy saw for this group.
-    fn writes(&self) -> usize {
+    pub(crate) fn writes(&self) -> usize {
         fault_log(&format!("/functions/{}-", self.prefix))
             .iter()
             .filter(|r| r["method"] != "GET")
             .count()
     }
 
-    fn journal(&self) -> Vec<Entry> {
-        let registry = Registry::new(
+    pub(crate) fn journal(&self) -> Vec<Entry> {
+        let registry = self.registry();
+        block_on(journal::entries(&registry, None)).unwrap()
+    }
+
+    /// The group's repository, through the ECR stand-in.
+    pub(crate) fn registry(&self) -> Registry {
+        Registry::new(
             Repository::parse(&format!("{ECR_HOST}/{}", self.prefix)).unwrap(),
             Some(&format!(
                 "http://{}",
@@ -104,13 +110,12 @@ impl Group {
             )),
             None,
         )
-        .unwrap();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(journal::entries(&registry))
-            .unwrap()
+        .unwrap()
+    }
+
+    /// Every tag in the group's repository.
+    pub(crate) fn tags(&self) -> Vec<String> {
+        block_on(self.registry().tags()).unwrap()
     }
 
     /// UpdateFunctionCode requests the proxy saw for this group.
@@ -129,12 +134,21 @@ impl Group {
         }]));
     }
 
-    fn first_digest(&self) -> &str {
+    pub(crate) fn first_digest(&self) -> &str {
         self.first["digest"].as_str().unwrap()
     }
 }
 
-fn outcomes(report: &Value) -> BTreeMap<String, String> {
+/// Runs a future to its end on a one-thread runtime.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+pub(crate) fn outcomes(report: &Value) -> BTreeMap<String, String> {
     report["functions"]
         .as_array()
         .unwrap()
@@ -149,7 +163,7 @@ fn outcomes(report: &Value) -> BTreeMap<String, String> {
 }
 
 /// The end record's outcome per function, as the report gave it.
-fn assert_journal_matches(entry: &Entry, report: &Value) {
+pub(crate) fn assert_journal_matches(entry: &Entry, report: &Value) {
     let end = entry.end.as_ref().expect("an end record");
     assert_eq!(end.outcome.as_deref(), report["outcome"].as_str());
     let recorded: BTreeMap<String, String> = end

@@ -8,7 +8,9 @@ mod deploy;
 mod docker_diff;
 mod ecr;
 mod lock;
+mod preview;
 mod push;
+mod rollback;
 mod servers;
 mod status;
 

@@ -1,0 +1,268 @@
+//! `imprint history` and `imprint rollback` against moto and the ECR stand-in, with Lambda
+//! traffic through the fault proxy.
+
+use serde_json::{json, Value};
+
+use crate::deploy::{assert_journal_matches, group, outcomes, Group};
+use crate::preview::delete_manifest;
+use crate::support::{ecr_project, fault_rules};
+
+/// Deploys `rounds` edits of main.py; their `deploy --json` reports, oldest first.
+fn deploy_rounds(g: &Group, rounds: usize) -> Vec<Value> {
+    (0..rounds)
+        .map(|i| {
+            g.p.file("main.py", &format!("print('{} round {i}')\n", g.prefix));
+            let report = g.deploy(&[]).success().json();
+            assert_eq!(report["outcome"], "succeeded");
+            report
+        })
+        .collect()
+}
+
+fn rollback(g: &Group, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["rollback", "--yes", "--json"];
+    args.extend_from_slice(extra);
+    g.p.run(&args)
+}
+
+#[test]
+fn history_lists_deployments_newest_first_and_rollback_steps_back() {
+    let g = group("it-rollback-steps", 4);
+    let deploys = deploy_rounds(&g, 3);
+
+    let history = g.p.run(&["history", "--json"]).success().json();
+    let listed = history.as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{history}");
+    for (entry, deploy) in listed.iter().zip(deploys.iter().rev()) {
+        assert_eq!(entry["action"], "deploy");
+        assert_eq!(entry["outcome"], "succeeded");
+        assert_eq!(entry["tag"], deploy["tag"]);
+        assert_eq!(entry["digest"], deploy["digest"]);
+        assert_eq!(entry["content_hash"], deploy["hash"]);
+        assert_eq!(entry["id"], deploy["id"]);
+        assert!(entry["caller"].as_str().unwrap().starts_with("arn:aws:"));
+        let functions = entry["functions"].as_array().unwrap();
+        assert_eq!(functions.len(), 4);
+        assert!(functions.iter().all(|f| f["outcome"] == "updated"));
+    }
+    let human = g.p.run(&["history", "--limit", "2"]).success().stdout;
+    let shown: Vec<&str> = human
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            deploys[2]["tag"].as_str().unwrap(),
+            deploys[1]["tag"].as_str().unwrap()
+        ]
+    );
+    assert!(
+        human.contains("    updated  it-rollback-steps-0, it-rollback-steps-1"),
+        "{human}"
+    );
+
+    // Back to the deployment before the current one.
+    let run = rollback(&g, &[]).success();
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    assert_eq!(report["tag"], deploys[1]["tag"]);
+    assert!(outcomes(&report).values().all(|o| o == "updated"));
+    g.assert_all_on(deploys[1]["digest"].as_str().unwrap());
+    assert!(run.stderr.contains("going back to"), "{}", run.stderr);
+    let journal = g.journal();
+    let last = journal.last().unwrap();
+    assert_eq!(last.begin.as_ref().unwrap().action, "rollback");
+    assert_journal_matches(last, &report);
+
+    // History marks it; a second rollback steps further back, to the first deployment.
+    let history = g.p.run(&["history", "--json"]).success().json();
+    assert_eq!(history[0]["action"], "rollback");
+    assert_eq!(history[0]["tag"], deploys[1]["tag"]);
+    let human = g.p.run(&["history"]).success().stdout;
+    assert!(
+        human.lines().next().unwrap().contains(" rollback "),
+        "{human}"
+    );
+    let report = rollback(&g, &[]).success().json();
+    assert_eq!(report["tag"], deploys[0]["tag"]);
+    g.assert_all_on(deploys[0]["digest"].as_str().unwrap());
+
+    // --to goes anywhere pushed: here to the newest deployment, then to the first again.
+    let report = rollback(&g, &["--to", deploys[2]["tag"].as_str().unwrap()])
+        .success()
+        .json();
+    assert_eq!(report["digest"], deploys[2]["digest"]);
+    g.assert_all_on(deploys[2]["digest"].as_str().unwrap());
+    let report = rollback(&g, &["--to", deploys[0]["tag"].as_str().unwrap()])
+        .success()
+        .json();
+    assert_eq!(report["digest"], deploys[0]["digest"]);
+    g.assert_all_on(deploys[0]["digest"].as_str().unwrap());
+    assert_eq!(g.journal().len(), 7);
+}
+
+#[test]
+fn rollback_to_an_image_gone_from_the_registry_is_refused_before_any_write() {
+    let g = group("it-rollback-gone", 3);
+    let deploys = deploy_rounds(&g, 2);
+    delete_manifest(&g.prefix, deploys[0]["digest"].as_str().unwrap());
+    let writes = g.writes();
+    let journal = g.journal().len();
+    let refused = rollback(&g, &[]).usage_error();
+    assert!(
+        refused.stderr.contains(&format!(
+            "({}) is gone from the registry; nothing was changed",
+            deploys[0]["digest"].as_str().unwrap()
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("imprint history"),
+        "{}",
+        refused.stderr
+    );
+    let refused = rollback(&g, &["--to", "20200101-000000-deadbeef"]).usage_error();
+    assert!(
+        refused.stderr.contains("is not in the registry"),
+        "{}",
+        refused.stderr
+    );
+
+    // A configured function that no longer exists: refused, named, nothing written.
+    let original = std::fs::read_to_string(g.p.path("imprint.toml")).unwrap();
+    let list = g
+        .names
+        .iter()
+        .chain(["it-rollback-gone-deleted".to_string()].iter())
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    g.p.file("imprint.toml", &format!("[deploy]\nfunctions = [{list}]\n"));
+    let refused = rollback(&g, &["--to", g.first["tag"].as_str().unwrap()]).usage_error();
+    assert!(
+        refused
+            .stderr
+            .contains("the Lambda function it-rollback-gone-deleted does not exist"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(g.writes(), writes);
+    assert_eq!(g.journal().len(), journal);
+    g.p.file("imprint.toml", &original);
+    g.assert_all_on(deploys[1]["digest"].as_str().unwrap());
+}
+
+#[test]
+fn a_failure_during_rollback_puts_every_function_back_and_a_retry_succeeds() {
+    let g = group("it-rollback-fail", 6);
+    let deploys = deploy_rounds(&g, 2);
+    fault_rules(json!([{
+        "match": {"method": "PUT", "path": "/functions/it-rollback-fail-3/code"},
+        "respond": {"status": 404, "headers": {"x-amzn-ErrorType": "ResourceNotFoundException"},
+                    "body": {"Type": "User", "message": "Function not found: it-rollback-fail-3"}}
+    }]));
+    let run = rollback(&g, &["--concurrency", "2"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "rolled-back", "{report}");
+    assert_eq!(outcomes(&report)["it-rollback-fail-3"], "failed");
+    assert!(run.stderr.contains("rollback "), "{}", run.stderr);
+    g.assert_all_on(deploys[1]["digest"].as_str().unwrap());
+    let journal = g.journal();
+    let last = journal.last().unwrap();
+    assert_eq!(last.begin.as_ref().unwrap().action, "rollback");
+    assert_journal_matches(last, &report);
+
+    // The failed rollback is not a deployment to return from: the retry goes to the same place.
+    let report = rollback(&g, &[]).success().json();
+    assert_eq!(report["tag"], deploys[0]["tag"]);
+    g.assert_all_on(deploys[0]["digest"].as_str().unwrap());
+    let history = g.p.run(&["history", "--json"]).success().json();
+    let outcomes: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("rollback", "succeeded"),
+            ("rollback", "rolled-back"),
+            ("deploy", "succeeded"),
+            ("deploy", "succeeded")
+        ]
+    );
+}
+
+#[test]
+fn rollback_with_pulumi_ownership_pins_the_tag_through_the_pulumi_cli() {
+    // A recording `pulumi` stand-in (no Pulumi engine here): it logs its folder and arguments.
+    let p = ecr_project(
+        "it-rollback-pulumi",
+        "[deploy]\nowner = \"pulumi\"\nfunctions = [\"it-rollback-pulumi-0\"]\npulumi_dir = \"infrastructure\"\npulumi_stack = \"dev\"\n",
+    );
+    let bin = p.path("stand-in-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(p.path("infrastructure")).unwrap();
+    let record = p.path("pulumi-calls.log");
+    let script = bin.join("pulumi");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# recording stand-in for the Pulumi CLI\necho \"$PWD|$*\" >> '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let p = p.env("PATH", &path);
+    p.run(&["build", "--offline"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let tag = pushed["tag"].as_str().unwrap();
+
+    let refused = p.run(&["rollback", "--yes"]).usage_error();
+    assert!(
+        refused.stderr.contains("pass --to TAG"),
+        "{}",
+        refused.stderr
+    );
+    let refused = p
+        .run(&["rollback", "--yes", "--to", "20200101-000000-deadbeef"])
+        .usage_error();
+    assert!(
+        refused.stderr.contains("is not in the registry"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!record.exists(), "pulumi was called for a refused rollback");
+
+    let run = p.run(&["rollback", "--to", tag, "--json"]).success();
+    let pinned = run.json();
+    assert_eq!(pinned["outcome"], "pinned");
+    assert_eq!(pinned["digest"], pushed["digest"]);
+    assert!(run.stderr.contains("run `pulumi up`"), "{}", run.stderr);
+    let calls = std::fs::read_to_string(&record).unwrap();
+    let infrastructure = p.path("infrastructure").canonicalize().unwrap();
+    assert_eq!(
+        calls.trim(),
+        format!(
+            "{}|config set imageTag {tag} --non-interactive --stack dev",
+            infrastructure.display()
+        )
+    );
+}
