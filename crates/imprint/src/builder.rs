@@ -54,7 +54,7 @@ pub fn docker() -> String {
 
 /// The program behind a builder kind (`IMPRINT_DOCKER`, `IMPRINT_PODMAN`, `IMPRINT_BUILDAH`
 /// override where each is found).
-fn program(kind: BuilderKind) -> String {
+pub fn program(kind: BuilderKind) -> String {
     match kind {
         BuilderKind::Buildkit | BuilderKind::DockerLegacy => docker(),
         BuilderKind::Podman => std::env::var("IMPRINT_PODMAN").unwrap_or_else(|_| "podman".into()),
@@ -259,6 +259,20 @@ fn capture(kind: BuilderKind, args: &[&str]) -> Result<String, BuildError> {
             tail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
+}
+
+/// Asks the builder for its version: for the docker CLI and podman, the engine's, so an
+/// unreachable daemon fails here rather than in the middle of a build.
+pub fn answers(kind: BuilderKind) -> Result<String, BuildError> {
+    let args: &[&str] = match kind {
+        BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
+            &["version", "--format", "{{.Server.Version}}"]
+        }
+        BuilderKind::Podman => &["version", "--format", "{{.Version}}"],
+        BuilderKind::Buildah => &["version"],
+    };
+    let out = capture(kind, args)?;
+    Ok(out.lines().next().unwrap_or_default().trim().to_string())
 }
 
 /// The newest local image built from this content hash, as `name:tag`.

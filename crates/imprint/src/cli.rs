@@ -61,6 +61,48 @@ pub enum Command {
     History(HistoryArgs),
     /// Move every function back to the previous deployment's image (or --to TAG).
     Rollback(RollbackArgs),
+    /// Check everything a deploy needs: builder, AWS, registry, repository, functions, lock, context.
+    Doctor(DoctorArgs),
+    /// Build (or reuse) the image and run it locally for an invoke: `--event FILE` posts one.
+    RunLocal(RunLocalArgs),
+}
+
+/// `imprint run-local`.
+#[derive(Debug, Args)]
+pub struct RunLocalArgs {
+    /// What goes into the hash and the build.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// The handler to run, e.g. handlers.debts.handler (the image's CMD otherwise).
+    #[arg(long, value_name = "MODULE.FUNCTION")]
+    pub handler: Option<String>,
+    /// Post this JSON event to the function, print its answer, and stop the container.
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// The host port the invoke API answers on (the container's 8080 is published there;
+    /// with --network host, the port the runtime listens on).
+    #[arg(long, default_value_t = 9000, value_name = "PORT")]
+    pub port: u16,
+    /// The container network: `host` where the engine has no bridge (then nothing is published).
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<String>,
+    /// An environment variable for the function, KEY=VALUE or KEY to pass on this one's (repeatable).
+    #[arg(long = "env-var", short = 'e', value_name = "KEY[=VALUE]")]
+    pub env_vars: Vec<String>,
+    /// How long to wait for the function to answer an invoke.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+/// `imprint doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The local tree, the registry and the function list.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Only this check (repeatable; the ones it needs run too, unreported).
+    #[arg(long = "check", value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(crate::commands::doctor::CHECKS))]
+    pub checks: Vec<String>,
 }
 
 /// `imprint deploy`.

@@ -61,6 +61,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Preview(args) => commands::preview::run(&cli.global, args, &printer).await,
             Command::History(args) => commands::history::run(&cli.global, args, &printer).await,
             Command::Rollback(args) => commands::rollback::run(&cli.global, args, &printer).await,
+            Command::Doctor(args) => commands::doctor::run(&cli.global, args, &printer).await,
+            Command::RunLocal(args) => commands::run_local::run(&cli.global, args, &printer).await,
             Command::Status(args) => commands::status::run(&cli.global, args, &printer).await,
         }
     });

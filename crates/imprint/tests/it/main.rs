@@ -6,11 +6,14 @@ mod auth;
 mod cli;
 mod deploy;
 mod docker_diff;
+mod doctor;
 mod ecr;
 mod lock;
 mod preview;
+mod pulumi_program;
 mod push;
 mod rollback;
+mod run_local;
 mod servers;
 mod status;
 

@@ -1,0 +1,156 @@
+//! `imprint doctor`: every check passes on a working set-up, and each one fails on its own
+//! (with its hint) when just its part is broken; checks that depend on a failed one say
+//! `skip`.
+
+use serde_json::Value;
+
+use crate::support::{create_functions, ecr_project, output, server_env, Project, ECR_HOST};
+
+fn doctor(p: &Project, change: impl FnOnce(&mut std::process::Command)) -> (i32, Value) {
+    let mut cmd = p.command(&["doctor", "--json"]);
+    change(&mut cmd);
+    let run = output(cmd.output().unwrap());
+    (run.code, run.json())
+}
+
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Exactly `name` fails, with a hint containing `hint`.
+fn assert_fails_alone(code: i32, report: &Value, name: &str, hint: &str) {
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["ok"], false);
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
+    assert_eq!(failed.len(), 1, "{name}: {report}");
+    assert_eq!(failed[0]["name"], name, "{report}");
+    let given = failed[0]["hint"].as_str().unwrap_or_default();
+    assert!(given.contains(hint), "{name}: hint `{given}`");
+}
+
+#[test]
+fn every_doctor_check_passes_then_fails_alone_with_its_hint() {
+    let prefix = "it-doctor";
+    let p = ecr_project(
+        prefix,
+        &format!("[deploy]\nfunctions = [\"{prefix}-0\", \"{prefix}-1\"]\n"),
+    );
+    p.run(&["build", "--offline"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    create_functions(
+        prefix,
+        2,
+        pushed["image_uri"].as_str().unwrap(),
+        "app=doctor",
+    );
+
+    let (code, report) = doctor(&p, |_| {});
+    assert_eq!(code, 0, "{report}");
+    let names: Vec<String> = statuses(&report).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "builder",
+            "region",
+            "credentials",
+            "registry",
+            "repository",
+            "functions",
+            "lock",
+            "context"
+        ]
+    );
+    assert!(statuses(&report).iter().all(|(_, s)| s == "ok"), "{report}");
+    let human = p.run(&["doctor"]).success().stdout;
+    assert!(
+        human.contains("ok    functions    2 image functions exist"),
+        "{human}"
+    );
+
+    let (code, report) = doctor(&p, |c| {
+        c.env("IMPRINT_DOCKER", "/nonexistent/docker");
+    });
+    assert_fails_alone(code, &report, "builder", "Docker engine");
+
+    let (code, report) = doctor(&p, |c| {
+        c.env_remove("AWS_REGION");
+    });
+    assert_fails_alone(code, &report, "region", "AWS_REGION");
+    assert!(statuses(&report).contains(&("functions".into(), "skip".into())));
+
+    let (code, report) = doctor(&p, |c| {
+        c.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    });
+    assert_fails_alone(code, &report, "credentials", "AWS_PROFILE");
+    assert!(statuses(&report).contains(&("registry".into(), "skip".into())));
+
+    let (code, report) = doctor(&p, |c| {
+        c.env("IMPRINT_REGISTRY_ENDPOINT", "http://127.0.0.1:9");
+    });
+    assert_fails_alone(code, &report, "registry", "endpoint");
+
+    let (code, report) = doctor(&p, |c| {
+        c.env(
+            "IMPRINT_REPOSITORY",
+            format!("{ECR_HOST}/it-doctor-missing"),
+        );
+    });
+    assert_fails_alone(code, &report, "repository", "--create-repo");
+
+    let config = std::fs::read_to_string(p.path("imprint.toml")).unwrap();
+    p.file(
+        "imprint.toml",
+        &format!("[deploy]\nfunctions = [\"{prefix}-0\", \"{prefix}-deleted\"]\n"),
+    );
+    let (code, report) = doctor(&p, |_| {});
+    assert_fails_alone(code, &report, "functions", "[deploy] functions");
+    p.file("imprint.toml", &config);
+
+    let dockerfile = std::fs::read_to_string(p.path("Dockerfile")).unwrap();
+    p.file(
+        "Dockerfile",
+        &format!("FROM {}\nCOPY . /app/\n", server_env("IMPRINT_TEST_BASE")),
+    );
+    let (code, report) = doctor(&p, |_| {});
+    assert_fails_alone(code, &report, "lock", "imprint lock");
+    assert!(
+        !p.path("imprint.lock").exists(),
+        "doctor wrote imprint.lock"
+    );
+
+    std::fs::remove_file(p.path("Dockerfile")).unwrap();
+    let (code, report) = doctor(&p, |_| {});
+    assert_fails_alone(code, &report, "context", "");
+    assert!(statuses(&report).contains(&("lock".into(), "skip".into())));
+    p.file("Dockerfile", &dockerfile);
+    assert_eq!(doctor(&p, |_| {}).0, 0);
+
+    // --check: only what was asked (the Makefile's check-docker), so AWS does not matter.
+    let mut cmd = p.command(&["doctor", "--check", "builder", "--json"]);
+    cmd.env_remove("AWS_REGION");
+    let run = output(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        statuses(&run.json()),
+        [("builder".to_string(), "ok".to_string())]
+    );
+    let bad = p.run(&["doctor", "--check", "dns"]);
+    assert_eq!(bad.code, 2);
+}

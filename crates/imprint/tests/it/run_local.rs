@@ -1,0 +1,128 @@
+//! `imprint run-local` with dockerd: the image runs with `--network host` (the test engine has
+//! no bridge), and `--event` posts to the invoke path of a test image whose entrypoint stands
+//! in for the Lambda runtime interface emulator.
+
+use serde_json::Value;
+
+use crate::support::{docker, server_env, Project};
+
+/// A stand-in for the runtime interface emulator (a test fixture): busybox `nc` answers every
+/// connection with the handler's name, the request path, one variable and the event.
+const RIE: &str = r#"#!/bin/sh
+export HANDLER="${1:-none}"
+exec nc -ll -p "${RIE_PORT:-8080}" -e /invoke.sh
+"#;
+
+const INVOKE: &str = r#"#!/bin/sh
+cr=$(printf '\r')
+read -r request
+length=0
+while read -r line; do
+  line=${line%"$cr"}
+  [ -z "$line" ] && break
+  case "$line" in
+    [Cc]ontent-[Ll]ength:*) length=${line#*:}; length=${length# } ;;
+  esac
+done
+body=$(head -c "$length")
+path=$(echo "$request" | cut -d' ' -f2)
+answer="{\"handler\":\"$HANDLER\",\"path\":\"$path\",\"greeting\":\"$GREETING\",\"event\":$body}"
+printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "${#answer}" "$answer"
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn run_local_builds_runs_and_invokes_the_handler_with_the_event() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let p = Project::new().with_servers();
+    p.file(
+        "Dockerfile",
+        &format!(
+            "FROM {}\nCOPY rie.sh invoke.sh /\nENTRYPOINT [\"/bin/sh\", \"/rie.sh\"]\n",
+            server_env("IMPRINT_TEST_BASE")
+        ),
+    )
+    .file("rie.sh", RIE)
+    .file("invoke.sh", INVOKE)
+    .file(".dockerignore", "docker-*\nevent.json\n")
+    .file("event.json", "{\"amount\": 125, \"debtor\": \"ACME\"}\n")
+    .file("imprint.toml", "[image]\nname = \"it-run-local\"\n");
+    for script in ["rie.sh", "invoke.sh"] {
+        std::fs::set_permissions(p.path(script), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // A recording wrapper around the docker CLI (a test stand-in): what argv imprint passes.
+    let argv_log = p.path("docker-argv.log");
+    let wrapper = p.path("docker-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            argv_log.display(),
+            server_env("IMPRINT_TEST_DOCKER_CLI")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = p.env("IMPRINT_DOCKER", wrapper.to_str().unwrap());
+
+    let port = free_port().to_string();
+    let rie_port = format!("RIE_PORT={port}");
+    let args = [
+        "run-local",
+        "--network",
+        "host",
+        "--port",
+        &port,
+        "-e",
+        &rie_port,
+        "-e",
+        "GREETING=s3cr3t-value",
+        "--handler",
+        "handlers.debts.handler",
+        "--event",
+        "event.json",
+    ];
+    let first = p.run(&args).success();
+    assert!(
+        first.stderr.contains("built it-run-local:"),
+        "{}",
+        first.stderr
+    );
+    let answer: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(answer["handler"], "handlers.debts.handler");
+    assert_eq!(answer["path"], "/2015-03-31/functions/function/invocations");
+    assert_eq!(answer["greeting"], "s3cr3t-value");
+    assert_eq!(answer["event"]["amount"], 125);
+    assert_eq!(answer["event"]["debtor"], "ACME");
+
+    // The second run reuses the image; no container is left behind.
+    let second = p.run(&args).success();
+    assert!(
+        second.stderr.contains("reusing it-run-local:"),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("note: built "), "{}", second.stderr);
+    let left = docker(&["ps", "--all", "--quiet", "--filter", "name=imprint-run-"]).success();
+    assert_eq!(left.stdout.trim(), "", "containers left behind");
+
+    // Variable values go to docker through its environment, never its argv.
+    let argv = std::fs::read_to_string(&argv_log).unwrap();
+    assert!(argv.contains("run --rm --name imprint-run-"), "{argv}");
+    assert!(argv.contains("--env GREETING "), "{argv}");
+    assert!(!argv.contains("s3cr3t-value"), "{argv}");
+
+    let missing = p.run(&["run-local", "--event", "nope.json"]).usage_error();
+    assert!(
+        missing.stderr.contains("cannot read the event nope.json"),
+        "{}",
+        missing.stderr
+    );
+}

@@ -1,0 +1,83 @@
+"""The Pulumi program under Pulumi's mocks: the image URI every function gets comes from
+imprint's tag, follows the content, stays put for unchanged content, yields to config
+`imageTag`, and is refused outside preview when the image is not pushed."""
+
+import json
+import time
+
+import pytest
+
+import infra
+
+HANDLERS = set(infra.HANDLERS)
+
+
+def test_every_function_runs_the_repository_url_with_imprints_tag(program, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764374400")  # unpushed: the clock would move
+    tag = json.loads(program.imprint("tag", "--json").stdout)["tag"]
+    seen = program.run(preview=True)
+    assert set(seen["uris"]) == HANDLERS
+    assert set(seen["uris"].values()) == {f"{program.repository_url}:{tag}"}
+    assert seen["resources"]["tag"].source == "imprint tag"
+
+
+def test_a_source_edit_changes_every_image_uri(program, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764374400")  # only the content may move the tag
+    before = program.run(preview=True)["uris"]
+    handler = program.root / "handlers" / "debts.py"
+    handler.write_text(handler.read_text() + "\n# a change\n")
+    after = program.run(preview=True)["uris"]
+    assert set(after) == HANDLERS
+    for key in HANDLERS:
+        assert after[key] != before[key], key
+        assert after[key].rsplit("-", 1)[1] != before[key].rsplit("-", 1)[1], "the hash part moved"
+    # An edit to an ignored file (README.md, infrastructure/) changes nothing.
+    (program.root / "README.md").write_text("notes\n")
+    assert program.run(preview=True)["uris"] == after
+
+
+def test_an_unchanged_pushed_tree_gives_the_same_uri_twice(program):
+    program.imprint("build")
+    pushed = json.loads(program.imprint("push", "--json").stdout)
+    first = program.run()["uris"]
+    time.sleep(1.1)  # a new timestamp, were the tag computed again
+    second = program.run()["uris"]
+    assert first == second
+    assert set(first.values()) == {f"{program.repository_url}:{pushed['tag']}"}
+
+
+def test_config_image_tag_wins_and_must_be_pushed(program):
+    program.imprint("build")
+    pushed = json.loads(program.imprint("push", "--json").stdout)["tag"]
+    # The tree moves on; the pinned (rolled-back) tag still wins.
+    handler = program.root / "handlers" / "healthz.py"
+    handler.write_text(handler.read_text() + "\n# newer\n")
+    seen = program.run(config={"imageTag": pushed})
+    assert set(seen["uris"].values()) == {f"{program.repository_url}:{pushed}"}
+    assert seen["resources"]["tag"].source == "config imageTag"
+
+    never = "20200101-000000-deadbeef"
+    with pytest.raises(Exception, match=f"{never} \\(config imageTag\\) is not pushed"):
+        program.run(config={"imageTag": never})
+    # A preview may show a tag not pushed yet.
+    assert set(program.run(config={"imageTag": never}, preview=True)["uris"].values()) == {
+        f"{program.repository_url}:{never}"
+    }
+
+
+def test_an_unpushed_tree_is_refused_outside_preview(program):
+    with pytest.raises(Exception, match=r"\(imprint tag\) is not pushed.*make update-image"):
+        program.run()
+    assert set(program.run(preview=True)["uris"]) == HANDLERS
+
+
+def test_bootstrap_creates_only_the_repository_without_asking_imprint(program, monkeypatch):
+    monkeypatch.setenv("IMPRINT", "/nonexistent/imprint")
+    seen = program.run(config={"bootstrap": "true"})
+    assert set(seen["resources"]) == {"repository"}
+    assert seen["repository_url"] == program.repository_url
+
+
+def test_owner_imprint_leaves_image_uri_to_imprint_after_creation():
+    assert infra.function_options("imprint").ignore_changes == ["image_uri"]
+    assert not infra.function_options("pulumi").ignore_changes
