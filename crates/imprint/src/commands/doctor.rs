@@ -186,7 +186,24 @@ pub async fn run(
         check_lock(&settings, &mut checks);
     }
     if want("context") {
-        match crate::commands::tag::compute(&settings.build, printer) {
+        // The hash covers the locked base digests, as `imprint tag` computes it (read-only:
+        // doctor writes nothing; a missing entry is the lock check's failure).
+        let mut build = settings.build.clone();
+        if let Ok(bases) = crate::lock::prepare(
+            &settings,
+            printer,
+            crate::lock::Mode {
+                offline: true,
+                locked: false,
+                update: false,
+                read_only: true,
+            },
+        )
+        .await
+        {
+            build.params.base_images = bases.images;
+        }
+        match crate::commands::tag::compute(&build, printer) {
             Ok(hashed) => {
                 let mut detail = format!(
                     "{} files, {} bytes, hash {}",

@@ -170,6 +170,11 @@ fn human(report: &StatusReport) -> String {
             .as_deref()
             .unwrap_or("(none configured)")
     );
+    // The document's `make outputs`, when every function runs one image.
+    if let (Some(tag), Some(uri)) = (&report.image_tag, &report.image_uri) {
+        let _ = writeln!(out, "image_tag    {tag}");
+        let _ = writeln!(out, "image_uri    {uri}");
+    }
     let _ = writeln!(
         out,
         "local tree   {} ({})",

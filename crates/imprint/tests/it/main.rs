@@ -9,6 +9,7 @@ mod docker_diff;
 mod doctor;
 mod ecr;
 mod lock;
+mod makefile;
 mod preview;
 mod pulumi_program;
 mod push;

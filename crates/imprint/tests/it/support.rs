@@ -109,10 +109,15 @@ impl Project {
         self
     }
 
-    /// The binary with a cleared environment: only PATH, a HOME inside the project, and what
+    /// The imprint binary with a cleared environment: only PATH, a HOME inside the project, and what
     /// the test set.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imprint"));
+        self.program(env!("CARGO_BIN_EXE_imprint"), args)
+    }
+
+    /// Another program (make, a script) with the same cleared environment.
+    pub fn program(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(self.root())
             .env_clear()

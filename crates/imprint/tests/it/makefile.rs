@@ -1,0 +1,254 @@
+//! The example's Makefile (examples/debt-api/Makefile) against the local servers: its imprint
+//! targets for real (moto through the ECR stand-in and the fault proxy, dockerd), its Pulumi
+//! targets through a recording `pulumi` stand-in on PATH (there is no Pulumi engine here).
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use serde_json::Value;
+
+use crate::support::{create_functions, output, server_env, Project, Run, ECR_HOST};
+
+struct Example {
+    p: Project,
+    prefix: &'static str,
+    pulumi_log: std::path::PathBuf,
+}
+
+impl Example {
+    fn make(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--silent", "IMPRINT=", "PULUMI=pulumi"];
+        let imprint = format!("IMPRINT={}", env!("CARGO_BIN_EXE_imprint"));
+        all[1] = &imprint;
+        all.extend_from_slice(args);
+        output(self.p.program("make", &all).output().unwrap())
+    }
+
+    fn pulumi_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.pulumi_log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn digests(&self) -> Vec<String> {
+        let status = self.p.run(&["status", "--json"]).success().json();
+        status["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["digest"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn edit(&self, rel: &str) {
+        let path = self.p.path(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\n# edited\n")).unwrap();
+    }
+}
+
+/// The example copied into a project whose repository goes through the ECR stand-in, with a
+/// recording `pulumi` first on PATH.
+fn example(prefix: &'static str) -> Example {
+    let p = Project::new()
+        .with_servers()
+        .with_aws()
+        .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/{prefix}"))
+        .env(
+            "IMPRINT_REGISTRY_ENDPOINT",
+            &format!("http://{}", server_env("IMPRINT_TEST_ECR_STANDIN")),
+        )
+        .env(
+            "AWS_ENDPOINT_URL_LAMBDA",
+            &server_env("IMPRINT_TEST_FAULT_PROXY"),
+        );
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
+    let copied = std::process::Command::new("cp")
+        .args(["-a", source])
+        .arg(p.root())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let names: Vec<String> = (0..3).map(|i| format!("\"{prefix}-{i}\"")).collect();
+    p.file(
+        "imprint.toml",
+        &format!(
+            "[image]\nname = \"{prefix}\"\nplatform = \"linux/amd64\"\nbuild_args = {{ BASE = \"{}\" }}\n\n[deploy]\nowner = \"imprint\"\nfunctions = [{}]\n",
+            server_env("IMPRINT_TEST_BASE"),
+            names.join(", ")
+        ),
+    );
+    // Outside the build context, so a call's record does not change the content hash.
+    let bin = p.home().join("stand-ins");
+    std::fs::create_dir_all(&bin).unwrap();
+    let pulumi_log = p.home().join("pulumi-calls.log");
+    let script = bin.join("pulumi");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# A recording stand-in for the Pulumi CLI (no engine here).\necho \"$*\" >> '{}'\ncase \"$*\" in *'stack output ecr_repository_url'*) echo '{ECR_HOST}/{prefix}';; esac\n",
+            pulumi_log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Example {
+        p: p.env("PATH", &path),
+        prefix,
+        pulumi_log,
+    }
+}
+
+#[test]
+fn the_example_makefile_previews_deploys_shows_outputs_and_rolls_back() {
+    let e = example("it-make-flow");
+    // What Pulumi's first `up` would have made: the functions, on the first image.
+    e.p.run(&["build"]).success();
+    let first =
+        e.p.run(&["push", "--create-repo", "--json"])
+            .success()
+            .json();
+    create_functions(
+        e.prefix,
+        3,
+        first["image_uri"].as_str().unwrap(),
+        "app=it-make",
+    );
+
+    e.edit("handlers/debts.py");
+    let run = e.make(&["update-image"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let second = e.p.run(&["tag", "--json"]).success().json();
+    assert!(e
+        .digests()
+        .iter()
+        .all(|d| d == second["digest"].as_str().unwrap()));
+
+    // The line: preview deploy outputs rollback, in one make.
+    e.edit("handlers/healthz.py");
+    let run = e.make(&["preview", "deploy", "outputs", "rollback"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("~ handlers/healthz.py (content)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("3 functions would change"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("going back to"), "{}", run.stderr);
+    assert_eq!(
+        e.pulumi_calls(),
+        [
+            "--cwd infrastructure preview",
+            "--cwd infrastructure up --yes"
+        ]
+    );
+    let history = e.p.run(&["history", "--json"]).success().json();
+    let actions: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["action"].as_str().unwrap(), h["tag"].as_str().unwrap()))
+        .collect();
+    let third = history[1]["tag"].as_str().unwrap();
+    assert_ne!(third, second["tag"].as_str().unwrap());
+    assert_eq!(
+        actions,
+        [
+            ("rollback", second["tag"].as_str().unwrap()),
+            ("deploy", third),
+            ("deploy", second["tag"].as_str().unwrap())
+        ]
+    );
+    // outputs ran between deploy and rollback, and showed the third image.
+    assert!(
+        run.stdout.contains(&format!("image_tag    {third}")),
+        "{}",
+        run.stdout
+    );
+    assert!(e
+        .digests()
+        .iter()
+        .all(|d| d == second["digest"].as_str().unwrap()));
+
+    let run = e.make(&["history"]);
+    assert!(
+        run.stdout.lines().next().unwrap().contains(" rollback "),
+        "{}",
+        run.stdout
+    );
+    let to = format!("TO={}", first["tag"].as_str().unwrap());
+    assert_eq!(e.make(&["rollback", &to]).code, 0);
+    assert!(e
+        .digests()
+        .iter()
+        .all(|d| d == first["digest"].as_str().unwrap()));
+}
+
+#[test]
+fn the_example_makefile_pulumi_and_tooling_targets() {
+    let e = example("it-make-tools");
+    let run = e.make(&["check-docker"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("ok    builder"), "{}", run.stdout);
+
+    let run = e.make(&["ecr-url", "STACK=dev"]);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some(format!("{ECR_HOST}/{}", e.prefix).as_str())
+    );
+
+    let run = e.make(&["build-local"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("built it-make-tools:"),
+        "{}",
+        run.stderr
+    );
+
+    // bootstrap: the repository alone (Pulumi), the first image (imprint), then the rest.
+    // The stand-in cannot create the repository its `up` would: made here instead.
+    crate::support::aws_python(&[
+        "-c",
+        &format!(
+            "import boto3; boto3.client('ecr').create_repository(repositoryName='{}')",
+            e.prefix
+        ),
+    ])
+    .success();
+    let run = e.make(&["bootstrap", "STACK=dev"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        e.pulumi_calls(),
+        [
+            "--cwd infrastructure stack output ecr_repository_url --stack dev",
+            "--cwd infrastructure config set bootstrap true --stack dev",
+            "--cwd infrastructure up --yes --stack dev",
+            "--cwd infrastructure config rm bootstrap --stack dev",
+            "--cwd infrastructure up --yes --stack dev",
+        ]
+    );
+    let tag: Value = e.p.run(&["tag", "--json"]).success().json();
+    assert_eq!(tag["pushed"], true, "bootstrap pushed the first image");
+
+    // No account, region or user path is written into the Makefile.
+    let makefile = std::fs::read_to_string(e.p.path("Makefile")).unwrap();
+    for fixed in [
+        "123456789012",
+        "us-east-1",
+        "/home/",
+        "/root",
+        "amazonaws.com",
+    ] {
+        assert!(!makefile.contains(fixed), "the Makefile hard-codes {fixed}");
+    }
+}
