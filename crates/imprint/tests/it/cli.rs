@@ -356,10 +356,21 @@ fn help_lists_only_working_commands() {
     assert_eq!(
         commands,
         [
-            "tag", "build", "push", "lock", "login", "deploy", "preview", "status", "history",
-            "rollback", "help"
+            "tag",
+            "build",
+            "push",
+            "lock",
+            "login",
+            "deploy",
+            "preview",
+            "status",
+            "history",
+            "rollback",
+            "doctor",
+            "run-local",
+            "help"
         ]
     );
-    let run = Project::new().run(&["doctor"]);
+    let run = Project::new().run(&["gc"]);
     assert_eq!(run.code, 2);
 }
