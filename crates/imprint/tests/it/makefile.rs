@@ -2,11 +2,9 @@
 //! targets for real (moto through the ECR stand-in and the fault proxy, dockerd), its Pulumi
 //! targets through a recording `pulumi` stand-in on PATH (there is no Pulumi engine here).
 
-use std::os::unix::fs::PermissionsExt as _;
-
 use serde_json::Value;
 
-use crate::support::{create_functions, output, server_env, Project, Run, ECR_HOST};
+use crate::support::{create_functions, ecr_servers, output, server_env, Project, Run, ECR_HOST};
 
 struct Example {
     p: Project,
@@ -27,7 +25,7 @@ impl Example {
         std::fs::read_to_string(&self.pulumi_log)
             .unwrap_or_default()
             .lines()
-            .map(str::to_string)
+            .map(|l| l.split_once('|').map_or(l, |(_, args)| args).to_string())
             .collect()
     }
 
@@ -51,18 +49,7 @@ impl Example {
 /// The example copied into a project whose repository goes through the ECR stand-in, with a
 /// recording `pulumi` first on PATH.
 fn example(prefix: &'static str) -> Example {
-    let p = Project::new()
-        .with_servers()
-        .with_aws()
-        .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/{prefix}"))
-        .env(
-            "IMPRINT_REGISTRY_ENDPOINT",
-            &format!("http://{}", server_env("IMPRINT_TEST_ECR_STANDIN")),
-        )
-        .env(
-            "AWS_ENDPOINT_URL_LAMBDA",
-            &server_env("IMPRINT_TEST_FAULT_PROXY"),
-        );
+    let p = ecr_servers(prefix);
     let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
     let copied = std::process::Command::new("cp")
         .args(["-a", source])
@@ -79,27 +66,14 @@ fn example(prefix: &'static str) -> Example {
             names.join(", ")
         ),
     );
-    // Outside the build context, so a call's record does not change the content hash.
-    let bin = p.home().join("stand-ins");
-    std::fs::create_dir_all(&bin).unwrap();
-    let pulumi_log = p.home().join("pulumi-calls.log");
-    let script = bin.join("pulumi");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n# A recording stand-in for the Pulumi CLI (no engine here).\necho \"$*\" >> '{}'\ncase \"$*\" in *'stack output ecr_repository_url'*) echo '{ECR_HOST}/{prefix}';; esac\n",
-            pulumi_log.display()
+    let (p, pulumi_log) = p.with_stand_in(
+        "pulumi",
+        &format!(
+            "case \"$*\" in *'stack output ecr_repository_url'*) echo '{ECR_HOST}/{prefix}';; esac"
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     Example {
-        p: p.env("PATH", &path),
+        p,
         prefix,
         pulumi_log,
     }

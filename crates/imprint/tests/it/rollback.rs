@@ -210,27 +210,8 @@ fn rollback_with_pulumi_ownership_pins_the_tag_through_the_pulumi_cli() {
         "it-rollback-pulumi",
         "[deploy]\nowner = \"pulumi\"\nfunctions = [\"it-rollback-pulumi-0\"]\npulumi_dir = \"infrastructure\"\npulumi_stack = \"dev\"\n",
     );
-    let bin = p.path("stand-in-bin");
-    std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(p.path("infrastructure")).unwrap();
-    let record = p.path("pulumi-calls.log");
-    let script = bin.join("pulumi");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n# recording stand-in for the Pulumi CLI\necho \"$PWD|$*\" >> '{}'\n",
-            record.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let p = p.env("PATH", &path);
+    let (p, record) = p.with_stand_in("pulumi", "");
     p.run(&["build", "--offline"]).success();
     let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
     let tag = pushed["tag"].as_str().unwrap();

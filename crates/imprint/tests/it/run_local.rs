@@ -51,25 +51,16 @@ fn run_local_builds_runs_and_invokes_the_handler_with_the_event() {
     )
     .file("rie.sh", RIE)
     .file("invoke.sh", INVOKE)
-    .file(".dockerignore", "docker-*\nevent.json\n")
+    .file(".dockerignore", "event.json\n")
     .file("event.json", "{\"amount\": 125, \"debtor\": \"ACME\"}\n")
     .file("imprint.toml", "[image]\nname = \"it-run-local\"\n");
     for script in ["rie.sh", "invoke.sh"] {
         std::fs::set_permissions(p.path(script), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    // A recording wrapper around the docker CLI (a test stand-in): what argv imprint passes.
-    let argv_log = p.path("docker-argv.log");
-    let wrapper = p.path("docker-wrapper");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
-            argv_log.display(),
-            server_env("IMPRINT_TEST_DOCKER_CLI")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A recording wrapper around the docker CLI: what argv imprint passes.
+    let docker_cli = server_env("IMPRINT_TEST_DOCKER_CLI");
+    let (p, argv_log) = p.with_stand_in("docker", &format!("exec '{docker_cli}' \"$@\""));
+    let wrapper = argv_log.with_extension("");
     let p = p.env("IMPRINT_DOCKER", wrapper.to_str().unwrap());
 
     let port = free_port().to_string();

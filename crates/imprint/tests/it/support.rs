@@ -104,6 +104,33 @@ impl Project {
             .fold(self, |p, key| p.env(key, &server_env(key)))
     }
 
+    /// Puts a recording stand-in for `name` first on PATH (a test fixture, named as such in its
+    /// text, for programs that cannot run here or whose arguments a test checks): it appends
+    /// `$PWD|$*` to the returned log, then runs the shell line `then`. It lives under HOME,
+    /// outside the build context, so its log never changes a content hash.
+    pub fn with_stand_in(self, name: &str, then: &str) -> (Self, PathBuf) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let bin = self.home().join("stand-ins");
+        std::fs::create_dir_all(&bin).unwrap();
+        let log = bin.join(format!("{name}.log"));
+        let script = bin.join(name);
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# A recording stand-in for `{name}` (imprint's test fixture).\necho \"$PWD|$*\" >> '{}'\n{then}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        (self.env("PATH", &path), log)
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -217,10 +244,9 @@ pub fn lambda_fixture(args: &[&str]) -> Run {
 pub const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
 /// A project whose repository (one path component: a moto gap) goes through the ECR
-/// stand-in and whose Lambda traffic goes through the fault proxy, with `config` as its
-/// imprint.toml and a `FROM scratch` image of its files.
-pub fn ecr_project(repository: &str, config: &str) -> Project {
-    let p = Project::new()
+/// stand-in and whose Lambda traffic goes through the fault proxy; no files yet.
+pub fn ecr_servers(repository: &str) -> Project {
+    Project::new()
         .with_servers()
         .with_aws()
         .env("IMPRINT_REPOSITORY", &format!("{ECR_HOST}/{repository}"))
@@ -231,7 +257,12 @@ pub fn ecr_project(repository: &str, config: &str) -> Project {
         .env(
             "AWS_ENDPOINT_URL_LAMBDA",
             &server_env("IMPRINT_TEST_FAULT_PROXY"),
-        );
+        )
+}
+
+/// [`ecr_servers`] with `config` as its imprint.toml and a `FROM scratch` image of its files.
+pub fn ecr_project(repository: &str, config: &str) -> Project {
+    let p = ecr_servers(repository);
     p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
         .file(".dockerignore", "imprint.toml\nimprint.lock\n")
         .file("main.py", &format!("print('{repository}')\n"))
