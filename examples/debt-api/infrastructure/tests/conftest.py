@@ -32,11 +32,14 @@ class Mocks(pulumi.runtime.Mocks):
     def __init__(self, registry: str, prefix: str):
         self.registry = registry
         self.prefix = prefix
+        # (type, name, inputs) of every resource the program made, in order.
+        self.created: list = []
 
     def repository_path(self, name: str) -> str:
         return f"{self.prefix}-{name}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.created.append((args.typ, args.name, dict(args.inputs)))
         outputs = dict(args.inputs)
         region, account = "us-east-1", "123456789012"
         if args.typ == "aws:ecr/repository:Repository":

@@ -81,3 +81,20 @@ def test_bootstrap_creates_only_the_repository_without_asking_imprint(program, m
 def test_owner_imprint_leaves_image_uri_to_imprint_after_creation():
     assert infra.function_options("imprint").ignore_changes == ["image_uri"]
     assert not infra.function_options("pulumi").ignore_changes
+
+
+def test_the_api_routes_debts_through_the_authorizer_and_exports_the_outputs(program, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764374400")
+    program.run(preview=True)
+    created = program.mocks.created
+    routes = {i["routeKey"]: i for t, _, i in created if t == "aws:apigatewayv2/route:Route"}
+    assert set(routes) == {"GET /healthz", "GET /debts", "POST /debts"}
+    assert routes["GET /healthz"]["authorizationType"] == "NONE"
+    for key in ("GET /debts", "POST /debts"):
+        assert routes[key]["authorizationType"] == "CUSTOM"
+        assert routes[key]["authorizerId"] == "token-id"
+    functions = {i["name"]: i for t, _, i in created if t == "aws:lambda/function:Function"}
+    assert functions["debt-management-authorizer-function"]["imageConfig"]["commands"] == ["authorizer.handler"]
+    assert {f["packageType"] for f in functions.values()} == {"Image"}
+    permitted = {i["function"] for t, _, i in created if t == "aws:lambda/permission:Permission"}
+    assert permitted == set(functions), "API Gateway may invoke every function it routes to"
