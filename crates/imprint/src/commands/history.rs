@@ -159,3 +159,88 @@ fn render(d: &Deployment) -> String {
     }
     lines.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Caller, Finished, Kind, Planned, Record, JOURNAL_FORMAT};
+
+    fn begin() -> Record {
+        let image = ImageRef {
+            uri: "r.io/a:t2".into(),
+            digest: Some("sha256:2".into()),
+        };
+        Record {
+            format: JOURNAL_FORMAT,
+            kind: Kind::Begin,
+            id: "20261129-000000-000-00000001".into(),
+            action: "rollback".into(),
+            time: "2026-11-29T00:00:00Z".into(),
+            unix_time: 0,
+            caller: Caller {
+                arn: Some("arn:aws:iam::1:user/a".into()),
+                ..Caller::default()
+            },
+            runner: None,
+            image: image.clone(),
+            tag: "t2".into(),
+            content_hash: None,
+            functions: vec![Planned {
+                name: "f".into(),
+                old: Some(ImageRef {
+                    uri: "r.io/a:t1".into(),
+                    digest: Some("sha256:1".into()),
+                }),
+                new: image,
+            }],
+            outcome: None,
+            results: vec![],
+        }
+    }
+
+    #[test]
+    fn an_open_record_is_unfinished_and_an_end_record_gives_outcomes_and_old_images() {
+        let open = Entry {
+            id: "x".into(),
+            begin: Some(begin()),
+            end: None,
+        };
+        let d = deployment(&open).unwrap();
+        assert_eq!(d.outcome, "unfinished");
+        assert_eq!(d.action, "rollback");
+        assert_eq!(d.functions[0].outcome, None);
+        assert!(render(&d).contains("planned  f"), "{}", render(&d));
+
+        let end = Record {
+            kind: Kind::End,
+            time: "2026-11-29T00:01:00Z".into(),
+            functions: vec![],
+            outcome: Some("failed".into()),
+            results: vec![Finished {
+                name: "f".into(),
+                outcome: Outcome::RevertFailed,
+                image: None,
+                error: Some("boom".into()),
+            }],
+            ..begin()
+        };
+        let closed = Entry {
+            id: "x".into(),
+            begin: Some(begin()),
+            end: Some(end),
+        };
+        let d = deployment(&closed).unwrap();
+        assert_eq!(d.outcome, "failed");
+        assert_eq!(d.time, "2026-11-29T00:00:00Z", "when it began");
+        assert_eq!(d.functions[0].old.as_ref().unwrap().uri, "r.io/a:t1");
+        let text = render(&d);
+        assert!(text.contains("revert-failed f"), "{text}");
+        assert!(text.contains("error    f: boom"), "{text}");
+        assert!(deployment(&Entry {
+            id: "y".into(),
+            begin: None,
+            end: None
+        })
+        .is_none());
+    }
+}
