@@ -173,27 +173,41 @@ struct RecordedManifest {
     inputs: Vec<RecordedInput>,
 }
 
+/// The one blob of `media_type` in the one-blob artifact at `tag` (the index artifact, a
+/// journal record); `None`, with a warning naming `what`, when the tag is missing or holds
+/// something else, or the blob is gone.
+pub(crate) async fn read_artifact_blob(
+    registry: &Registry,
+    tag: &str,
+    media_type: &str,
+    what: &str,
+) -> Result<Option<Vec<u8>>, RegistryError> {
+    let Some(found) = registry.get_manifest(tag).await? else {
+        return Ok(None);
+    };
+    let layer = serde_json::from_slice::<ArtifactManifest>(&found.bytes)
+        .ok()
+        .and_then(|m| m.layers.into_iter().find(|l| l.media_type == media_type));
+    let Some(layer) = layer else {
+        tracing::warn!("{tag} is not an imprint {what}; ignoring it");
+        return Ok(None);
+    };
+    let blob = registry.get_blob(&layer.digest).await?;
+    if blob.is_none() {
+        tracing::warn!("the {what} blob of {tag} ({}) is gone", layer.digest);
+    }
+    Ok(blob)
+}
+
 /// The input manifest pushed for `hash`; `None` when there is no index artifact for it.
 pub async fn recorded_inputs(
     registry: &Registry,
     hash: &str,
 ) -> Result<Option<Vec<RecordedInput>>, RegistryError> {
     let tag = artifact_tag(hash);
-    let Some(found) = registry.get_manifest(&tag).await? else {
-        return Ok(None);
-    };
-    let layer = serde_json::from_slice::<ArtifactManifest>(&found.bytes)
-        .ok()
-        .and_then(|m| {
-            m.layers
-                .into_iter()
-                .find(|l| l.media_type == INPUTS_MEDIA_TYPE)
-        });
-    let Some(layer) = layer else {
-        tracing::warn!("{tag} is not an imprint index artifact; ignoring it");
-        return Ok(None);
-    };
-    let Some(bytes) = registry.get_blob(&layer.digest).await? else {
+    let Some(bytes) =
+        read_artifact_blob(registry, &tag, INPUTS_MEDIA_TYPE, "index artifact").await?
+    else {
         return Ok(None);
     };
     match serde_json::from_slice::<RecordedManifest>(&bytes) {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{put_artifact, ArtifactManifest, Descriptor};
+use crate::artifact::{put_artifact, read_artifact_blob, Descriptor};
 use crate::registry::{Registry, RegistryError};
 
 /// Version of the record format.
@@ -302,23 +302,9 @@ pub async fn write(registry: &Registry, record: &Record) -> Result<(), RegistryE
 
 /// Reads the record at a journal tag; `None` when the tag is gone or holds something else.
 pub async fn read(registry: &Registry, tag: &str) -> Result<Option<Record>, RegistryError> {
-    let Some(manifest) = registry.get_manifest(tag).await? else {
-        return Ok(None);
-    };
-    let Ok(parsed) = serde_json::from_slice::<ArtifactManifest>(&manifest.bytes) else {
-        tracing::warn!("{tag} is not an imprint journal record; ignoring it");
-        return Ok(None);
-    };
-    let Some(layer) = parsed
-        .layers
-        .iter()
-        .find(|l| l.media_type == RECORD_MEDIA_TYPE)
+    let Some(bytes) =
+        read_artifact_blob(registry, tag, RECORD_MEDIA_TYPE, "journal record").await?
     else {
-        tracing::warn!("{tag} has no journal record blob; ignoring it");
-        return Ok(None);
-    };
-    let Some(bytes) = registry.get_blob(&layer.digest).await? else {
-        tracing::warn!("the record blob of {tag} ({}) is gone", layer.digest);
         return Ok(None);
     };
     match serde_json::from_slice::<Record>(&bytes) {
