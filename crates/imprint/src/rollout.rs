@@ -123,20 +123,36 @@ impl MoveError {
     }
 }
 
-/// Moves the selected functions to `target`: recovery of interrupted deploys, preflight,
+/// The Lambda side of a rollout: the AWS configuration, a client, and the functions selected
+/// (read once; `rollback` needs the names before it picks its target).
+pub struct Fleet {
+    sdk: aws_config::SdkConfig,
+    client: aws_sdk_lambda::Client,
+    /// The configured functions, narrowed by `--function`.
+    pub names: Vec<String>,
+}
+
+/// Loads the AWS configuration and selects the functions.
+pub async fn fleet(settings: &Settings, only: &[String]) -> anyhow::Result<Fleet> {
+    let sdk = functions::aws_config().await?;
+    let client = lambda::client(&sdk);
+    let names = functions::select(&client, settings, only).await?;
+    Ok(Fleet { sdk, client, names })
+}
+
+/// Moves the fleet's functions to `target`: recovery of interrupted deploys, preflight,
 /// plan, confirmation, concurrent verified updates, revert on failure, journal, report.
 pub async fn run(
     settings: &Settings,
     registry: &Registry,
+    fleet: Fleet,
     target: Target,
     action: Action,
     args: &RolloutArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let sdk = functions::aws_config().await?;
-    let client = lambda::client(&sdk);
+    let Fleet { sdk, client, names } = fleet;
     let recovered = recover(registry, &client, args.timeout, args.recover, printer).await?;
-    let names = functions::select(&client, settings, &args.functions).await?;
     let found = functions::describe_all(&client, &names).await?;
     preflight(action, &found, &target, &settings.build.params.platform)?;
     warn_about_aliases(&client, &found, printer).await?;

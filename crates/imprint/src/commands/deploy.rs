@@ -28,9 +28,11 @@ pub async fn run(
         ));
         return rollout::finish_pushed(printer, &target);
     }
+    let fleet = rollout::fleet(&settings, &args.rollout.functions).await?;
     rollout::run(
         &settings,
         &registry,
+        fleet,
         target,
         Action::Deploy,
         &args.rollout,

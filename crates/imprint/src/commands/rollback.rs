@@ -10,7 +10,6 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::config::Owner;
 use crate::error::{ExitStatus, UsageError};
-use crate::functions;
 use crate::journal::{self, Entry, Record};
 use crate::printer::Printer;
 use crate::registry::Registry;
@@ -50,10 +49,11 @@ pub async fn run(
         let target = rollout::pushed_target(&registry, tag, None, None, printer).await?;
         return pin_pulumi(&settings, &target, printer);
     }
-    let target = match &args.to {
+    let fleet = rollout::fleet(&settings, &args.rollout.functions).await?;
+    let entries = journal::entries(&registry, None).await?;
+    let (tag, recorded) = match &args.to {
         Some(tag) => {
             // The journal's digest for this tag guards against a tag moved since.
-            let entries = journal::entries(&registry, None).await?;
             let recorded = entries
                 .iter()
                 .rev()
@@ -64,21 +64,10 @@ pub async fn run(
                     "{tag} is not a successful deployment in the journal; going to it as pushed"
                 ));
             }
-            rollout::pushed_target(
-                &registry,
-                tag,
-                recorded.and_then(|r| r.image.digest.as_deref()),
-                recorded.and_then(|r| r.content_hash.clone()),
-                printer,
-            )
-            .await?
+            (tag.as_str(), recorded)
         }
         None => {
-            let sdk = functions::aws_config().await?;
-            let client = crate::lambda::client(&sdk);
-            let names = functions::select(&client, &settings, &args.rollout.functions).await?;
-            let entries = journal::entries(&registry, None).await?;
-            let record = previous(&entries, &names, &registry)?;
+            let record = previous(&entries, &fleet.names, &registry)?;
             printer.note(&format!(
                 "going back to {} ({}), deployed {} by {}",
                 record.tag,
@@ -90,19 +79,21 @@ pub async fn run(
                 record.time,
                 record.caller.arn.as_deref().unwrap_or("an unknown caller")
             ));
-            rollout::pushed_target(
-                &registry,
-                &record.tag,
-                record.image.digest.as_deref(),
-                record.content_hash.clone(),
-                printer,
-            )
-            .await?
+            (record.tag.as_str(), Some(record))
         }
     };
+    let target = rollout::pushed_target(
+        &registry,
+        tag,
+        recorded.and_then(|r| r.image.digest.as_deref()),
+        recorded.and_then(|r| r.content_hash.clone()),
+        printer,
+    )
+    .await?;
     rollout::run(
         &settings,
         &registry,
+        fleet,
         target,
         Action::Rollback,
         &args.rollout,
