@@ -9,7 +9,6 @@ use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::error::{ExitStatus, UsageError};
 use crate::functions;
 use crate::printer::Printer;
-use crate::registry::Registry;
 use crate::settings::Settings;
 
 /// How a check ended.
@@ -110,25 +109,23 @@ pub async fn run(
         }
     }
     if AWS_CHECKS.iter().any(|n| want(n)) {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        let region = sdk.region().map(ToString::to_string);
-        match &region {
-            Some(r) => checks.ok("region", r.clone()),
-            None => checks.fail(
-                "region",
-                &UsageError::new(
-                    "no AWS region is set",
-                    "set AWS_REGION, or a region in your AWS profile",
-                )
-                .into(),
-                "",
-            ),
-        }
+        // The region check is the one every AWS command makes (functions::aws_config).
+        let sdk = match functions::aws_config().await {
+            Ok(sdk) => {
+                checks.ok(
+                    "region",
+                    sdk.region().map_or(String::new(), ToString::to_string),
+                );
+                Some(sdk)
+            }
+            Err(e) => {
+                checks.fail("region", &e, "");
+                None
+            }
+        };
 
-        let credentials = if region.is_some() {
-            match aws_sdk_sts::Client::new(&sdk)
+        let credentials = match &sdk {
+            Some(sdk) => match aws_sdk_sts::Client::new(sdk)
                 .get_caller_identity()
                 .send()
                 .await
@@ -152,44 +149,36 @@ pub async fn run(
                     );
                     false
                 }
+            },
+            None => {
+                checks.skip("credentials", "needs a region");
+                false
             }
-        } else {
-            checks.skip("credentials", "needs a region");
-            false
         };
 
-        let registry = check_registry(&settings, credentials, printer, &mut checks).await;
-        check_repository(
-            &settings,
-            registry.as_ref(),
-            credentials,
-            printer,
-            &mut checks,
-        )
-        .await;
+        let tags = check_registry(&settings, credentials, printer, &mut checks).await;
+        check_repository(&settings, tags, credentials, printer, &mut checks).await;
 
-        if !credentials {
-            checks.skip("functions", "needs AWS credentials");
-        } else {
-            let client = crate::lambda::client(&sdk);
-            match check_functions(&client, &settings).await {
-                Ok(detail) => checks.ok("functions", detail),
-                Err(e) => checks.fail(
-                    "functions",
-                    &e,
-                    "create them (Pulumi), or fix [deploy] functions / select",
-                ),
+        match sdk.as_ref().filter(|_| credentials) {
+            None => checks.skip("functions", "needs AWS credentials"),
+            Some(sdk) => {
+                let client = crate::lambda::client(sdk);
+                match check_functions(&client, &settings).await {
+                    Ok(detail) => checks.ok("functions", detail),
+                    Err(e) => checks.fail(
+                        "functions",
+                        &e,
+                        "create them (Pulumi), or fix [deploy] functions / select",
+                    ),
+                }
             }
         }
     }
-    if want("lock") {
-        check_lock(&settings, &mut checks);
-    }
-    if want("context") {
-        // The hash covers the locked base digests, as `imprint tag` computes it (read-only:
-        // doctor writes nothing; a missing entry is the lock check's failure).
-        let mut build = settings.build.clone();
-        if let Ok(bases) = crate::lock::prepare(
+    if want("lock") || want("context") {
+        // One offline, read-only pass over imprint.lock serves both checks: the lock check
+        // reads what is missing from it, the context hash covers the locked base digests as
+        // `imprint tag` does. Doctor writes nothing.
+        let bases = crate::lock::prepare(
             &settings,
             printer,
             crate::lock::Mode {
@@ -199,24 +188,12 @@ pub async fn run(
                 read_only: true,
             },
         )
-        .await
-        {
-            build.params.base_images = bases.images;
+        .await;
+        if want("lock") {
+            check_lock(&settings, &bases, &mut checks);
         }
-        match crate::commands::tag::compute(&build, printer) {
-            Ok(hashed) => {
-                let mut detail = format!(
-                    "{} files, {} bytes, hash {}",
-                    hashed.files,
-                    hashed.bytes,
-                    &hashed.hex()[..12]
-                );
-                for w in &hashed.warnings {
-                    let _ = write!(detail, "; warning: {}", w.message);
-                }
-                checks.ok("context", detail);
-            }
-            Err(e) => checks.fail("context", &e, "fix the path or permission named above"),
+        if want("context") {
+            check_context(&settings, bases.ok(), printer, &mut checks);
         }
     }
     // Prerequisites run for what was asked; only what was asked is reported.
@@ -258,13 +235,14 @@ fn short_sdk_error(e: &impl std::error::Error) -> String {
     first.split(" (").next().unwrap_or(first).to_string()
 }
 
-/// The registry answers and takes our credentials (a tag listing needs them).
+/// The registry answers and takes our credentials (a tag listing needs them); the number of
+/// tags listed, for the repository check.
 async fn check_registry(
     settings: &Settings,
     credentials: bool,
     printer: &Printer,
     checks: &mut Checks,
-) -> Option<Registry> {
+) -> Option<usize> {
     let Some(configured) = &settings.registry else {
         checks.fail(
             "registry",
@@ -292,12 +270,12 @@ async fn check_registry(
         anyhow::Ok((registry, tags.len()))
     };
     match attempt.await {
-        Ok((registry, _)) => {
+        Ok((registry, tags)) => {
             checks.ok(
                 "registry",
                 format!("{} answers and accepts the credentials", registry.address()),
             );
-            Some(registry)
+            Some(tags)
         }
         Err(e) => {
             checks.fail(
@@ -313,7 +291,7 @@ async fn check_registry(
 /// ECR repositories must exist before the first push; other registries make them on push.
 async fn check_repository(
     settings: &Settings,
-    registry: Option<&Registry>,
+    tags: Option<usize>,
     credentials: bool,
     printer: &Printer,
     checks: &mut Checks,
@@ -338,15 +316,12 @@ async fn check_repository(
         }
         return;
     }
-    match registry {
-        Some(registry) => match registry.tags().await {
-            Ok(tags) if tags.is_empty() => checks.ok(
-                "repository",
-                format!("{repository} is empty; the first push creates it"),
-            ),
-            Ok(tags) => checks.ok("repository", format!("{repository}: {} tags", tags.len())),
-            Err(e) => checks.fail("repository", &e.into(), "check the repository path"),
-        },
+    match tags {
+        Some(0) => checks.ok(
+            "repository",
+            format!("{repository} is empty; the first push creates it"),
+        ),
+        Some(tags) => checks.ok("repository", format!("{repository}: {tags} tags")),
         None => checks.skip("repository", "needs the registry"),
     }
 }
@@ -378,50 +353,72 @@ async fn check_functions(
 }
 
 /// Every base image the Dockerfile names is pinned in imprint.lock for the platform.
-fn check_lock(settings: &Settings, checks: &mut Checks) {
-    let dockerfile = &settings.build.params.dockerfile;
-    let Ok(text) = std::fs::read_to_string(dockerfile) else {
+fn check_lock(
+    settings: &Settings,
+    bases: &anyhow::Result<crate::lock::Bases>,
+    checks: &mut Checks,
+) {
+    if std::fs::File::open(&settings.build.params.dockerfile).is_err() {
         checks.skip("lock", "needs a readable Dockerfile (see context)");
         return;
-    };
-    let parsed = imprint_context::dockerfile::parse(&text, &settings.build.params.build_args);
-    let references = parsed.references();
-    if references.is_empty() {
-        checks.ok(
-            "lock",
-            "no base images to pin (FROM scratch or stages only)",
-        );
-        return;
     }
+    let bases = match bases {
+        Ok(bases) => bases,
+        Err(e) => return checks.fail("lock", e, "run `imprint lock`"),
+    };
     let path = crate::lock::path(settings);
     let platform = &settings.build.params.platform;
-    let result = crate::lock::Lockfile::load(&path).and_then(|lock| {
-        let missing: Vec<&str> = references
-            .iter()
-            .filter(|r| lock.get(r, platform).is_none())
-            .copied()
-            .collect();
-        if missing.is_empty() {
-            Ok(format!(
-                "{} pins {} base image{} for {platform}",
+    if !bases.unresolved.is_empty() {
+        let missing = UsageError::new(
+            format!(
+                "{} has no entry for {} ({platform})",
                 path.display(),
-                references.len(),
-                if references.len() == 1 { "" } else { "s" }
-            ))
-        } else {
-            Err(UsageError::new(
-                format!(
-                    "{} has no entry for {} ({platform})",
-                    path.display(),
-                    missing.join(", ")
-                ),
-                "run `imprint lock` and commit imprint.lock",
-            )
-            .into())
+                bases.unresolved.join(", ")
+            ),
+            "run `imprint lock` and commit imprint.lock",
+        );
+        return checks.fail("lock", &missing.into(), "");
+    }
+    match bases.images.len() {
+        0 => checks.ok(
+            "lock",
+            "no base images to pin (FROM scratch or stages only)",
+        ),
+        n => checks.ok(
+            "lock",
+            format!(
+                "{} pins {n} base image{} for {platform}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
+    }
+}
+
+/// The context hashes, with the locked base digests as `imprint tag` hashes them.
+fn check_context(
+    settings: &Settings,
+    bases: Option<crate::lock::Bases>,
+    printer: &Printer,
+    checks: &mut Checks,
+) {
+    let mut build = settings.build.clone();
+    if let Some(bases) = bases {
+        build.params.base_images = bases.images;
+    }
+    match crate::commands::tag::compute(&build, printer) {
+        Ok(hashed) => {
+            let mut detail = format!(
+                "{} files, {} bytes, hash {}",
+                hashed.files,
+                hashed.bytes,
+                &hashed.hex()[..12]
+            );
+            for w in &hashed.warnings {
+                let _ = write!(detail, "; warning: {}", w.message);
+            }
+            checks.ok("context", detail);
         }
-    });
-    match result {
-        Ok(detail) => checks.ok("lock", detail),
-        Err(e) => checks.fail("lock", &e, "run `imprint lock`"),
+        Err(e) => checks.fail("context", &e, "fix the path or permission named above"),
     }
 }
