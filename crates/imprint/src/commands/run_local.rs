@@ -47,7 +47,8 @@ pub async fn run(
     let image = local_image(&settings, printer).await?;
 
     let name = format!("imprint-run-{:08x}", fastrand::u32(..));
-    let mut command = Command::new(crate::builder::program(kind));
+    let docker = crate::builder::program(kind);
+    let mut command = Command::new(&docker);
     command.arg("run").arg("--rm").args(["--name", &name]);
     if event.is_some() {
         command.arg("--detach");
@@ -85,7 +86,7 @@ pub async fn run(
         ));
         let status = command
             .status()
-            .with_context(|| format!("cannot run `{}`", crate::builder::program(kind)))?;
+            .with_context(|| format!("cannot run `{docker}`"))?;
         return Ok(if status.success() {
             ExitStatus::Success
         } else {
@@ -96,7 +97,7 @@ pub async fn run(
     let started = command
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("cannot run `{}`", crate::builder::program(kind)))?;
+        .with_context(|| format!("cannot run `{docker}`"))?;
     if !started.status.success() {
         anyhow::bail!(
             "failed to start {image}: {}",
@@ -108,7 +109,7 @@ pub async fn run(
     ));
     let answer = invoke(&url, event, args.timeout).await;
     if answer.is_err() {
-        let logs = Command::new(crate::builder::program(kind))
+        let logs = Command::new(&docker)
             .args(["logs", "--tail", "20", &name])
             .output();
         if let Ok(logs) = logs {
@@ -119,7 +120,7 @@ pub async fn run(
             ));
         }
     }
-    let stopped = Command::new(crate::builder::program(kind))
+    let stopped = Command::new(&docker)
         .args(["stop", "--time", "1", &name])
         .output();
     if !stopped.is_ok_and(|o| o.status.success()) {
