@@ -20,6 +20,19 @@ const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
 /// The port it listens on inside the container.
 const RUNTIME_PORT: u16 = 8080;
 
+/// `run-local --event FILE --json`.
+#[derive(Debug, serde::Serialize)]
+struct Invoked<'a> {
+    /// The local image that ran.
+    image: &'a str,
+    /// The invoke API's HTTP status.
+    status: u16,
+    /// `X-Amz-Function-Error`, when the function failed.
+    function_error: Option<&'a str>,
+    /// What the function returned.
+    answer: serde_json::Value,
+}
+
 /// Runs `imprint run-local`.
 pub async fn run(
     global: &GlobalArgs,
@@ -129,12 +142,25 @@ pub async fn run(
         ));
     }
     let (status, body, function_error) = answer?;
-    printer.data(body.trim_end())?;
+    if printer.json {
+        // The answer as JSON when it is JSON (a handler's usual reply), else as text.
+        let answer = serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap_or_else(|_| serde_json::Value::String(body.clone()));
+        printer.json_value(&Invoked {
+            image: &image,
+            status,
+            function_error: function_error.as_deref(),
+            answer,
+        })?;
+    } else {
+        printer.data(body.trim_end())?;
+    }
     if status != 200 || function_error.is_some() {
         printer.error(
             &format!(
                 "the function answered {status}{}",
                 function_error
+                    .as_deref()
                     .map(|e| format!(" with a function error ({e})"))
                     .unwrap_or_default()
             ),

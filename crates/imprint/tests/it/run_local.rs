@@ -101,6 +101,16 @@ fn run_local_builds_runs_and_invokes_the_handler_with_the_event() {
         second.stderr
     );
     assert!(!second.stderr.contains("note: built "), "{}", second.stderr);
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let invoked = p.run(&json_args).success().json();
+    assert_eq!(invoked["status"], 200);
+    assert_eq!(invoked["function_error"], Value::Null);
+    assert!(invoked["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("it-run-local:"));
+    assert_eq!(invoked["answer"]["event"]["debtor"], "ACME");
     let left = docker(&["ps", "--all", "--quiet", "--filter", "name=imprint-run-"]).success();
     assert_eq!(left.stdout.trim(), "", "containers left behind");
 
