@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::config::{BuildInputArgs, BuilderChoice};
+use crate::rollout::{Options, Strategy};
+
 /// Deploys container-image AWS Lambda functions with content-based image tags.
 #[derive(Debug, Parser)]
 #[command(name = "imprint", version, about, propagate_version = true)]
@@ -67,6 +70,26 @@ pub enum Command {
     RunLocal(RunLocalArgs),
 }
 
+impl Command {
+    /// What the command says about the build inputs, the registry and the settings file.
+    pub fn input(&self) -> &BuildInputArgs {
+        match self {
+            Self::Tag(a) => &a.input,
+            Self::Build(a) => &a.input,
+            Self::Push(a) => &a.input,
+            Self::Lock(a) => &a.input,
+            Self::Login(a) => &a.input,
+            Self::Deploy(a) => &a.input,
+            Self::Preview(a) => &a.input,
+            Self::Status(a) => &a.input,
+            Self::History(a) => &a.input,
+            Self::Rollback(a) => &a.input,
+            Self::Doctor(a) => &a.input,
+            Self::RunLocal(a) => &a.input,
+        }
+    }
+}
+
 /// `imprint run-local`.
 #[derive(Debug, Args)]
 pub struct RunLocalArgs {
@@ -101,8 +124,46 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub input: BuildInputArgs,
     /// Only this check (repeatable; the ones it needs run too, unreported).
-    #[arg(long = "check", value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(crate::commands::doctor::CHECKS))]
-    pub checks: Vec<String>,
+    #[arg(long = "check", value_name = "NAME", value_enum)]
+    pub checks: Vec<Check>,
+}
+
+/// One of `imprint doctor`'s checks, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Check {
+    /// The builder's engine answers.
+    Builder,
+    /// An AWS region is set.
+    Region,
+    /// AWS credentials work (STS).
+    Credentials,
+    /// The registry answers and takes the credentials.
+    Registry,
+    /// The image repository exists.
+    Repository,
+    /// The functions exist and are image functions.
+    Functions,
+    /// imprint.lock pins every base image.
+    Lock,
+    /// The build context hashes.
+    Context,
+}
+
+impl Check {
+    /// Its name on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Builder => "builder",
+            Self::Region => "region",
+            Self::Credentials => "credentials",
+            Self::Registry => "registry",
+            Self::Repository => "repository",
+            Self::Functions => "functions",
+            Self::Lock => "lock",
+            Self::Context => "context",
+        }
+    }
 }
 
 /// `imprint deploy`.
@@ -159,6 +220,20 @@ pub struct RolloutArgs {
     pub recover: bool,
 }
 
+impl RolloutArgs {
+    /// The rollout's options.
+    pub fn options(&self) -> Options {
+        Options {
+            concurrency: usize::from(self.concurrency),
+            timeout: self.timeout,
+            yes: self.yes,
+            no_rollback: self.no_rollback,
+            recover: self.recover,
+            strategy: Strategy::AllAtOnce,
+        }
+    }
+}
+
 /// `imprint preview`.
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
@@ -211,60 +286,6 @@ pub struct LockArgs {
     pub update: bool,
 }
 
-/// What goes into the content hash, as `docker build` would take it.
-#[derive(Debug, Args, Clone, Default)]
-pub struct BuildInputArgs {
-    /// The build context folder [config: image.context; default: the folder of imprint.toml].
-    #[arg(long, env = "IMPRINT_CONTEXT", value_name = "DIR")]
-    pub context: Option<PathBuf>,
-    /// The Dockerfile [config: image.dockerfile; default: Dockerfile in the context].
-    #[arg(short = 'f', long = "file", env = "IMPRINT_FILE", value_name = "PATH")]
-    pub file: Option<PathBuf>,
-    /// A build argument, `KEY=VALUE`, or `KEY` to take it from the environment (repeatable).
-    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
-    pub build_args: Vec<String>,
-    /// The Dockerfile stage to build [config: image.target].
-    #[arg(long, env = "IMPRINT_TARGET", value_name = "STAGE")]
-    pub target: Option<String>,
-    /// The image platform, e.g. linux/amd64 or linux/arm64 [config: image.platform].
-    #[arg(long, env = "IMPRINT_PLATFORM", value_name = "OS/ARCH")]
-    pub platform: Option<String>,
-    /// The builder whose context and ignore file are hashed [config: image.builder].
-    #[arg(long, env = "IMPRINT_BUILDER", value_enum)]
-    pub builder: Option<BuilderChoice>,
-    /// The tag template; must hold {hash:N} [config: image.tag].
-    #[arg(long, env = "IMPRINT_TAG_TEMPLATE", value_name = "TEMPLATE")]
-    pub template: Option<String>,
-    /// The image repository, host/path [config: registry.repository].
-    #[arg(long, env = "IMPRINT_REPOSITORY", value_name = "HOST/PATH")]
-    pub repository: Option<String>,
-    /// Send registry requests here instead of the repository's host [config: registry.endpoint].
-    #[arg(long, env = "IMPRINT_REGISTRY_ENDPOINT", value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// Also trust the CA certificates in this PEM file for registries [config: registry.ca_cert].
-    #[arg(long, env = "IMPRINT_CA_CERT", value_name = "PEM")]
-    pub ca_cert: Option<PathBuf>,
-    /// Fail instead of adding a missing base image to imprint.lock.
-    #[arg(long)]
-    pub locked: bool,
-}
-
-/// The builder as the user names it; `docker` is resolved to BuildKit or the legacy builder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BuilderChoice {
-    /// The docker CLI: BuildKit when `docker buildx` is installed, the legacy builder otherwise.
-    Docker,
-    /// The docker CLI with BuildKit (buildx).
-    Buildkit,
-    /// The docker CLI's legacy builder.
-    DockerLegacy,
-    /// podman build.
-    Podman,
-    /// buildah bud.
-    Buildah,
-}
-
 /// `imprint tag`.
 #[derive(Debug, Args)]
 pub struct TagArgs {
@@ -309,13 +330,6 @@ pub struct PushArgs {
     /// registry already has an image for it; the index artifact then names the new tag.
     #[arg(long)]
     pub rebuild: bool,
-}
-
-impl std::fmt::Display for BuilderChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let value = self.to_possible_value().map(|v| v.get_name().to_string());
-        f.write_str(value.as_deref().unwrap_or("docker"))
-    }
 }
 
 /// `90`, `90s`, `10m`, `1h` → a duration.

@@ -1,11 +1,6 @@
-//! The one place where errors become exit codes and messages.
+//! How a command ends, and the error for bad input (exit code 2) any layer may raise.
 
 use std::process::ExitCode;
-
-use imprint_context::ContextError;
-
-use crate::config::ConfigError;
-use crate::registry::RegistryError;
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,69 +41,4 @@ impl UsageError {
             hint: Some(hint.into()),
         }
     }
-}
-
-/// Bad input anywhere in the chain means exit code 2; anything else is a failure.
-pub fn classify(error: &anyhow::Error) -> ExitStatus {
-    let usage = error
-        .chain()
-        .any(|e| e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<ContextError>());
-    if usage {
-        ExitStatus::Usage
-    } else {
-        ExitStatus::Failure
-    }
-}
-
-/// The first hint any error in the chain offers.
-pub fn hint(error: &anyhow::Error) -> Option<String> {
-    error.chain().find_map(|e| {
-        if let Some(e) = e.downcast_ref::<UsageError>() {
-            e.hint.clone()
-        } else if let Some(e) = e.downcast_ref::<ConfigError>() {
-            e.hint()
-        } else if let Some(e) = e.downcast_ref::<ContextError>() {
-            e.hint()
-        } else if let Some(e) = e.downcast_ref::<RegistryError>() {
-            registry_hint(e)
-        } else {
-            None
-        }
-    })
-}
-
-fn registry_hint(error: &RegistryError) -> Option<String> {
-    match error {
-        RegistryError::Denied { host, from: None } => Some(format!(
-            "log in with `docker login {host}` (imprint reads the docker config and its credential helpers)"
-        )),
-        RegistryError::Denied { host, .. } => Some(format!(
-            "check the user and password for {host}, or log in again with `docker login {host}`"
-        )),
-        RegistryError::Unreachable { source, .. } => {
-            let text = format!("{source:?}").to_ascii_lowercase();
-            if text.contains("certificate") || text.contains("unknownissuer") {
-                Some("the registry's TLS certificate is not trusted: pass its CA with --ca-cert PEM (or [registry] ca_cert)".into())
-            } else {
-                Some("check the address, that the registry is running, and [registry] endpoint; --offline computes the tag without it".into())
-            }
-        }
-        _ => None,
-    }
-}
-
-/// The whole chain on one line, without repeating a cause its parent already quotes.
-pub fn message(error: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }

@@ -1,34 +1,30 @@
 //! imprint: deploys container-image AWS Lambda functions with content-based image tags.
 //!
-//! The binary is a thin shell over [`run`]; each command lives in its own module under
-//! [`commands`] and takes resolved [`settings::Settings`] and a [`printer::Printer`].
+//! The binary is a thin shell over [`run`], which merges the settings once, opens a
+//! [`session::Session`] (the clients, made on first use) and dispatches to one module per
+//! command under `commands`. docs/architecture.md draws the layers.
 
-pub mod artifact;
-pub mod builder;
 pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod credentials;
-pub mod ecr;
-pub mod error;
-pub mod functions;
-pub mod gzip;
+mod commands;
+mod config;
+mod diagnose;
+mod error;
 pub mod image;
 pub mod journal;
-pub mod lambda;
-pub mod lock;
-pub mod printer;
+mod lambda;
+mod printer;
 pub mod registry;
-pub mod resolve;
-pub mod rollout;
-pub mod settings;
-pub mod state;
+mod rollout;
+mod session;
+mod state;
 
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
+use config::Settings;
 use error::ExitStatus;
 use printer::{Printer, Verbosity};
+use session::Session;
 
 /// Runs one invocation and turns its outcome into an exit code.
 pub fn run(cli: Cli) -> ExitCode {
@@ -51,19 +47,26 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let settings = Settings::load(
+            cli.global.config.as_deref(),
+            cli.global.environment.as_deref(),
+            cli.command.input(),
+        )?;
+        let session = Session::new(settings, printer.clone());
+        let s = &session;
         match &cli.command {
-            Command::Tag(args) => commands::tag::run(&cli.global, args, &printer).await,
-            Command::Build(args) => commands::build::run(&cli.global, args, &printer).await,
-            Command::Push(args) => commands::push::run(&cli.global, args, &printer).await,
-            Command::Lock(args) => commands::lock::run(&cli.global, args, &printer).await,
-            Command::Login(args) => commands::login::run(&cli.global, args, &printer).await,
-            Command::Deploy(args) => commands::deploy::run(&cli.global, args, &printer).await,
-            Command::Preview(args) => commands::preview::run(&cli.global, args, &printer).await,
-            Command::History(args) => commands::history::run(&cli.global, args, &printer).await,
-            Command::Rollback(args) => commands::rollback::run(&cli.global, args, &printer).await,
-            Command::Doctor(args) => commands::doctor::run(&cli.global, args, &printer).await,
-            Command::RunLocal(args) => commands::run_local::run(&cli.global, args, &printer).await,
-            Command::Status(args) => commands::status::run(&cli.global, args, &printer).await,
+            Command::Tag(args) => commands::tag::run(s, args).await,
+            Command::Build(args) => commands::build::run(s, args).await,
+            Command::Push(args) => commands::push::run(s, args).await,
+            Command::Lock(args) => commands::lock::run(s, args).await,
+            Command::Login(args) => commands::login::run(s, args).await,
+            Command::Deploy(args) => commands::deploy::run(s, args).await,
+            Command::Preview(args) => commands::preview::run(s, args).await,
+            Command::History(args) => commands::history::run(s, args).await,
+            Command::Rollback(args) => commands::rollback::run(s, args).await,
+            Command::Doctor(args) => commands::doctor::run(s, args).await,
+            Command::RunLocal(args) => commands::run_local::run(s, args).await,
+            Command::Status(args) => commands::status::run(s, args).await,
         }
     });
     match result {
@@ -71,8 +74,8 @@ pub fn run(cli: Cli) -> ExitCode {
         // A closed stdout (`imprint tag --json | head`) is the reader's choice, not a failure.
         Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),
         Err(err) => {
-            printer.error(&error::message(&err), error::hint(&err).as_deref());
-            error::classify(&err).into()
+            printer.error(&diagnose::message(&err), diagnose::hint(&err).as_deref());
+            diagnose::exit_status(&err).into()
         }
     }
 }
@@ -97,19 +100,4 @@ fn init_logging(verbosity: Verbosity) {
         .without_time()
         .with_ansi(false)
         .try_init();
-}
-
-/// The current time for tags: `SOURCE_DATE_EPOCH` when set, else the clock (UTC seconds).
-pub fn now_for_tags() -> Result<i64, error::UsageError> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) => text.trim().parse::<i64>().map_err(|_| {
-            error::UsageError::new(
-                format!("SOURCE_DATE_EPOCH is `{text}`, not a number of seconds"),
-                "set it to a Unix time such as $(git log -1 --format=%ct), or unset it",
-            )
-        }),
-        Err(_) => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)),
-    }
 }

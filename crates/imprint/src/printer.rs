@@ -22,7 +22,7 @@ pub enum Verbosity {
 #[derive(Debug, Clone)]
 pub struct Printer {
     /// `--json`.
-    pub json: bool,
+    json: bool,
     /// Loudness.
     pub verbosity: Verbosity,
     color: bool,
@@ -93,10 +93,21 @@ impl Printer {
         out.flush()
     }
 
-    /// A value as pretty JSON on stdout.
-    pub fn json_value(&self, value: &impl serde::Serialize) -> anyhow::Result<()> {
-        let text = serde_json::to_string_pretty(value)?;
-        self.data(&text)?;
+    /// A command's result on stdout: pretty JSON with `--json`, else its text (nothing when
+    /// the text is empty).
+    pub fn report(
+        &self,
+        report: &(impl serde::Serialize + std::fmt::Display),
+    ) -> anyhow::Result<()> {
+        if self.json {
+            let text = serde_json::to_string_pretty(report)?;
+            self.data(&text)?;
+        } else {
+            let text = report.to_string();
+            if !text.is_empty() {
+                self.data(&text)?;
+            }
+        }
         Ok(())
     }
 

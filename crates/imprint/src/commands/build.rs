@@ -1,13 +1,24 @@
 //! `imprint build`: the image for the current content, built once.
 
+use std::fmt;
+
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::cli::{BuildArgs, GlobalArgs};
+use crate::cli::BuildArgs;
 use crate::error::ExitStatus;
-use crate::printer::Printer;
-use crate::resolve::{resolve, Resolution, Source};
-use crate::settings::Settings;
+use crate::image::publish::build_new;
+use crate::image::{tag_content, TagQuery, TagSource};
+use crate::session::Session;
+
+/// What `imprint build` did.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum BuildOutcome {
+    Built,
+    AlreadyBuilt,
+    AlreadyPushed,
+}
 
 /// `build --json`.
 #[derive(Debug, Serialize)]
@@ -15,77 +26,56 @@ struct BuildReport {
     tag: String,
     hash: String,
     image: String,
-    /// `built`, `already-built` or `already-pushed`.
-    outcome: &'static str,
+    outcome: BuildOutcome,
     image_uri: Option<String>,
 }
 
+impl fmt::Display for BuildReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.image)
+    }
+}
+
 /// Runs `imprint build`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &BuildArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
-    let resolution = resolve(&settings, printer, args.offline, args.rebuild)
+pub async fn run(session: &Session, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
+    let (settings, printer) = (&session.settings, &session.printer);
+    let query = TagQuery {
+        offline: args.offline,
+        rebuild: args.rebuild,
+        read_only: false,
+    };
+    let tagged = tag_content(session, query)
         .await
         .context("failed to work out the tag")?;
-    let hash = resolution.hash();
-    let (image, outcome) = match &resolution.source {
-        Source::Pushed(pushed) => {
+    let (image, outcome) = match &tagged.source {
+        TagSource::Pushed(pushed) => {
             printer.note(&format!(
                 "this content is already pushed as {} ({}); nothing to build (--rebuild forces a new image)",
                 pushed.tag, pushed.digest
             ));
             (
-                format!("{}:{}", settings.image_name, resolution.tag),
-                "already-pushed",
+                format!("{}:{}", settings.image_name, tagged.tag),
+                BuildOutcome::AlreadyPushed,
             )
         }
-        Source::Built(image) => {
+        TagSource::Built(image) => {
             printer.note(&format!("this content is already built as {image}; nothing to build (--rebuild forces a new image)"));
-            (image.clone(), "already-built")
+            (image.clone(), BuildOutcome::AlreadyBuilt)
         }
-        Source::New => (
-            build_new(&settings, &resolution, args.rebuild, printer)?,
-            "built",
+        TagSource::New => (
+            build_new(session, &tagged, args.rebuild)?,
+            BuildOutcome::Built,
         ),
     };
-    let image_uri = settings
-        .registry
-        .as_ref()
-        .map(|r| r.repository.uri(&resolution.tag));
-    if printer.json {
-        printer.json_value(&BuildReport {
-            tag: resolution.tag,
-            hash,
-            image,
-            outcome,
-            image_uri,
-        })?;
-    } else {
-        printer.data(&image)?;
-    }
+    printer.report(&BuildReport {
+        image_uri: settings
+            .registry
+            .as_ref()
+            .map(|r| r.repository.uri(&tagged.tag)),
+        hash: tagged.hash(),
+        tag: tagged.tag,
+        image,
+        outcome,
+    })?;
     Ok(ExitStatus::Success)
-}
-
-/// Builds the image for content that has none yet; returns its local name, `name:tag`.
-pub fn build_new(
-    settings: &Settings,
-    resolution: &Resolution,
-    no_cache: bool,
-    printer: &Printer,
-) -> anyhow::Result<String> {
-    let image = format!("{}:{}", settings.image_name, resolution.tag);
-    crate::builder::build(
-        &settings.build,
-        &image,
-        &resolution.hash(),
-        no_cache,
-        &resolution.bases.images,
-        printer,
-    )
-    .with_context(|| format!("failed to build {image}"))?;
-    printer.note(&format!("built {image}"));
-    Ok(image)
 }

@@ -1,15 +1,17 @@
 //! `imprint doctor`: one line per thing a deploy needs, each with a hint when it fails. A check
 //! that cannot run because an earlier one failed says so (`skip`) instead of failing twice.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::cli::{DoctorArgs, GlobalArgs};
+use crate::cli::{Check, DoctorArgs};
+use crate::diagnose;
 use crate::error::{ExitStatus, UsageError};
-use crate::functions;
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::image::{builder, hash_tree, lock};
+use crate::lambda;
+use crate::registry::ecr::{self, EcrHost};
+use crate::session::Session;
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -21,10 +23,10 @@ enum Status {
     Skip,
 }
 
-/// One check.
+/// One check's result.
 #[derive(Debug, Serialize)]
-struct Check {
-    name: &'static str,
+struct Finding {
+    name: Check,
     status: Status,
     /// What was found, or what went wrong.
     detail: String,
@@ -37,48 +39,37 @@ struct Check {
 struct DoctorReport {
     /// Whether every check passed.
     ok: bool,
-    checks: Vec<Check>,
+    checks: Vec<Finding>,
 }
 
-/// Every check, in the order they run.
-pub const CHECKS: [&str; 8] = [
-    "builder",
-    "region",
-    "credentials",
-    "registry",
-    "repository",
-    "functions",
-    "lock",
-    "context",
-];
 /// The checks that need the AWS configuration (and run the ones before them).
-const AWS_CHECKS: [&str; 5] = [
-    "region",
-    "credentials",
-    "registry",
-    "repository",
-    "functions",
+const AWS_CHECKS: [Check; 5] = [
+    Check::Region,
+    Check::Credentials,
+    Check::Registry,
+    Check::Repository,
+    Check::Functions,
 ];
 
-struct Checks(Vec<Check>);
+struct Checks(Vec<Finding>);
 
 impl Checks {
-    fn ok(&mut self, name: &'static str, detail: impl Into<String>) {
+    fn ok(&mut self, name: Check, detail: impl Into<String>) {
         self.push(name, Status::Ok, detail.into(), None);
     }
 
     /// A failure from an error: its message, and its own hint or `fallback`.
-    fn fail(&mut self, name: &'static str, error: &anyhow::Error, fallback: &str) {
-        let hint = crate::error::hint(error).unwrap_or_else(|| fallback.to_string());
-        self.push(name, Status::Fail, crate::error::message(error), Some(hint));
+    fn fail(&mut self, name: Check, error: &anyhow::Error, fallback: &str) {
+        let hint = diagnose::hint(error).unwrap_or_else(|| fallback.to_string());
+        self.push(name, Status::Fail, diagnose::message(error), Some(hint));
     }
 
-    fn skip(&mut self, name: &'static str, why: &str) {
+    fn skip(&mut self, name: Check, why: &str) {
         self.push(name, Status::Skip, why.to_string(), None);
     }
 
-    fn push(&mut self, name: &'static str, status: Status, detail: String, hint: Option<String>) {
-        self.0.push(Check {
+    fn push(&mut self, name: Check, status: Status, detail: String, hint: Option<String>) {
+        self.0.push(Finding {
             name,
             status,
             detail,
@@ -88,136 +79,40 @@ impl Checks {
 }
 
 /// Runs `imprint doctor`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &DoctorArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
+pub async fn run(session: &Session, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
+    let want = |name: Check| args.checks.is_empty() || args.checks.contains(&name);
     let mut checks = Checks(Vec::new());
-
-    let want = |name: &str| args.checks.is_empty() || args.checks.iter().any(|c| c == name);
-    if want("builder") {
-        let kind = settings.build.params.builder;
-        match crate::builder::answers(kind) {
-            Ok(version) => checks.ok("builder", format!("{kind} answers (version {version})")),
-            Err(e) => checks.fail(
-                "builder",
-                &e.into(),
-                "start the Docker engine (or set [image] builder / IMPRINT_DOCKER to a working one)",
-            ),
-        }
+    if want(Check::Builder) {
+        check_builder(session, &mut checks);
     }
-    if AWS_CHECKS.iter().any(|n| want(n)) {
-        // The region check is the one every AWS command makes (functions::aws_config).
-        let sdk = match functions::aws_config().await {
-            Ok(sdk) => {
-                checks.ok(
-                    "region",
-                    sdk.region().map_or(String::new(), ToString::to_string),
-                );
-                Some(sdk)
-            }
-            Err(e) => {
-                checks.fail("region", &e, "");
-                None
-            }
-        };
-
-        let credentials = match &sdk {
-            Some(sdk) => match aws_sdk_sts::Client::new(sdk)
-                .get_caller_identity()
-                .send()
-                .await
-            {
-                Ok(id) => {
-                    checks.ok(
-                        "credentials",
-                        format!(
-                            "{} (account {})",
-                            id.arn().unwrap_or("unknown ARN"),
-                            id.account().unwrap_or("unknown")
-                        ),
-                    );
-                    true
-                }
-                Err(e) => {
-                    checks.fail(
-                        "credentials",
-                        &anyhow::anyhow!("STS GetCallerIdentity failed: {}", short_sdk_error(&e)),
-                        "set AWS_PROFILE (and `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                    );
-                    false
-                }
-            },
-            None => {
-                checks.skip("credentials", "needs a region");
-                false
-            }
-        };
-
-        let tags = check_registry(&settings, credentials, printer, &mut checks).await;
-        check_repository(&settings, tags, credentials, printer, &mut checks).await;
-
-        match sdk.as_ref().filter(|_| credentials) {
-            None => checks.skip("functions", "needs AWS credentials"),
-            Some(sdk) => {
-                let client = crate::lambda::client(sdk);
-                match check_functions(&client, &settings).await {
-                    Ok(detail) => checks.ok("functions", detail),
-                    Err(e) => checks.fail(
-                        "functions",
-                        &e,
-                        "create them (Pulumi), or fix [deploy] functions / select",
-                    ),
-                }
-            }
-        }
+    if AWS_CHECKS.iter().any(|n| want(*n)) {
+        check_aws(session, &mut checks).await;
     }
-    if want("lock") || want("context") {
+    if want(Check::Lock) || want(Check::Context) {
         // One offline, read-only pass over imprint.lock serves both checks: the lock check
         // reads what is missing from it, the context hash covers the locked base digests as
         // `imprint tag` does. Doctor writes nothing.
-        let bases = crate::lock::prepare(
-            &settings,
-            printer,
-            crate::lock::Mode {
-                offline: true,
-                locked: false,
-                update: false,
-                read_only: true,
-            },
-        )
-        .await;
-        if want("lock") {
-            check_lock(&settings, &bases, &mut checks);
+        let mode = lock::Mode {
+            offline: true,
+            locked: false,
+            update: false,
+            read_only: true,
+        };
+        let bases = lock::prepare(session, mode).await;
+        if want(Check::Lock) {
+            check_lock(session, &bases, &mut checks);
         }
-        if want("context") {
-            check_context(&settings, bases.ok(), printer, &mut checks);
+        if want(Check::Context) {
+            check_context(session, bases.ok(), &mut checks);
         }
     }
     // Prerequisites run for what was asked; only what was asked is reported.
     checks.0.retain(|c| want(c.name));
-
     let report = DoctorReport {
         ok: checks.0.iter().all(|c| c.status != Status::Fail),
         checks: checks.0,
     };
-    if printer.json {
-        printer.json_value(&report)?;
-    } else {
-        for c in &report.checks {
-            let mark = match c.status {
-                Status::Ok => "ok  ",
-                Status::Fail => "FAIL",
-                Status::Skip => "skip",
-            };
-            printer.data(&format!("{mark}  {:<12} {}", c.name, c.detail))?;
-            if let Some(hint) = &c.hint {
-                printer.data(&format!("      {:<12} hint: {hint}", ""))?;
-            }
-        }
-    }
+    session.printer.report(&report)?;
     Ok(if report.ok {
         ExitStatus::Success
     } else {
@@ -225,27 +120,117 @@ pub async fn run(
     })
 }
 
-/// The SDK's error in one line: its full text carries every provider's debug dump.
-fn short_sdk_error(e: &impl std::error::Error) -> String {
-    let text = aws_sdk_sts::error::DisplayErrorContext(e).to_string();
-    if text.contains("no credentials found") {
-        return "no AWS credentials found (looked in the environment, profiles, web identity, ECS and instance metadata)".into();
+impl fmt::Display for DoctorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lines = Vec::new();
+        for c in &self.checks {
+            let mark = match c.status {
+                Status::Ok => "ok  ",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+            };
+            lines.push(format!("{mark}  {:<12} {}", c.name.as_str(), c.detail));
+            if let Some(hint) = &c.hint {
+                lines.push(format!("      {:<12} hint: {hint}", ""));
+            }
+        }
+        f.write_str(&lines.join("\n"))
     }
-    let first = text.lines().next().unwrap_or_default();
-    first.split(" (").next().unwrap_or(first).to_string()
+}
+
+/// The builder's engine answers (not just its CLI).
+fn check_builder(session: &Session, checks: &mut Checks) {
+    let kind = session.settings.build.params.builder;
+    match builder::answers(kind) {
+        Ok(version) => checks.ok(
+            Check::Builder,
+            format!("{kind} answers (version {version})"),
+        ),
+        Err(e) => checks.fail(
+            Check::Builder,
+            &e.into(),
+            "start the Docker engine (or set [image] builder / IMPRINT_DOCKER to a working one)",
+        ),
+    }
+}
+
+/// Region, credentials, registry, repository and functions, each skipped when what it needs
+/// failed.
+async fn check_aws(session: &Session, checks: &mut Checks) {
+    // The region check is the one every AWS command makes.
+    let region = match session.aws().await {
+        Ok(sdk) => {
+            checks.ok(
+                Check::Region,
+                sdk.region().map_or(String::new(), ToString::to_string),
+            );
+            true
+        }
+        Err(e) => {
+            checks.fail(Check::Region, &e, "");
+            false
+        }
+    };
+    let credentials = if region {
+        check_credentials(session, checks).await
+    } else {
+        checks.skip(Check::Credentials, "needs a region");
+        false
+    };
+    let tags = check_registry(session, credentials, checks).await;
+    check_repository(session, tags, credentials, checks).await;
+    if !credentials {
+        return checks.skip(Check::Functions, "needs AWS credentials");
+    }
+    match check_functions(session).await {
+        Ok(detail) => checks.ok(Check::Functions, detail),
+        Err(e) => checks.fail(
+            Check::Functions,
+            &e,
+            "create them (Pulumi), or fix [deploy] functions / select",
+        ),
+    }
+}
+
+/// STS answers with who we are.
+async fn check_credentials(session: &Session, checks: &mut Checks) -> bool {
+    let identified = match session.sts().await {
+        Ok(sts) => lambda::identify(sts).await,
+        Err(e) => Err(format!("{e:#}")),
+    };
+    match identified {
+        Ok(id) => {
+            checks.ok(
+                Check::Credentials,
+                format!(
+                    "{} (account {})",
+                    id.arn.as_deref().unwrap_or("unknown ARN"),
+                    id.account.as_deref().unwrap_or("unknown")
+                ),
+            );
+            true
+        }
+        Err(e) => {
+            checks.fail(
+                Check::Credentials,
+                &anyhow::anyhow!("STS GetCallerIdentity failed: {e}"),
+                "set AWS_PROFILE (and `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            );
+            false
+        }
+    }
 }
 
 /// The registry answers and takes our credentials (a tag listing needs them); the number of
 /// tags listed, for the repository check.
 async fn check_registry(
-    settings: &Settings,
+    session: &Session,
     credentials: bool,
-    printer: &Printer,
     checks: &mut Checks,
 ) -> Option<usize> {
-    let Some(configured) = &settings.registry else {
+    let Some(configured) = &session.settings.registry else {
         checks.fail(
-            "registry",
+            Check::Registry,
             &UsageError::new(
                 "no image repository is configured",
                 "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
@@ -255,16 +240,16 @@ async fn check_registry(
         );
         return None;
     };
-    let ecr = crate::ecr::EcrHost::parse(&configured.repository.host).is_some();
+    let ecr = EcrHost::parse(&configured.repository.host).is_some();
     if ecr && !credentials {
         checks.skip(
-            "registry",
+            Check::Registry,
             "an ECR registry: needs AWS credentials for its token",
         );
         return None;
     }
     let attempt = async {
-        let registry = settings.registry_client(printer).await?;
+        let registry = session.registry().await?;
         registry.ping().await?;
         let tags = registry.tags().await?;
         anyhow::Ok((registry, tags.len()))
@@ -272,14 +257,14 @@ async fn check_registry(
     match attempt.await {
         Ok((registry, tags)) => {
             checks.ok(
-                "registry",
+                Check::Registry,
                 format!("{} answers and accepts the credentials", registry.address()),
             );
             Some(tags)
         }
         Err(e) => {
             checks.fail(
-                "registry",
+                Check::Registry,
                 &e,
                 "check [registry] endpoint and your network; `imprint login` for the docker CLI",
             );
@@ -290,26 +275,28 @@ async fn check_registry(
 
 /// ECR repositories must exist before the first push; other registries make them on push.
 async fn check_repository(
-    settings: &Settings,
+    session: &Session,
     tags: Option<usize>,
     credentials: bool,
-    printer: &Printer,
     checks: &mut Checks,
 ) {
-    let Some(configured) = &settings.registry else {
-        checks.skip("repository", "needs a configured repository");
+    let Some(configured) = &session.settings.registry else {
+        checks.skip(Check::Repository, "needs a configured repository");
         return;
     };
     let repository = &configured.repository;
-    if let Some(ecr) = crate::ecr::EcrHost::parse(&repository.host) {
+    if let Some(ecr) = EcrHost::parse(&repository.host) {
         if !credentials {
-            checks.skip("repository", "needs AWS credentials");
+            checks.skip(Check::Repository, "needs AWS credentials");
             return;
         }
-        match crate::ecr::ensure_repository(&ecr, &repository.path, false, printer).await {
-            Ok(()) => checks.ok("repository", format!("{repository} exists")),
+        let client = session.ecr(&ecr.region).await;
+        let found =
+            ecr::ensure_repository(&client, &ecr, &repository.path, false, &session.printer).await;
+        match found {
+            Ok(()) => checks.ok(Check::Repository, format!("{repository} exists")),
             Err(e) => checks.fail(
-                "repository",
+                Check::Repository,
                 &e,
                 "create it (the Pulumi program's bootstrap, or `imprint push --create-repo`)",
             ),
@@ -318,23 +305,21 @@ async fn check_repository(
     }
     match tags {
         Some(0) => checks.ok(
-            "repository",
+            Check::Repository,
             format!("{repository} is empty; the first push creates it"),
         ),
-        Some(tags) => checks.ok("repository", format!("{repository}: {tags} tags")),
-        None => checks.skip("repository", "needs the registry"),
+        Some(tags) => checks.ok(Check::Repository, format!("{repository}: {tags} tags")),
+        None => checks.skip(Check::Repository, "needs the registry"),
     }
 }
 
-async fn check_functions(
-    client: &aws_sdk_lambda::Client,
-    settings: &Settings,
-) -> anyhow::Result<String> {
-    let names = functions::select(client, settings, &[]).await?;
-    let found = functions::describe_all(client, &names).await?;
+async fn check_functions(session: &Session) -> anyhow::Result<String> {
+    let client = session.lambda().await?;
+    let names = lambda::select(client, &session.settings.config.sections.deploy, &[]).await?;
+    let found = lambda::read_functions(client, &names).await?;
     let zip: Vec<&str> = found
         .iter()
-        .filter(|f| f.package_type.as_deref() != Some("Image"))
+        .filter(|f| !f.is_image())
         .map(|f| f.name.as_str())
         .collect();
     if !zip.is_empty() {
@@ -353,20 +338,17 @@ async fn check_functions(
 }
 
 /// Every base image the Dockerfile names is pinned in imprint.lock for the platform.
-fn check_lock(
-    settings: &Settings,
-    bases: &anyhow::Result<crate::lock::Bases>,
-    checks: &mut Checks,
-) {
+fn check_lock(session: &Session, bases: &anyhow::Result<lock::Bases>, checks: &mut Checks) {
+    let settings = &session.settings;
     if std::fs::File::open(&settings.build.params.dockerfile).is_err() {
-        checks.skip("lock", "needs a readable Dockerfile (see context)");
+        checks.skip(Check::Lock, "needs a readable Dockerfile (see context)");
         return;
     }
     let bases = match bases {
         Ok(bases) => bases,
-        Err(e) => return checks.fail("lock", e, "run `imprint lock`"),
+        Err(e) => return checks.fail(Check::Lock, e, "run `imprint lock`"),
     };
-    let path = crate::lock::path(settings);
+    let path = lock::path(settings);
     let platform = &settings.build.params.platform;
     if !bases.unresolved.is_empty() {
         let missing = UsageError::new(
@@ -377,15 +359,15 @@ fn check_lock(
             ),
             "run `imprint lock` and commit imprint.lock",
         );
-        return checks.fail("lock", &missing.into(), "");
+        return checks.fail(Check::Lock, &missing.into(), "");
     }
     match bases.images.len() {
         0 => checks.ok(
-            "lock",
+            Check::Lock,
             "no base images to pin (FROM scratch or stages only)",
         ),
         n => checks.ok(
-            "lock",
+            Check::Lock,
             format!(
                 "{} pins {n} base image{} for {platform}",
                 path.display(),
@@ -396,17 +378,12 @@ fn check_lock(
 }
 
 /// The context hashes, with the locked base digests as `imprint tag` hashes them.
-fn check_context(
-    settings: &Settings,
-    bases: Option<crate::lock::Bases>,
-    printer: &Printer,
-    checks: &mut Checks,
-) {
-    let mut build = settings.build.clone();
+fn check_context(session: &Session, bases: Option<lock::Bases>, checks: &mut Checks) {
+    let mut build = session.settings.build.clone();
     if let Some(bases) = bases {
         build.params.base_images = bases.images;
     }
-    match crate::commands::tag::compute(&build, printer) {
+    match hash_tree(&build, &session.printer) {
         Ok(hashed) => {
             let mut detail = format!(
                 "{} files, {} bytes, hash {}",
@@ -417,8 +394,8 @@ fn check_context(
             for w in &hashed.warnings {
                 let _ = write!(detail, "; warning: {}", w.message);
             }
-            checks.ok("context", detail);
+            checks.ok(Check::Context, detail);
         }
-        Err(e) => checks.fail("context", &e, "fix the path or permission named above"),
+        Err(e) => checks.fail(Check::Context, &e, "fix the path or permission named above"),
     }
 }

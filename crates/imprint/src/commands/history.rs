@@ -1,28 +1,39 @@
 //! `imprint history`: the deployments and rollbacks in the journal, newest first.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, HistoryArgs};
+use crate::cli::HistoryArgs;
 use crate::error::ExitStatus;
-use crate::journal::{self, Entry, ImageRef, Outcome};
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::journal::{self, Action, Deployment, DeploymentOutcome, ImageRef, Outcome};
+use crate::session::Session;
+
+/// The deployments, newest first.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct History(Vec<Row>);
+
+impl fmt::Display for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.0.iter().map(render).collect();
+        f.write_str(&shown.join("\n"))
+    }
+}
 
 /// One deployment.
 #[derive(Debug, Serialize)]
-struct Deployment {
+struct Row {
     id: String,
-    /// `deploy` or `rollback`.
-    action: String,
+    action: Action,
     time: String,
     tag: String,
     image_uri: String,
     digest: Option<String>,
     content_hash: Option<String>,
     /// The end record's outcome, or `unfinished` (interrupted, or running now).
-    outcome: String,
+    outcome: &'static str,
     /// The caller's ARN.
     caller: Option<String>,
     functions: Vec<FunctionRow>,
@@ -43,32 +54,21 @@ struct FunctionRow {
 }
 
 /// Runs `imprint history`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &HistoryArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
-    let registry = settings.registry_client(printer).await?;
-    let entries = journal::entries(&registry, Some(args.limit)).await?;
-    let deployments: Vec<Deployment> = entries.iter().rev().filter_map(deployment).collect();
-    if printer.json {
-        printer.json_value(&deployments)?;
-        return Ok(ExitStatus::Success);
-    }
-    if deployments.is_empty() {
-        printer.note(&format!(
+pub async fn run(session: &Session, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
+    let registry = session.registry().await?;
+    let entries = journal::entries(registry, Some(args.limit)).await?;
+    let history = History(entries.iter().rev().filter_map(row).collect());
+    if history.0.is_empty() {
+        session.printer.note(&format!(
             "no deployments in the journal of {} yet",
             registry.repository
         ));
     }
-    for d in &deployments {
-        printer.data(&render(d))?;
-    }
+    session.printer.report(&history)?;
     Ok(ExitStatus::Success)
 }
 
-fn deployment(entry: &Entry) -> Option<Deployment> {
+fn row(entry: &Deployment) -> Option<Row> {
     let record = entry.end.as_ref().or(entry.begin.as_ref())?;
     let old: BTreeMap<&str, &Option<ImageRef>> = entry
         .begin
@@ -100,9 +100,9 @@ fn deployment(entry: &Entry) -> Option<Deployment> {
             })
             .collect(),
     };
-    Some(Deployment {
+    Some(Row {
         id: entry.id.clone(),
-        action: record.action.clone(),
+        action: record.action,
         // When it began, when the begin record survives.
         time: entry.begin.as_ref().unwrap_or(record).time.clone(),
         tag: record.tag.clone(),
@@ -112,18 +112,24 @@ fn deployment(entry: &Entry) -> Option<Deployment> {
         outcome: entry
             .end
             .as_ref()
-            .and_then(|e| e.outcome.clone())
-            .unwrap_or_else(|| "unfinished".into()),
+            .and_then(|e| e.outcome)
+            .map_or("unfinished", DeploymentOutcome::as_str),
         caller: record.caller.arn.clone(),
         functions,
     })
 }
 
 /// Several lines: the deployment, then its functions grouped by outcome.
-fn render(d: &Deployment) -> String {
+fn render(d: &Row) -> String {
     let short = |s: &str, n: usize| s.chars().take(n).collect::<String>();
     let mut lines = vec![
-        format!("{}  {:<8}  {:<11}  {}", d.time, d.action, d.outcome, d.tag),
+        format!(
+            "{}  {:<8}  {:<11}  {}",
+            d.time,
+            d.action.as_str(),
+            d.outcome,
+            d.tag
+        ),
         format!(
             "    image    {}{}",
             d.digest
@@ -163,51 +169,38 @@ fn render(d: &Deployment) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Caller, Finished, Kind, Planned, Record, JOURNAL_FORMAT};
+    use crate::journal::record::sample;
+    use crate::journal::{Caller, Finished, Kind, Planned, Record};
 
     fn begin() -> Record {
-        let image = ImageRef {
-            uri: "r.io/a:t2".into(),
-            digest: Some("sha256:2".into()),
-        };
+        let record = sample(Kind::Begin, Action::Rollback, "t2", "sha256:2");
         Record {
-            format: JOURNAL_FORMAT,
-            kind: Kind::Begin,
-            id: "20261129-000000-000-00000001".into(),
-            action: "rollback".into(),
-            time: "2026-11-29T00:00:00Z".into(),
-            unix_time: 0,
             caller: Caller {
                 arn: Some("arn:aws:iam::1:user/a".into()),
                 ..Caller::default()
             },
-            runner: None,
-            image: image.clone(),
-            tag: "t2".into(),
-            content_hash: None,
             functions: vec![Planned {
                 name: "f".into(),
                 old: Some(ImageRef {
                     uri: "r.io/a:t1".into(),
                     digest: Some("sha256:1".into()),
                 }),
-                new: image,
+                new: record.image.clone(),
             }],
-            outcome: None,
-            results: vec![],
+            ..record
         }
     }
 
     #[test]
     fn an_open_record_is_unfinished_and_an_end_record_gives_outcomes_and_old_images() {
-        let open = Entry {
+        let open = Deployment {
             id: "x".into(),
             begin: Some(begin()),
             end: None,
         };
-        let d = deployment(&open).unwrap();
+        let d = row(&open).unwrap();
         assert_eq!(d.outcome, "unfinished");
-        assert_eq!(d.action, "rollback");
+        assert_eq!(d.action, Action::Rollback);
         assert_eq!(d.functions[0].outcome, None);
         assert!(render(&d).contains("planned  f"), "{}", render(&d));
 
@@ -215,7 +208,7 @@ mod tests {
             kind: Kind::End,
             time: "2026-11-29T00:01:00Z".into(),
             functions: vec![],
-            outcome: Some("failed".into()),
+            outcome: Some(DeploymentOutcome::Failed),
             results: vec![Finished {
                 name: "f".into(),
                 outcome: Outcome::RevertFailed,
@@ -224,19 +217,19 @@ mod tests {
             }],
             ..begin()
         };
-        let closed = Entry {
+        let closed = Deployment {
             id: "x".into(),
             begin: Some(begin()),
             end: Some(end),
         };
-        let d = deployment(&closed).unwrap();
+        let d = row(&closed).unwrap();
         assert_eq!(d.outcome, "failed");
         assert_eq!(d.time, "2026-11-29T00:00:00Z", "when it began");
         assert_eq!(d.functions[0].old.as_ref().unwrap().uri, "r.io/a:t1");
         let text = render(&d);
         assert!(text.contains("revert-failed f"), "{text}");
         assert!(text.contains("error    f: boom"), "{text}");
-        assert!(deployment(&Entry {
+        assert!(row(&Deployment {
             id: "y".into(),
             begin: None,
             end: None

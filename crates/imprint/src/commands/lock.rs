@@ -1,12 +1,13 @@
 //! `imprint lock`: pin the Dockerfile's base images in imprint.lock.
 
+use std::fmt;
+
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, LockArgs};
+use crate::cli::LockArgs;
 use crate::error::ExitStatus;
-use crate::lock::{self, Mode};
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::image::lock::{self, Mode};
+use crate::session::Session;
 
 /// `lock --json`.
 #[derive(Debug, Serialize)]
@@ -16,35 +17,36 @@ struct LockReport {
     images: Vec<imprint_context::BaseImage>,
 }
 
+impl fmt::Display for LockReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pinned: Vec<String> = self
+            .images
+            .iter()
+            .map(|i| format!("{}@{}", i.reference, i.digest))
+            .collect();
+        f.write_str(&pinned.join("\n"))
+    }
+}
+
 /// Runs `imprint lock`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &LockArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
+pub async fn run(session: &Session, args: &LockArgs) -> anyhow::Result<ExitStatus> {
+    let settings = &session.settings;
     let mode = Mode {
         offline: false,
         locked: settings.locked,
         update: args.update,
         read_only: false,
     };
-    let bases = lock::prepare(&settings, printer, mode).await?;
-    let report = LockReport {
-        path: lock::path(&settings).display().to_string(),
-        platform: settings.build.params.platform.clone(),
-        images: bases.images,
-    };
-    if printer.json {
-        printer.json_value(&report)?;
-    } else if report.images.is_empty() {
-        printer.note(
+    let bases = lock::prepare(session, mode).await?;
+    if bases.images.is_empty() {
+        session.printer.note(
             "the Dockerfile names no external image (only scratch or stages); nothing to lock",
         );
-    } else {
-        for image in &report.images {
-            printer.data(&format!("{}@{}", image.reference, image.digest))?;
-        }
     }
+    session.printer.report(&LockReport {
+        path: lock::path(settings).display().to_string(),
+        platform: settings.build.params.platform.clone(),
+        images: bases.images,
+    })?;
     Ok(ExitStatus::Success)
 }

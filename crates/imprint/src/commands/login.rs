@@ -6,11 +6,11 @@ use std::process::{Command, Stdio};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, LoginArgs};
-use crate::ecr::EcrHost;
+use crate::cli::LoginArgs;
+use crate::config::docker_program;
 use crate::error::{ExitStatus, UsageError};
-use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::registry::ecr::{self, EcrHost};
+use crate::session::Session;
 
 /// `login --json`.
 #[derive(Debug, Serialize)]
@@ -19,14 +19,16 @@ struct LoginReport {
     username: String,
 }
 
+impl std::fmt::Display for LoginReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "logged in to {} as {}", self.registry, self.username)
+    }
+}
+
 /// Runs `imprint login`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &LoginArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
-    let repository = &settings
+pub async fn run(session: &Session, _args: &LoginArgs) -> anyhow::Result<ExitStatus> {
+    let repository = &session
+        .settings
         .registry
         .as_ref()
         .ok_or_else(|| {
@@ -48,8 +50,9 @@ pub async fn run(
             ),
         )
     })?;
-    let credential = crate::ecr::credential(&ecr, printer).await?;
-    let docker = crate::builder::docker();
+    let client = session.ecr(&ecr.region).await;
+    let credential = ecr::credential(&client, &ecr, &session.printer).await?;
+    let docker = docker_program();
     let mut child = Command::new(&docker)
         .args([
             "login",
@@ -81,17 +84,9 @@ pub async fn run(
             said.trim()
         );
     }
-    let report = LoginReport {
+    session.printer.report(&LoginReport {
         registry: repository.host.clone(),
         username: credential.username,
-    };
-    if printer.json {
-        printer.json_value(&report)?;
-    } else {
-        printer.data(&format!(
-            "logged in to {} as {}",
-            report.registry, report.username
-        ))?;
-    }
+    })?;
     Ok(ExitStatus::Success)
 }

@@ -1,4 +1,4 @@
-//! One module per command.
+//! The command layer: one file per command that reads its arguments, calls the library, reports.
 
 pub mod build;
 pub mod deploy;

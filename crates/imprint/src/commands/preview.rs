@@ -3,19 +3,17 @@
 //! (from the image's index artifact). Hashing only: no build, no push, no write anywhere.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use anyhow::Context as _;
-use imprint_context::{Input, InputKind};
 use serde::Serialize;
 
-use crate::artifact::{self, RecordedInput};
-use crate::cli::{GlobalArgs, PreviewArgs};
+use crate::cli::PreviewArgs;
 use crate::error::ExitStatus;
-use crate::functions::{self, Function};
-use crate::printer::Printer;
-use crate::registry::Registry;
-use crate::resolve::{resolve_read_only, Resolution, Source};
-use crate::settings::Settings;
+use crate::image::changes::{compare, Deployed};
+use crate::image::{tag_content, TagQuery, TagSource};
+use crate::lambda::{self, Function};
+use crate::session::Session;
 
 /// One function.
 #[derive(Debug, Serialize)]
@@ -30,33 +28,16 @@ struct FunctionRow {
     digest: Option<String>,
 }
 
-/// One image the functions that would change run now, against the local tree.
-#[derive(Debug, Serialize)]
-struct Deployed {
-    image_uri: String,
-    digest: Option<String>,
-    functions: Vec<String>,
-    /// The content it was built from, when imprint built it.
-    content_hash: Option<String>,
-    /// The input files that differ; none when they cannot be compared (`note` says why).
-    files: Option<FileChanges>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
-}
-
-/// Input files added, removed and changed, from the deployed image to the local tree.
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
-struct FileChanges {
-    added: Vec<String>,
-    removed: Vec<String>,
-    /// Path and what changed: `content`, `mode`, `link`, or `kind`.
-    changed: Vec<(String, &'static str)>,
-}
-
-impl FileChanges {
-    fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
-    }
+/// Where the local tree's image is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum LocalState {
+    /// In the registry.
+    Pushed,
+    /// Built on this machine, not pushed yet.
+    Built,
+    /// Not built yet.
+    New,
 }
 
 /// `preview --json`.
@@ -67,7 +48,7 @@ struct PreviewReport {
     image_uri: String,
     hash: String,
     /// `pushed`, `built` (local only) or `new` (deploy would build and push it).
-    state: &'static str,
+    state: LocalState,
     /// How many functions deploy would update.
     changes: usize,
     functions: Vec<FunctionRow>,
@@ -75,26 +56,25 @@ struct PreviewReport {
 }
 
 /// Runs `imprint preview`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &PreviewArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
-    let registry = settings.registry_client(printer).await?;
-    let local = resolve_read_only(&settings, printer)
+pub async fn run(session: &Session, args: &PreviewArgs) -> anyhow::Result<ExitStatus> {
+    let registry = session.registry().await?;
+    let query = TagQuery {
+        read_only: true,
+        ..TagQuery::default()
+    };
+    let local = tag_content(session, query)
         .await
         .context("failed to work out the tag of the local tree")?;
-    let sdk = functions::aws_config().await?;
-    let client = crate::lambda::client(&sdk);
-    let names = functions::select(&client, &settings, &args.functions).await?;
-    let found = functions::describe_all(&client, &names).await?;
+    let client = session.lambda().await?;
+    let deploy = &session.settings.config.sections.deploy;
+    let names = lambda::select(client, deploy, &args.functions).await?;
+    let found = lambda::read_functions(client, &names).await?;
 
     let uri = registry.repository.uri(&local.tag);
     let (state, digest) = match &local.source {
-        Source::Pushed(p) => ("pushed", Some(p.digest.as_str())),
-        Source::Built(_) => ("built", None),
-        Source::New => ("new", None),
+        TagSource::Pushed(p) => (LocalState::Pushed, Some(p.digest.as_str())),
+        TagSource::Built(_) => (LocalState::Built, None),
+        TagSource::New => (LocalState::New, None),
     };
     let runs_local = |f: &Function| {
         f.image_uri.as_deref() == Some(uri.as_str())
@@ -122,10 +102,10 @@ pub async fn run(
     }
     let mut deployed = Vec::new();
     for ((image_uri, digest), functions) in by_image {
-        deployed.push(compare(&registry, image_uri, digest, functions, &local).await?);
+        deployed.push(compare(registry, image_uri, digest, functions, &local).await?);
     }
 
-    let report = PreviewReport {
+    session.printer.report(&PreviewReport {
         tag: local.tag.clone(),
         image_uri: uri,
         hash: local.hash(),
@@ -133,176 +113,14 @@ pub async fn run(
         changes: rows.iter().filter(|r| r.change).count(),
         functions: rows,
         deployed,
-    };
-    if printer.json {
-        printer.json_value(&report)?;
-    } else {
-        printer.data(&render(&report))?;
-    }
+    })?;
     Ok(ExitStatus::Success)
 }
 
-/// What differs between a deployed image and the local tree.
-async fn compare(
-    registry: &Registry,
-    image_uri: String,
-    digest: Option<String>,
-    functions: Vec<String>,
-    local: &Resolution,
-) -> anyhow::Result<Deployed> {
-    let mut out = Deployed {
-        image_uri,
-        digest,
-        functions,
-        content_hash: None,
-        files: None,
-        note: None,
-    };
-    let ours = [
-        format!("{}:", registry.repository),
-        format!("{}@", registry.repository),
-    ];
-    if !ours.iter().any(|p| out.image_uri.starts_with(p.as_str())) {
-        out.note = Some(format!(
-            "an image from outside {}; its files cannot be compared",
-            registry.repository
-        ));
-        return Ok(out);
+impl fmt::Display for PreviewReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&render(self))
     }
-    let Some(digest) = &out.digest else {
-        out.note = Some("Lambda reports no digest for it; its files cannot be compared".into());
-        return Ok(out);
-    };
-    let Some(hash) = artifact::image_hash(registry, digest)
-        .await
-        .with_context(|| format!("failed to read the image {digest}"))?
-    else {
-        out.note = Some(format!(
-            "{digest} has no {} label (not built by imprint, or gone from the registry); its files cannot be compared",
-            crate::builder::HASH_LABEL
-        ));
-        return Ok(out);
-    };
-    out.content_hash = Some(hash.clone());
-    if hash == local.hash() {
-        out.files = Some(FileChanges::default());
-        out.note = Some("the same content as the local tree, under another tag".into());
-        return Ok(out);
-    }
-    let Some(recorded) = artifact::recorded_inputs(registry, &hash)
-        .await
-        .with_context(|| format!("failed to read the index artifact of {digest}"))?
-    else {
-        out.note = Some(format!(
-            "no index artifact {} in the registry (pushed without imprint?); its files cannot be compared",
-            artifact::artifact_tag(&hash)
-        ));
-        return Ok(out);
-    };
-    let files = diff(&recorded, &local.hashed.inputs);
-    if files.is_empty() {
-        out.note = Some("no input file differs; the build settings do (builder, Dockerfile path, target, platform, build arguments or base image digests)".into());
-    }
-    out.files = Some(files);
-    Ok(out)
-}
-
-/// How an entry compares: kind, file hash and mode, link text.
-#[derive(PartialEq, Eq)]
-struct Sig<'a> {
-    kind: &'a str,
-    hash: Option<String>,
-    mode: Option<(bool, bool)>,
-    target: Option<String>,
-}
-
-fn sig_local(i: &Input) -> Sig<'static> {
-    let kind = match i.kind {
-        InputKind::File => "file",
-        InputKind::Dir => "dir",
-        InputKind::Symlink => "symlink",
-    };
-    Sig {
-        kind,
-        hash: i.hash_hex(),
-        mode: (i.kind == InputKind::File).then_some((i.executable, i.other_readable)),
-        target: (i.kind == InputKind::Symlink)
-            .then(|| String::from_utf8_lossy(&i.target).into_owned()),
-    }
-}
-
-fn sig_recorded(r: &RecordedInput) -> Sig<'_> {
-    Sig {
-        kind: &r.kind,
-        hash: r.hash.clone(),
-        mode: (r.kind == "file").then_some((
-            r.executable.unwrap_or(false),
-            r.other_readable.unwrap_or(false),
-        )),
-        target: r.target.clone(),
-    }
-}
-
-/// Entries added, removed or changed from `recorded` to `local`. A folder is listed only
-/// when nothing listed lies under it (an empty folder), so a new file is one line.
-fn diff(recorded: &[RecordedInput], local: &[Input]) -> FileChanges {
-    let before: BTreeMap<&str, Sig> = recorded
-        .iter()
-        .map(|r| (r.path.as_str(), sig_recorded(r)))
-        .collect();
-    let after: BTreeMap<String, Sig> = local
-        .iter()
-        .map(|i| (i.display_path(), sig_local(i)))
-        .collect();
-    let mut changes = FileChanges::default();
-    let mut dirs = Vec::new();
-    for (path, now) in &after {
-        match before.get(path.as_str()) {
-            None if now.kind == "dir" => dirs.push((path.clone(), true)),
-            None => changes.added.push(path.clone()),
-            Some(was) if was == now => {}
-            Some(was) => changes.changed.push((
-                path.clone(),
-                if was.kind != now.kind {
-                    "kind"
-                } else if was.hash != now.hash {
-                    "content"
-                } else if was.target != now.target {
-                    "link"
-                } else {
-                    "mode"
-                },
-            )),
-        }
-    }
-    for (path, was) in &before {
-        if !after.contains_key(*path) {
-            if was.kind == "dir" {
-                dirs.push((path.to_string(), false));
-            } else {
-                changes.removed.push(path.to_string());
-            }
-        }
-    }
-    for (dir, added) in dirs {
-        let inside = format!("{dir}/");
-        let listed = changes
-            .added
-            .iter()
-            .chain(&changes.removed)
-            .any(|p| p.starts_with(&inside));
-        if !listed {
-            let shown = format!("{dir}/");
-            if added {
-                changes.added.push(shown);
-            } else {
-                changes.removed.push(shown);
-            }
-        }
-    }
-    changes.added.sort();
-    changes.removed.sort();
-    changes
 }
 
 fn render(report: &PreviewReport) -> String {
@@ -310,9 +128,9 @@ fn render(report: &PreviewReport) -> String {
         "local tree: {} ({})",
         report.tag,
         match report.state {
-            "pushed" => "pushed",
-            "built" => "built, not pushed yet: deploy pushes it",
-            _ => "new content, not built yet: deploy builds and pushes it, and the tag's timestamp is taken then",
+            LocalState::Pushed => "pushed",
+            LocalState::Built => "built, not pushed yet: deploy pushes it",
+            LocalState::New => "new content, not built yet: deploy builds and pushes it, and the tag's timestamp is taken then",
         }
     )];
     for f in &report.functions {
@@ -328,7 +146,7 @@ fn render(report: &PreviewReport) -> String {
         });
     }
     for d in &report.deployed {
-        let tag = functions::tag_of(&d.image_uri).unwrap_or_else(|| d.image_uri.clone());
+        let tag = lambda::tag_of(&d.image_uri).unwrap_or_else(|| d.image_uri.clone());
         lines.push(format!(
             "files changed since {tag} (run by {}):",
             d.functions.join(", ")
@@ -355,86 +173,4 @@ fn render(report: &PreviewReport) -> String {
         ),
     });
     lines.join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn recorded(path: &str, kind: &str, hash: Option<&str>, exec: bool) -> RecordedInput {
-        RecordedInput {
-            path: path.into(),
-            kind: kind.into(),
-            executable: (kind == "file").then_some(exec),
-            other_readable: (kind == "file").then_some(true),
-            hash: hash.map(str::to_string),
-            target: None,
-        }
-    }
-
-    fn local(path: &str, kind: InputKind, byte: u8, exec: bool) -> Input {
-        let mut hash = [0u8; 32];
-        hash[0] = byte;
-        Input {
-            path: path.as_bytes().to_vec(),
-            kind,
-            executable: exec,
-            other_readable: kind == InputKind::File,
-            size: 1,
-            hash: if kind == InputKind::File {
-                hash
-            } else {
-                [0; 32]
-            },
-            target: Vec::new(),
-        }
-    }
-
-    fn hex_of(byte: u8) -> String {
-        let mut hash = [0u8; 32];
-        hash[0] = byte;
-        imprint_context::hex(&hash)
-    }
-
-    #[test]
-    fn diff_names_added_removed_and_changed_entries() {
-        let before = vec![
-            recorded("Dockerfile", "file", Some(&hex_of(1)), false),
-            recorded("handlers", "dir", None, false),
-            recorded("handlers/debts.py", "file", Some(&hex_of(2)), false),
-            recorded("old", "dir", None, false),
-            recorded("run.sh", "file", Some(&hex_of(3)), false),
-            recorded("gone.py", "file", Some(&hex_of(4)), false),
-        ];
-        let after = vec![
-            local("Dockerfile", InputKind::File, 1, false),
-            local("handlers", InputKind::Dir, 0, false),
-            local("handlers/debts.py", InputKind::File, 9, false),
-            local("new", InputKind::Dir, 0, false),
-            local("new/a.json", InputKind::File, 5, false),
-            local("run.sh", InputKind::File, 3, true),
-        ];
-        let changes = diff(&before, &after);
-        assert_eq!(changes.added, vec!["new/a.json"]);
-        assert_eq!(changes.removed, vec!["gone.py", "old/"]);
-        assert_eq!(
-            changes.changed,
-            vec![
-                ("handlers/debts.py".to_string(), "content"),
-                ("run.sh".to_string(), "mode")
-            ]
-        );
-        assert!(diff(&before, &before_as_local()).is_empty());
-    }
-
-    fn before_as_local() -> Vec<Input> {
-        vec![
-            local("Dockerfile", InputKind::File, 1, false),
-            local("gone.py", InputKind::File, 4, false),
-            local("handlers", InputKind::Dir, 0, false),
-            local("handlers/debts.py", InputKind::File, 2, false),
-            local("old", InputKind::Dir, 0, false),
-            local("run.sh", InputKind::File, 3, false),
-        ]
-    }
 }

@@ -1,17 +1,17 @@
 //! `imprint status` (alias `outputs`): what each function runs, and where it drifted.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, StatusArgs};
+use crate::cli::StatusArgs;
 use crate::error::ExitStatus;
-use crate::functions::{self, Function};
-use crate::printer::Printer;
-use crate::resolve::{resolve_read_only, Source};
-use crate::settings::Settings;
+use crate::image::{tag_content, TagQuery, TagSource};
+use crate::lambda::{self, Function, UpdateStatus};
+use crate::registry::Registry;
+use crate::session::Session;
 
 /// One function's row.
 #[derive(Debug, Serialize)]
@@ -51,24 +51,23 @@ struct StatusReport {
 }
 
 /// Runs `imprint status`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &StatusArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
-    let config = functions::aws_config().await?;
-    let lambda = crate::lambda::client(&config);
-    let names = functions::select(&lambda, &settings, &args.functions).await?;
-    let found = functions::describe_all(&lambda, &names).await?;
-    let local = resolve_read_only(&settings, printer)
+pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
+    let settings = &session.settings;
+    let client = session.lambda().await?;
+    let names = lambda::select(client, &settings.config.sections.deploy, &args.functions).await?;
+    let found = lambda::read_functions(client, &names).await?;
+    let query = TagQuery {
+        read_only: true,
+        ..TagQuery::default()
+    };
+    let local = tag_content(session, query)
         .await
         .context("failed to work out the tag of the local tree")?;
     let registry = match &settings.registry {
-        Some(_) => Some(settings.registry_client(printer).await?),
+        Some(_) => Some(session.registry().await?),
         None => None,
     };
-    let unfinished: Vec<Unfinished> = match &registry {
+    let unfinished: Vec<Unfinished> = match registry {
         Some(registry) => crate::journal::unfinished(registry)
             .await?
             .into_iter()
@@ -85,36 +84,9 @@ pub async fn run(
     let mut registry_digests: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut rows = Vec::new();
     for function in found {
-        let mut drift = Vec::new();
-        if function.package_type.as_deref() != Some("Image") {
-            drift.push("not an image function".to_string());
-        }
-        match function.last_update_status.as_deref() {
-            Some("InProgress") => drift.push("an update is in progress".into()),
-            Some("Failed") => drift.push(format!(
-                "the last update failed: {}",
-                function
-                    .last_update_reason
-                    .as_deref()
-                    .unwrap_or("no reason given")
-            )),
-            _ => {}
-        }
-        if let (Some(tag), Some(registry)) = (&function.tag, &registry) {
-            if !registry_digests.contains_key(tag) {
-                let digest = registry.manifest_digest(tag).await?;
-                registry_digests.insert(tag.clone(), digest);
-            }
-            match (
-                registry_digests.get(tag).cloned().flatten(),
-                &function.digest,
-            ) {
-                (None, _) => drift.push(format!("the tag {tag} is gone from the registry")),
-                (Some(theirs), Some(ours)) if &theirs != ours => drift.push(format!(
-                    "the registry's {tag} is now {theirs}, the function runs {ours}"
-                )),
-                _ => {}
-            }
+        let mut drift = own_drift(&function);
+        if let (Some(tag), Some(registry)) = (&function.tag, registry) {
+            drift.extend(tag_drift(registry, &mut registry_digests, tag, &function).await?);
         }
         for open in unfinished
             .iter()
@@ -143,21 +115,64 @@ pub async fn run(
     let common = (uris.len() == 1 && rows.iter().all(|r| r.function.image_uri.is_some()))
         .then(|| uris.iter().next().map(|u| u.to_string()))
         .flatten();
-    let report = StatusReport {
+    session.printer.report(&StatusReport {
         ecr_repository_url: settings.registry.as_ref().map(|r| r.repository.to_string()),
-        image_tag: common.as_deref().and_then(functions::tag_of),
+        image_tag: common.as_deref().and_then(lambda::tag_of),
         image_uri: common,
         local_tag: local.tag.clone(),
-        local_pushed: matches!(local.source, Source::Pushed(_)),
+        local_pushed: matches!(local.source, TagSource::Pushed(_)),
         unfinished_deploys: unfinished,
         functions: rows,
-    };
-    if printer.json {
-        printer.json_value(&report)?;
-    } else {
-        printer.data(&human(&report))?;
-    }
+    })?;
     Ok(ExitStatus::Success)
+}
+
+/// What Lambda itself says is off: not an image function, an update running or failed.
+fn own_drift(function: &Function) -> Vec<String> {
+    let mut drift = Vec::new();
+    if !function.is_image() {
+        drift.push("not an image function".to_string());
+    }
+    match &function.last_update_status {
+        Some(UpdateStatus::InProgress) => drift.push("an update is in progress".into()),
+        Some(UpdateStatus::Failed) => drift.push(format!(
+            "the last update failed: {}",
+            function
+                .last_update_reason
+                .as_deref()
+                .unwrap_or("no reason given")
+        )),
+        _ => {}
+    }
+    drift
+}
+
+/// Whether the function's tag still names the image it runs (each tag asked for once).
+async fn tag_drift(
+    registry: &Registry,
+    digests: &mut BTreeMap<String, Option<String>>,
+    tag: &str,
+    function: &Function,
+) -> anyhow::Result<Option<String>> {
+    if !digests.contains_key(tag) {
+        let digest = registry.manifest_digest(tag).await?;
+        digests.insert(tag.to_string(), digest);
+    }
+    Ok(
+        match (digests.get(tag).cloned().flatten(), &function.digest) {
+            (None, _) => Some(format!("the tag {tag} is gone from the registry")),
+            (Some(theirs), Some(ours)) if &theirs != ours => Some(format!(
+                "the registry's {tag} is now {theirs}, the function runs {ours}"
+            )),
+            _ => None,
+        },
+    )
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&human(self))
+    }
 }
 
 fn human(report: &StatusReport) -> String {
@@ -198,8 +213,8 @@ fn human(report: &StatusReport) -> String {
             f.name,
             f.tag.as_deref().unwrap_or("-"),
             digest,
-            f.state.as_deref().unwrap_or("-"),
-            f.last_update_status.as_deref().unwrap_or("-"),
+            f.state.as_ref().map_or("-", |s| s.as_str()),
+            f.last_update_status.as_ref().map_or("-", |s| s.as_str()),
             f.last_modified.as_deref().unwrap_or("-")
         );
         for d in &row.drift {

@@ -1,46 +1,17 @@
 //! `imprint tag`: the tag for the current content.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use anyhow::Context as _;
-use imprint_context::{hash_context, ContextHash, InputKind, Observer, FORMAT_VERSION};
-use indicatif::ProgressBar;
+use imprint_context::{ContextHash, InputKind, FORMAT_VERSION};
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, TagArgs};
+use crate::cli::TagArgs;
+use crate::config::BuildSettings;
 use crate::error::ExitStatus;
-use crate::printer::{Printer, Verbosity};
-use crate::resolve::Source;
-use crate::settings::{BuildSettings, Settings};
-
-/// Draws hashing progress on a terminal.
-struct Progress(ProgressBar);
-
-impl Observer for Progress {
-    fn found(&self, bytes: u64) {
-        self.0.inc_length(bytes);
-    }
-    fn hashed(&self, bytes: u64) {
-        self.0.inc(bytes);
-    }
-}
-
-/// Hashes the configured context, with progress, and prints its warnings.
-pub fn compute(build: &BuildSettings, printer: &Printer) -> anyhow::Result<ContextHash> {
-    tracing::info!(
-        "hashing {} as {} would send it",
-        build.context.display(),
-        build.params.builder
-    );
-    let progress = Progress(printer.bytes_bar("hashing"));
-    let result = hash_context(&build.context, &build.params, &progress);
-    progress.0.finish_and_clear();
-    let hashed = result?;
-    for warning in &hashed.warnings {
-        printer.warn(&warning.message);
-    }
-    Ok(hashed)
-}
+use crate::image::{tag_content, TagQuery, TagSource};
+use crate::printer::Verbosity;
+use crate::session::Session;
 
 /// `tag --json`.
 #[derive(Debug, Serialize)]
@@ -66,69 +37,78 @@ struct TagReport<'a> {
     inputs: &'a [imprint_context::Input],
     excluded: &'a [imprint_context::Excluded],
     warnings: &'a [imprint_context::Warning],
+    /// `--explain`: the text shown instead of the tag.
+    #[serde(skip)]
+    explanation: Option<String>,
+}
+
+impl fmt::Display for TagReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.explanation.as_deref().unwrap_or(&self.tag))
+    }
 }
 
 /// Runs `imprint tag`.
-pub async fn run(
-    global: &GlobalArgs,
-    args: &TagArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::resolve(global, &args.input)?;
+pub async fn run(session: &Session, args: &TagArgs) -> anyhow::Result<ExitStatus> {
+    let (settings, printer) = (&session.settings, &session.printer);
     let build = &settings.build;
     if !args.offline && settings.registry.is_none() {
         printer.note("no [registry] repository is configured, so the tag is computed from the local tree alone");
     }
     let offline = args.offline || settings.registry.is_none();
-    let resolution = crate::resolve::resolve(&settings, printer, offline, args.rebuild)
+    let query = TagQuery {
+        offline,
+        rebuild: args.rebuild,
+        read_only: false,
+    };
+    let tagged = tag_content(session, query)
         .await
         .context("failed to work out the tag")?;
-    let hashed = &resolution.hashed;
-    let hash = resolution.hash();
-    let tag = resolution.tag.clone();
-    let digest = match &resolution.source {
-        Source::Pushed(p) => Some(p.digest.as_str()),
+    let hashed = &tagged.hashed;
+    let digest = match &tagged.source {
+        TagSource::Pushed(p) => Some(p.digest.as_str()),
         _ => None,
     };
-    if printer.json {
-        printer.json_value(&TagReport {
-            pushed: (!offline).then_some(digest.is_some()),
-            digest,
-            image_uri: settings.registry.as_ref().map(|r| r.repository.uri(&tag)),
-            tag,
-            hash,
-            format: FORMAT_VERSION,
-            template: build.template.as_str(),
-            offline,
-            builder: build.params.builder.as_str(),
-            platform: &build.params.platform,
-            target: build.params.target.as_deref(),
-            dockerfile: &hashed.dockerfile,
-            ignore_file: hashed.ignore_file.as_deref(),
-            // Names only: values may be secrets.
-            build_args: build.params.build_args.keys().map(String::as_str).collect(),
-            base_images: if resolution.bases.unresolved.is_empty() {
-                serde_json::to_value(&resolution.bases.images)?
-            } else {
-                serde_json::Value::from("unresolved")
-            },
-            files: hashed.files,
-            bytes: hashed.bytes,
-            inputs: &hashed.inputs,
-            excluded: &hashed.excluded,
-            warnings: &hashed.warnings,
-        })?;
-    } else if args.explain {
-        printer.data(&explain(
+    let explanation = args.explain.then(|| {
+        explain(
             build,
-            &resolution.bases.images,
+            &tagged.bases.images,
             hashed,
-            &tag,
+            &tagged.tag,
             printer.verbosity >= Verbosity::Verbose,
-        ))?;
-    } else {
-        printer.data(&tag)?;
-    }
+        )
+    });
+    printer.report(&TagReport {
+        pushed: (!offline).then_some(digest.is_some()),
+        digest,
+        image_uri: settings
+            .registry
+            .as_ref()
+            .map(|r| r.repository.uri(&tagged.tag)),
+        tag: tagged.tag.clone(),
+        hash: tagged.hash(),
+        format: FORMAT_VERSION,
+        template: build.template.as_str(),
+        offline,
+        builder: build.params.builder.as_str(),
+        platform: &build.params.platform,
+        target: build.params.target.as_deref(),
+        dockerfile: &hashed.dockerfile,
+        ignore_file: hashed.ignore_file.as_deref(),
+        // Names only: values may be secrets.
+        build_args: build.params.build_args.keys().map(String::as_str).collect(),
+        base_images: if tagged.bases.unresolved.is_empty() {
+            serde_json::to_value(&tagged.bases.images)?
+        } else {
+            serde_json::Value::from("unresolved")
+        },
+        files: hashed.files,
+        bytes: hashed.bytes,
+        inputs: &hashed.inputs,
+        excluded: &hashed.excluded,
+        warnings: &hashed.warnings,
+        explanation,
+    })?;
     Ok(ExitStatus::Success)
 }
 
@@ -184,8 +164,20 @@ fn explain(
             );
         }
     }
+    out.push('\n');
+    out.push_str(&settings_lines(build, bases, hashed, tag));
+    out
+}
+
+/// The build parameters, the hash and the tag, one per line.
+fn settings_lines(
+    build: &BuildSettings,
+    bases: &[imprint_context::BaseImage],
+    hashed: &ContextHash,
+    tag: &str,
+) -> String {
+    let mut out = String::new();
     let p = &build.params;
-    let _ = writeln!(out);
     let _ = writeln!(out, "format       imprint-context-v{FORMAT_VERSION}");
     let _ = writeln!(
         out,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use imprint::journal::{self, Entry};
+use imprint::journal::{self, Action, Deployment, DeploymentOutcome};
 use imprint::registry::{Registry, Repository};
 use serde_json::{json, Value};
 
@@ -95,7 +95,7 @@ impl Group {
             .count()
     }
 
-    pub(crate) fn journal(&self) -> Vec<Entry> {
+    pub(crate) fn journal(&self) -> Vec<Deployment> {
         let registry = self.registry();
         block_on(journal::entries(&registry, None)).unwrap()
     }
@@ -163,9 +163,12 @@ pub(crate) fn outcomes(report: &Value) -> BTreeMap<String, String> {
 }
 
 /// The end record's outcome per function, as the report gave it.
-pub(crate) fn assert_journal_matches(entry: &Entry, report: &Value) {
+pub(crate) fn assert_journal_matches(entry: &Deployment, report: &Value) {
     let end = entry.end.as_ref().expect("an end record");
-    assert_eq!(end.outcome.as_deref(), report["outcome"].as_str());
+    assert_eq!(
+        end.outcome.map(DeploymentOutcome::as_str),
+        report["outcome"].as_str()
+    );
     let recorded: BTreeMap<String, String> = end
         .results
         .iter()
@@ -237,7 +240,7 @@ fn deploy_moves_every_function_journals_it_and_a_repeat_writes_nothing() {
     assert_eq!(entries.len(), 1);
     let begin = entries[0].begin.as_ref().expect("a begin record");
     assert_eq!(begin.id, report["id"].as_str().unwrap());
-    assert_eq!(begin.action, "deploy");
+    assert_eq!(begin.action, Action::Deploy);
     assert_eq!(begin.tag, report["tag"].as_str().unwrap());
     assert_eq!(begin.image.digest.as_deref(), Some(digest));
     assert!(
@@ -582,7 +585,7 @@ fn a_killed_deploy_is_found_by_status_and_closed_by_the_next_deploy() {
         }
         let closed = entries.iter().find(|e| e.id == id).unwrap();
         let end = closed.end.as_ref().unwrap();
-        assert_eq!(end.outcome.as_deref(), Some("interrupted"));
+        assert_eq!(end.outcome, Some(DeploymentOutcome::Interrupted));
         assert_eq!(end.results.len(), 10);
         assert!(end.results.iter().all(|r| r.image.is_some()));
         let status = g.p.run(&["status", "--json"]).success().json();

@@ -2,6 +2,7 @@
 //! that `scripts/test-env` starts.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+mod architecture;
 mod auth;
 mod cli;
 mod deploy;

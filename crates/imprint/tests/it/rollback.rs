@@ -1,6 +1,7 @@
 //! `imprint history` and `imprint rollback` against moto and the ECR stand-in, with Lambda
 //! traffic through the fault proxy.
 
+use imprint::journal::Action;
 use serde_json::{json, Value};
 
 use crate::deploy::{assert_journal_matches, group, outcomes, Group};
@@ -73,7 +74,7 @@ fn history_lists_deployments_newest_first_and_rollback_steps_back() {
     assert!(run.stderr.contains("going back to"), "{}", run.stderr);
     let journal = g.journal();
     let last = journal.last().unwrap();
-    assert_eq!(last.begin.as_ref().unwrap().action, "rollback");
+    assert_eq!(last.begin.as_ref().unwrap().action, Action::Rollback);
     assert_journal_matches(last, &report);
 
     // History marks it; a second rollback steps further back, to the first deployment.
@@ -173,7 +174,7 @@ fn a_failure_during_rollback_puts_every_function_back_and_a_retry_succeeds() {
     g.assert_all_on(deploys[1]["digest"].as_str().unwrap());
     let journal = g.journal();
     let last = journal.last().unwrap();
-    assert_eq!(last.begin.as_ref().unwrap().action, "rollback");
+    assert_eq!(last.begin.as_ref().unwrap().action, Action::Rollback);
     assert_journal_matches(last, &report);
 
     // The failed rollback is not a deployment to return from: the retry goes to the same place.

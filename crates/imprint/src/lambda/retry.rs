@@ -3,7 +3,7 @@
 //! every call, with bounded, jittered backoff.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
@@ -86,7 +86,7 @@ where
         let wait = after.map_or(jittered, |a| a.max(jittered));
         tracing::info!(
             "{what}: {} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
-            describe(&error),
+            error_text(&error),
             wait.as_millis()
         );
         tokio::time::sleep(wait).await;
@@ -96,7 +96,7 @@ where
 }
 
 /// A short description of an SDK error: the service's code and message, or the transport's.
-pub fn describe<E>(error: &SdkError<E, HttpResponse>) -> String
+pub fn error_text<E>(error: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -116,118 +116,4 @@ where
 /// The service error code, if the service answered with one.
 pub fn code<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Option<&str> {
     error.as_service_error().and_then(|e| e.code())
-}
-
-/// How a function's update ended, as Lambda reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
-    /// `LastUpdateStatus` is `Successful`.
-    Successful,
-    /// `Failed`, with its reason code and text.
-    Failed(String),
-    /// Still `InProgress` at the deadline.
-    TimedOut,
-}
-
-/// Polls the function's configuration until its last update is no longer in progress.
-pub async fn wait_updated(
-    client: &aws_sdk_lambda::Client,
-    name: &str,
-    deadline: Instant,
-) -> anyhow::Result<Settled> {
-    let mut pause = Duration::from_millis(100);
-    loop {
-        let conf = retrying(&format!("GetFunctionConfiguration {name}"), || {
-            client
-                .get_function_configuration()
-                .function_name(name)
-                .send()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to read {name}: {}", describe(&e)))?;
-        let status = conf.last_update_status().map(|s| s.as_str().to_string());
-        let pending = conf.state().is_some_and(|s| s.as_str() == "Pending");
-        match status.as_deref() {
-            Some("Failed") => {
-                let reason = match (
-                    conf.last_update_status_reason_code().map(|c| c.as_str()),
-                    conf.last_update_status_reason(),
-                ) {
-                    (Some(code), Some(text)) => format!("{code}: {text}"),
-                    (None, Some(text)) => text.to_string(),
-                    (Some(code), None) => code.to_string(),
-                    (None, None) => "Lambda gave no reason".into(),
-                };
-                return Ok(Settled::Failed(reason));
-            }
-            Some("InProgress") => {}
-            _ if pending => {}
-            _ => return Ok(Settled::Successful),
-        }
-        if Instant::now() >= deadline {
-            return Ok(Settled::TimedOut);
-        }
-        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
-}
-
-/// Aliases of the function that route traffic somewhere other than `$LATEST` (so updating
-/// `$LATEST` does not change what their callers run).
-pub async fn routing_aliases(
-    client: &aws_sdk_lambda::Client,
-    name: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = retrying(&format!("ListAliases {name}"), || {
-            client
-                .list_aliases()
-                .function_name(name)
-                .set_marker(marker.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to list the aliases of {name}: {}", describe(&e)))?;
-        for alias in page.aliases() {
-            let version = alias.function_version().unwrap_or("$LATEST");
-            let weighted = alias
-                .routing_config()
-                .and_then(|r| r.additional_version_weights())
-                .is_some_and(|w| !w.is_empty());
-            if version != "$LATEST" || weighted {
-                out.push(format!(
-                    "{} → version {version}{}",
-                    alias.name().unwrap_or("?"),
-                    if weighted { " (weighted)" } else { "" }
-                ));
-            }
-        }
-        match page.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => return Ok(out),
-        }
-    }
-}
-
-/// The Lambda architecture an image platform runs on (`linux/amd64` → `x86_64`).
-pub fn architecture_of(platform: &str) -> Option<&'static str> {
-    match platform.split('/').nth(1)? {
-        "amd64" => Some("x86_64"),
-        "arm64" => Some("arm64"),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms_map_to_lambda_architectures() {
-        assert_eq!(architecture_of("linux/amd64"), Some("x86_64"));
-        assert_eq!(architecture_of("linux/arm64/v8"), Some("arm64"));
-        assert_eq!(architecture_of("linux/s390x"), None);
-    }
 }

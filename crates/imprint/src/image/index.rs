@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use imprint_context::{ContextHash, FORMAT_VERSION};
 use serde::{Deserialize, Serialize};
 
-use crate::image::{Image, MANIFEST_MEDIA_TYPE};
-use crate::registry::{Registry, RegistryError};
+use super::archive::{Image, MANIFEST_MEDIA_TYPE};
+use crate::registry::{
+    put_artifact, read_artifact_blob, ArtifactManifest, Descriptor, Registry, RegistryError,
+};
 
 /// `artifactType` of the index artifact.
 pub const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.inputs.v1";
@@ -19,8 +21,6 @@ pub const INPUTS_MEDIA_TYPE: &str = "application/vnd.dev.imprint.inputs.v1+json"
 pub const TAG_ANNOTATION: &str = "dev.imprint.tag";
 /// Annotation with the full content hash.
 pub const HASH_ANNOTATION: &str = "dev.imprint.content-hash";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// The tag the artifact for `hash` lives at.
 pub fn artifact_tag(hash: &str) -> String {
@@ -35,70 +35,6 @@ pub struct Pushed {
     /// Its manifest digest.
     pub digest: String,
 }
-
-/// An OCI content descriptor.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Descriptor {
-    #[serde(rename = "mediaType")]
-    pub(crate) media_type: String,
-    pub(crate) digest: String,
-    pub(crate) size: u64,
-}
-
-/// A one-blob OCI artifact manifest (the index artifact, journal records).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ArtifactManifest {
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-    #[serde(rename = "mediaType")]
-    media_type: String,
-    #[serde(rename = "artifactType", default)]
-    artifact_type: Option<String>,
-    config: Descriptor,
-    pub(crate) layers: Vec<Descriptor>,
-    #[serde(default)]
-    pub(crate) subject: Option<Descriptor>,
-    #[serde(default)]
-    pub(crate) annotations: BTreeMap<String, String>,
-}
-
-/// Stores `blob` and an artifact manifest naming it (empty config, `subject`, `annotations`)
-/// at `tag`; returns the manifest digest.
-pub(crate) async fn put_artifact(
-    registry: &Registry,
-    tag: &str,
-    artifact_type: &str,
-    (blob_media_type, blob): (&str, Vec<u8>),
-    subject: Option<Descriptor>,
-    annotations: BTreeMap<String, String>,
-) -> Result<String, RegistryError> {
-    let size = blob.len() as u64;
-    let digest = registry.put_blob_bytes(blob).await?;
-    let empty_digest = registry.put_blob_bytes(b"{}".to_vec()).await?;
-    let manifest = ArtifactManifest {
-        schema_version: 2,
-        media_type: OCI_MANIFEST.into(),
-        artifact_type: Some(artifact_type.into()),
-        config: Descriptor {
-            media_type: EMPTY_MEDIA_TYPE.into(),
-            digest: empty_digest,
-            size: 2,
-        },
-        layers: vec![Descriptor {
-            media_type: blob_media_type.into(),
-            digest,
-            size,
-        }],
-        subject,
-        annotations,
-    };
-    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Io {
-        path: format!("artifact manifest for {tag}"),
-        source: e.into(),
-    })?;
-    registry.put_manifest(tag, OCI_MANIFEST, bytes).await
-}
-
 /// The input manifest: every entry's path and hash, for `preview` and `status` diffs.
 #[derive(Serialize)]
 struct InputManifest<'a> {
@@ -173,32 +109,6 @@ struct RecordedManifest {
     inputs: Vec<RecordedInput>,
 }
 
-/// The one blob of `media_type` in the one-blob artifact at `tag` (the index artifact, a
-/// journal record); `None`, with a warning naming `what`, when the tag is missing or holds
-/// something else, or the blob is gone.
-pub(crate) async fn read_artifact_blob(
-    registry: &Registry,
-    tag: &str,
-    media_type: &str,
-    what: &str,
-) -> Result<Option<Vec<u8>>, RegistryError> {
-    let Some(found) = registry.get_manifest(tag).await? else {
-        return Ok(None);
-    };
-    let layer = serde_json::from_slice::<ArtifactManifest>(&found.bytes)
-        .ok()
-        .and_then(|m| m.layers.into_iter().find(|l| l.media_type == media_type));
-    let Some(layer) = layer else {
-        tracing::warn!("{tag} is not an imprint {what}; ignoring it");
-        return Ok(None);
-    };
-    let blob = registry.get_blob(&layer.digest).await?;
-    if blob.is_none() {
-        tracing::warn!("the {what} blob of {tag} ({}) is gone", layer.digest);
-    }
-    Ok(blob)
-}
-
 /// The input manifest pushed for `hash`; `None` when there is no index artifact for it.
 pub async fn recorded_inputs(
     registry: &Registry,
@@ -252,7 +162,7 @@ pub async fn image_hash(
         .ok()
         .and_then(|c| c.config)
         .and_then(|c| c.labels)
-        .and_then(|mut l| l.remove(crate::builder::HASH_LABEL)))
+        .and_then(|mut l| l.remove(super::builder::HASH_LABEL)))
 }
 
 /// Pushes the artifact for an image just pushed under `tag`.

@@ -1,15 +1,9 @@
-//! The deploy journal: small OCI artifacts in the image repository, so the team and CI share
-//! one history through the registry. A deploy writes a begin record (each function's old and
-//! new image, who, when) before its first change and an end record (each function's outcome)
-//! after its last. A begin record without an end record is an interrupted deploy. The format
-//! is written down in docs/journal.md.
-
-use std::collections::BTreeMap;
+//! The journal's records (the format docs/journal.md writes down): a begin record before a
+//! deployment's first change, an end record after its last.
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{put_artifact, read_artifact_blob, Descriptor};
-use crate::registry::{Registry, RegistryError};
+pub use crate::lambda::{Caller, ImageRef};
 
 /// Version of the record format.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -31,7 +25,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn suffix(self) -> &'static str {
+    /// The end of its tag: `begin` or `end`.
+    pub fn suffix(self) -> &'static str {
         match self {
             Self::Begin => "begin",
             Self::End => "end",
@@ -39,24 +34,56 @@ impl Kind {
     }
 }
 
-/// An image as a deploy names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRef {
-    /// What Lambda is given: `host/path:tag` (or `host/path@sha256:…`).
-    pub uri: String,
-    /// The manifest digest.
-    pub digest: Option<String>,
+/// What a deployment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `imprint deploy`.
+    Deploy,
+    /// `imprint rollback`.
+    Rollback,
 }
 
-/// The caller, from STS GetCallerIdentity.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Caller {
-    /// `arn:aws:…`.
-    pub arn: Option<String>,
-    /// The account.
-    pub account: Option<String>,
-    /// The user ID.
-    pub user_id: Option<String>,
+impl Action {
+    /// The name in records and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a whole deployment ended (its end record's `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeploymentOutcome {
+    /// Every function runs the new image.
+    Succeeded,
+    /// Something failed and not every function is back where it was.
+    Failed,
+    /// Something failed and every function changed was put back.
+    RolledBack,
+    /// A later run found it unfinished and recorded what each function ran then.
+    Interrupted,
+}
+
+impl DeploymentOutcome {
+    /// The kebab-case name used in records and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::RolledBack => "rolled-back",
+            Self::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// The machine and process a deploy ran in.
@@ -171,7 +198,7 @@ pub struct Record {
     /// The deploy's ID, shared by its two records.
     pub id: String,
     /// `deploy` or `rollback`.
-    pub action: String,
+    pub action: Action,
     /// RFC 3339, UTC.
     pub time: String,
     /// The same time in Unix seconds.
@@ -193,7 +220,7 @@ pub struct Record {
     pub functions: Vec<Planned>,
     /// End: `succeeded`, `failed`, `rolled-back` or `interrupted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<DeploymentOutcome>,
     /// End: every function's outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub results: Vec<Finished>,
@@ -227,7 +254,6 @@ impl Record {
         record_tag(&self.id, self.kind)
     }
 }
-
 /// `imprint-journal-<id>-begin` / `-end`.
 pub fn record_tag(id: &str, kind: Kind) -> String {
     format!("{TAG_PREFIX}{id}-{}", kind.suffix())
@@ -261,136 +287,28 @@ pub fn now_rfc3339() -> String {
     imprint_context::format_rfc3339(now)
 }
 
-/// Stores a record under its tag; the subject is the deployed image, so the referrers API and
-/// a later `gc` see what the journal keeps alive.
-pub async fn write(registry: &Registry, record: &Record) -> Result<(), RegistryError> {
-    let io = |e: serde_json::Error| RegistryError::Io {
-        path: "journal record".into(),
-        source: e.into(),
-    };
-    let body = serde_json::to_vec_pretty(record).map_err(io)?;
-    let subject = match &record.image.digest {
-        Some(digest) => registry.get_manifest(digest).await?.map(|m| Descriptor {
-            media_type: m.media_type,
-            size: m.bytes.len() as u64,
-            digest: m.digest,
-        }),
-        None => None,
-    };
-    put_artifact(
-        registry,
-        &record.tag_name(),
-        ARTIFACT_TYPE,
-        (RECORD_MEDIA_TYPE, body),
-        subject,
-        BTreeMap::from([
-            ("dev.imprint.journal.id".to_string(), record.id.clone()),
-            (
-                "dev.imprint.journal.kind".to_string(),
-                record.kind.suffix().to_string(),
-            ),
-            ("dev.imprint.tag".to_string(), record.tag.clone()),
-            (
-                "org.opencontainers.image.created".to_string(),
-                record.time.clone(),
-            ),
-        ]),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Reads the record at a journal tag; `None` when the tag is gone or holds something else.
-pub async fn read(registry: &Registry, tag: &str) -> Result<Option<Record>, RegistryError> {
-    let Some(bytes) =
-        read_artifact_blob(registry, tag, RECORD_MEDIA_TYPE, "journal record").await?
-    else {
-        return Ok(None);
-    };
-    match serde_json::from_slice::<Record>(&bytes) {
-        Ok(record) if record.format == JOURNAL_FORMAT => Ok(Some(record)),
-        Ok(record) => {
-            tracing::warn!(
-                "{tag} is journal format {}, this imprint reads {JOURNAL_FORMAT}; ignoring it",
-                record.format
-            );
-            Ok(None)
-        }
-        Err(e) => {
-            tracing::warn!("{tag} holds an unreadable journal record ({e}); ignoring it");
-            Ok(None)
-        }
+/// A record for tests: `action` to `r.io/a:TAG` at `digest`, no functions, no outcome.
+#[cfg(test)]
+pub(crate) fn sample(kind: Kind, action: Action, tag: &str, digest: &str) -> Record {
+    Record {
+        format: JOURNAL_FORMAT,
+        kind,
+        id: "20261129-000000-000-00000001".into(),
+        action,
+        time: "2026-11-29T00:00:00Z".into(),
+        unix_time: 0,
+        caller: Caller::default(),
+        runner: None,
+        image: ImageRef {
+            uri: format!("r.io/a:{tag}"),
+            digest: Some(digest.into()),
+        },
+        tag: tag.into(),
+        content_hash: None,
+        functions: vec![],
+        outcome: None,
+        results: vec![],
     }
-}
-
-/// One deploy as the journal tells it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// The deploy ID.
-    pub id: String,
-    /// Its begin record (absent only when someone deleted it).
-    pub begin: Option<Record>,
-    /// Its end record; absent for an interrupted (or running) deploy.
-    pub end: Option<Record>,
-}
-
-/// The IDs in the journal, oldest first, with whether each has a begin and an end tag.
-pub async fn list(registry: &Registry) -> Result<Vec<(String, bool, bool)>, RegistryError> {
-    let mut ids: BTreeMap<String, (bool, bool)> = BTreeMap::new();
-    for tag in registry.tags().await? {
-        let Some(rest) = tag.strip_prefix(TAG_PREFIX) else {
-            continue;
-        };
-        if let Some(id) = rest.strip_suffix("-begin") {
-            ids.entry(id.to_string()).or_default().0 = true;
-        } else if let Some(id) = rest.strip_suffix("-end") {
-            ids.entry(id.to_string()).or_default().1 = true;
-        }
-    }
-    Ok(ids.into_iter().map(|(id, (b, e))| (id, b, e)).collect())
-}
-
-/// Deploys that began and never ended, oldest first, with their begin records.
-pub async fn unfinished(registry: &Registry) -> Result<Vec<Record>, RegistryError> {
-    let mut out = Vec::new();
-    for (id, begin, end) in list(registry).await? {
-        if begin && !end {
-            if let Some(record) = read(registry, &record_tag(&id, Kind::Begin)).await? {
-                out.push(record);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Reads the deploys in the journal (the newest `limit` of them, or all), oldest first, a few
-/// at a time.
-pub async fn entries(
-    registry: &Registry,
-    limit: Option<usize>,
-) -> Result<Vec<Entry>, RegistryError> {
-    use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
-    let mut ids = list(registry).await?;
-    if let Some(limit) = limit {
-        ids.drain(..ids.len().saturating_sub(limit));
-    }
-    stream::iter(ids)
-        .map(|(id, begin, end)| async move {
-            let begin = if begin {
-                read(registry, &record_tag(&id, Kind::Begin)).await?
-            } else {
-                None
-            };
-            let end = if end {
-                read(registry, &record_tag(&id, Kind::End)).await?
-            } else {
-                None
-            };
-            Ok(Entry { id, begin, end })
-        })
-        .buffered(crate::functions::PARALLEL_READS)
-        .try_collect()
-        .await
 }
 
 #[cfg(test)]
@@ -412,28 +330,17 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let record = Record {
-            format: JOURNAL_FORMAT,
-            kind: Kind::End,
             id: "20261129-010203-004-0000abcd".into(),
-            action: "deploy".into(),
-            time: "2026-11-29T01:02:03Z".into(),
             unix_time: 1_795_914_123,
             runner: Some(Runner::this()),
-            caller: Caller::default(),
-            image: ImageRef {
-                uri: "r.io/a:t".into(),
-                digest: Some("sha256:00".into()),
-            },
-            tag: "t".into(),
-            content_hash: None,
-            functions: vec![],
-            outcome: Some("failed".into()),
+            outcome: Some(DeploymentOutcome::Failed),
             results: vec![Finished {
                 name: "f".into(),
                 outcome: Outcome::RevertFailed,
                 image: None,
                 error: Some("boom".into()),
             }],
+            ..sample(Kind::End, Action::Deploy, "t", "sha256:00")
         };
         let text = serde_json::to_string(&record).unwrap();
         assert!(text.contains("\"revert-failed\""), "{text}");

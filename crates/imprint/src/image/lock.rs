@@ -9,10 +9,10 @@ use imprint_context::dockerfile;
 use imprint_context::BaseImage;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Settings;
 use crate::error::UsageError;
-use crate::printer::Printer;
 use crate::registry::{ImageName, RegistryError};
-use crate::settings::Settings;
+use crate::session::Session;
 
 /// The lock file's name.
 pub const FILE_NAME: &str = "imprint.lock";
@@ -20,7 +20,7 @@ const HEADER: &str = "# imprint.lock: the base images of this project, each pinn
 
 /// One pinned image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+pub struct Pin {
     /// The reference as the Dockerfile names it.
     pub reference: String,
     /// `os/arch`.
@@ -34,7 +34,7 @@ pub struct Entry {
 struct LockJson {
     version: u32,
     #[serde(default, rename = "image")]
-    images: Vec<Entry>,
+    images: Vec<Pin>,
 }
 
 /// The lock file in memory.
@@ -42,7 +42,7 @@ struct LockJson {
 pub struct Lockfile {
     /// Where it lives.
     pub path: PathBuf,
-    entries: Vec<Entry>,
+    entries: Vec<Pin>,
     changed: bool,
 }
 
@@ -105,7 +105,7 @@ impl Lockfile {
                 self.changed = true;
             }
             None => {
-                self.entries.push(Entry {
+                self.entries.push(Pin {
                     reference: reference.into(),
                     platform: platform.into(),
                     digest: digest.into(),
@@ -121,11 +121,6 @@ impl Lockfile {
         self.entries
             .retain(|e| e.platform != platform || references.contains(&e.reference.as_str()));
         self.changed |= self.entries.len() != before;
-    }
-
-    /// Every entry.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
     }
 
     /// Writes the file atomically if anything changed.
@@ -180,7 +175,8 @@ pub fn path(settings: &Settings) -> PathBuf {
 }
 
 /// Reads the Dockerfile's external images and pins them through the lock.
-pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyhow::Result<Bases> {
+pub async fn prepare(session: &Session, mode: Mode) -> anyhow::Result<Bases> {
+    let (settings, printer) = (&session.settings, &session.printer);
     let build = &settings.build;
     let dockerfile_path = &build.params.dockerfile;
     let text = match std::fs::read_to_string(dockerfile_path) {
@@ -203,41 +199,11 @@ pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyh
     let mut lock = Lockfile::load(&path(settings))?;
     let mut bases = Bases::default();
     for reference in &references {
-        let existing = lock.get(reference, platform).map(str::to_string);
-        let digest = match existing {
-            Some(d) if !mode.update => d,
-            existing => {
-                if mode.offline {
-                    if mode.update {
-                        return Err(UsageError::new(
-                            "`imprint lock --update` needs the registry",
-                            "drop --offline",
-                        )
-                        .into());
-                    }
-                    bases.unresolved.push(reference.to_string());
-                    "unresolved".to_string()
-                } else if mode.locked && existing.is_none() {
-                    return Err(UsageError::new(
-                        format!("{} has no entry for {reference} ({platform}), and --locked forbids adding one", lock.path.display()),
-                        "run `imprint lock` and commit imprint.lock",
-                    )
-                    .into());
-                } else {
-                    let digest =
-                        resolve(reference, platform, settings.ca_cert().as_deref(), printer)
-                            .await
-                            .with_context(|| {
-                                format!(
-                                    "failed to resolve the base image {reference} for {platform}"
-                                )
-                            })?;
-                    if let Some(old) = existing.filter(|old| *old != digest) {
-                        printer.note(&format!("{reference}: {old} → {digest}"));
-                    }
-                    lock.set(reference, platform, &digest);
-                    digest
-                }
+        let digest = match pin(session, &mut lock, reference, mode).await? {
+            Some(digest) => digest,
+            None => {
+                bases.unresolved.push(reference.to_string());
+                "unresolved".to_string()
             }
         };
         bases.images.push(BaseImage {
@@ -268,12 +234,55 @@ pub async fn prepare(settings: &Settings, printer: &Printer, mode: Mode) -> anyh
     Ok(bases)
 }
 
+/// The digest to hash for `reference`: the locked one, else (and with `update`) the
+/// registry's, recorded in the lock; `None` offline without a lock entry.
+async fn pin(
+    session: &Session,
+    lock: &mut Lockfile,
+    reference: &str,
+    mode: Mode,
+) -> anyhow::Result<Option<String>> {
+    let platform = &session.settings.build.params.platform;
+    let existing = lock.get(reference, platform).map(str::to_string);
+    match existing {
+        Some(d) if !mode.update => return Ok(Some(d)),
+        _ if mode.offline && mode.update => {
+            return Err(UsageError::new(
+                "`imprint lock --update` needs the registry",
+                "drop --offline",
+            )
+            .into())
+        }
+        _ if mode.offline => return Ok(None),
+        None if mode.locked => {
+            return Err(UsageError::new(
+                format!(
+                    "{} has no entry for {reference} ({platform}), and --locked forbids adding one",
+                    lock.path.display()
+                ),
+                "run `imprint lock` and commit imprint.lock",
+            )
+            .into())
+        }
+        _ => {}
+    }
+    let digest = platform_digest(session, reference, platform)
+        .await
+        .with_context(|| format!("failed to resolve the base image {reference} for {platform}"))?;
+    if let Some(old) = existing.filter(|old| *old != digest) {
+        session
+            .printer
+            .note(&format!("{reference}: {old} → {digest}"));
+    }
+    lock.set(reference, platform, &digest);
+    Ok(Some(digest))
+}
+
 /// The digest of `reference`'s manifest for `platform` (picked out of an index).
-pub async fn resolve(
+pub async fn platform_digest(
+    session: &Session,
     reference: &str,
     platform: &str,
-    ca_cert: Option<&Path>,
-    printer: &Printer,
 ) -> anyhow::Result<String> {
     #[derive(Deserialize)]
     struct Platform {
@@ -291,7 +300,7 @@ pub async fn resolve(
         manifests: Option<Vec<IndexEntry>>,
     }
     let name = ImageName::parse(reference)?;
-    let registry = crate::ecr::client(&name.repository, None, ca_cert, printer).await?;
+    let registry = session.registry_for(&name.repository, None).await?;
     let manifest = registry
         .get_manifest(&name.reference)
         .await?

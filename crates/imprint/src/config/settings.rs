@@ -2,19 +2,56 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
-use imprint_context::{BuildParams, BuilderKind, TagTemplate, DEFAULT_TEMPLATE};
+use clap::Args;
+use imprint_context::{BuildParams, TagTemplate, DEFAULT_TEMPLATE};
 
-use crate::cli::{BuildInputArgs, BuilderChoice, GlobalArgs};
-use crate::config::{self, Config};
+use super::builder::BuilderChoice;
+use super::file::{self, Config};
 use crate::error::UsageError;
-use crate::printer::Printer;
-use crate::registry::{Registry, Repository};
+use crate::registry::Repository;
 
 /// Lambda's default architecture; never the host's.
 pub const DEFAULT_PLATFORM: &str = "linux/amd64";
+
+/// What goes into the content hash, as `docker build` would take it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BuildInputArgs {
+    /// The build context folder [config: image.context; default: the folder of imprint.toml].
+    #[arg(long, env = "IMPRINT_CONTEXT", value_name = "DIR")]
+    pub context: Option<PathBuf>,
+    /// The Dockerfile [config: image.dockerfile; default: Dockerfile in the context].
+    #[arg(short = 'f', long = "file", env = "IMPRINT_FILE", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// A build argument, `KEY=VALUE`, or `KEY` to take it from the environment (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// The Dockerfile stage to build [config: image.target].
+    #[arg(long, env = "IMPRINT_TARGET", value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The image platform, e.g. linux/amd64 or linux/arm64 [config: image.platform].
+    #[arg(long, env = "IMPRINT_PLATFORM", value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// The builder whose context and ignore file are hashed [config: image.builder].
+    #[arg(long, env = "IMPRINT_BUILDER", value_enum)]
+    pub builder: Option<BuilderChoice>,
+    /// The tag template; must hold {hash:N} [config: image.tag].
+    #[arg(long, env = "IMPRINT_TAG_TEMPLATE", value_name = "TEMPLATE")]
+    pub template: Option<String>,
+    /// The image repository, host/path [config: registry.repository].
+    #[arg(long, env = "IMPRINT_REPOSITORY", value_name = "HOST/PATH")]
+    pub repository: Option<String>,
+    /// Send registry requests here instead of the repository's host [config: registry.endpoint].
+    #[arg(long, env = "IMPRINT_REGISTRY_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Also trust the CA certificates in this PEM file for registries [config: registry.ca_cert].
+    #[arg(long, env = "IMPRINT_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Fail instead of adding a missing base image to imprint.lock.
+    #[arg(long)]
+    pub locked: bool,
+}
 
 /// Everything a build or a hash needs, resolved.
 #[derive(Debug, Clone)]
@@ -38,20 +75,11 @@ pub struct RegistrySettings {
     pub endpoint: Option<String>,
 }
 
-impl Settings {
-    /// A PEM file of extra CA certificates to trust for registries.
-    pub fn ca_cert(&self) -> Option<PathBuf> {
-        self.ca_cert.clone()
-    }
-}
-
 /// The resolved settings of one invocation.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The loaded imprint.toml, if any.
     pub config: Config,
-    /// `--env`.
-    pub environment: Option<String>,
     /// Build inputs.
     pub build: BuildSettings,
     /// The registry, when one is configured.
@@ -65,15 +93,16 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Merges flags over `IMPRINT_*` (clap reads those) over imprint.toml over defaults.
-    pub fn resolve(global: &GlobalArgs, input: &BuildInputArgs) -> anyhow::Result<Self> {
+    /// Merges flags over `IMPRINT_*` (clap reads those) over imprint.toml (`config_file`, or
+    /// the one found from the current directory up, with `[env.NAME]` applied) over defaults.
+    pub fn load(
+        config_file: Option<&Path>,
+        environment: Option<&str>,
+        input: &BuildInputArgs,
+    ) -> anyhow::Result<Self> {
         let cwd = std::env::current_dir().context("failed to read the current directory")?;
-        let config = config::load(
-            global.config.as_deref(),
-            &cwd,
-            global.environment.as_deref(),
-        )?;
-        let build = resolve_build(&config, input, &cwd)?;
+        let config = file::read(config_file, &cwd, environment)?;
+        let build = build_settings(&config, input, &cwd)?;
         let section = &config.sections.registry;
         let registry = match input.repository.as_ref().or(section.repository.as_ref()) {
             Some(text) => Some(RegistrySettings {
@@ -100,7 +129,6 @@ impl Settings {
         };
         Ok(Self {
             config,
-            environment: global.environment.clone(),
             build,
             registry,
             image_name,
@@ -108,27 +136,9 @@ impl Settings {
             ca_cert,
         })
     }
-
-    /// A client for the configured registry (with an ECR token for ECR hosts); a usage
-    /// error when none is configured.
-    pub async fn registry_client(&self, printer: &Printer) -> anyhow::Result<Registry> {
-        let r = self.registry.as_ref().ok_or_else(|| {
-            UsageError::new(
-                "no image repository is configured",
-                "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
-            )
-        })?;
-        crate::ecr::client(
-            &r.repository,
-            r.endpoint.as_deref(),
-            self.ca_cert.as_deref(),
-            printer,
-        )
-        .await
-    }
 }
 
-fn resolve_build(
+fn build_settings(
     config: &Config,
     input: &BuildInputArgs,
     cwd: &Path,
@@ -166,7 +176,7 @@ fn resolve_build(
         .builder
         .or(image.builder)
         .unwrap_or(BuilderChoice::Docker);
-    let builder = resolve_builder(builder_choice);
+    let builder = builder_choice.kind();
     Ok(BuildSettings {
         context,
         params: BuildParams {
@@ -221,41 +231,6 @@ fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, UsageEr
         }
     }
     Ok(out)
-}
-
-/// `docker` means BuildKit when the CLI has buildx (and `DOCKER_BUILDKIT` does not turn it
-/// off), the legacy builder otherwise; the two read different ignore files.
-pub fn resolve_builder(choice: BuilderChoice) -> BuilderKind {
-    match choice {
-        BuilderChoice::Buildkit => BuilderKind::Buildkit,
-        BuilderChoice::DockerLegacy => BuilderKind::DockerLegacy,
-        BuilderChoice::Podman => BuilderKind::Podman,
-        BuilderChoice::Buildah => BuilderKind::Buildah,
-        BuilderChoice::Docker => {
-            if matches!(
-                std::env::var("DOCKER_BUILDKIT").as_deref(),
-                Ok("0") | Ok("false")
-            ) {
-                return BuilderKind::DockerLegacy;
-            }
-            let buildx = Command::new(crate::builder::docker())
-                .args(["buildx", "version"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            match buildx {
-                Ok(status) if status.success() => BuilderKind::Buildkit,
-                Ok(_) => BuilderKind::DockerLegacy,
-                Err(e) => {
-                    tracing::info!(
-                        "docker CLI not runnable ({e}); hashing as BuildKit would send the context"
-                    );
-                    BuilderKind::Buildkit
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,22 +1,18 @@
 //! Runs the builder (the docker CLI) to build, find and export images. imprint pushes; the
 //! builder only builds.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use imprint_context::{BaseImage, BuilderKind, FORMAT_VERSION};
 
-use crate::image::Image;
-
+use super::archive::{self, Image};
+use crate::config::{builder_program, BuildSettings};
 use crate::printer::{Printer, Verbosity};
-use crate::settings::BuildSettings;
 
 /// The label that ties an image to its content hash.
 pub const HASH_LABEL: &str = "dev.imprint.content-hash";
@@ -47,23 +43,6 @@ pub enum BuildError {
     },
 }
 
-/// The docker CLI to run: `IMPRINT_DOCKER`, else `docker` on PATH.
-pub fn docker() -> String {
-    std::env::var("IMPRINT_DOCKER").unwrap_or_else(|_| "docker".into())
-}
-
-/// The program behind a builder kind (`IMPRINT_DOCKER`, `IMPRINT_PODMAN`, `IMPRINT_BUILDAH`
-/// override where each is found).
-pub fn program(kind: BuilderKind) -> String {
-    match kind {
-        BuilderKind::Buildkit | BuilderKind::DockerLegacy => docker(),
-        BuilderKind::Podman => std::env::var("IMPRINT_PODMAN").unwrap_or_else(|_| "podman".into()),
-        BuilderKind::Buildah => {
-            std::env::var("IMPRINT_BUILDAH").unwrap_or_else(|_| "buildah".into())
-        }
-    }
-}
-
 /// Builds the context into `image` (`name:tag`), labelled with its content hash. `fresh`
 /// (for `--rebuild`) turns the builder's cache off, so nothing is reused from an earlier
 /// build of the same content.
@@ -82,7 +61,7 @@ pub fn build(
     let dockerfile = pinned
         .as_ref()
         .map_or(p.dockerfile.as_path(), |(_, path)| path.as_path());
-    let mut cmd = Command::new(program(p.builder));
+    let mut cmd = Command::new(builder_program(p.builder));
     match p.builder {
         BuilderKind::Buildkit => {
             cmd.args([
@@ -241,7 +220,7 @@ fn shown_command(cmd: &Command) -> String {
 
 /// Output of a quiet docker command, or its error.
 fn capture(kind: BuilderKind, args: &[&str]) -> Result<String, BuildError> {
-    let program = program(kind);
+    let program = builder_program(kind);
     let out = Command::new(&program)
         .args(args)
         .stdin(Stdio::null())
@@ -307,7 +286,7 @@ pub fn export_image(
     let kind = build.params.builder;
     match kind {
         BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
-            let program = program(kind);
+            let program = builder_program(kind);
             let mut child = Command::new(&program)
                 .args(["save", image])
                 .stdin(Stdio::null())
@@ -320,7 +299,7 @@ pub fn export_image(
                 })?;
             let stdout = child.stdout.take().context("docker save has no stdout")?;
             let label = PathBuf::from(format!("`{program} save {image}`"));
-            let read = crate::image::from_stream(stdout, &label, blobs, platform);
+            let read = archive::from_stream(stdout, &label, blobs, platform);
             let out = child
                 .wait_with_output()
                 .context("docker save did not finish")?;
@@ -349,7 +328,7 @@ pub fn export_image(
                     &["push", "--quiet", image, &format!("oci-archive:{path}")],
                 )?,
             };
-            Ok(crate::image::from_archive(&archive, blobs, platform)
+            Ok(archive::from_archive(&archive, blobs, platform)
                 .with_context(|| format!("failed to read the export of {image}"))?)
         }
     }

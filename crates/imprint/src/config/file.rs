@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::BuilderChoice;
+use super::builder::BuilderChoice;
 
 /// The file name searched for.
 pub const FILE_NAME: &str = "imprint.toml";
@@ -196,8 +196,8 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Loads `path` (or the discovered file) and applies `[env.NAME]`.
-pub fn load(path: Option<&Path>, cwd: &Path, env: Option<&str>) -> Result<Config, ConfigError> {
+/// Reads `path` (or the discovered file) and applies `[env.NAME]`.
+pub fn read(path: Option<&Path>, cwd: &Path, env: Option<&str>) -> Result<Config, ConfigError> {
     let path = match path {
         Some(p) => Some(cwd.join(p)),
         None => discover(cwd),
@@ -322,13 +322,13 @@ mod tests {
             dir.path(),
             "[image]\nplatform = \"linux/amd64\"\nbuild_args = { A = \"1\", B = \"2\" }\n[registry]\nrepository = \"r/dev\"\n[env.prod]\nregistry.repository = \"r/prod\"\nimage.build_args = { B = \"3\" }\n",
         );
-        let prod = load(None, dir.path(), Some("prod")).unwrap();
+        let prod = read(None, dir.path(), Some("prod")).unwrap();
         assert_eq!(prod.sections.registry.repository.as_deref(), Some("r/prod"));
         assert_eq!(prod.sections.image.platform.as_deref(), Some("linux/amd64"));
         let args = prod.sections.image.build_args.unwrap();
         assert_eq!(args.get("A").map(String::as_str), Some("1"));
         assert_eq!(args.get("B").map(String::as_str), Some("3"));
-        let base = load(None, dir.path(), None).unwrap();
+        let base = read(None, dir.path(), None).unwrap();
         assert_eq!(base.sections.registry.repository.as_deref(), Some("r/dev"));
     }
 
@@ -338,7 +338,7 @@ mod tests {
         let path = write(dir.path(), "[image]\nname = \"x\"\n");
         let sub = dir.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
-        assert_eq!(load(None, &sub, None).unwrap().path, Some(path));
+        assert_eq!(read(None, &sub, None).unwrap().path, Some(path));
     }
 
     #[test]
@@ -348,7 +348,7 @@ mod tests {
             dir.path(),
             "[image]\nname = \"x\"\nplatfrom = \"linux/amd64\"\n",
         );
-        match load(None, dir.path(), None) {
+        match read(None, dir.path(), None) {
             Err(ConfigError::Parse { line, message, .. }) => {
                 assert_eq!(line, 3);
                 assert!(message.contains("platfrom"), "{message}");
@@ -356,13 +356,13 @@ mod tests {
             other => panic!("expected a parse error, got {other:?}"),
         }
         write(dir.path(), "[deploy]\n\nfunctions = \"one\"\n");
-        match load(None, dir.path(), None) {
+        match read(None, dir.path(), None) {
             Err(ConfigError::Parse { line, .. }) => assert_eq!(line, 3),
             other => panic!("expected a parse error, got {other:?}"),
         }
         write(dir.path(), "[env.prod.image]\nnope = 1\n");
         assert!(matches!(
-            load(None, dir.path(), None),
+            read(None, dir.path(), None),
             Err(ConfigError::Parse { line: 2, .. })
         ));
     }
@@ -371,7 +371,7 @@ mod tests {
     fn unknown_env_lists_the_known_ones() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "[env.prod]\n[env.staging]\n");
-        let err = load(None, dir.path(), Some("qa")).unwrap_err();
+        let err = read(None, dir.path(), Some("qa")).unwrap_err();
         assert!(err.to_string().contains("prod, staging"), "{err}");
     }
 }

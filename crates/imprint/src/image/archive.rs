@@ -155,85 +155,15 @@ pub fn from_stream(
     blobs: &Path,
     platform: &str,
 ) -> Result<Image, ImageError> {
-    let io_err = |what, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ImageError::Io { what, path, source }
-    };
-    let malformed = |why: String| ImageError::Malformed {
-        path: label.to_path_buf(),
-        why,
-    };
     fs::create_dir_all(blobs).map_err(io_err("cannot create", blobs))?;
-    let mut json: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut compressed: HashMap<String, Layer> = HashMap::new();
-    let mut tar = tar::Archive::new(source);
-    for entry in tar.entries().map_err(io_err("cannot read", label))? {
-        let entry = entry.map_err(io_err("cannot read", label))?;
-        if entry.header().entry_type() != tar::EntryType::Regular || entry.size() == 0 {
-            continue;
-        }
-        let name = String::from_utf8_lossy(&entry.path_bytes())
-            .trim_start_matches("./")
-            .to_string();
-        let mut member = io::BufReader::with_capacity(256 * 1024, entry);
-        let first = io::BufRead::fill_buf(&mut member)
-            .map_err(io_err("cannot read", label))?
-            .iter()
-            .copied()
-            .find(|b| !b.is_ascii_whitespace());
-        if matches!(first, Some(b'{') | Some(b'[')) {
-            let mut bytes = Vec::new();
-            member
-                .read_to_end(&mut bytes)
-                .map_err(io_err("cannot read", label))?;
-            json.insert(name, bytes);
-        } else {
-            let layer = compress_member(&mut member, label, blobs)?;
-            compressed.insert(name, layer);
-        }
-    }
-    let member = |name: &str| -> Result<&Vec<u8>, ImageError> {
-        json.get(name)
-            .ok_or_else(|| malformed(format!("it has no JSON member {name}")))
-    };
-    let entry = if json.contains_key("manifest.json") {
-        let saved: Vec<SaveEntry> = serde_json::from_slice(member("manifest.json")?)
-            .map_err(|e| malformed(format!("manifest.json: {e}")))?;
-        match <[SaveEntry; 1]>::try_from(saved) {
-            Ok([entry]) => entry,
-            Err(saved) => {
-                return Err(malformed(format!(
-                    "it holds {} images, expected one",
-                    saved.len()
-                )))
-            }
-        }
-    } else {
-        let index: OciIndex = serde_json::from_slice(member("index.json")?)
-            .map_err(|e| malformed(format!("index.json: {e}")))?;
-        let [manifest] = index.manifests.as_slice() else {
-            return Err(malformed(format!(
-                "it holds {} manifests, expected one",
-                index.manifests.len()
-            )));
-        };
-        let manifest: OciManifest = serde_json::from_slice(member(&blob_member(&manifest.digest))?)
-            .map_err(|e| malformed(format!("image manifest: {e}")))?;
-        SaveEntry {
-            config: blob_member(&manifest.config.digest),
-            layers: manifest
-                .layers
-                .iter()
-                .map(|l| blob_member(&l.digest))
-                .collect(),
-        }
-    };
-    let config = member(&entry.config)?.clone();
-    let parsed: ConfigJson =
-        serde_json::from_slice(&config).map_err(|e| malformed(format!("image config: {e}")))?;
+    let members = read_members(source, label, blobs)?;
+    let entry = members.image_entry()?;
+    let config = members.json(&entry.config)?.clone();
+    let parsed: ConfigJson = serde_json::from_slice(&config)
+        .map_err(|e| members.malformed(format!("image config: {e}")))?;
     check_platform(&parsed, platform)?;
     if parsed.rootfs.diff_ids.len() != entry.layers.len() {
-        return Err(malformed(format!(
+        return Err(members.malformed(format!(
             "the config lists {} layers, the archive {}",
             parsed.rootfs.diff_ids.len(),
             entry.layers.len()
@@ -241,11 +171,12 @@ pub fn from_stream(
     }
     let mut layers = Vec::new();
     for (name, diff_id) in entry.layers.iter().zip(&parsed.rootfs.diff_ids) {
-        let layer = compressed
+        let layer = members
+            .compressed
             .get(name)
-            .ok_or_else(|| malformed(format!("it has no layer member {name}")))?;
+            .ok_or_else(|| members.malformed(format!("it has no layer member {name}")))?;
         if &layer.diff_id != diff_id {
-            return Err(malformed(format!(
+            return Err(members.malformed(format!(
                 "the layer {name} holds {}, the config says {diff_id}",
                 layer.diff_id
             )));
@@ -270,7 +201,7 @@ pub fn from_stream(
             })
             .collect(),
     })
-    .map_err(|e| malformed(format!("cannot write the manifest: {e}")))?;
+    .map_err(|e| members.malformed(format!("cannot write the manifest: {e}")))?;
     Ok(Image {
         digest: sha256_digest(&manifest),
         config_digest,
@@ -278,6 +209,108 @@ pub fn from_stream(
         layers,
         manifest,
     })
+}
+
+/// An I/O error on `path` while doing `what`.
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ImageError {
+    let path = path.to_path_buf();
+    move |source| ImageError::Io { what, path, source }
+}
+
+/// An export's members: JSON ones kept, every other one compressed into the blob folder.
+struct Members<'a> {
+    label: &'a Path,
+    json: HashMap<String, Vec<u8>>,
+    compressed: HashMap<String, Layer>,
+}
+
+/// Reads every regular member of the export stream once.
+fn read_members<'a>(
+    source: impl Read,
+    label: &'a Path,
+    blobs: &Path,
+) -> Result<Members<'a>, ImageError> {
+    let mut members = Members {
+        label,
+        json: HashMap::new(),
+        compressed: HashMap::new(),
+    };
+    let mut tar = tar::Archive::new(source);
+    for entry in tar.entries().map_err(io_err("cannot read", label))? {
+        let entry = entry.map_err(io_err("cannot read", label))?;
+        if entry.header().entry_type() != tar::EntryType::Regular || entry.size() == 0 {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes())
+            .trim_start_matches("./")
+            .to_string();
+        let mut member = io::BufReader::with_capacity(256 * 1024, entry);
+        let first = io::BufRead::fill_buf(&mut member)
+            .map_err(io_err("cannot read", label))?
+            .iter()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace());
+        if matches!(first, Some(b'{') | Some(b'[')) {
+            let mut bytes = Vec::new();
+            member
+                .read_to_end(&mut bytes)
+                .map_err(io_err("cannot read", label))?;
+            members.json.insert(name, bytes);
+        } else {
+            let layer = compress_member(&mut member, label, blobs)?;
+            members.compressed.insert(name, layer);
+        }
+    }
+    Ok(members)
+}
+
+impl Members<'_> {
+    fn malformed(&self, why: String) -> ImageError {
+        ImageError::Malformed {
+            path: self.label.to_path_buf(),
+            why,
+        }
+    }
+
+    fn json(&self, name: &str) -> Result<&Vec<u8>, ImageError> {
+        self.json
+            .get(name)
+            .ok_or_else(|| self.malformed(format!("it has no JSON member {name}")))
+    }
+
+    /// The one image's config and layer members: from docker save's manifest.json, or from
+    /// an OCI layout's index.
+    fn image_entry(&self) -> Result<SaveEntry, ImageError> {
+        if self.json.contains_key("manifest.json") {
+            let saved: Vec<SaveEntry> = serde_json::from_slice(self.json("manifest.json")?)
+                .map_err(|e| self.malformed(format!("manifest.json: {e}")))?;
+            return match <[SaveEntry; 1]>::try_from(saved) {
+                Ok([entry]) => Ok(entry),
+                Err(saved) => {
+                    Err(self.malformed(format!("it holds {} images, expected one", saved.len())))
+                }
+            };
+        }
+        let index: OciIndex = serde_json::from_slice(self.json("index.json")?)
+            .map_err(|e| self.malformed(format!("index.json: {e}")))?;
+        let [manifest] = index.manifests.as_slice() else {
+            return Err(self.malformed(format!(
+                "it holds {} manifests, expected one",
+                index.manifests.len()
+            )));
+        };
+        let manifest: OciManifest =
+            serde_json::from_slice(self.json(&blob_member(&manifest.digest))?)
+                .map_err(|e| self.malformed(format!("image manifest: {e}")))?;
+        Ok(SaveEntry {
+            config: blob_member(&manifest.config.digest),
+            layers: manifest
+                .layers
+                .iter()
+                .map(|l| blob_member(&l.digest))
+                .collect(),
+        })
+    }
 }
 
 /// Reads an export file; see [`from_stream`].
@@ -339,10 +372,6 @@ fn compress_member(
     label: &Path,
     blobs: &Path,
 ) -> Result<Layer, ImageError> {
-    let io_err = |what, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ImageError::Io { what, path, source }
-    };
     let gzipped = member
         .fill_buf()
         .map_err(io_err("cannot read", label))?
@@ -365,7 +394,7 @@ fn compress_member(
     };
     // Fixed blocks, no name, no time: the same layer always compresses to the same bytes.
     let mut uncompressed = Sha256::new();
-    crate::gzip::compress(&mut source, &mut out, |block| uncompressed.update(block))
+    super::gzip::compress(&mut source, &mut out, |block| uncompressed.update(block))
         .map_err(io_err("cannot compress a layer of", label))?;
     let diff_id = format!("sha256:{}", imprint_context::hex(&uncompressed.finalize()));
     let digest = format!("sha256:{}", imprint_context::hex(&out.hasher.finalize()));

@@ -1,6 +1,6 @@
-//! Amazon ECR: recognising its hosts, its authorization token (through the AWS SDK's standard
-//! credential chain, cached 0600 under the state folder and refreshed well before its 12 h
-//! expiry), and creating a missing repository.
+//! Amazon ECR: recognising its hosts, its authorization token as one more registry credential
+//! (from GetAuthorizationToken, cached 0600 under the state folder and refreshed well before
+//! its 12 h expiry), and making sure the repository exists.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -9,10 +9,9 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::{Credential, Secret};
+use super::credentials::{Credential, Secret};
 use crate::error::UsageError;
 use crate::printer::Printer;
-use crate::registry::{Registry, Repository};
 
 /// A token this close to expiry is fetched again (tokens live 12 h).
 const REFRESH_BEFORE_SECS: i64 = 3 * 3600;
@@ -68,23 +67,12 @@ fn cache_path(host: &EcrHost) -> anyhow::Result<PathBuf> {
         .join(format!("ecr-token-{}-{}.json", host.account, host.region)))
 }
 
-/// An SDK config for `region`, from the standard chain (profiles, env, SSO, roles) and the
-/// SDK's own `AWS_ENDPOINT_URL*` variables.
-pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_string()))
-        .load()
-        .await
-}
-
-/// The registry credential for an ECR host: from the cache when fresh, else from
-/// GetAuthorizationToken (and cached).
-pub async fn credential(host: &EcrHost, printer: &Printer) -> anyhow::Result<Credential> {
-    let path = cache_path(host)?;
-    match std::fs::read(&path) {
+/// The cached token, when it is readable and fresh.
+fn cached(path: &std::path::Path, printer: &Printer) -> Option<Credential> {
+    match std::fs::read(path) {
         Ok(bytes) => match serde_json::from_slice::<CachedToken>(&bytes) {
             Ok(cached) if cached.expires_at - now() > REFRESH_BEFORE_SECS => {
-                return Ok(Credential {
+                return Some(Credential {
                     username: cached.username,
                     secret: Secret::new(cached.password),
                     source: format!("the ECR token cached in {}", path.display()),
@@ -102,8 +90,20 @@ pub async fn credential(host: &EcrHost, printer: &Printer) -> anyhow::Result<Cre
             path.display()
         )),
     }
-    let config = sdk_config(&host.region).await;
-    let client = aws_sdk_ecr::Client::new(&config);
+    None
+}
+
+/// The registry credential for an ECR host: from the cache when fresh, else from
+/// GetAuthorizationToken (and cached). `client` must be for the host's region.
+pub async fn credential(
+    client: &aws_sdk_ecr::Client,
+    host: &EcrHost,
+    printer: &Printer,
+) -> anyhow::Result<Credential> {
+    let path = cache_path(host)?;
+    if let Some(cached) = cached(&path, printer) {
+        return Ok(cached);
+    }
     let reply = client
         .get_authorization_token()
         .send()
@@ -159,42 +159,15 @@ pub async fn credential(host: &EcrHost, printer: &Printer) -> anyhow::Result<Cre
     })
 }
 
-/// A registry client for `repository`; for an ECR host, with an ECR token, which is only
-/// ever sent to an ECR host or to loopback.
-pub async fn client(
-    repository: &Repository,
-    endpoint: Option<&str>,
-    ca_cert: Option<&std::path::Path>,
-    printer: &Printer,
-) -> anyhow::Result<Registry> {
-    let mut registry = Registry::new(repository.clone(), endpoint, ca_cert)?;
-    if let Some(ecr) = EcrHost::parse(&repository.host) {
-        let target = registry.target_host();
-        let target_repo = Repository {
-            host: target.clone(),
-            path: repository.path.clone(),
-        };
-        if EcrHost::parse(&target).is_none() && !target_repo.is_loopback() {
-            return Err(UsageError::new(
-                format!("[registry] endpoint sends {repository}'s traffic to {target}, which is neither ECR nor loopback; imprint does not send an ECR token there"),
-                "point the endpoint at the ECR host or at a loopback proxy, or remove it",
-            )
-            .into());
-        }
-        registry.set_credential(credential(&ecr, printer).await?);
-    }
-    Ok(registry)
-}
-
 /// Makes sure the ECR repository exists; creates it when `create` is set.
+/// `client` must be for the host's region.
 pub async fn ensure_repository(
+    client: &aws_sdk_ecr::Client,
     host: &EcrHost,
     name: &str,
     create: bool,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let config = sdk_config(&host.region).await;
-    let client = aws_sdk_ecr::Client::new(&config);
     let found = client
         .describe_repositories()
         .registry_id(&host.account)

@@ -1,0 +1,9 @@
+//! Settings: imprint.toml with its `[env.NAME]` overlays, merged once with flags and `IMPRINT_*`.
+
+mod builder;
+mod file;
+mod settings;
+
+pub use builder::{builder_program, docker_program, BuilderChoice};
+pub use file::{ConfigError, DeploySection, Owner, Selector};
+pub use settings::{BuildInputArgs, BuildSettings, Settings};

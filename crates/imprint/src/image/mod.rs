@@ -1,0 +1,14 @@
+//! From the local tree to a pushed image: content tag, lock, builder, layers, push, local runs.
+
+mod archive;
+pub(crate) mod builder;
+pub(crate) mod changes;
+pub(crate) mod container;
+mod gzip;
+pub(crate) mod index;
+pub(crate) mod lock;
+pub(crate) mod publish;
+mod tag;
+
+pub use archive::{from_archive, Image, ImageError, Layer};
+pub(crate) use tag::{hash_tree, tag_content, TagQuery, TagSource};

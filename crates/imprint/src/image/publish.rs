@@ -1,0 +1,308 @@
+//! Publishing the image for the local tree: build it once (the builder), export it, push only
+//! the blobs the registry lacks, verify the stored digest, then push its index artifact.
+
+use anyhow::Context as _;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::archive::{Image, MANIFEST_MEDIA_TYPE};
+use super::tag::{local_tag, tag_content, TagQuery, TagSource, Tagged};
+use super::{builder, index};
+use crate::config::Settings;
+use crate::printer::Printer;
+use crate::registry::ecr::{self, EcrHost};
+use crate::registry::{Registry, RegistryError};
+use crate::session::Session;
+
+/// Blob uploads in flight at once.
+const PARALLEL_UPLOADS: usize = 4;
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PushOutcome {
+    /// The image was uploaded.
+    #[default]
+    Pushed,
+    /// The registry held it already.
+    AlreadyPushed,
+}
+
+/// `push --json`.
+#[derive(Debug, Serialize, Default)]
+pub struct PushReport {
+    /// `host/path:tag`.
+    pub image_uri: String,
+    /// The tag.
+    pub tag: String,
+    /// The manifest digest, computed before the push and verified after it.
+    pub digest: String,
+    /// The content hash.
+    pub hash: String,
+    /// `pushed` or `already-pushed`.
+    pub outcome: PushOutcome,
+    /// Bytes sent in blob uploads.
+    pub bytes_uploaded: u64,
+    /// Blobs uploaded.
+    pub blobs_uploaded: usize,
+    /// Blobs the registry already had.
+    pub blobs_skipped: usize,
+}
+
+impl std::fmt::Display for PushReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.image_uri)
+    }
+}
+
+/// Uploads the config and the layers the registry lacks (a few at a time), counting what
+/// went and what was there.
+async fn upload_blobs(
+    registry: &Registry,
+    image: &Image,
+    report: &mut PushReport,
+    printer: &Printer,
+) -> Result<(), RegistryError> {
+    let bar = printer.bytes_bar("pushing");
+    bar.set_length(image.blob_bytes());
+    if registry.has_blob(&image.config_digest).await? {
+        report.blobs_skipped += 1;
+    } else {
+        registry.put_blob_bytes(image.config.clone()).await?;
+        report.blobs_uploaded += 1;
+        report.bytes_uploaded += image.config.len() as u64;
+    }
+    bar.inc(image.config.len() as u64);
+    let uploaded: Vec<Option<u64>> = stream::iter(image.layers.iter())
+        .map(|layer| {
+            let bar = bar.clone();
+            async move {
+                let result = if registry.has_blob(&layer.digest).await? {
+                    None
+                } else {
+                    registry.put_blob_file(&layer.digest, &layer.path).await?;
+                    Some(layer.size)
+                };
+                bar.inc(layer.size);
+                Ok::<_, RegistryError>(result)
+            }
+        })
+        .buffered(PARALLEL_UPLOADS)
+        .try_collect()
+        .await?;
+    bar.finish_and_clear();
+    for sent in uploaded {
+        match sent {
+            Some(size) => {
+                report.blobs_uploaded += 1;
+                report.bytes_uploaded += size;
+            }
+            None => report.blobs_skipped += 1,
+        }
+    }
+    Ok(())
+}
+
+/// The tag exists in the registry on another image: tags are never moved.
+#[derive(Debug, thiserror::Error)]
+#[error("{image_uri} already exists with digest {existing}, not {ours}; imprint never moves a tag")]
+pub struct TagTaken {
+    /// The image name.
+    pub image_uri: String,
+    /// What the registry has.
+    pub existing: String,
+    /// What imprint built.
+    pub ours: String,
+}
+
+/// An image in the registry, ready to deploy.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Its tag.
+    pub tag: String,
+    /// What Lambda is given.
+    pub uri: String,
+    /// Its manifest digest.
+    pub digest: String,
+    /// The content hash it was built from.
+    pub hash: String,
+}
+
+/// The image for the local tree in the registry: found there, or built (when not built yet)
+/// and pushed. An ECR repository must exist already.
+pub async fn ensure_published(session: &Session, rebuild: bool) -> anyhow::Result<Published> {
+    let registry = session.registry().await?;
+    ensure_repository(session, registry, false).await?;
+    let tagged = tag_content(
+        session,
+        TagQuery {
+            rebuild,
+            ..TagQuery::default()
+        },
+    )
+    .await
+    .context("failed to work out the tag")?;
+    let digest = match &tagged.source {
+        TagSource::Pushed(p) => {
+            session.printer.note(&format!(
+                "{} is already pushed; nothing to build or push",
+                registry.repository.uri(&p.tag)
+            ));
+            p.digest.clone()
+        }
+        TagSource::Built(local) => push_local(session, registry, &tagged, local).await?.digest,
+        TagSource::New => {
+            let local = build_new(session, &tagged, rebuild)?;
+            push_local(session, registry, &tagged, &local).await?.digest
+        }
+    };
+    Ok(Published {
+        uri: registry.repository.uri(&tagged.tag),
+        hash: tagged.hash(),
+        tag: tagged.tag,
+        digest,
+    })
+}
+
+/// For an ECR registry, that the repository exists (made when `create`); nothing for
+/// registries that make repositories on push.
+pub async fn ensure_repository(
+    session: &Session,
+    registry: &Registry,
+    create: bool,
+) -> anyhow::Result<()> {
+    let Some(host) = EcrHost::parse(&registry.repository.host) else {
+        return Ok(());
+    };
+    let client = session.ecr(&host.region).await;
+    ecr::ensure_repository(
+        &client,
+        &host,
+        &registry.repository.path,
+        create,
+        &session.printer,
+    )
+    .await
+}
+
+/// `push --rebuild`: the newest local build of this content (from `build --rebuild`) goes
+/// out under its own tag even though the registry holds an image for the content already.
+pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::Result<()> {
+    if let Some(image) = builder::find_local(&settings.build, &tagged.hash())? {
+        let tag = local_tag(&image).to_string();
+        if tag != tagged.tag {
+            tagged.tag = tag;
+            tagged.source = TagSource::Built(image);
+        }
+    }
+    Ok(())
+}
+
+/// Builds the image for content that has none yet; returns its local name, `name:tag`.
+/// `fresh` turns the builder's cache off.
+pub fn build_new(session: &Session, tagged: &Tagged, fresh: bool) -> anyhow::Result<String> {
+    let settings = &session.settings;
+    let image = format!("{}:{}", settings.image_name, tagged.tag);
+    builder::build(
+        &settings.build,
+        &image,
+        &tagged.hash(),
+        fresh,
+        &tagged.bases.images,
+        &session.printer,
+    )
+    .with_context(|| format!("failed to build {image}"))?;
+    session.printer.note(&format!("built {image}"));
+    Ok(image)
+}
+
+/// Exports the local image built for `tagged`, pushes it under its tag, verified, and then
+/// its index artifact.
+pub async fn push_local(
+    session: &Session,
+    registry: &Registry,
+    tagged: &Tagged,
+    local: &str,
+) -> anyhow::Result<PushReport> {
+    let image = export(session, local).await?;
+    let mut report = push_image(registry, &image, &tagged.tag, &session.printer).await?;
+    index::push(registry, &tagged.hashed, &tagged.tag, &image)
+        .await
+        .context("failed to push the index artifact")?;
+    report.hash = tagged.hash();
+    session.printer.note(&format!(
+        "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
+        report.image_uri,
+        report.digest,
+        report.blobs_uploaded,
+        report.bytes_uploaded,
+        report.blobs_skipped
+    ));
+    Ok(report)
+}
+
+/// Exports the local image and turns it into registry blobs and a manifest.
+async fn export(session: &Session, local: &str) -> anyhow::Result<Image> {
+    let settings = &session.settings;
+    let cache = crate::state::cache_dir().context("failed to find imprint's cache folder")?;
+    let blobs = cache.join("blobs");
+    std::fs::create_dir_all(&blobs)
+        .with_context(|| format!("failed to create {}", blobs.display()))?;
+    let build = settings.build.clone();
+    let local = local.to_string();
+    let platform = settings.build.params.platform.clone();
+    tokio::task::spawn_blocking(move || builder::export_image(&build, &local, &blobs, &platform))
+        .await
+        .context("the export reader stopped")?
+}
+
+/// Pushes blobs the registry lacks, then the manifest, and verifies the stored digest. A tag
+/// that already holds this very image is success; on another image, an error.
+pub async fn push_image(
+    registry: &Registry,
+    image: &Image,
+    tag: &str,
+    printer: &Printer,
+) -> anyhow::Result<PushReport> {
+    let image_uri = registry.repository.uri(tag);
+    let mut report = PushReport {
+        image_uri: image_uri.clone(),
+        tag: tag.to_string(),
+        digest: image.digest.clone(),
+        outcome: PushOutcome::Pushed,
+        ..PushReport::default()
+    };
+    match registry.manifest_digest(tag).await? {
+        Some(existing) if existing == image.digest => {
+            report.outcome = PushOutcome::AlreadyPushed;
+            report.blobs_skipped = image.layers.len() + 1;
+            return Ok(report);
+        }
+        Some(existing) => {
+            return Err(TagTaken {
+                image_uri,
+                existing,
+                ours: image.digest.clone(),
+            }
+            .into())
+        }
+        None => {}
+    }
+    upload_blobs(registry, image, &mut report, printer).await?;
+    registry
+        .put_manifest(tag, MANIFEST_MEDIA_TYPE, image.manifest.clone())
+        .await?;
+    let stored = registry
+        .get_manifest(tag)
+        .await?
+        .with_context(|| format!("{image_uri} is missing right after its push"))?;
+    if stored.digest != image.digest {
+        return Err(RegistryError::DigestMismatch {
+            what: format!("manifest {image_uri} read back"),
+            expected: image.digest.clone(),
+            actual: stored.digest,
+        }
+        .into());
+    }
+    Ok(report)
+}

@@ -1,0 +1,184 @@
+//! Which tag the current content has: the one already pushed (through the index artifact),
+//! the one already built locally, or a new one from the template and the clock.
+
+use imprint_context::{hash_context, ContextHash, Observer};
+use indicatif::ProgressBar;
+
+use super::index::{self, Pushed};
+use super::lock::{self, Bases};
+use crate::config::{BuildSettings, Settings};
+use crate::error::UsageError;
+use crate::printer::Printer;
+use crate::session::Session;
+
+/// Where the tag came from.
+#[derive(Debug, Clone)]
+pub enum TagSource {
+    /// The registry holds an image for this content.
+    Pushed(Pushed),
+    /// A local image (`name:tag`) was built from this content and not pushed yet.
+    Built(String),
+    /// Nothing exists for this content yet.
+    New,
+}
+
+/// The current content, its tag, and where the tag came from.
+#[derive(Debug, Clone)]
+pub struct Tagged {
+    /// The hashed context.
+    pub hashed: ContextHash,
+    /// The tag.
+    pub tag: String,
+    /// Where it came from.
+    pub source: TagSource,
+    /// The base images hashed (from imprint.lock).
+    pub bases: Bases,
+}
+
+impl Tagged {
+    /// The full hash in hex.
+    pub fn hash(&self) -> String {
+        self.hashed.hex()
+    }
+}
+
+/// How to look for the tag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TagQuery {
+    /// Skip the registry and the builder: the tag from the local tree alone.
+    pub offline: bool,
+    /// Always a new tag (`--rebuild`).
+    pub rebuild: bool,
+    /// Leave imprint.lock as it is (`preview`, `status`).
+    pub read_only: bool,
+}
+
+/// Hashes the context (with the base images pinned in imprint.lock) and finds its tag.
+pub async fn tag_content(session: &Session, query: TagQuery) -> anyhow::Result<Tagged> {
+    let settings = &session.settings;
+    let mode = lock::Mode {
+        offline: query.offline,
+        locked: settings.locked,
+        update: false,
+        read_only: query.read_only,
+    };
+    let bases = lock::prepare(session, mode).await?;
+    let mut build = settings.build.clone();
+    build.params.base_images = bases.images.clone();
+    let hashed = hash_tree(&build, &session.printer)?;
+    let existing = if query.offline {
+        None
+    } else {
+        existing_tag(session, &hashed.hex()).await?
+    };
+    let (tag, source) = match existing {
+        Some((tag, source)) if !query.rebuild => (tag, source),
+        Some((old, _)) => (
+            new_tag(settings, &hashed.hex(), Some(&old))?,
+            TagSource::New,
+        ),
+        None => (new_tag(settings, &hashed.hex(), None)?, TagSource::New),
+    };
+    Ok(Tagged {
+        hashed,
+        tag,
+        source,
+        bases,
+    })
+}
+
+/// The tag this content already has: pushed (the registry's index artifact), else built on
+/// this machine (the builder's images labelled with the hash).
+async fn existing_tag(
+    session: &Session,
+    hash: &str,
+) -> anyhow::Result<Option<(String, TagSource)>> {
+    if session.settings.registry.is_some() {
+        if let Some(pushed) = index::lookup(session.registry().await?, hash).await? {
+            return Ok(Some((pushed.tag.clone(), TagSource::Pushed(pushed))));
+        }
+    }
+    match super::builder::find_local(&session.settings.build, hash) {
+        Ok(Some(image)) => Ok(Some((
+            local_tag(&image).to_string(),
+            TagSource::Built(image),
+        ))),
+        Ok(None) => Ok(None),
+        Err(e) => {
+            tracing::info!("no local image lookup: {e:#}");
+            Ok(None)
+        }
+    }
+}
+
+/// The tag of a local image name, `name:tag`.
+pub fn local_tag(image: &str) -> &str {
+    image.rsplit_once(':').map_or(image, |(_, t)| t)
+}
+
+/// Draws hashing progress on a terminal.
+struct Progress(ProgressBar);
+
+impl Observer for Progress {
+    fn found(&self, bytes: u64) {
+        self.0.inc_length(bytes);
+    }
+    fn hashed(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+/// Hashes the build context as the builder would send it, with progress, and prints its
+/// warnings.
+pub fn hash_tree(build: &BuildSettings, printer: &Printer) -> anyhow::Result<ContextHash> {
+    tracing::info!(
+        "hashing {} as {} would send it",
+        build.context.display(),
+        build.params.builder
+    );
+    let progress = Progress(printer.bytes_bar("hashing"));
+    let result = hash_context(&build.context, &build.params, &progress);
+    progress.0.finish_and_clear();
+    let hashed = result?;
+    for warning in &hashed.warnings {
+        printer.warn(&warning.message);
+    }
+    Ok(hashed)
+}
+
+/// A tag from the template and the clock, never equal to `old` (a rebuild within the same
+/// second takes the next second: a tag is never moved to another image).
+fn new_tag(settings: &Settings, hash: &str, old: Option<&str>) -> anyhow::Result<String> {
+    let template = &settings.build.template;
+    let mut now = now_for_tags()?;
+    let mut tag = template.render(hash, now);
+    if let Some(old) = old {
+        if !template.has_timestamp() {
+            return Err(UsageError::new(
+                format!("--rebuild cannot give a new tag: the template `{}` has no {{timestamp}}, so this content is always `{old}`", template.as_str()),
+                "add {timestamp} to [image] tag, or drop --rebuild",
+            )
+            .into());
+        }
+        while tag == old {
+            now += 1;
+            tag = template.render(hash, now);
+        }
+    }
+    Ok(tag)
+}
+
+/// The current time for tags: `SOURCE_DATE_EPOCH` when set, else the clock (UTC seconds).
+fn now_for_tags() -> Result<i64, UsageError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse::<i64>().map_err(|_| {
+            UsageError::new(
+                format!("SOURCE_DATE_EPOCH is `{text}`, not a number of seconds"),
+                "set it to a Unix time such as $(git log -1 --format=%ct), or unset it",
+            )
+        }),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)),
+    }
+}

@@ -1,0 +1,13 @@
+//! The deploy journal: begin and end records kept as OCI artifacts in the image repository.
+
+pub(crate) mod record;
+mod rollback;
+mod store;
+
+pub(crate) use record::{new_id, now_rfc3339, unix_now, Liveness, JOURNAL_FORMAT};
+pub use record::{
+    Action, Caller, DeploymentOutcome, Finished, ImageRef, Kind, Outcome, Planned, Record, Runner,
+};
+pub(crate) use rollback::{previous, succeeded};
+pub use store::{entries, Deployment};
+pub(crate) use store::{unfinished, write};

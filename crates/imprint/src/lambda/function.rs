@@ -1,0 +1,253 @@
+//! One function as Lambda reports it: its image, package type, state and last update.
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::retry::{error_text, retrying};
+use crate::error::UsageError;
+
+/// Functions read at once.
+pub const PARALLEL_READS: usize = 8;
+
+/// Declares an enum of Lambda's words with a catch-all for words it may add later; it reads
+/// from the SDK's value and writes (in JSON too) the word Lambda used.
+macro_rules! lambda_words {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+            /// A word this imprint does not know.
+            Other(String),
+        }
+
+        impl $name {
+            /// Lambda's word for it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $word,)+
+                    Self::Other(word) => word,
+                }
+            }
+
+            fn from_word(word: &str) -> Self {
+                match word {
+                    $($word => Self::$variant,)+
+                    other => Self::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+lambda_words!(
+    /// How the function's code is packaged.
+    PackageType { Image = "Image", Zip = "Zip" }
+);
+lambda_words!(
+    /// The function's state.
+    State { Pending = "Pending", Active = "Active", Inactive = "Inactive", Failed = "Failed" }
+);
+lambda_words!(
+    /// How the function's last update went.
+    UpdateStatus { Successful = "Successful", InProgress = "InProgress", Failed = "Failed" }
+);
+
+/// An image as a function runs it (and as the journal records it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// What Lambda is given: `host/path:tag` (or `host/path@sha256:…`).
+    pub uri: String,
+    /// The manifest digest.
+    pub digest: Option<String>,
+}
+
+/// One function as Lambda reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Function {
+    /// Function name.
+    pub name: String,
+    /// `Image` or `Zip`.
+    pub package_type: Option<PackageType>,
+    /// The image URI it was given.
+    pub image_uri: Option<String>,
+    /// The tag in that URI (none when it names a digest).
+    pub tag: Option<String>,
+    /// The digest Lambda resolved the image to (after the last `@` of ResolvedImageUri).
+    pub digest: Option<String>,
+    /// `Active`, `Pending`, `Inactive` or `Failed`.
+    pub state: Option<State>,
+    /// `Successful`, `InProgress` or `Failed`.
+    pub last_update_status: Option<UpdateStatus>,
+    /// Why the last update failed, when it did.
+    pub last_update_reason: Option<String>,
+    /// When the function last changed.
+    pub last_modified: Option<String>,
+    /// `x86_64` or `arm64`.
+    pub architectures: Vec<String>,
+    /// The revision, passed back with an update so a concurrent change is detected.
+    #[serde(skip)]
+    pub revision_id: Option<String>,
+}
+
+impl Function {
+    /// The image it runs, if any.
+    pub fn image(&self) -> Option<ImageRef> {
+        self.image_uri.as_ref().map(|uri| ImageRef {
+            uri: uri.clone(),
+            digest: self.digest.clone(),
+        })
+    }
+
+    /// Whether it is an image function.
+    pub fn is_image(&self) -> bool {
+        self.package_type == Some(PackageType::Image)
+    }
+
+    /// Whether an update is under way (or the function is still being made).
+    pub fn is_busy(&self) -> bool {
+        self.last_update_status == Some(UpdateStatus::InProgress)
+            || self.state == Some(State::Pending)
+    }
+}
+
+/// Reads every function, a few at a time.
+pub async fn read_functions(
+    client: &aws_sdk_lambda::Client,
+    names: &[String],
+) -> anyhow::Result<Vec<Function>> {
+    stream::iter(names)
+        .map(|name| read_function(client, name))
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await
+}
+
+/// Reads one function; a missing one is a usage error naming it.
+pub async fn read_function(
+    client: &aws_sdk_lambda::Client,
+    name: &str,
+) -> anyhow::Result<Function> {
+    let reply = match retrying(&format!("GetFunction {name}"), || {
+        client.get_function().function_name(name).send()
+    })
+    .await
+    {
+        Ok(reply) => reply,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Err(UsageError::new(
+                format!("the Lambda function {name} does not exist"),
+                "create it (Pulumi), or remove it from [deploy] functions",
+            )
+            .into())
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "failed to read the Lambda function {name}: {}",
+                error_text(&e)
+            ))
+        }
+    };
+    let config = reply.configuration();
+    let code = reply.code();
+    let image_uri = code.and_then(|c| c.image_uri()).map(str::to_string);
+    let tag = image_uri.as_deref().and_then(tag_of);
+    let digest = code
+        .and_then(|c| c.resolved_image_uri())
+        .and_then(|r| r.rsplit_once('@'))
+        .map(|(_, d)| d.to_string())
+        .filter(|d| d.starts_with("sha256:"));
+    Ok(Function {
+        name: name.to_string(),
+        package_type: config
+            .and_then(|c| c.package_type())
+            .map(|p| PackageType::from_word(p.as_str())),
+        image_uri,
+        tag,
+        digest,
+        state: config
+            .and_then(|c| c.state())
+            .map(|s| State::from_word(s.as_str())),
+        last_update_status: config
+            .and_then(|c| c.last_update_status())
+            .map(|s| UpdateStatus::from_word(s.as_str())),
+        last_update_reason: config
+            .and_then(|c| c.last_update_status_reason())
+            .map(str::to_string),
+        last_modified: config.and_then(|c| c.last_modified()).map(str::to_string),
+        architectures: config
+            .map(|c| {
+                c.architectures()
+                    .iter()
+                    .map(|a| a.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        revision_id: config.and_then(|c| c.revision_id()).map(str::to_string),
+    })
+}
+
+/// `host/path:tag` → `tag` (none for `@sha256:` references).
+pub fn tag_of(image_uri: &str) -> Option<String> {
+    if image_uri.contains('@') {
+        return None;
+    }
+    let last = image_uri.rsplit('/').next()?;
+    last.split_once(':').map(|(_, t)| t.to_string())
+}
+
+/// The Lambda architecture an image platform runs on (`linux/amd64` → `x86_64`).
+pub fn architecture_of(platform: &str) -> Option<&'static str> {
+    match platform.split('/').nth(1)? {
+        "amd64" => Some("x86_64"),
+        "arm64" => Some("arm64"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_of_image_uris() {
+        assert_eq!(
+            tag_of("1.dkr.ecr.us-east-1.amazonaws.com/a/b:20250526-145140-9f6a1a2a").as_deref(),
+            Some("20250526-145140-9f6a1a2a")
+        );
+        assert_eq!(tag_of("127.0.0.1:5000/a:t").as_deref(), Some("t"));
+        assert_eq!(tag_of("127.0.0.1:5000/a"), None);
+        assert_eq!(tag_of("r.io/a@sha256:00"), None);
+    }
+
+    #[test]
+    fn platforms_map_to_lambda_architectures() {
+        assert_eq!(architecture_of("linux/amd64"), Some("x86_64"));
+        assert_eq!(architecture_of("linux/arm64/v8"), Some("arm64"));
+        assert_eq!(architecture_of("linux/s390x"), None);
+    }
+
+    #[test]
+    fn lambda_words_keep_unknown_ones() {
+        assert_eq!(
+            UpdateStatus::from_word("InProgress"),
+            UpdateStatus::InProgress
+        );
+        let new = State::from_word("Hibernating");
+        assert_eq!(new.as_str(), "Hibernating");
+        assert_eq!(serde_json::to_string(&new).unwrap(), "\"Hibernating\"");
+        assert_eq!(
+            serde_json::to_string(&PackageType::Image).unwrap(),
+            "\"Image\""
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! Answering a registry's `WWW-Authenticate` challenge: Basic with the host's credential, or
+//! a Bearer token from the realm, which gets the credential only on the registry's own domain.
+
+use std::collections::BTreeMap;
+
+use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::client::Registry;
+use super::error::{unreachable, RegistryError};
+
+/// `realm="…",service="…"` into a map.
+fn parse_challenge(params: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = params.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        out.insert(key, value.to_string());
+        rest = tail.trim_start_matches(',').trim();
+    }
+    out
+}
+
+/// A token realm on another host is trusted with credentials only when it is a subdomain
+/// sibling of the registry (e.g. auth.example.com for registry.example.com).
+fn realm_is_trusted(realm: &Url, registry_host: &str) -> bool {
+    let registry = registry_host.split(':').next().unwrap_or(registry_host);
+    let parent = |h: &str| h.split_once('.').map(|(_, p)| p.to_string());
+    match (realm.host_str(), parent(registry)) {
+        (Some(host), Some(p)) if p.contains('.') => host == p || host.ends_with(&format!(".{p}")),
+        _ => false,
+    }
+}
+
+impl Registry {
+    /// Sends a request built by `build`, with the current authorization. On a 401 it answers
+    /// the challenge (Basic with the host's credential, or a Bearer token from the realm) and
+    /// sends the request again, once.
+    pub(super) async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> Result<reqwest::RequestBuilder, RegistryError>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let mut answered = false;
+        loop {
+            let mut request = build(&self.http)?;
+            if let Some(value) = self.current_authorization() {
+                request = request.header(AUTHORIZATION, value);
+            }
+            let response = request.send().await.map_err(unreachable(self.address()))?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            if answered {
+                return Err(self.refused());
+            }
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("Basic")
+                .to_string();
+            let value = self.answer(&challenge).await?;
+            if let Ok(mut slot) = self.authorization.lock() {
+                *slot = Some(value);
+            }
+            answered = true;
+        }
+    }
+
+    /// The registry refused this client's credential (or wants one it does not have).
+    fn refused(&self) -> RegistryError {
+        RegistryError::Denied {
+            host: self.repository.host.clone(),
+            from: self
+                .credential
+                .as_ref()
+                .map(|c| format!("{} (user {})", c.source, c.username)),
+        }
+    }
+
+    fn current_authorization(&self) -> Option<String> {
+        self.authorization.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// The `Authorization` value that answers a `WWW-Authenticate` challenge.
+    async fn answer(&self, challenge: &str) -> Result<String, RegistryError> {
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        let params = parse_challenge(params);
+        if scheme.eq_ignore_ascii_case("basic") {
+            return match &self.credential {
+                Some(c) => Ok(c.basic_header()),
+                None => Err(self.refused()),
+            };
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(RegistryError::Status {
+                method: Method::GET,
+                url: self.address(),
+                status: StatusCode::UNAUTHORIZED,
+                body: format!("unsupported authentication scheme `{scheme}`"),
+            });
+        }
+        let realm = params.get("realm").cloned().unwrap_or_default();
+        let mut url = Url::parse(&realm).map_err(|e| RegistryError::Status {
+            method: Method::GET,
+            url: self.address(),
+            status: StatusCode::UNAUTHORIZED,
+            body: format!("bad token realm `{realm}`: {e}"),
+        })?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = params.get("service") {
+                query.append_pair("service", service);
+            }
+            let scope = params
+                .get("scope")
+                .cloned()
+                .unwrap_or_else(|| format!("repository:{}:pull,push", self.repository.path));
+            query.append_pair("scope", &scope);
+        }
+        let mut request = self.http.get(url.clone());
+        // Credentials go to the token realm only when it is on the registry's own host.
+        if let Some(c) = &self.credential {
+            if url.host_str() == self.base.host_str()
+                || realm_is_trusted(&url, &self.repository.host)
+            {
+                request = request.header(AUTHORIZATION, c.basic_header());
+            }
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(unreachable(url.origin().ascii_serialization()))?;
+        if response.status() == StatusCode::UNAUTHORIZED
+            || response.status() == StatusCode::FORBIDDEN
+        {
+            return Err(self.refused());
+        }
+        if !response.status().is_success() {
+            return Err(Self::unexpected(Method::GET, &url, response).await);
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let token: Token = response
+            .json()
+            .await
+            .map_err(unreachable(url.origin().ascii_serialization()))?;
+        let token = token
+            .token
+            .or(token.access_token)
+            .ok_or_else(|| RegistryError::Status {
+                method: Method::GET,
+                url: url.origin().ascii_serialization(),
+                status: StatusCode::OK,
+                body: "the token service answered without a token".into(),
+            })?;
+        Ok(format!("Bearer {token}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        let c = parse_challenge(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/python:pull""#,
+        );
+        assert_eq!(
+            c.get("realm").map(String::as_str),
+            Some("https://auth.docker.io/token")
+        );
+        assert_eq!(
+            c.get("service").map(String::as_str),
+            Some("registry.docker.io")
+        );
+        assert_eq!(
+            c.get("scope").map(String::as_str),
+            Some("repository:library/python:pull")
+        );
+        let c = parse_challenge(r#"Realm=plain, error="invalid_token""#);
+        assert_eq!(c.get("realm").map(String::as_str), Some("plain"));
+        assert_eq!(c.get("error").map(String::as_str), Some("invalid_token"));
+    }
+
+    #[test]
+    fn token_realms_get_credentials_only_on_the_registry_domain() {
+        let realm = |u: &str| Url::parse(u).unwrap();
+        assert!(realm_is_trusted(
+            &realm("https://auth.example.com/token"),
+            "registry.example.com"
+        ));
+        assert!(realm_is_trusted(
+            &realm("https://example.com/token"),
+            "registry.example.com:443"
+        ));
+        assert!(!realm_is_trusted(
+            &realm("https://evil.io/token"),
+            "registry.example.com"
+        ));
+        assert!(!realm_is_trusted(
+            &realm("https://com/token"),
+            "example.com"
+        ));
+    }
+}

@@ -1,0 +1,458 @@
+//! A thin client for the OCI distribution API: blobs and manifests, HEAD/GET/PUT, monolithic
+//! uploads. Plain HTTP for loopback registries, HTTPS otherwise; `[registry] endpoint` changes
+//! where requests go, never the image names.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use super::credentials::{self, Credential};
+use super::error::{unreachable, RegistryError};
+use super::reference::Repository;
+use crate::error::UsageError;
+
+/// Manifest media types imprint reads.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// A manifest as fetched.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Its exact bytes.
+    pub bytes: Vec<u8>,
+    /// `Content-Type`.
+    pub media_type: String,
+    /// `sha256:` of the bytes.
+    pub digest: String,
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", imprint_context::hex(&Sha256::digest(bytes)))
+}
+
+/// What a blob upload sends; opened again for a retry after an authentication challenge.
+#[derive(Debug, Clone)]
+pub enum BlobBody {
+    /// Bytes in memory (configs, small artifacts).
+    Bytes(Vec<u8>),
+    /// A file, streamed.
+    File(std::path::PathBuf),
+}
+
+impl BlobBody {
+    pub(super) fn open(&self) -> Result<reqwest::Body, RegistryError> {
+        match self {
+            Self::Bytes(b) => Ok(b.clone().into()),
+            Self::File(path) => {
+                let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(file),
+                    256 * 1024,
+                );
+                Ok(reqwest::Body::wrap_stream(stream))
+            }
+        }
+    }
+}
+
+/// The `Docker-Content-Digest` a registry reports for what it stored must be the one imprint
+/// computed before sending.
+fn check_reported_digest(
+    response: &reqwest::Response,
+    expected: &str,
+    what: impl FnOnce() -> String,
+) -> Result<(), RegistryError> {
+    match response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(actual) if actual != expected => Err(RegistryError::DigestMismatch {
+            what: what(),
+            expected: expected.into(),
+            actual: actual.into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A client for one repository.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub(super) http: reqwest::Client,
+    pub(super) base: Url,
+    /// The credential for the repository's host, if any source has one.
+    pub(super) credential: Option<Credential>,
+    /// The `Authorization` value the registry accepted last (Basic or Bearer).
+    pub(super) authorization: Arc<Mutex<Option<String>>>,
+    /// The repository this client talks to.
+    pub repository: Repository,
+}
+
+/// The HTTP client registries are spoken to with: imprint's user agent, at most five
+/// redirects (reqwest drops `Authorization` when one leaves the host), and besides the
+/// system's roots the PEM certificates in `ca_cert`. Made once per run and shared.
+pub fn http_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, UsageError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("imprint/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            UsageError::new(
+                format!("cannot read the CA certificate {}: {e}", path.display()),
+                "check --ca-cert / [registry] ca_cert",
+            )
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            UsageError::new(
+                format!("{} holds no PEM certificate: {e}", path.display()),
+                "pass the CA certificate in PEM form",
+            )
+        })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| UsageError::new(format!("cannot set up HTTP: {e}"), "report this as a bug"))
+}
+
+impl Registry {
+    /// A client for `repository` with an HTTP client of its own (see [`http_client`]) and the
+    /// host's credential from the docker config or a credential helper.
+    pub fn new(
+        repository: Repository,
+        endpoint: Option<&str>,
+        ca_cert: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let mut registry = Self::with_http(http_client(ca_cert)?, repository, endpoint)?;
+        registry.credential = credentials::for_host(&registry.repository.host)?;
+        Ok(registry)
+    }
+
+    /// A client for `repository` over a shared HTTP client, sending requests to `endpoint`
+    /// when given, without a credential yet ([`Registry::set_credential`]).
+    pub fn with_http(
+        http: reqwest::Client,
+        repository: Repository,
+        endpoint: Option<&str>,
+    ) -> Result<Self, UsageError> {
+        let base = match endpoint {
+            Some(e) => Url::parse(e).map_err(|err| {
+                UsageError::new(
+                    format!("bad registry endpoint `{e}`: {err}"),
+                    "write it as a URL, e.g. http://127.0.0.1:5000",
+                )
+            })?,
+            None => {
+                let scheme = if repository.is_loopback() {
+                    "http"
+                } else {
+                    "https"
+                };
+                Url::parse(&format!("{scheme}://{}", repository.host)).map_err(|err| {
+                    UsageError::new(
+                        format!("bad registry host `{}`: {err}", repository.host),
+                        "check [registry] repository",
+                    )
+                })?
+            }
+        };
+        Ok(Self {
+            http,
+            base,
+            credential: None,
+            authorization: Arc::new(Mutex::new(None)),
+            repository,
+        })
+    }
+
+    /// Uses `credential` for the repository's host instead of what the docker config says.
+    pub fn set_credential(&mut self, credential: Credential) {
+        self.credential = Some(credential);
+    }
+
+    /// The host requests go to (the endpoint's, when one is set).
+    pub fn target_host(&self) -> String {
+        match (self.base.host_str(), self.base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The address requests go to, for messages.
+    pub fn address(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_string()
+    }
+
+    pub(super) fn url(&self, tail: &str) -> Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!("/v2/{}/{tail}", self.repository.path));
+        url
+    }
+
+    pub(super) async fn unexpected(
+        method: Method,
+        url: &Url,
+        response: reqwest::Response,
+    ) -> RegistryError {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        RegistryError::Status {
+            method,
+            url: url.to_string(),
+            status,
+            body: body
+                .chars()
+                .take(300)
+                .collect::<String>()
+                .trim()
+                .to_string(),
+        }
+    }
+
+    /// `GET /v2/`: the registry answers (200, or 401 asking for credentials).
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        let mut url = self.base.clone();
+        url.set_path("/v2/");
+        let response = self.send(|h| Ok(h.get(url.clone()))).await?;
+        match response.status() {
+            s if s.is_success() || s == StatusCode::UNAUTHORIZED => Ok(()),
+            _ => Err(Self::unexpected(Method::GET, &url, response).await),
+        }
+    }
+
+    /// Whether the repository holds the blob.
+    pub async fn has_blob(&self, digest: &str) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let response = self.send(|h| Ok(h.head(url.clone()))).await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(Self::unexpected(Method::HEAD, &url, response).await),
+        }
+    }
+
+    /// Uploads a blob in one `PUT` (ECR refuses small chunks, so never `PATCH`).
+    pub async fn put_blob(
+        &self,
+        digest: &str,
+        body: BlobBody,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        let start = self.url("blobs/uploads/");
+        let response = self
+            .send(|h| Ok(h.post(start.clone()).header(CONTENT_LENGTH, 0)))
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(Self::unexpected(Method::POST, &start, response).await);
+        }
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| RegistryError::Status {
+                method: Method::POST,
+                url: start.to_string(),
+                status: StatusCode::ACCEPTED,
+                body: "no Location header for the upload".into(),
+            })?;
+        let mut upload = start.join(&location).map_err(|e| RegistryError::Status {
+            method: Method::POST,
+            url: start.to_string(),
+            status: StatusCode::ACCEPTED,
+            body: format!("bad upload Location `{location}`: {e}"),
+        })?;
+        // Requests stay on the configured endpoint even when the registry names its own host.
+        if upload.host_str() != self.base.host_str() || upload.port() != self.base.port() {
+            let (path, query) = (
+                upload.path().to_string(),
+                upload.query().map(str::to_string),
+            );
+            upload = self.base.clone();
+            upload.set_path(&path);
+            upload.set_query(query.as_deref());
+        }
+        upload.query_pairs_mut().append_pair("digest", digest);
+        let response = self
+            .send(|h| {
+                Ok(h.put(upload.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(body.open()?))
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(Self::unexpected(Method::PUT, &upload, response).await);
+        }
+        check_reported_digest(&response, digest, || {
+            format!("blob upload to {}", self.repository)
+        })?;
+        Ok(())
+    }
+
+    /// Uploads a blob held in memory.
+    pub async fn put_blob_bytes(&self, bytes: Vec<u8>) -> Result<String, RegistryError> {
+        let digest = sha256_digest(&bytes);
+        if !self.has_blob(&digest).await? {
+            let size = bytes.len() as u64;
+            self.put_blob(&digest, BlobBody::Bytes(bytes), size).await?;
+        }
+        Ok(digest)
+    }
+
+    /// Uploads a blob file, streamed.
+    pub async fn put_blob_file(&self, digest: &str, path: &Path) -> Result<(), RegistryError> {
+        let io = |source| RegistryError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        self.put_blob(digest, BlobBody::File(path.to_path_buf()), size)
+            .await
+    }
+
+    /// A small blob's bytes (journal records, input manifests), checked against its digest.
+    pub async fn get_blob(&self, digest: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let response = self.send(|h| Ok(h.get(url.clone()))).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(unreachable(self.address()))?;
+                let actual = sha256_digest(&bytes);
+                if actual != digest {
+                    return Err(RegistryError::DigestMismatch {
+                        what: format!("blob {digest} of {}", self.repository),
+                        expected: digest.to_string(),
+                        actual,
+                    });
+                }
+                Ok(Some(bytes.to_vec()))
+            }
+            _ => Err(Self::unexpected(Method::GET, &url, response).await),
+        }
+    }
+
+    /// Every tag in the repository (empty when the repository does not exist yet).
+    pub async fn tags(&self) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url("tags/list");
+        let mut tags = Vec::new();
+        loop {
+            let response = self.send(|h| Ok(h.get(url.clone()))).await?;
+            match response.status() {
+                StatusCode::NOT_FOUND => return Ok(tags),
+                s if s.is_success() => {}
+                _ => return Err(Self::unexpected(Method::GET, &url, response).await),
+            }
+            // Pagination: `Link: </v2/…/tags/list?n=…&last=…>; rel="next"`.
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|link| {
+                    link.split_once('<')
+                        .and_then(|(_, rest)| rest.split_once('>'))
+                        .map(|(u, _)| u.to_string())
+                });
+            let page: TagList = response.json().await.map_err(unreachable(self.address()))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next.and_then(|n| url.join(&n).ok()) {
+                Some(n) => url = n,
+                None => return Ok(tags),
+            }
+        }
+    }
+
+    /// The manifest at a tag or digest, if any.
+    pub async fn get_manifest(&self, reference: &str) -> Result<Option<Manifest>, RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let response = self
+            .send(|h| Ok(h.get(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS)))
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let media_type = response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(unreachable(self.address()))?;
+                Ok(Some(Manifest {
+                    digest: sha256_digest(&bytes),
+                    bytes: bytes.to_vec(),
+                    media_type,
+                }))
+            }
+            _ => Err(Self::unexpected(Method::GET, &url, response).await),
+        }
+    }
+
+    /// The digest of the manifest at a tag, if any.
+    pub async fn manifest_digest(&self, reference: &str) -> Result<Option<String>, RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let response = self
+            .send(|h| Ok(h.head(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS)))
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => match response
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(d) => Ok(Some(d.to_string())),
+                // Not every registry sends the header on HEAD; the bytes decide.
+                None => Ok(self.get_manifest(reference).await?.map(|m| m.digest)),
+            },
+            _ => Err(Self::unexpected(Method::HEAD, &url, response).await),
+        }
+    }
+
+    /// Stores a manifest under a tag and checks the registry computed the same digest.
+    pub async fn put_manifest(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, RegistryError> {
+        let digest = sha256_digest(&bytes);
+        let url = self.url(&format!("manifests/{tag}"));
+        let response = self
+            .send(|h| {
+                Ok(h.put(url.clone())
+                    .header(CONTENT_TYPE, media_type)
+                    .body(bytes.clone()))
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(Self::unexpected(Method::PUT, &url, response).await);
+        }
+        check_reported_digest(&response, &digest, || {
+            format!("manifest {}", self.repository.uri(tag))
+        })?;
+        Ok(digest)
+    }
+}

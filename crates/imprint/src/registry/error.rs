@@ -1,0 +1,84 @@
+//! What went wrong talking to a registry, and what to do about it.
+
+use reqwest::{Method, StatusCode};
+
+/// What went wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No connection (refused, DNS, TLS, timeout).
+    #[error("cannot reach the registry at {address}: {source}")]
+    Unreachable {
+        /// Where the request went.
+        address: String,
+        /// Why it failed.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An unexpected status.
+    #[error("{method} {url} answered {status}: {body}")]
+    Status {
+        /// Request method.
+        method: Method,
+        /// Request URL.
+        url: String,
+        /// Response status.
+        status: StatusCode,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The registry stored other bytes than imprint sent.
+    #[error("{what}: the registry reports digest {actual}, imprint computed {expected}")]
+    DigestMismatch {
+        /// What was checked.
+        what: String,
+        /// Computed before the push.
+        expected: String,
+        /// Reported by the registry.
+        actual: String,
+    },
+    /// The registry wants credentials it was not given, or refused the ones it got.
+    #[error("the registry {host} refused access{}", from.as_ref().map(|s| format!(" with the credentials from {s}")).unwrap_or_else(|| ": it wants credentials, and none were found for this host".into()))]
+    Denied {
+        /// The registry host.
+        host: String,
+        /// Where the refused credentials came from.
+        from: Option<String>,
+    },
+    /// A local blob file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RegistryError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Denied { host, from: None } => Some(format!(
+                "log in with `docker login {host}` (imprint reads the docker config and its credential helpers)"
+            )),
+            Self::Denied { host, .. } => Some(format!(
+                "check the user and password for {host}, or log in again with `docker login {host}`"
+            )),
+            Self::Unreachable { source, .. } => {
+                let text = format!("{source:?}").to_ascii_lowercase();
+                if text.contains("certificate") || text.contains("unknownissuer") {
+                    Some("the registry's TLS certificate is not trusted: pass its CA with --ca-cert PEM (or [registry] ca_cert)".into())
+                } else {
+                    Some("check the address, that the registry is running, and [registry] endpoint; --offline computes the tag without it".into())
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A request failed before any answer came.
+pub(super) fn unreachable(address: String) -> impl FnOnce(reqwest::Error) -> RegistryError {
+    move |source| RegistryError::Unreachable { address, source }
+}

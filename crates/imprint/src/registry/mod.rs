@@ -1,0 +1,15 @@
+//! Registries: image names, credentials and the ECR token, auth challenges, the OCI client.
+
+mod artifact;
+mod auth;
+mod client;
+pub(crate) mod credentials;
+pub(crate) mod ecr;
+mod error;
+mod reference;
+
+pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, Descriptor};
+pub(crate) use client::{http_client, sha256_digest};
+pub use client::{BlobBody, Manifest, Registry};
+pub use error::RegistryError;
+pub use reference::{ImageName, Repository};

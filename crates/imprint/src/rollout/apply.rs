@@ -1,0 +1,177 @@
+//! Moving the functions: the strategy that decides how (all at once today; blue/green,
+//! canary and linear plug in here), each move waited on and verified, and Ctrl-C.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+use super::target::Target;
+use crate::journal::{ImageRef, Outcome};
+use crate::lambda::{self, Function, MoveError};
+use crate::printer::Printer;
+
+/// How the functions are moved to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Every function's `$LATEST` to the new image, `concurrency` at a time; the first
+    /// failure stops new moves.
+    #[default]
+    AllAtOnce,
+}
+
+/// How the functions are moved.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Functions updated at once.
+    pub concurrency: usize,
+    /// How long each function's update may take.
+    pub timeout: Duration,
+    /// Do not ask.
+    pub yes: bool,
+    /// After a failure, leave the functions already moved on the new image.
+    pub no_rollback: bool,
+    /// Close an unfinished deployment begun elsewhere that may look like it is running.
+    pub recover: bool,
+    /// All at once (for now).
+    pub strategy: Strategy,
+}
+
+/// How one function's move ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Move {
+    /// It runs the target, verified.
+    Done(ImageRef),
+    /// It failed, or someone else changed it.
+    Failed(MoveError),
+    /// Not started: another function failed first, or Ctrl-C.
+    NotStarted,
+}
+
+/// One function and how its move ended.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    /// The function as read before the move.
+    pub function: Function,
+    /// How it ended.
+    pub result: Move,
+}
+
+/// The journal outcome of a failed move.
+pub fn failure_outcome(error: &MoveError) -> Outcome {
+    match error {
+        MoveError::Failed(_) => Outcome::Failed,
+        MoveError::Conflict(_) => Outcome::Conflict,
+    }
+}
+
+/// Ctrl-C during a rollout: the first stops new updates (in-flight ones finish, moved ones
+/// go back, the end record is written); a second quits at once, and the next run closes the
+/// record. Watching ends when this is dropped.
+pub struct Interrupt {
+    stop: Arc<AtomicBool>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Interrupt {
+    /// Starts watching for Ctrl-C.
+    pub fn watch(printer: &Printer) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let printer = printer.clone();
+        let watcher = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            flag.store(true, Ordering::SeqCst);
+            printer.warn("interrupted: no new updates start; the ones in flight finish and are put back (Ctrl-C again to quit now)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+        Self { stop, watcher }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+/// Moves `todo` to the target as the options' strategy says.
+pub async fn apply(
+    client: &aws_sdk_lambda::Client,
+    todo: &[&Function],
+    target: &Target,
+    options: &Options,
+    interrupt: &Interrupt,
+    printer: &Printer,
+) -> Vec<Moved> {
+    match options.strategy {
+        Strategy::AllAtOnce => all_at_once(client, todo, target, options, interrupt, printer).await,
+    }
+}
+
+async fn all_at_once(
+    client: &aws_sdk_lambda::Client,
+    todo: &[&Function],
+    target: &Target,
+    options: &Options,
+    interrupt: &Interrupt,
+    printer: &Printer,
+) -> Vec<Moved> {
+    let timeout = options.timeout;
+    let image = target.image();
+    let moves = todo.iter().map(|f| {
+        let image = &image;
+        async move {
+            if interrupt.stopped() {
+                return Moved {
+                    function: (*f).clone(),
+                    result: Move::NotStarted,
+                };
+            }
+            let started = Instant::now();
+            let moved =
+                lambda::update_image(client, &f.name, image, f.revision_id.clone(), timeout).await;
+            let result = match moved {
+                Ok(now) => {
+                    printer.step(&format!(
+                        "  updated   {} ({:.1} s)",
+                        f.name,
+                        started.elapsed().as_secs_f64()
+                    ));
+                    Move::Done(now)
+                }
+                Err(e) => {
+                    interrupt.stop();
+                    printer.step(&format!(
+                        "  {:<9} {}: {}",
+                        failure_outcome(&e).as_str(),
+                        f.name,
+                        e.message()
+                    ));
+                    Move::Failed(e)
+                }
+            };
+            Moved {
+                function: (*f).clone(),
+                result,
+            }
+        }
+    });
+    stream::iter(moves)
+        .buffer_unordered(options.concurrency)
+        .collect()
+        .await
+}

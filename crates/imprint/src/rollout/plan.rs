@@ -1,0 +1,282 @@
+//! Before any change: which functions move, whether every one can (preflight), the aliases
+//! that deploying `$LATEST` does not reach, the question, and the begin record.
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use futures_util::stream::{self, StreamExt};
+
+use super::target::Target;
+use crate::error::UsageError;
+use crate::journal::{self, Action, Caller, Kind, Planned, Record};
+use crate::lambda::{self, Function};
+use crate::printer::Printer;
+
+/// Whether the function already runs the target image.
+pub fn runs(f: &Function, target: &Target) -> bool {
+    f.image_uri.as_deref() == Some(target.uri.as_str())
+        && f.digest.as_deref() == Some(target.digest.as_str())
+}
+
+/// The functions that do not run the target yet.
+pub fn to_move<'a>(found: &'a [Function], target: &Target) -> Vec<&'a Function> {
+    found.iter().filter(|f| !runs(f, target)).collect()
+}
+
+/// "cannot deploy IMAGE" / "cannot roll back to IMAGE".
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Deploy => "deploy",
+        Action::Rollback => "roll back to",
+    }
+}
+
+/// Every function exists (checked when read), is an image function on the image's
+/// architecture, and is not mid-update. All problems are listed at once.
+pub fn preflight(
+    action: Action,
+    found: &[Function],
+    target: &Target,
+    platform: &str,
+) -> anyhow::Result<()> {
+    let arch = lambda::architecture_of(platform);
+    let mut bad = Vec::new();
+    let mut busy = Vec::new();
+    for f in found {
+        if !f.is_image() {
+            bad.push(format!(
+                "{} is a {} function, not an image function",
+                f.name,
+                f.package_type.as_ref().map_or("non-image", |p| p.as_str())
+            ));
+            continue;
+        }
+        let theirs = f.architectures.first().map_or("x86_64", String::as_str);
+        if let Some(ours) = arch {
+            if theirs != ours {
+                bad.push(format!(
+                    "{} runs on {theirs}, but the image is {platform} ({ours})",
+                    f.name
+                ));
+            }
+        }
+        if f.is_busy() {
+            busy.push(f.name.clone());
+        }
+    }
+    if !bad.is_empty() {
+        return Err(UsageError::new(
+            format!("cannot {} {}: {}", verb(action), target.uri, bad.join("; ")),
+            "deploy image functions whose architecture matches [image] platform (or fix the function list); nothing was changed",
+        )
+        .into());
+    }
+    if !busy.is_empty() {
+        anyhow::bail!(
+            "cannot {} {}: an update is already in progress on {}; nothing was changed (wait for it, then try again)",
+            verb(action),
+            target.uri,
+            busy.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Warns about aliases on published versions: updating `$LATEST` does not change what
+/// their callers run.
+pub async fn warn_about_aliases(
+    client: &aws_sdk_lambda::Client,
+    found: &[Function],
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let routed: Vec<(String, Vec<String>)> = stream::iter(found)
+        .map(|f| async move {
+            lambda::routing_aliases(client, &f.name)
+                .await
+                .map(|a| (f.name.clone(), a))
+        })
+        .buffered(lambda::PARALLEL_READS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    for (name, aliases) in routed {
+        if !aliases.is_empty() {
+            printer.warn(&format!(
+                "{name} has aliases on published versions ({}): deploying updates $LATEST, which their callers do not run",
+                aliases.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Shows each move, then asks on a terminal; refuses without one unless `yes`.
+pub fn confirm(
+    action: Action,
+    yes: bool,
+    todo: &[&Function],
+    target: &Target,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    for f in todo {
+        printer.step(&format!(
+            "~ {}: {} → {}",
+            f.name,
+            f.tag
+                .as_deref()
+                .or(f.image_uri.as_deref())
+                .unwrap_or("(no image)"),
+            target.tag
+        ));
+    }
+    if yes {
+        return Ok(());
+    }
+    let count = todo.len();
+    let what = format!(
+        "update {count} function{} to {}",
+        if count == 1 { "" } else { "s" },
+        target.uri
+    );
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(UsageError::new(
+            format!("imprint {action} would {what}, and there is no terminal to ask; nothing was changed"),
+            format!("pass --yes to {action} without a prompt"),
+        )
+        .into());
+    }
+    eprint!("{what}? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(UsageError::new(
+            format!("{action} cancelled; nothing was changed"),
+            format!("answer y to {action}, or pass --yes"),
+        )
+        .into())
+    }
+}
+
+/// The begin record: every function's image now and the target, who, where, when.
+pub fn begin_record(action: Action, target: &Target, found: &[Function], caller: Caller) -> Record {
+    Record {
+        format: journal::JOURNAL_FORMAT,
+        kind: Kind::Begin,
+        id: journal::new_id(),
+        action,
+        time: journal::now_rfc3339(),
+        unix_time: journal::unix_now(),
+        caller,
+        runner: Some(journal::Runner::this()),
+        image: target.image(),
+        tag: target.tag.clone(),
+        content_hash: target.hash.clone(),
+        functions: found
+            .iter()
+            .map(|f| Planned {
+                name: f.name.clone(),
+                old: f.image(),
+                new: target.image(),
+            })
+            .collect(),
+        outcome: None,
+        results: vec![],
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::lambda::{PackageType, State, UpdateStatus};
+    use crate::rollout::apply::{Move, Moved};
+
+    /// A function as Lambda would report it, running `uri` at `digest`.
+    pub(crate) fn function(name: &str, uri: &str, digest: &str) -> Function {
+        Function {
+            name: name.into(),
+            package_type: Some(PackageType::Image),
+            image_uri: Some(uri.into()),
+            tag: lambda::tag_of(uri),
+            digest: Some(digest.into()),
+            state: Some(State::Active),
+            last_update_status: Some(UpdateStatus::Successful),
+            last_update_reason: None,
+            last_modified: None,
+            architectures: vec!["x86_64".into()],
+            revision_id: None,
+        }
+    }
+
+    /// One function, on the old image before its move, and how the move ended.
+    pub(crate) fn moved(name: &str, result: Move) -> Moved {
+        Moved {
+            function: function(name, "r.io/a:old", "sha256:1"),
+            result,
+        }
+    }
+
+    pub(crate) fn target() -> Target {
+        Target {
+            tag: "new".into(),
+            uri: "r.io/a:new".into(),
+            digest: "sha256:2".into(),
+            hash: None,
+        }
+    }
+
+    #[test]
+    fn only_functions_off_the_target_image_move() {
+        let found = vec![
+            function("on", "r.io/a:new", "sha256:2"),
+            function("old", "r.io/a:old", "sha256:1"),
+            // Same tag, but the tag was moved since: it runs other bytes.
+            function("stale", "r.io/a:new", "sha256:1"),
+        ];
+        let names: Vec<&str> = to_move(&found, &target())
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, ["old", "stale"]);
+    }
+
+    #[test]
+    fn preflight_lists_every_problem_and_refuses_busy_functions() {
+        let mut zip = function("zip", "r.io/a:old", "sha256:1");
+        zip.package_type = Some(PackageType::Zip);
+        let mut arm = function("arm", "r.io/a:old", "sha256:1");
+        arm.architectures = vec!["arm64".into()];
+        let found = vec![zip, arm, function("ok", "r.io/a:old", "sha256:1")];
+        let err = preflight(Action::Rollback, &found, &target(), "linux/amd64").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("cannot roll back to r.io/a:new"), "{text}");
+        assert!(text.contains("zip is a Zip function"), "{text}");
+        assert!(text.contains("arm runs on arm64"), "{text}");
+        assert!(err.is::<UsageError>());
+
+        let mut busy = function("busy", "r.io/a:old", "sha256:1");
+        busy.last_update_status = Some(UpdateStatus::InProgress);
+        let err = preflight(Action::Deploy, &[busy], &target(), "linux/amd64").unwrap_err();
+        assert!(
+            err.to_string().contains("already in progress on busy"),
+            "{err}"
+        );
+        assert!(!err.is::<UsageError>(), "busy is a failure, not bad input");
+        assert!(preflight(Action::Deploy, &found[2..], &target(), "linux/amd64").is_ok());
+    }
+
+    #[test]
+    fn the_begin_record_names_every_function_old_and_new() {
+        let found = vec![
+            function("a", "r.io/a:old", "sha256:1"),
+            function("b", "r.io/a:new", "sha256:2"),
+        ];
+        let record = begin_record(Action::Deploy, &target(), &found, Caller::default());
+        assert_eq!(record.kind, Kind::Begin);
+        assert_eq!(record.functions.len(), 2);
+        assert_eq!(record.functions[0].old, found[0].image());
+        assert_eq!(record.functions[1].new, target().image());
+        assert!(record.outcome.is_none() && record.results.is_empty());
+    }
+}

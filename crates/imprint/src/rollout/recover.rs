@@ -1,0 +1,159 @@
+//! Deployments that began and never ended: each function's image now goes into an end
+//! record marked `interrupted`. One that may still be running elsewhere is left alone unless
+//! forced.
+
+use anyhow::Context as _;
+
+use crate::error::UsageError;
+use crate::journal::{
+    self, DeploymentOutcome, Finished, ImageRef, Kind, Liveness, Outcome, Record,
+};
+use crate::lambda;
+use crate::printer::Printer;
+use crate::registry::Registry;
+
+/// Closes every unfinished deployment in the journal; their IDs. `timeout` is how long a
+/// deployment may take (a younger one begun elsewhere may still be running).
+pub async fn recover(
+    registry: &Registry,
+    client: &aws_sdk_lambda::Client,
+    timeout: std::time::Duration,
+    force: bool,
+    printer: &Printer,
+) -> anyhow::Result<Vec<String>> {
+    let mut closed = Vec::new();
+    for begin in journal::unfinished(registry).await? {
+        may_close(&begin, begin.liveness(timeout), force)?;
+        let mut now = Vec::new();
+        for planned in &begin.functions {
+            now.push(match lambda::read_function(client, &planned.name).await {
+                Ok(f) => (planned.name.clone(), f.image(), None),
+                Err(e) => (planned.name.clone(), None, Some(format!("{e:#}"))),
+            });
+        }
+        let began = begin.time.clone();
+        let end = close(begin, now);
+        let moved = end
+            .results
+            .iter()
+            .filter(|r| r.image.as_ref().map(|i| &i.uri) == Some(&end.image.uri))
+            .count();
+        printer.warn(&format!(
+            "{} {} (began {}) was interrupted: {moved} of {} functions run its image {}; recorded in the journal",
+            end.action,
+            end.id,
+            began,
+            end.results.len(),
+            end.tag
+        ));
+        journal::write(registry, &end).await.with_context(|| {
+            format!("failed to close the interrupted {} {}", end.action, end.id)
+        })?;
+        closed.push(end.id);
+    }
+    Ok(closed)
+}
+
+/// Whether an open begin record may be closed now: not while its process runs here, and
+/// not, unless forced, while it may be running elsewhere.
+fn may_close(begin: &Record, liveness: Liveness, force: bool) -> anyhow::Result<()> {
+    match liveness {
+        Liveness::Running => anyhow::bail!(
+            "{} {} (pid {} on this machine) is still running; wait for it to end",
+            begin.action,
+            begin.id,
+            begin.runner.as_ref().map_or(0, |r| r.pid)
+        ),
+        Liveness::Maybe if !force => Err(UsageError::new(
+            format!(
+                "{} {} by {} began at {} on {} and has not ended; it may still be running",
+                begin.action,
+                begin.id,
+                begin.caller.arn.as_deref().unwrap_or("an unknown caller"),
+                begin.time,
+                begin
+                    .runner
+                    .as_ref()
+                    .map_or("another machine", |r| r.host.as_str()),
+            ),
+            "if it was interrupted, run again with --recover to record what each function runs and go on",
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The end record of an interrupted deployment: each function (name, image now, or why it
+/// could not be read) marked `interrupted`.
+fn close(begin: Record, now: Vec<(String, Option<ImageRef>, Option<String>)>) -> Record {
+    Record {
+        kind: Kind::End,
+        time: journal::now_rfc3339(),
+        unix_time: journal::unix_now(),
+        functions: vec![],
+        outcome: Some(DeploymentOutcome::Interrupted),
+        results: now
+            .into_iter()
+            .map(|(name, image, error)| Finished {
+                name,
+                outcome: Outcome::Interrupted,
+                image,
+                error,
+            })
+            .collect(),
+        ..begin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::record::sample;
+    use crate::journal::{Action, Planned, Runner};
+
+    fn begin() -> Record {
+        let record = sample(Kind::Begin, Action::Deploy, "new", "sha256:2");
+        Record {
+            runner: Some(Runner {
+                host: "elsewhere".into(),
+                pid: 1,
+            }),
+            functions: vec![Planned {
+                name: "f".into(),
+                old: None,
+                new: record.image.clone(),
+            }],
+            ..record
+        }
+    }
+
+    #[test]
+    fn an_interrupted_deployment_is_closed_with_what_each_function_runs() {
+        let now = vec![
+            ("f".to_string(), Some(begin().image), None),
+            ("g".to_string(), None, Some("gone".to_string())),
+        ];
+        let end = close(begin(), now);
+        assert_eq!(end.kind, Kind::End);
+        assert_eq!(end.id, begin().id);
+        assert_eq!(end.outcome, Some(DeploymentOutcome::Interrupted));
+        assert!(end.functions.is_empty());
+        assert!(end
+            .results
+            .iter()
+            .all(|r| r.outcome == Outcome::Interrupted));
+        assert_eq!(end.results[1].error.as_deref(), Some("gone"));
+    }
+
+    #[test]
+    fn only_a_dead_or_forced_deployment_is_closed() {
+        let b = begin();
+        assert!(may_close(&b, Liveness::Dead, false).is_ok());
+        assert!(may_close(&b, Liveness::Maybe, true).is_ok());
+        let maybe = may_close(&b, Liveness::Maybe, false).unwrap_err();
+        assert!(maybe.is::<UsageError>(), "{maybe}");
+        assert!(maybe.to_string().contains("on elsewhere"), "{maybe}");
+        let running = may_close(&b, Liveness::Running, true).unwrap_err();
+        assert!(running.to_string().contains("still running"), "{running}");
+    }
+}

@@ -1,0 +1,369 @@
+//! How a rollout ended: each function's outcome and image (decided from the moves and the
+//! reverts, read back where those do not tell), the whole deployment's outcome, the report.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::apply::{failure_outcome, Move, Moved};
+use super::plan::runs;
+use super::revert::Reverted;
+use super::target::Target;
+use crate::error::ExitStatus;
+use crate::journal::{Action, DeploymentOutcome, Finished, ImageRef, Outcome};
+use crate::lambda::{self, Function};
+use crate::printer::Printer;
+
+/// One function in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionReport {
+    /// The function.
+    pub name: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What it ran before.
+    pub old: Option<ImageRef>,
+    /// What it runs now.
+    pub image: Option<ImageRef>,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl FunctionReport {
+    /// The journal's end-record entry.
+    pub fn finished(&self) -> Finished {
+        Finished {
+            name: self.name.clone(),
+            outcome: self.outcome,
+            image: self.image.clone(),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// How the whole run ended, as the report says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutOutcome {
+    /// Every function already ran the target; nothing was written.
+    UpToDate,
+    /// Every function runs the target.
+    Succeeded,
+    /// Something failed; every function changed was put back.
+    RolledBack,
+    /// Something failed and not every function is back.
+    Failed,
+    /// `owner = "pulumi"`: the image is pushed, no function touched.
+    Pushed,
+}
+
+impl From<DeploymentOutcome> for RolloutOutcome {
+    fn from(outcome: DeploymentOutcome) -> Self {
+        match outcome {
+            DeploymentOutcome::Succeeded => Self::Succeeded,
+            DeploymentOutcome::RolledBack => Self::RolledBack,
+            DeploymentOutcome::Failed | DeploymentOutcome::Interrupted => Self::Failed,
+        }
+    }
+}
+
+/// `deploy --json` and `rollback --json`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// How it ended.
+    pub outcome: RolloutOutcome,
+    /// The journal ID (none when nothing was written).
+    pub id: Option<String>,
+    /// The target's tag.
+    pub tag: String,
+    /// The target image.
+    pub image_uri: String,
+    /// Its digest.
+    pub digest: String,
+    /// Its content hash, when known.
+    pub hash: Option<String>,
+    /// Interrupted deploys this run found and closed.
+    pub recovered: Vec<String>,
+    /// Every function.
+    pub functions: Vec<FunctionReport>,
+    /// What moved the functions, for the closing message.
+    #[serde(skip)]
+    pub action: Action,
+    /// Why the end record could not be written, when it could not.
+    #[serde(skip)]
+    pub unrecorded: Option<String>,
+}
+
+impl Report {
+    /// A report of `outcome` for `target`.
+    pub fn new(action: Action, outcome: RolloutOutcome, target: &Target) -> Self {
+        Self {
+            outcome,
+            id: None,
+            tag: target.tag.clone(),
+            image_uri: target.uri.clone(),
+            digest: target.digest.clone(),
+            hash: target.hash.clone(),
+            recovered: Vec::new(),
+            functions: Vec::new(),
+            action,
+            unrecorded: None,
+        }
+    }
+
+    /// Says what failed (after the report is printed) and gives the exit status.
+    pub fn conclude(&self, printer: &Printer) -> ExitStatus {
+        let id = self.id.as_deref().unwrap_or("-");
+        let action = self.action;
+        if let Some(why) = &self.unrecorded {
+            // The begin record stands; the next deploy or status finds it and closes it.
+            printer.error(
+                &format!("failed to write the journal's end record for {action} {id}: {why}"),
+                Some("run `imprint deploy` or `imprint rollback` again: it finds the open begin record and records what each function runs"),
+            );
+            return ExitStatus::Failure;
+        }
+        let failed = match self.outcome {
+            RolloutOutcome::UpToDate | RolloutOutcome::Succeeded | RolloutOutcome::Pushed => {
+                return ExitStatus::Success
+            }
+            RolloutOutcome::RolledBack => "failed; every function is back on its previous image",
+            RolloutOutcome::Failed => "failed",
+        };
+        printer.error(
+            &format!("{action} {id} {failed}"),
+            Some("see each function's line above (or --json); `imprint status` shows what each function runs"),
+        );
+        ExitStatus::Failure
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.functions.is_empty() {
+            return f.write_str(&self.image_uri);
+        }
+        let lines: Vec<String> = self
+            .functions
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}  {}  {}{}",
+                    r.name,
+                    r.outcome.as_str(),
+                    r.image.as_ref().map_or("-", |i| i.uri.as_str()),
+                    r.error
+                        .as_deref()
+                        .map(|e| format!("  ({e})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// Every function unchanged: the report when all already run the target.
+pub fn unchanged(found: &[Function]) -> Vec<FunctionReport> {
+    found
+        .iter()
+        .map(|f| FunctionReport {
+            name: f.name.clone(),
+            outcome: Outcome::Unchanged,
+            old: f.image(),
+            image: f.image(),
+            error: None,
+        })
+        .collect()
+}
+
+/// One function's outcome, error and, when the moves tell it, its image now.
+pub fn judge(
+    f: &Function,
+    target: &Target,
+    moved: &[Moved],
+    reverts: &[Reverted],
+) -> (Outcome, Option<String>, Option<ImageRef>) {
+    if runs(f, target) {
+        return (Outcome::Unchanged, None, f.image());
+    }
+    let revert = reverts.iter().find(|(n, _)| n == &f.name).map(|(_, r)| r);
+    let result = moved
+        .iter()
+        .find(|m| m.function.name == f.name)
+        .map(|m| &m.result);
+    match (result, revert) {
+        (Some(Move::Done(_)), Some(Ok(back))) => (Outcome::Reverted, None, Some(back.clone())),
+        (Some(Move::Done(_)), Some(Err(e))) => {
+            (Outcome::RevertFailed, Some(e.message().to_string()), None)
+        }
+        (Some(Move::Done(image)), None) => (Outcome::Updated, None, Some(image.clone())),
+        (Some(Move::Failed(e)), Some(Err(r))) => (
+            Outcome::RevertFailed,
+            Some(format!(
+                "{}; putting it back failed too: {}",
+                e.message(),
+                r.message()
+            )),
+            None,
+        ),
+        (Some(Move::Failed(e)), Some(Ok(back))) => (
+            failure_outcome(e),
+            Some(e.message().to_string()),
+            Some(back.clone()),
+        ),
+        (Some(Move::Failed(e)), None) => (failure_outcome(e), Some(e.message().to_string()), None),
+        (Some(Move::NotStarted) | None, _) => (Outcome::NotStarted, None, None),
+    }
+}
+
+/// What every function runs now: verified by its move, or read back; the end record states
+/// facts, not hopes.
+pub async fn settle(
+    client: &aws_sdk_lambda::Client,
+    found: &[Function],
+    target: &Target,
+    moved: &[Moved],
+    reverts: &[Reverted],
+    printer: &Printer,
+) -> Vec<FunctionReport> {
+    let mut results = Vec::new();
+    for f in found {
+        let (outcome, error, verified) = judge(f, target, moved, reverts);
+        let image = match verified {
+            Some(image) => Some(image),
+            None => match lambda::read_function(client, &f.name).await {
+                Ok(now) => now.image(),
+                Err(e) => {
+                    printer.warn(&format!("cannot read {} back: {e:#}", f.name));
+                    None
+                }
+            },
+        };
+        results.push(FunctionReport {
+            name: f.name.clone(),
+            outcome,
+            old: f.image(),
+            image,
+            error,
+        });
+    }
+    results
+}
+
+/// The deployment's outcome: succeeded without a failure; rolled back when everything that
+/// moved was put back; failed otherwise.
+pub fn deployment_outcome(
+    failed: bool,
+    no_rollback: bool,
+    results: &[FunctionReport],
+) -> DeploymentOutcome {
+    let all_back = results.iter().all(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Reverted | Outcome::NotStarted | Outcome::Failed | Outcome::Unchanged
+        )
+    });
+    if !failed {
+        DeploymentOutcome::Succeeded
+    } else if !no_rollback && all_back {
+        DeploymentOutcome::RolledBack
+    } else {
+        DeploymentOutcome::Failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lambda::MoveError;
+    use crate::rollout::plan::tests::{function, moved, target};
+
+    fn image(uri: &str, digest: &str) -> ImageRef {
+        ImageRef {
+            uri: uri.into(),
+            digest: Some(digest.into()),
+        }
+    }
+
+    #[test]
+    fn each_function_is_judged_by_its_move_and_its_revert() {
+        let old = image("r.io/a:old", "sha256:1");
+        let new = target().image();
+        let f = |name: &str| function(name, "r.io/a:old", "sha256:1");
+        let moved = vec![
+            moved("kept", Move::Done(new.clone())),
+            moved("back", Move::Done(new.clone())),
+            moved("stuck", Move::Done(new.clone())),
+            moved("broke", Move::Failed(MoveError::Failed("boom".into()))),
+            moved("theirs", Move::Failed(MoveError::Conflict("x".into()))),
+            moved("later", Move::NotStarted),
+        ];
+        let reverts: Vec<Reverted> = vec![
+            ("back".into(), Ok(old.clone())),
+            ("stuck".into(), Err(MoveError::Failed("no".into()))),
+            ("broke".into(), Ok(old.clone())),
+        ];
+        let judged = |name: &str| judge(&f(name), &target(), &moved, &reverts);
+        assert_eq!(judged("kept"), (Outcome::Updated, None, Some(new.clone())));
+        assert_eq!(judged("back"), (Outcome::Reverted, None, Some(old.clone())));
+        assert_eq!(
+            judged("stuck"),
+            (Outcome::RevertFailed, Some("no".into()), None)
+        );
+        assert_eq!(
+            judged("broke"),
+            (Outcome::Failed, Some("boom".into()), Some(old))
+        );
+        assert_eq!(
+            judged("theirs"),
+            (Outcome::Conflict, Some("x".into()), None)
+        );
+        assert_eq!(judged("later"), (Outcome::NotStarted, None, None));
+        let on_target = function("on", "r.io/a:new", "sha256:2");
+        assert_eq!(
+            judge(&on_target, &target(), &moved, &reverts).0,
+            Outcome::Unchanged
+        );
+    }
+
+    #[test]
+    fn the_deployment_outcome_follows_the_functions() {
+        let row = |outcome| FunctionReport {
+            name: "f".into(),
+            outcome,
+            old: None,
+            image: None,
+            error: None,
+        };
+        let back = [
+            row(Outcome::Reverted),
+            row(Outcome::Failed),
+            row(Outcome::NotStarted),
+        ];
+        assert_eq!(
+            deployment_outcome(false, false, &[row(Outcome::Updated)]),
+            DeploymentOutcome::Succeeded
+        );
+        assert_eq!(
+            deployment_outcome(true, false, &back),
+            DeploymentOutcome::RolledBack
+        );
+        assert_eq!(
+            deployment_outcome(true, true, &back),
+            DeploymentOutcome::Failed,
+            "--no-rollback"
+        );
+        let stuck = [row(Outcome::Reverted), row(Outcome::RevertFailed)];
+        assert_eq!(
+            deployment_outcome(true, false, &stuck),
+            DeploymentOutcome::Failed
+        );
+        let theirs = [row(Outcome::Conflict)];
+        assert_eq!(
+            deployment_outcome(true, false, &theirs),
+            DeploymentOutcome::Failed
+        );
+    }
+}
