@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use crate::config::{BuildInputArgs, BuilderChoice};
+pub use crate::config::{parse_duration, BuildInputArgs, BuilderChoice, NetworkArgs};
 use crate::rollout::{Options, Strategy};
 
 /// Deploys container-image AWS Lambda functions with content-based image tags.
@@ -38,6 +38,9 @@ pub struct GlobalArgs {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Time limits on the network.
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// imprint's commands.
@@ -330,38 +333,4 @@ pub struct PushArgs {
     /// registry already has an image for it; the index artifact then names the new tag.
     #[arg(long)]
     pub rebuild: bool,
-}
-
-/// `90`, `90s`, `10m`, `1h` → a duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => 0,
-    };
-    match number.parse::<u64>() {
-        Ok(n) if scale > 0 && n > 0 => Ok(Duration::from_secs(n * scale)),
-        _ => Err("give seconds, or a number with s, m or h (e.g. 90s, 10m)".into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        for bad in ["", "0", "5d", "m", "-1s", "1.5m"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -8,9 +8,13 @@ use crate::registry::RegistryError;
 
 /// Bad input anywhere in the chain means exit code 2; anything else is a failure.
 pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
-    let usage = error
-        .chain()
-        .any(|e| e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<ContextError>());
+    let usage = error.chain().any(|e| {
+        e.is::<UsageError>()
+            || e.is::<ConfigError>()
+            || e.is::<ContextError>()
+            || e.downcast_ref::<RegistryError>()
+                .is_some_and(RegistryError::is_usage)
+    });
     if usage {
         ExitStatus::Usage
     } else {

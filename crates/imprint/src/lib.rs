@@ -17,6 +17,7 @@ pub mod registry;
 mod rollout;
 mod session;
 mod state;
+mod timeouts;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> ExitCode {
             cli.global.config.as_deref(),
             cli.global.environment.as_deref(),
             cli.command.input(),
+            &cli.global.network,
         )?;
         let session = Session::new(settings, printer.clone());
         let s = &session;

@@ -7,6 +7,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::Settings;
 use crate::error::UsageError;
+use crate::lambda::Lambda;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
 use crate::registry::{credentials, Registry, Repository};
@@ -20,7 +21,7 @@ pub struct Session {
     http: OnceCell<reqwest::Client>,
     registry: OnceCell<Registry>,
     aws: OnceCell<aws_config::SdkConfig>,
-    lambda: OnceCell<aws_sdk_lambda::Client>,
+    lambda: OnceCell<Lambda>,
     sts: OnceCell<aws_sdk_sts::Client>,
     /// ECR clients by region (the repository's region may differ from the functions').
     ecr: Mutex<HashMap<String, aws_sdk_ecr::Client>>,
@@ -70,10 +71,12 @@ impl Session {
             .http
             .get_or_try_init(|| async {
                 tracing::debug!("made the registry HTTP client");
-                crate::registry::http_client(self.settings.ca_cert.as_deref())
+                let settings = &self.settings;
+                crate::registry::http_client(settings.ca_cert.as_deref(), &settings.timeouts)
             })
             .await?;
-        let mut registry = Registry::with_http(http.clone(), repository.clone(), endpoint)?;
+        let call = self.settings.timeouts.call;
+        let mut registry = Registry::with_http(http.clone(), repository.clone(), endpoint, call)?;
         let credential = match EcrHost::parse(&repository.host) {
             Some(host) => {
                 let target = registry.target_host();
@@ -118,18 +121,26 @@ impl Session {
         self.aws
             .get_or_init(|| {
                 tracing::debug!("loaded the AWS configuration");
-                aws_config::defaults(aws_config::BehaviorVersion::latest()).load()
+                let limits = &self.settings.timeouts;
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(limits.connect)
+                    .read_timeout(limits.read)
+                    .operation_timeout(limits.call)
+                    .build();
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(timeouts)
+                    .load()
             })
             .await
     }
 
-    /// The Lambda client, with imprint's one retry policy ([`crate::lambda::client`]).
-    pub async fn lambda(&self) -> anyhow::Result<&aws_sdk_lambda::Client> {
+    /// The Lambda client, with imprint's one retry policy and time limit.
+    pub async fn lambda(&self) -> anyhow::Result<&Lambda> {
         self.lambda
             .get_or_try_init(|| async {
                 let config = self.aws().await?;
                 tracing::debug!("made the Lambda client");
-                Ok(crate::lambda::client(config))
+                Ok(Lambda::new(config, self.settings.timeouts.call))
             })
             .await
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::builder::BuilderChoice;
+use super::network::NetworkSection;
 
 /// The file name searched for.
 pub const FILE_NAME: &str = "imprint.toml";
@@ -66,7 +67,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint; [deploy] owner, functions, select; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack; [network] connect_timeout, read_timeout, call_timeout; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -157,6 +158,9 @@ pub struct Sections {
     /// `[deploy]`.
     #[serde(default)]
     pub deploy: DeploySection,
+    /// `[network]`.
+    #[serde(default)]
+    pub network: NetworkSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +172,8 @@ struct RawFile {
     registry: RegistrySection,
     #[serde(default)]
     deploy: DeploySection,
+    #[serde(default)]
+    network: NetworkSection,
     #[serde(default)]
     env: BTreeMap<String, Sections>,
 }
@@ -228,6 +234,7 @@ pub fn read(path: Option<&Path>, cwd: &Path, env: Option<&str>) -> Result<Config
         image: raw.image,
         registry: raw.registry,
         deploy: raw.deploy,
+        network: raw.network,
     };
     if let Some(name) = env {
         let overlay = raw.env.get(name).ok_or_else(|| ConfigError::UnknownEnv {
@@ -302,6 +309,7 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
                 pulumi_stack: od.pulumi_stack.or(bd.pulumi_stack),
             }
         },
+        network: base.network.merge(overlay.network),
     }
 }
 

@@ -2,8 +2,10 @@
 
 mod builder;
 mod file;
+mod network;
 mod settings;
 
 pub use builder::{builder_program, docker_program, BuilderChoice};
 pub use file::{ConfigError, DeploySection, Owner, Selector};
+pub use network::{parse_duration, NetworkArgs};
 pub use settings::{BuildInputArgs, BuildSettings, Settings};

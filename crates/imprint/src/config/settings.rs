@@ -8,9 +8,11 @@ use clap::Args;
 use imprint_context::{BuildParams, TagTemplate, DEFAULT_TEMPLATE};
 
 use super::builder::BuilderChoice;
-use super::file::{self, Config};
+use super::file::{self, Config, ConfigError};
+use super::network::NetworkArgs;
 use crate::error::UsageError;
 use crate::registry::Repository;
+use crate::timeouts::Timeouts;
 
 /// Lambda's default architecture; never the host's.
 pub const DEFAULT_PLATFORM: &str = "linux/amd64";
@@ -90,6 +92,8 @@ pub struct Settings {
     pub locked: bool,
     /// Extra CA certificates (PEM) trusted for registries.
     pub ca_cert: Option<PathBuf>,
+    /// Time limits on the network.
+    pub timeouts: Timeouts,
 }
 
 impl Settings {
@@ -99,18 +103,33 @@ impl Settings {
         config_file: Option<&Path>,
         environment: Option<&str>,
         input: &BuildInputArgs,
+        network: &NetworkArgs,
     ) -> anyhow::Result<Self> {
         let cwd = std::env::current_dir().context("failed to read the current directory")?;
         let config = file::read(config_file, &cwd, environment)?;
         let build = build_settings(&config, input, &cwd)?;
         let section = &config.sections.registry;
         let registry = match input.repository.as_ref().or(section.repository.as_ref()) {
-            Some(text) => Some(RegistrySettings {
-                repository: Repository::parse(text)?,
-                endpoint: input.endpoint.clone().or_else(|| section.endpoint.clone()),
-            }),
+            Some(text) => {
+                let endpoint = input.endpoint.clone().or_else(|| section.endpoint.clone());
+                if let Some(endpoint) = &endpoint {
+                    check_endpoint(endpoint)?;
+                }
+                Some(RegistrySettings {
+                    repository: Repository::parse(text)?,
+                    endpoint,
+                })
+            }
             None => None,
         };
+        let timeouts = config
+            .sections
+            .network
+            .timeouts(network)
+            .map_err(|message| ConfigError::Invalid {
+                path: config.path.clone().unwrap_or_default(),
+                message,
+            })?;
         let image_name = config
             .sections
             .image
@@ -122,6 +141,7 @@ impl Settings {
                     .and_then(|r| r.repository.path.rsplit('/').next().map(str::to_string))
             })
             .unwrap_or_else(|| "imprint-image".to_string());
+        check_image_name(&image_name)?;
         let ca_cert = match (&input.ca_cert, &config.sections.registry.ca_cert) {
             (Some(flag), _) => Some(cwd.join(flag)),
             (None, Some(conf)) => Some(config.dir().unwrap_or(&cwd).join(conf)),
@@ -134,6 +154,7 @@ impl Settings {
             image_name,
             locked: input.locked,
             ca_cert,
+            timeouts,
         })
     }
 }
@@ -192,21 +213,54 @@ fn build_settings(
     })
 }
 
-/// `os/arch[/variant]`, lower-case, as Docker and Lambda spell it.
+/// Lambda runs `linux/amd64` and `linux/arm64` (`/v8` is the same), nothing else.
 fn check_platform(platform: &str) -> Result<(), UsageError> {
-    let parts: Vec<&str> = platform.split('/').collect();
-    let well_formed = (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        });
-    if well_formed {
+    if matches!(platform, "linux/amd64" | "linux/arm64" | "linux/arm64/v8") {
         Ok(())
     } else {
         Err(UsageError::new(
-            format!("bad platform `{platform}`"),
-            "write it as os/arch, e.g. linux/amd64 or linux/arm64 (Lambda's two architectures)",
+            format!(
+                "bad platform `{platform}`: Lambda runs linux/amd64 and linux/arm64 images only"
+            ),
+            "write linux/amd64 or linux/arm64 (Lambda's two architectures)",
+        ))
+    }
+}
+
+/// `[registry] endpoint` is an http or https URL (checked before anything is written).
+fn check_endpoint(endpoint: &str) -> Result<(), UsageError> {
+    let bad = |why: String| {
+        UsageError::new(
+            format!("bad registry endpoint `{endpoint}`: {why}"),
+            "write it as an http or https URL, e.g. http://127.0.0.1:5000",
+        )
+    };
+    let url = url::Url::parse(endpoint).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("it is not an http or https URL with a host".into()));
+    }
+    Ok(())
+}
+
+/// `[image] name` as Docker takes a local image name: lower-case components of letters and
+/// digits joined by `.`, `_`, `__` or dashes, separated by `/`.
+fn check_image_name(name: &str) -> Result<(), UsageError> {
+    let component = |c: &str| {
+        let bytes = c.as_bytes();
+        !c.is_empty()
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && !c.contains("..")
+            && !c.contains("___")
+    };
+    if name.len() <= 128 && name.split('/').all(component) {
+        Ok(())
+    } else {
+        Err(UsageError::new(
+            format!("bad image name `{name}`"),
+            "[image] name takes lower-case letters, digits and . _ - (e.g. debt-api)",
         ))
     }
 }
@@ -241,8 +295,30 @@ mod tests {
     fn platforms() {
         assert!(check_platform("linux/amd64").is_ok());
         assert!(check_platform("linux/arm64/v8").is_ok());
-        for bad in ["amd64", "linux/", "Linux/amd64", "linux/amd64/v8/x"] {
+        for bad in [
+            "amd64",
+            "linux/",
+            "Linux/amd64",
+            "linux/amd64/v8/x",
+            "windows/sparc",
+            "linux/s390x",
+        ] {
             assert!(check_platform(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints_and_image_names() {
+        assert!(check_endpoint("http://127.0.0.1:5000").is_ok());
+        assert!(check_endpoint("https://registry.example.com").is_ok());
+        for bad in ["not a url", "ftp://127.0.0.1/", "file:///tmp/x"] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+        for good in ["debt-api", "a/b.c", "x__y", "it-run-local"] {
+            assert!(check_image_name(good).is_ok(), "{good}");
+        }
+        for bad in ["Probe App!", "", "-a", "a/", "a..b", "UPPER"] {
+            assert!(check_image_name(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,25 +1,29 @@
 //! Aliases: which of a function's aliases route traffic away from `$LATEST`.
 
-use super::retry::{error_text, retrying};
+use super::retry::Lambda;
 
 /// Aliases of the function that route traffic somewhere other than `$LATEST` (so updating
 /// `$LATEST` does not change what their callers run).
-pub async fn routing_aliases(
-    client: &aws_sdk_lambda::Client,
-    name: &str,
-) -> anyhow::Result<Vec<String>> {
+pub async fn routing_aliases(client: &Lambda, name: &str) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = retrying(&format!("ListAliases {name}"), || {
-            client
-                .list_aliases()
-                .function_name(name)
-                .set_marker(marker.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to list the aliases of {name}: {}", error_text(&e)))?;
+        let page = client
+            .call(&format!("ListAliases {name}"), || {
+                client
+                    .sdk
+                    .list_aliases()
+                    .function_name(name)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "failed to list the aliases of {name}: {}",
+                    client.error_text(&e)
+                )
+            })?;
         for alias in page.aliases() {
             let version = alias.function_version().unwrap_or("$LATEST");
             let weighted = alias

@@ -3,7 +3,7 @@
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::retry::{error_text, retrying};
+use super::retry::Lambda;
 use crate::error::UsageError;
 
 /// Functions read at once.
@@ -118,10 +118,7 @@ impl Function {
 }
 
 /// Reads every function, a few at a time.
-pub async fn read_functions(
-    client: &aws_sdk_lambda::Client,
-    names: &[String],
-) -> anyhow::Result<Vec<Function>> {
+pub async fn read_functions(client: &Lambda, names: &[String]) -> anyhow::Result<Vec<Function>> {
     stream::iter(names)
         .map(|name| read_function(client, name))
         .buffered(PARALLEL_READS)
@@ -130,14 +127,12 @@ pub async fn read_functions(
 }
 
 /// Reads one function; a missing one is a usage error naming it.
-pub async fn read_function(
-    client: &aws_sdk_lambda::Client,
-    name: &str,
-) -> anyhow::Result<Function> {
-    let reply = match retrying(&format!("GetFunction {name}"), || {
-        client.get_function().function_name(name).send()
-    })
-    .await
+pub async fn read_function(client: &Lambda, name: &str) -> anyhow::Result<Function> {
+    let reply = match client
+        .call(&format!("GetFunction {name}"), || {
+            client.sdk.get_function().function_name(name).send()
+        })
+        .await
     {
         Ok(reply) => reply,
         Err(e)
@@ -153,7 +148,7 @@ pub async fn read_function(
         Err(e) => {
             return Err(anyhow::anyhow!(
                 "failed to read the Lambda function {name}: {}",
-                error_text(&e)
+                client.error_text(&e)
             ))
         }
     };

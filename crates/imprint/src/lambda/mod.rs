@@ -15,6 +15,6 @@ pub use function::{
 #[cfg(test)]
 pub use function::{PackageType, State};
 pub use identity::{caller_identity, identify, Caller};
-pub use retry::client;
+pub use retry::Lambda;
 pub use select::select;
 pub use update::{update_image, MoveError};

@@ -1,9 +1,9 @@
 //! Talking to Lambda: one client without the SDK's own retries, and one retry policy of
 //! imprint's (conflicts, throttling with its retry-after, 5xx, dropped connections) around
-//! every call, with bounded, jittered backoff.
+//! every call, with bounded, jittered backoff, all within the call's time limit.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
@@ -17,12 +17,35 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// A Lambda client whose retries are imprint's (see [`retrying`]).
-pub fn client(config: &aws_config::SdkConfig) -> aws_sdk_lambda::Client {
-    let conf = aws_sdk_lambda::config::Builder::from(config)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
+/// The Lambda client: the SDK's (its own retries off) with imprint's one retry policy and
+/// time limit around every call, and where it sends requests, for messages.
+#[derive(Debug, Clone)]
+pub struct Lambda {
+    /// The SDK's client; call it through [`Lambda::call`].
+    pub sdk: aws_sdk_lambda::Client,
+    /// `https://…`, or Lambda in a region.
+    endpoint: String,
+    /// How long one call may take, its retries included.
+    budget: Duration,
+}
+
+impl Lambda {
+    /// A client for `config`'s region and endpoint; each call within `budget`.
+    pub fn new(config: &aws_config::SdkConfig, budget: Duration) -> Self {
+        let conf = aws_sdk_lambda::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let endpoint = match (config.endpoint_url(), config.region()) {
+            (Some(url), _) => url.to_string(),
+            (None, Some(region)) => format!("Lambda in {region}"),
+            (None, None) => "Lambda".to_string(),
+        };
+        Self {
+            sdk: aws_sdk_lambda::Client::from_conf(conf),
+            endpoint,
+            budget,
+        }
+    }
 }
 
 /// Whether an error is worth another attempt, and how long the service asked to wait.
@@ -61,55 +84,78 @@ fn transient<E: ProvideErrorMetadata>(
     }
 }
 
-/// Runs `call` until it succeeds, fails for good, or runs out of attempts; `what` names the
-/// call in the log.
-pub async fn retrying<T, E, F, Fut>(what: &str, mut call: F) -> Result<T, SdkError<E, HttpResponse>>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-{
-    let mut backoff = FIRST_BACKOFF;
-    let mut attempt = 1;
-    loop {
-        let error = match call().await {
-            Ok(value) => return Ok(value),
-            Err(e) => e,
-        };
-        let Some(after) = transient(&error) else {
-            return Err(error);
-        };
-        if attempt >= ATTEMPTS {
-            return Err(error);
-        }
-        let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
-        let wait = after.map_or(jittered, |a| a.max(jittered));
-        tracing::info!(
-            "{what}: {} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
-            error_text(&error),
-            wait.as_millis()
-        );
-        tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-        attempt += 1;
-    }
-}
-
-/// A short description of an SDK error: the service's code and message, or the transport's.
-pub fn error_text<E>(error: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match error {
-        SdkError::ServiceError(inner) => {
-            let e = inner.err();
-            match (e.code(), e.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_string(),
-                _ => format!("HTTP {}", inner.raw().status().as_u16()),
+impl Lambda {
+    /// Runs `call` until it succeeds, fails for good, runs out of attempts, or the call's time
+    /// runs out (an attempt still running then is dropped); `what` names the call in the log.
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        what: &str,
+        mut call: F,
+    ) -> Result<T, SdkError<E, HttpResponse>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        let deadline = Instant::now() + self.budget;
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let error = match tokio::time::timeout(left, call()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => e,
+                Err(_) => return Err(SdkError::timeout_error(self.no_answer())),
+            };
+            let Some(after) = transient(&error) else {
+                return Err(error);
+            };
+            let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+            let wait = after.map_or(jittered, |a| a.max(jittered));
+            if attempt >= ATTEMPTS || Instant::now() + wait >= deadline {
+                return Err(error);
             }
+            tracing::info!(
+                "{what}: {} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
+                self.error_text(&error),
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            attempt += 1;
         }
-        other => aws_sdk_lambda::error::DisplayErrorContext(other).to_string(),
+    }
+
+    fn no_answer(&self) -> String {
+        format!(
+            "{} did not answer within {} s (--call-timeout / [network] call_timeout)",
+            self.endpoint,
+            self.budget.as_secs()
+        )
+    }
+
+    /// A short description of an SDK error: the service's code and message, or the
+    /// transport's with the endpoint it could not reach.
+    pub fn error_text<E>(&self, error: &SdkError<E, HttpResponse>) -> String
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match error {
+            SdkError::ServiceError(inner) => {
+                let e = inner.err();
+                match (e.code(), e.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.to_string(),
+                    _ => format!("HTTP {}", inner.raw().status().as_u16()),
+                }
+            }
+            SdkError::TimeoutError(_) => self.no_answer(),
+            other => format!(
+                "cannot reach {}: {}",
+                self.endpoint,
+                aws_sdk_lambda::error::DisplayErrorContext(other)
+            ),
+        }
     }
 }
 

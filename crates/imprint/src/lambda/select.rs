@@ -1,13 +1,13 @@
 //! Which functions imprint looks after: chosen by name (`[deploy] functions`) or by a Lambda
 //! tag (`[deploy] select`), narrowed by `--function`.
 
-use super::retry::{error_text, retrying};
+use super::retry::Lambda;
 use crate::config::{DeploySection, Selector};
 use crate::error::UsageError;
 
 /// The configured functions, narrowed to `only` when it is not empty.
 pub async fn select(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     deploy: &DeploySection,
     only: &[String],
 ) -> anyhow::Result<Vec<String>> {
@@ -39,26 +39,37 @@ pub async fn select(
 }
 
 /// Every function whose Lambda tag matches, sorted by name.
-async fn tagged(
-    client: &aws_sdk_lambda::Client,
-    selector: &Selector,
-) -> anyhow::Result<Vec<String>> {
+async fn tagged(client: &Lambda, selector: &Selector) -> anyhow::Result<Vec<String>> {
     let mut found = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = retrying("ListFunctions", || {
-            client.list_functions().set_marker(marker.clone()).send()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to list the Lambda functions: {}", error_text(&e)))?;
+        let page = client
+            .call("ListFunctions", || {
+                client
+                    .sdk
+                    .list_functions()
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "failed to list the Lambda functions: {}",
+                    client.error_text(&e)
+                )
+            })?;
         for f in page.functions() {
             let Some(arn) = f.function_arn() else {
                 continue;
             };
-            let tags = retrying("ListTags", || client.list_tags().resource(arn).send())
+            let tags = client
+                .call("ListTags", || client.sdk.list_tags().resource(arn).send())
                 .await
                 .map_err(|e| {
-                    anyhow::anyhow!("failed to read the tags of {arn}: {}", error_text(&e))
+                    anyhow::anyhow!(
+                        "failed to read the tags of {arn}: {}",
+                        client.error_text(&e)
+                    )
                 })?;
             if tags.tags().and_then(|t| t.get(&selector.tag)) == Some(&selector.value) {
                 found.push(f.function_name().unwrap_or_default().to_string());

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
 
 use super::function::{read_function, ImageRef};
-use super::retry::{code, error_text, retrying};
+use super::retry::{code, Lambda};
 
 /// How a function's update ended, as Lambda reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,20 +21,22 @@ pub enum Settled {
 
 /// Polls the function's configuration until its last update is no longer in progress.
 pub async fn wait_updated(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     name: &str,
     deadline: Instant,
 ) -> anyhow::Result<Settled> {
     let mut pause = Duration::from_millis(100);
     loop {
-        let conf = retrying(&format!("GetFunctionConfiguration {name}"), || {
-            client
-                .get_function_configuration()
-                .function_name(name)
-                .send()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to read {name}: {}", error_text(&e)))?;
+        let conf = client
+            .call(&format!("GetFunctionConfiguration {name}"), || {
+                client
+                    .sdk
+                    .get_function_configuration()
+                    .function_name(name)
+                    .send()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to read {name}: {}", client.error_text(&e)))?;
         let pending = conf.state() == Some(&State::Pending);
         match conf.last_update_status() {
             Some(LastUpdateStatus::Failed) => {
@@ -82,7 +84,7 @@ impl MoveError {
 /// Moves one function to `to`: update (with the revision read before, when given), wait,
 /// verify. The image it runs afterwards, as Lambda reports it.
 pub async fn update_image(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     name: &str,
     to: &ImageRef,
     revision: Option<String>,
@@ -111,20 +113,22 @@ pub async fn update_image(
 /// UpdateFunctionCode. A revision mismatch is fine when our own earlier attempt landed
 /// before a dropped answer; otherwise someone else changed the function.
 async fn send_update(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     name: &str,
     to: &ImageRef,
     revision: Option<String>,
 ) -> Result<(), MoveError> {
-    let sent = retrying(&format!("UpdateFunctionCode {name}"), || {
-        client
-            .update_function_code()
-            .function_name(name)
-            .image_uri(&to.uri)
-            .set_revision_id(revision.clone())
-            .send()
-    })
-    .await;
+    let sent = client
+        .call(&format!("UpdateFunctionCode {name}"), || {
+            client
+                .sdk
+                .update_function_code()
+                .function_name(name)
+                .image_uri(&to.uri)
+                .set_revision_id(revision.clone())
+                .send()
+        })
+        .await;
     let Err(e) = sent else { return Ok(()) };
     match code(&e) {
         Some("PreconditionFailedException") => {
@@ -143,17 +147,13 @@ async fn send_update(
         Some("ResourceNotFoundException") => Err(MoveError::Failed(
             "the function no longer exists (deleted during the deploy?)".into(),
         )),
-        _ => Err(MoveError::Failed(error_text(&e))),
+        _ => Err(MoveError::Failed(client.error_text(&e))),
     }
 }
 
 /// What the function runs after its update must be `to`: the URI, and the digest when both
 /// sides know it (a digest URI pins the digest itself).
-async fn verify(
-    client: &aws_sdk_lambda::Client,
-    name: &str,
-    to: &ImageRef,
-) -> Result<ImageRef, MoveError> {
+async fn verify(client: &Lambda, name: &str, to: &ImageRef) -> Result<ImageRef, MoveError> {
     let now = read_function(client, name)
         .await
         .map_err(|e| MoveError::Failed(format!("{e:#}")))?;

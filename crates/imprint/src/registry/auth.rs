@@ -7,7 +7,7 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use super::client::Registry;
+use super::client::{read_limited, Registry};
 use super::error::{unreachable, RegistryError};
 
 /// `realm="…",service="…"` into a map.
@@ -38,6 +38,20 @@ fn parse_challenge(params: &str) -> BTreeMap<String, String> {
         rest = tail.trim_start_matches(',').trim();
     }
     out
+}
+
+/// The largest token answer read.
+const MAX_TOKEN: u64 = 1 << 20;
+
+/// Whether what goes to `url` stays private: TLS, or this machine.
+fn is_private(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "https" || loopback
 }
 
 /// A token realm on another host is trusted with credentials only when it is a subdomain
@@ -105,6 +119,13 @@ impl Registry {
     async fn answer(&self, challenge: &str) -> Result<String, RegistryError> {
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
         let params = parse_challenge(params);
+        // Basic or Bearer, what answers the challenge is a credential (or made from one).
+        if self.credential.is_some() && !is_private(&self.base) {
+            return Err(RegistryError::Insecure {
+                host: self.repository.host.clone(),
+                address: self.address(),
+            });
+        }
         if scheme.eq_ignore_ascii_case("basic") {
             return match &self.credential {
                 Some(c) => Ok(c.basic_header()),
@@ -138,11 +159,18 @@ impl Registry {
             query.append_pair("scope", &scope);
         }
         let mut request = self.http.get(url.clone());
-        // Credentials go to the token realm only when it is on the registry's own host.
+        // Credentials go to the token realm only when it is on the registry's own host (or a
+        // sibling domain), and only over TLS or on this machine.
         if let Some(c) = &self.credential {
             if url.host_str() == self.base.host_str()
                 || realm_is_trusted(&url, &self.repository.host)
             {
+                if !is_private(&url) {
+                    return Err(RegistryError::Insecure {
+                        host: self.repository.host.clone(),
+                        address: url.origin().ascii_serialization(),
+                    });
+                }
                 request = request.header(AUTHORIZATION, c.basic_header());
             }
         }
@@ -163,10 +191,13 @@ impl Registry {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let token: Token = response
-            .json()
-            .await
-            .map_err(unreachable(url.origin().ascii_serialization()))?;
+        let body = read_limited(response, MAX_TOKEN, "token answer").await?;
+        let token: Token = serde_json::from_slice(&body).map_err(|e| RegistryError::Status {
+            method: Method::GET,
+            url: url.origin().ascii_serialization(),
+            status: StatusCode::OK,
+            body: format!("the token answer is not JSON: {e}"),
+        })?;
         let token = token
             .token
             .or(token.access_token)
@@ -225,5 +256,54 @@ mod tests {
             &realm("https://com/token"),
             "example.com"
         ));
+    }
+
+    fn answered(endpoint: &str, challenge: &str) -> Result<String, RegistryError> {
+        use super::super::credentials::{Credential, Secret};
+        use super::super::reference::Repository;
+        let timeouts = crate::timeouts::Timeouts::default();
+        let http = super::super::client::http_client(None, &timeouts).unwrap();
+        let repository = Repository::parse("registry.example.com/app").unwrap();
+        let mut registry =
+            Registry::with_http(http, repository, Some(endpoint), timeouts.call).unwrap();
+        registry.set_credential(Credential {
+            username: "ci".into(),
+            secret: Secret::new("hunter2"),
+            source: "test".into(),
+        });
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(registry.answer(challenge))
+    }
+
+    #[test]
+    fn credentials_go_only_over_tls_or_to_this_machine() {
+        for endpoint in ["http://registry.example.com:5000", "http://10.0.0.8"] {
+            for challenge in [
+                "Basic realm=x",
+                "Bearer realm=\"https://registry.example.com/t\"",
+            ] {
+                let refused = answered(endpoint, challenge).unwrap_err();
+                assert!(
+                    matches!(refused, RegistryError::Insecure { .. }),
+                    "{endpoint} {challenge}: {refused}"
+                );
+                assert!(refused.is_usage());
+            }
+        }
+        for endpoint in [
+            "https://registry.example.com",
+            "http://127.0.0.1:5000",
+            "http://localhost:5000",
+            "http://[::1]:5000",
+        ] {
+            assert_eq!(
+                answered(endpoint, "Basic realm=x").unwrap(),
+                "Basic Y2k6aHVudGVyMg==",
+                "{endpoint}"
+            );
+        }
     }
 }

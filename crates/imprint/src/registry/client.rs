@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -14,6 +15,7 @@ use super::credentials::{self, Credential};
 use super::error::{unreachable, RegistryError};
 use super::reference::Repository;
 use crate::error::UsageError;
+use crate::timeouts::Timeouts;
 
 /// Manifest media types imprint reads.
 pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
@@ -62,6 +64,63 @@ impl BlobBody {
     }
 }
 
+/// The `Docker-Content-Digest` header, if the answer has one.
+fn reported_digest(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The body of `response`, refused unread when its Content-Length says it is longer than
+/// `limit`, and as soon as it streams past `limit`.
+pub(super) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, RegistryError> {
+    let url = response.url().to_string();
+    let too_large = || RegistryError::TooLarge {
+        url: url.clone(),
+        what,
+        limit,
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(unreachable(response_origin(&url)))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// At most `limit` bytes of the body, as text (for error messages).
+async fn read_prefix(mut response: reqwest::Response, limit: u64) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 >= limit {
+            body.truncate(limit as usize);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn response_origin(url: &str) -> String {
+    Url::parse(url).map_or_else(|_| url.to_string(), |u| u.origin().ascii_serialization())
+}
+
 /// The `Docker-Content-Digest` a registry reports for what it stored must be the one imprint
 /// computed before sending.
 fn check_reported_digest(
@@ -92,17 +151,37 @@ pub struct Registry {
     pub(super) credential: Option<Credential>,
     /// The `Authorization` value the registry accepted last (Basic or Bearer).
     pub(super) authorization: Arc<Mutex<Option<String>>>,
+    /// How long one request may take (the HTTP client's default; uploads get more).
+    call_timeout: Duration,
     /// The repository this client talks to.
     pub repository: Repository,
 }
 
+/// The largest manifest or index read (the distribution spec's limit for manifests).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// The largest blob read into memory (journal records, image configs, input manifests).
+pub const MAX_SMALL_BLOB: u64 = 32 << 20;
+/// The largest page of a tag list.
+const MAX_TAG_PAGE: u64 = 16 << 20;
+/// The most of an error answer read (its start goes into the message).
+const MAX_ERROR_BODY: u64 = 64 << 10;
+/// The slowest upload rate a blob's time limit allows for, in bytes per second.
+const MIN_UPLOAD_RATE: u64 = 256 << 10;
+
 /// The HTTP client registries are spoken to with: imprint's user agent, at most five
-/// redirects (reqwest drops `Authorization` when one leaves the host), and besides the
+/// redirects (reqwest drops `Authorization` when one leaves the host), the time limits of
+/// `timeouts` (a whole request within `call`, uploads longer by their size), and besides the
 /// system's roots the PEM certificates in `ca_cert`. Made once per run and shared.
-pub fn http_client(ca_cert: Option<&Path>) -> Result<reqwest::Client, UsageError> {
+pub fn http_client(
+    ca_cert: Option<&Path>,
+    timeouts: &Timeouts,
+) -> Result<reqwest::Client, UsageError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("imprint/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::limited(5));
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.read)
+        .timeout(timeouts.call);
     if let Some(path) = ca_cert {
         let pem = std::fs::read(path).map_err(|e| {
             UsageError::new(
@@ -133,7 +212,9 @@ impl Registry {
         endpoint: Option<&str>,
         ca_cert: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let mut registry = Self::with_http(http_client(ca_cert)?, repository, endpoint)?;
+        let timeouts = Timeouts::default();
+        let http = http_client(ca_cert, &timeouts)?;
+        let mut registry = Self::with_http(http, repository, endpoint, timeouts.call)?;
         registry.credential = credentials::for_host(&registry.repository.host)?;
         Ok(registry)
     }
@@ -144,6 +225,7 @@ impl Registry {
         http: reqwest::Client,
         repository: Repository,
         endpoint: Option<&str>,
+        call_timeout: Duration,
     ) -> Result<Self, UsageError> {
         let base = match endpoint {
             Some(e) => Url::parse(e).map_err(|err| {
@@ -171,6 +253,7 @@ impl Registry {
             base,
             credential: None,
             authorization: Arc::new(Mutex::new(None)),
+            call_timeout,
             repository,
         })
     }
@@ -206,7 +289,7 @@ impl Registry {
         response: reqwest::Response,
     ) -> RegistryError {
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let body = read_prefix(response, MAX_ERROR_BODY).await;
         RegistryError::Status {
             method,
             url: url.to_string(),
@@ -284,9 +367,12 @@ impl Registry {
             upload.set_query(query.as_deref());
         }
         upload.query_pairs_mut().append_pair("digest", digest);
+        // A big layer takes longer than one call; the limit grows with its size.
+        let limit = self.call_timeout + Duration::from_secs(size / MIN_UPLOAD_RATE);
         let response = self
             .send(|h| {
                 Ok(h.put(upload.clone())
+                    .timeout(limit)
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
                     .body(body.open()?))
@@ -329,10 +415,7 @@ impl Registry {
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(unreachable(self.address()))?;
+                let bytes = read_limited(response, MAX_SMALL_BLOB, "blob read into memory").await?;
                 let actual = sha256_digest(&bytes);
                 if actual != digest {
                     return Err(RegistryError::DigestMismatch {
@@ -341,7 +424,7 @@ impl Registry {
                         actual,
                     });
                 }
-                Ok(Some(bytes.to_vec()))
+                Ok(Some(bytes))
             }
             _ => Err(Self::unexpected(Method::GET, &url, response).await),
         }
@@ -372,7 +455,14 @@ impl Registry {
                         .and_then(|(_, rest)| rest.split_once('>'))
                         .map(|(u, _)| u.to_string())
                 });
-            let page: TagList = response.json().await.map_err(unreachable(self.address()))?;
+            let body = read_limited(response, MAX_TAG_PAGE, "page of a tag list").await?;
+            let page: TagList =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Status {
+                    method: Method::GET,
+                    url: url.to_string(),
+                    status: StatusCode::OK,
+                    body: format!("the tag list is not JSON: {e}"),
+                })?;
             tags.extend(page.tags.unwrap_or_default());
             match next.and_then(|n| url.join(&n).ok()) {
                 Some(n) => url = n,
@@ -396,13 +486,23 @@ impl Registry {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_string();
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(unreachable(self.address()))?;
+                let reported = reported_digest(&response);
+                let bytes = read_limited(response, MAX_MANIFEST, "manifest").await?;
+                let digest = sha256_digest(&bytes);
+                // What the registry calls it (by reference or header) must be what it sent.
+                let claimed = reference.starts_with("sha256:").then_some(reference);
+                for claim in claimed.into_iter().chain(reported.as_deref()) {
+                    if claim != digest {
+                        return Err(RegistryError::DigestMismatch {
+                            what: format!("manifest {} as read", self.repository.uri(reference)),
+                            expected: claim.to_string(),
+                            actual: digest,
+                        });
+                    }
+                }
                 Ok(Some(Manifest {
-                    digest: sha256_digest(&bytes),
-                    bytes: bytes.to_vec(),
+                    digest,
+                    bytes,
                     media_type,
                 }))
             }

@@ -44,6 +44,24 @@ pub enum RegistryError {
         /// Where the refused credentials came from.
         from: Option<String>,
     },
+    /// An answer larger than imprint reads into memory for its kind.
+    #[error("{url} answered with more than {limit} bytes, more than a {what} can be; not read")]
+    TooLarge {
+        /// The request URL.
+        url: String,
+        /// What was read.
+        what: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Credentials would go in clear text to another machine.
+    #[error("imprint does not send the credentials for {host} over plain HTTP to {address}, which is not this machine")]
+    Insecure {
+        /// The registry host the credentials are for.
+        host: String,
+        /// Where they would go.
+        address: String,
+    },
     /// A local blob file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -56,6 +74,11 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// Whether the fix is in the user's input (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Insecure { .. })
+    }
+
     /// What to do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -65,6 +88,12 @@ impl RegistryError {
             Self::Denied { host, .. } => Some(format!(
                 "check the user and password for {host}, or log in again with `docker login {host}`"
             )),
+            Self::Insecure { .. } => Some(
+                "use an https endpoint, or a proxy on this machine ([registry] endpoint / --endpoint)".into(),
+            ),
+            Self::Unreachable { source, .. } if source.is_timeout() => Some(
+                "the registry did not answer in time: check the address and [registry] endpoint, or allow more with --call-timeout / [network] call_timeout".into(),
+            ),
             Self::Unreachable { source, .. } => {
                 let text = format!("{source:?}").to_ascii_lowercase();
                 if text.contains("certificate") || text.contains("unknownissuer") {

@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::target::Target;
 use crate::journal::{ImageRef, Outcome};
-use crate::lambda::{self, Function, MoveError};
+use crate::lambda::{self, Function, Lambda, MoveError};
 use crate::printer::Printer;
 
 /// How the functions are moved to the target.
@@ -110,7 +110,7 @@ impl Drop for Interrupt {
 
 /// Moves `todo` to the target as the options' strategy says.
 pub async fn apply(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     todo: &[&Function],
     target: &Target,
     options: &Options,
@@ -123,7 +123,7 @@ pub async fn apply(
 }
 
 async fn all_at_once(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     todo: &[&Function],
     target: &Target,
     options: &Options,

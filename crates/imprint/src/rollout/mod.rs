@@ -16,7 +16,7 @@ pub use report::{FunctionReport, Report, RolloutOutcome};
 pub use target::{pushed_target, rollback_target, Target};
 
 use crate::journal::{self, Action, Kind, Record};
-use crate::lambda;
+use crate::lambda::{self, Lambda};
 use crate::printer::Printer;
 use crate::registry::Registry;
 use crate::session::Session;
@@ -25,7 +25,7 @@ use crate::session::Session;
 #[derive(Clone, Copy)]
 struct Clients<'a> {
     /// Lambda, with imprint's retries.
-    lambda: &'a aws_sdk_lambda::Client,
+    lambda: &'a Lambda,
     /// STS, for the journal's caller.
     sts: &'a aws_sdk_sts::Client,
     /// The repository holding the images and the journal.

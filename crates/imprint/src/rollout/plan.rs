@@ -8,7 +8,7 @@ use futures_util::stream::{self, StreamExt};
 use super::target::Target;
 use crate::error::UsageError;
 use crate::journal::{self, Action, Caller, Kind, Planned, Record};
-use crate::lambda::{self, Function};
+use crate::lambda::{self, Function, Lambda};
 use crate::printer::Printer;
 
 /// Whether the function already runs the target image.
@@ -84,7 +84,7 @@ pub fn preflight(
 /// Warns about aliases on published versions: updating `$LATEST` does not change what
 /// their callers run.
 pub async fn warn_about_aliases(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     found: &[Function],
     printer: &Printer,
 ) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use crate::error::UsageError;
 use crate::journal::{
     self, DeploymentOutcome, Finished, ImageRef, Kind, Liveness, Outcome, Record,
 };
-use crate::lambda;
+use crate::lambda::{self, Lambda};
 use crate::printer::Printer;
 use crate::registry::Registry;
 
@@ -16,7 +16,7 @@ use crate::registry::Registry;
 /// deployment may take (a younger one begun elsewhere may still be running).
 pub async fn recover(
     registry: &Registry,
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     timeout: std::time::Duration,
     force: bool,
     printer: &Printer,

@@ -11,7 +11,7 @@ use super::revert::Reverted;
 use super::target::Target;
 use crate::error::ExitStatus;
 use crate::journal::{Action, DeploymentOutcome, Finished, ImageRef, Outcome};
-use crate::lambda::{self, Function};
+use crate::lambda::{self, Function, Lambda};
 use crate::printer::Printer;
 
 /// One function in the report.
@@ -221,7 +221,7 @@ pub fn judge(
 /// What every function runs now: verified by its move, or read back; the end record states
 /// facts, not hopes.
 pub async fn settle(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     found: &[Function],
     target: &Target,
     moved: &[Moved],

@@ -5,7 +5,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::apply::{Move, Moved, Options};
 use crate::journal::ImageRef;
-use crate::lambda::{self, Function, MoveError};
+use crate::lambda::{self, Function, Lambda, MoveError};
 use crate::printer::Printer;
 use crate::registry::Registry;
 
@@ -29,7 +29,7 @@ pub fn to_put_back(moved: &[Moved]) -> Vec<(&Function, bool)> {
 /// Puts the functions [`to_put_back`] names back on their previous image. A failed one that
 /// still runs its old image needs nothing and is left out.
 pub async fn put_back(
-    client: &aws_sdk_lambda::Client,
+    client: &Lambda,
     registry: &Registry,
     moved: &[Moved],
     options: &Options,

@@ -9,6 +9,7 @@ mod deploy;
 mod docker_diff;
 mod doctor;
 mod ecr;
+mod hostile;
 mod lock;
 mod makefile;
 mod preview;

@@ -160,6 +160,77 @@ impl Project {
     pub fn run(&self, args: &[&str]) -> Run {
         output(self.command(args).output().unwrap())
     }
+
+    /// Runs the binary, killing it (and failing the test) if it is still running after
+    /// `limit`: for the tests of imprint's own time limits.
+    pub fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Run {
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                child.kill().unwrap();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "imprint {args:?} was still running after {limit:?}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        output(child.wait_with_output().unwrap())
+    }
+}
+
+/// The hostile server (scripts/fixtures/hostile.py, a hand-made fixture named as such): one
+/// misbehaviour on a loopback port, stopped when dropped.
+pub struct Hostile {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Hostile {
+    /// Starts `hostile.py MODE ARGS…`.
+    pub fn start(mode: &str, args: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/fixtures/hostile.py"
+        );
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(mode)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("hostile.py said {line:?}"));
+        Self { child, port }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn output(out: Output) -> Run {

@@ -1,0 +1,127 @@
+//! imprint against servers that misbehave on purpose (the hostile fixture): every call ends
+//! within its time limit naming the server, no answer is read past its size limit, and no
+//! credential goes in clear text to another machine.
+
+use std::time::Duration;
+
+use crate::support::{Hostile, Project};
+
+/// A project whose registry is the hostile server.
+fn project(server: &Hostile) -> Project {
+    let p = Project::new();
+    p.file("Dockerfile", "FROM scratch\nCOPY app.txt /\n")
+        .file("app.txt", "hello\n")
+        .file(
+            "imprint.toml",
+            &format!("[registry]\nrepository = \"{}/app\"\n", server.address()),
+        );
+    p
+}
+
+#[test]
+fn a_silent_or_trickling_registry_fails_the_call_in_time_naming_it() {
+    for mode in ["silent", "trickle"] {
+        let server = Hostile::start(mode, &[]);
+        let p = project(&server);
+        let run = p.run_within(&["--call-timeout", "3s", "tag"], Duration::from_secs(60));
+        assert_eq!(run.code, 1, "{mode}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&server.address()),
+            "{mode}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("did not answer in time"),
+            "{mode}: {}",
+            run.stderr
+        );
+    }
+    // The read limit alone catches a silent server too, from the file's [network].
+    let server = Hostile::start("silent", &[]);
+    let p = project(&server);
+    p.file(
+        "imprint.toml",
+        &format!(
+            "[registry]\nrepository = \"{}/app\"\n[network]\nread_timeout = \"2s\"\n",
+            server.address()
+        ),
+    );
+    let run = p.run_within(&["tag"], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&server.address()), "{}", run.stderr);
+}
+
+#[test]
+fn an_endless_answer_is_refused_unread() {
+    let server = Hostile::start("endless", &[]);
+    let p = project(&server);
+    let run = p.run_within(&["tag"], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("more than 4194304 bytes, more than a manifest can be"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
+    let server = Hostile::start("silent", &[]);
+    let endpoint = format!("http://{}", server.address());
+    let p = Project::new()
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    p.file("Dockerfile", "FROM scratch\nCOPY app.txt /\n")
+        .file("app.txt", "hello\n")
+        .file("imprint.toml", "[deploy]\nfunctions = [\"f\"]\n");
+    let run = p.run_within(&["--call-timeout", "3s", "status"], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("{endpoint} did not answer within 3 s")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_time_limits_are_refused_naming_the_key() {
+    let p = Project::new();
+    p.file("Dockerfile", "FROM scratch\n")
+        .file("imprint.toml", "[network]\ncall_timeout = \"soon\"\n");
+    let run = p.run(&["tag", "--offline"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("imprint.toml: [network] call_timeout = \"soon\""),
+        "{}",
+        run.stderr
+    );
+    p.file("imprint.toml", "");
+    let run = p.run(&["--read-timeout", "0", "tag", "--offline"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_manifest_that_does_not_hash_to_its_digest_is_refused() {
+    let server = Hostile::start("lying", &[]);
+    let p = Project::new();
+    p.file(
+        "Dockerfile",
+        &format!("FROM {}/base:1\nCOPY app.txt /\n", server.address()),
+    )
+    .file("app.txt", "hello\n");
+    let run = p.run_within(&["lock"], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the registry reports digest"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !p.path("imprint.lock").exists(),
+        "nothing is pinned to a lie"
+    );
+}
