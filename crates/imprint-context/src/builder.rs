@@ -65,7 +65,11 @@ impl BuilderKind {
                 ]
             }
         };
-        Ok(candidates.into_iter().find(|p| p.is_file()))
+        // Whatever stands at the name counts, as for the builders: a folder or a dangling
+        // link there is an error when read, not a missing file.
+        Ok(candidates
+            .into_iter()
+            .find(|p| p.symlink_metadata().is_ok()))
     }
 }
 
@@ -119,5 +123,16 @@ mod tests {
             pick(BuilderKind::Buildkit).ok().flatten(),
             Some(root.join(".dockerignore"))
         );
+    }
+
+    #[test]
+    fn an_ignore_file_that_is_a_folder_is_found_and_then_fails_to_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join(".dockerignore")).unwrap();
+        let found = BuilderKind::Buildkit
+            .ignore_file(root, &root.join("Dockerfile"))
+            .unwrap();
+        assert_eq!(found, Some(root.join(".dockerignore")));
     }
 }

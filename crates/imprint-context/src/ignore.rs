@@ -56,7 +56,7 @@ impl IgnoreRules {
             let bad = |reason: &str| ContextError::BadPattern {
                 file: source.to_path_buf(),
                 line,
-                pattern: String::from_utf8_lossy(raw).trim().to_string(),
+                pattern: shortened(&String::from_utf8_lossy(raw)),
                 reason: reason.to_string(),
             };
             // A comment only when `#` is the very first byte, as in moby's reader.
@@ -296,6 +296,15 @@ fn compile(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| format!("cannot compile the pattern: {e}"))
 }
 
+/// A pattern for a message: at most 120 characters.
+fn shortened(pattern: &str) -> String {
+    let pattern = pattern.trim();
+    match pattern.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &pattern[..cut], pattern.len()),
+        None => pattern.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,5 +402,14 @@ mod tests {
         let r = rules("?.x\n");
         assert!(r.excluded_by(b"\xff.x").is_some());
         assert!(r.excluded_by("é.x".as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_huge_bad_line_is_quoted_short() {
+        let text = format!("[{}\n", "a".repeat(1_000_000));
+        let err = IgnoreRules::parse(Path::new(".dockerignore"), text.as_bytes()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.len() < 400, "{} bytes", message.len());
+        assert!(message.contains("(1000001 bytes)"), "{message}");
     }
 }

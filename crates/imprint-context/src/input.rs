@@ -2,6 +2,26 @@
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
+/// A path (or link text) as text that tells every byte string apart: UTF-8 as it is, a
+/// backslash as `\\`, and each byte that is not UTF-8 as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
 /// The kind of a context entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,7 +99,7 @@ impl Input {
 
     /// The path for display (lossy for non-UTF-8 names).
     pub fn display_path(&self) -> String {
-        String::from_utf8_lossy(&self.path).into_owned()
+        escape_bytes(&self.path)
     }
 
     /// The content hash in hex (files only).
@@ -112,7 +132,7 @@ impl Serialize for Input {
                 st.serialize_field("hash", &hex(&self.hash))?;
             }
             InputKind::Symlink => {
-                st.serialize_field("target", &String::from_utf8_lossy(&self.target))?;
+                st.serialize_field("target", &escape_bytes(&self.target))?;
             }
             InputKind::Dir => {}
         }
@@ -134,7 +154,7 @@ pub struct Excluded {
 impl Serialize for Excluded {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Excluded", 3)?;
-        st.serialize_field("path", &String::from_utf8_lossy(&self.path))?;
+        st.serialize_field("path", &escape_bytes(&self.path))?;
         st.serialize_field("pattern", &self.pattern)?;
         st.serialize_field("line", &self.line)?;
         st.end()
@@ -150,4 +170,18 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_string_gets_its_own_text() {
+        assert_eq!(escape_bytes(b"handlers/debts.py"), "handlers/debts.py");
+        assert_eq!(escape_bytes("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(escape_bytes(b"bad\xff\xfe.py"), "bad\\xff\\xfe.py");
+        assert_eq!(escape_bytes(b"a\\xff"), "a\\\\xff");
+        assert_ne!(escape_bytes(b"bad\xff.py"), escape_bytes(b"bad\xfe.py"));
+    }
 }

@@ -19,7 +19,7 @@ pub use builder::BuilderKind;
 pub use error::ContextError;
 pub use hash::{Observer, Quiet};
 pub use ignore::IgnoreRules;
-pub use input::{hex, Excluded, Input, InputKind};
+pub use input::{escape_bytes, hex, Excluded, Input, InputKind};
 pub use tag::{format_rfc3339, format_timestamp, validate_tag, TagTemplate, DEFAULT_TEMPLATE};
 
 /// The version of the hash format, stored in image labels.

@@ -221,6 +221,9 @@ pub struct RolloutArgs {
     /// Close an unfinished deploy begun elsewhere that may look like it is still running.
     #[arg(long)]
     pub recover: bool,
+    /// End the deploy lease another run holds (when that run is gone), then deploy.
+    #[arg(long)]
+    pub force_unlock: bool,
 }
 
 impl RolloutArgs {
@@ -232,6 +235,7 @@ impl RolloutArgs {
             yes: self.yes,
             no_rollback: self.no_rollback,
             recover: self.recover,
+            force_unlock: self.force_unlock,
             strategy: Strategy::AllAtOnce,
         }
     }
@@ -255,7 +259,7 @@ pub struct HistoryArgs {
     #[command(flatten)]
     pub input: BuildInputArgs,
     /// Show at most this many deployments, newest first.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = 20, value_parser = at_least_one, value_name = "N")]
     pub limit: usize,
 }
 
@@ -333,4 +337,12 @@ pub struct PushArgs {
     /// registry already has an image for it; the index artifact then names the new tag.
     #[arg(long)]
     pub rebuild: bool,
+}
+
+/// A count of 1 or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("give a whole number of 1 or more".into()),
+    }
 }

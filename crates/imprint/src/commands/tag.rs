@@ -139,7 +139,7 @@ fn explain(
                 "symlink",
                 "-".into(),
                 "-".into(),
-                format!(" -> {}", String::from_utf8_lossy(&input.target)),
+                format!(" -> {}", imprint_context::escape_bytes(&input.target)),
             ),
         };
         let _ = writeln!(
@@ -158,7 +158,7 @@ fn explain(
                 "",
                 "",
                 "",
-                String::from_utf8_lossy(&ex.path),
+                imprint_context::escape_bytes(&ex.path),
                 ex.line,
                 ex.pattern
             );

@@ -60,6 +60,16 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A value that parses but makes no sense, on a known line.
+    #[error("{}:{line}: {message}", path.display())]
+    BadValue {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -254,10 +264,64 @@ pub fn read(path: Option<&Path>, cwd: &Path, env: Option<&str>) -> Result<Config
             message: "[deploy] has both `functions` and `select`; use one".into(),
         });
     }
+    if let Some(names) = &sections.deploy.functions {
+        check_functions(names).map_err(|(name, message)| ConfigError::BadValue {
+            line: line_of(&text, name),
+            path: path.clone(),
+            message,
+        })?;
+    }
     Ok(Config {
         path: Some(path),
         sections,
     })
+}
+
+/// Lambda takes a function name (letters, digits, `-` and `_`, up to 64) or its ARN; each
+/// once. `Err` has the offending entry and what is wrong with it.
+fn check_functions(names: &[String]) -> Result<(), (&str, String)> {
+    if names.is_empty() {
+        return Err((
+            "functions",
+            "[deploy] functions is empty: list the functions to deploy, or remove the key".into(),
+        ));
+    }
+    let valid_name = |n: &str| {
+        (1..=64).contains(&n.len())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let valid_arn = |n: &str| {
+        let parts: Vec<&str> = n.split(':').collect();
+        parts.len() == 7
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "lambda"
+            && parts[4].len() == 12
+            && parts[4].chars().all(|c| c.is_ascii_digit())
+            && parts[5] == "function"
+            && valid_name(parts[6])
+    };
+    for (i, name) in names.iter().enumerate() {
+        if !(valid_name(name) || valid_arn(name)) {
+            return Err((
+                name,
+                format!("[deploy] functions: `{name}` is not a Lambda function name (letters, digits, - and _, up to 64) or function ARN"),
+            ));
+        }
+        if names[..i].contains(name) {
+            return Err((name, format!("[deploy] functions lists `{name}` twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The line the quoted `needle` first stands on (1 when it is not found).
+fn line_of(text: &str, needle: &str) -> usize {
+    let quoted = format!("\"{needle}\"");
+    text.find(&quoted)
+        .or_else(|| text.find(needle))
+        .map_or(1, |at| line_column(text, at).0)
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -373,6 +437,39 @@ mod tests {
             read(None, dir.path(), None),
             Err(ConfigError::Parse { line: 2, .. })
         ));
+    }
+
+    #[test]
+    fn function_lists_are_checked_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("functions = []", 2, "is empty"),
+            ("functions = [\n  \"a\",\n  \"a\",\n]", 3, "lists `a` twice"),
+            ("functions = [\"\"]", 2, "`` is not a Lambda function name"),
+            (
+                "functions = [\"ok\", \"my function\"]",
+                2,
+                "`my function` is not",
+            ),
+        ];
+        for (deploy, line, says) in cases {
+            write(dir.path(), &format!("[deploy]\n{deploy}\n"));
+            match read(None, dir.path(), None) {
+                Err(e @ ConfigError::BadValue { .. }) => {
+                    assert!(
+                        e.to_string().contains(&format!("imprint.toml:{line}: ")),
+                        "{e}"
+                    );
+                    assert!(e.to_string().contains(says), "{e}");
+                }
+                other => panic!("{deploy}: expected a bad value, got {other:?}"),
+            }
+        }
+        write(
+            dir.path(),
+            "[deploy]\nfunctions = [\"a-1_b\", \"arn:aws:lambda:us-east-1:123456789012:function:x\"]\n",
+        );
+        assert!(read(None, dir.path(), None).is_ok());
     }
 
     #[test]

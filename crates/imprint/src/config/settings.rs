@@ -193,6 +193,13 @@ fn build_settings(
     let template = TagTemplate::parse(&template_text)?;
     let mut build_args = image.build_args.clone().unwrap_or_default();
     build_args.extend(parse_build_args(&input.build_args)?);
+    if let Some(key) = build_args.keys().find(|k| steers_the_builder(k)) {
+        return Err(UsageError::new(
+            format!("the build argument {key} is refused: imprint hands build-arg values to the builder in its environment, where {key} would change the builder itself"),
+            "remove it; set what it configures in the builder's own configuration (e.g. proxies in ~/.docker/config.json, the daemon with DOCKER_HOST in imprint's environment)",
+        )
+        .into());
+    }
     let builder_choice = input
         .builder
         .or(image.builder)
@@ -265,6 +272,42 @@ fn check_image_name(name: &str) -> Result<(), UsageError> {
     }
 }
 
+/// Whether a variable of that name changes how the docker CLI, podman or buildah itself
+/// behaves (which daemon, builder, storage, proxy, credentials): such a build argument would
+/// reach the builder through its environment.
+fn steers_the_builder(key: &str) -> bool {
+    const PREFIXES: [&str; 8] = [
+        "DOCKER_",
+        "BUILDKIT_",
+        "BUILDX_",
+        "CONTAINERS_",
+        "CONTAINER_",
+        "BUILDAH_",
+        "PODMAN_",
+        "XDG_",
+    ];
+    const NAMES: [&str; 14] = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "FTP_PROXY",
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "REGISTRY_AUTH_FILE",
+        "STORAGE_DRIVER",
+        "STORAGE_OPTS",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "GODEBUG",
+    ];
+    let upper = key.to_ascii_uppercase();
+    NAMES.contains(&upper.as_str())
+        || PREFIXES.iter().any(|p| upper.starts_with(p))
+        || upper.starts_with("LD_")
+}
+
 /// `KEY=VALUE`, or `KEY` alone to take the value from the environment (as `docker build`
 /// does; an unset variable leaves the argument out).
 fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
@@ -319,6 +362,24 @@ mod tests {
         }
         for bad in ["Probe App!", "", "-a", "a/", "a..b", "UPPER"] {
             assert!(check_image_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn build_arguments_that_would_steer_the_builder_are_known() {
+        for refused in [
+            "DOCKER_HOST",
+            "DOCKER_BUILDKIT",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "PATH",
+            "LD_PRELOAD",
+            "BUILDX_BUILDER",
+        ] {
+            assert!(steers_the_builder(refused), "{refused}");
+        }
+        for fine in ["BASE", "APP_VERSION", "PYTHON_VERSION", "DOCKERFILE_STAGE"] {
+            assert!(!steers_the_builder(fine), "{fine}");
         }
     }
 

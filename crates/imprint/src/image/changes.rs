@@ -132,8 +132,7 @@ fn sig_local(i: &Input) -> Sig<'static> {
         kind,
         hash: i.hash_hex(),
         mode: (i.kind == InputKind::File).then_some((i.executable, i.other_readable)),
-        target: (i.kind == InputKind::Symlink)
-            .then(|| String::from_utf8_lossy(&i.target).into_owned()),
+        target: (i.kind == InputKind::Symlink).then(|| imprint_context::escape_bytes(&i.target)),
     }
 }
 

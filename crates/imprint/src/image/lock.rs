@@ -72,6 +72,19 @@ impl Lockfile {
                     )
                     .into());
                 }
+                if let Some(bad) = parsed.images.iter().find(|e| !is_sha256(&e.digest)) {
+                    return Err(UsageError::new(
+                        format!(
+                            "{}: the digest of {} ({}) is `{}`, not sha256: and 64 hex digits",
+                            path.display(),
+                            bad.reference,
+                            bad.platform,
+                            bad.digest
+                        ),
+                        "run `imprint lock --update` to pin it again",
+                    )
+                    .into());
+                }
                 parsed.images
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -140,6 +153,16 @@ impl Lockfile {
         self.changed = false;
         Ok(true)
     }
+}
+
+/// `sha256:` and 64 lower-case hex digits.
+fn is_sha256(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// How the lock may be used.
@@ -315,7 +338,7 @@ pub async fn platform_digest(
         return Ok(manifest.digest);
     };
     let wanted: Vec<&str> = platform.split('/').collect();
-    entries
+    let digest = entries
         .into_iter()
         .find(|e| {
             e.platform.as_ref().is_some_and(|p| {
@@ -330,5 +353,11 @@ pub async fn platform_digest(
                 format!("{reference} has no image for {platform}"),
                 "pick a base image built for this platform, or change [image] platform"
             ))
-        })
+        })?;
+    if !is_sha256(&digest) {
+        anyhow::bail!(
+            "the index of {reference} names `{digest}` for {platform}, not a sha256 digest"
+        );
+    }
+    Ok(digest)
 }

@@ -103,6 +103,23 @@ impl Runner {
             pid: std::process::id(),
         }
     }
+
+    /// Whether that process still runs, when it ran on this machine (`None` elsewhere). A
+    /// runner with this process's own pid was an earlier process.
+    pub fn alive(&self) -> Option<bool> {
+        if self.host != host_name() || !std::path::Path::new("/proc/self").exists() {
+            return None;
+        }
+        Some(
+            self.pid != std::process::id()
+                && std::path::Path::new(&format!("/proc/{}", self.pid)).exists(),
+        )
+    }
+
+    /// Whether it ran on this machine and is gone.
+    pub fn is_gone(&self) -> bool {
+        self.alive() == Some(false)
+    }
 }
 
 fn host_name() -> String {
@@ -231,14 +248,10 @@ impl Record {
     /// machine, or elsewhere within `timeout` plus a margin of its start.
     pub fn liveness(&self, timeout: std::time::Duration) -> Liveness {
         if let Some(runner) = &self.runner {
-            if runner.host == host_name() && std::path::Path::new("/proc/self").exists() {
-                let alive = runner.pid != std::process::id()
-                    && std::path::Path::new(&format!("/proc/{}", runner.pid)).exists();
-                return if alive {
-                    Liveness::Running
-                } else {
-                    Liveness::Dead
-                };
+            match runner.alive() {
+                Some(true) => return Liveness::Running,
+                Some(false) => return Liveness::Dead,
+                None => {}
             }
         }
         let age = unix_now().saturating_sub(self.unix_time);

@@ -34,6 +34,8 @@ pub struct Options {
     pub no_rollback: bool,
     /// Close an unfinished deployment begun elsewhere that may look like it is running.
     pub recover: bool,
+    /// End another run's deploy lease first.
+    pub force_unlock: bool,
     /// All at once (for now).
     pub strategy: Strategy,
 }

@@ -8,6 +8,8 @@ mod report;
 mod revert;
 mod target;
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 
 pub use apply::{Move, Options, Strategy};
@@ -15,11 +17,14 @@ pub use pulumi::pin_pulumi;
 pub use report::{FunctionReport, Report, RolloutOutcome};
 pub use target::{pushed_target, rollback_target, Target};
 
-use crate::journal::{self, Action, Kind, Record};
-use crate::lambda::{self, Lambda};
+use crate::journal::{self, Action, Caller, Holder, Kind, Record};
+use crate::lambda::{self, Function, Lambda};
 use crate::printer::Printer;
 use crate::registry::Registry;
 use crate::session::Session;
+
+/// How long a claimed lease is left to settle before it is read back.
+const LEASE_SETTLE: Duration = Duration::from_secs(1);
 
 /// The clients a rollout talks to.
 #[derive(Clone, Copy)]
@@ -79,10 +84,20 @@ impl<'a> Fleet<'a> {
     }
 }
 
+/// One rollout: where it moves the functions, how, and the clients it talks to.
+struct Rollout<'a> {
+    clients: Clients<'a>,
+    target: Target,
+    action: Action,
+    platform: &'a str,
+    options: &'a Options,
+    printer: &'a Printer,
+}
+
 /// Moves the functions `names` to `target` (built for `platform`) and reports how it went:
-/// close unfinished deployments → read and preflight → plan and confirm → begin record →
-/// apply (the strategy) → put back on failure → settle → end record. Every function ends on
-/// an image the journal records.
+/// read and preflight → plan and confirm → the lease → close unfinished deployments → read
+/// again → begin record → apply (the strategy) → put back on failure → settle → end record →
+/// release. Every function ends on an image the journal records.
 async fn run(
     clients: Clients<'_>,
     names: &[String],
@@ -92,61 +107,158 @@ async fn run(
     options: &Options,
     printer: &Printer,
 ) -> anyhow::Result<Report> {
-    let recovered = recover::recover(
-        clients.registry,
-        clients.lambda,
-        options.timeout,
-        options.recover,
+    let rollout = Rollout {
+        clients,
+        target,
+        action,
+        platform,
+        options,
         printer,
-    )
-    .await?;
-    let found = lambda::read_functions(clients.lambda, names).await?;
-    plan::preflight(action, &found, &target, platform)?;
-    plan::warn_about_aliases(clients.lambda, &found, printer).await?;
-    let todo = plan::to_move(&found, &target);
-    if todo.is_empty() {
+    };
+    let found = rollout.read(names).await?;
+    let todo = plan::to_move(&found, &rollout.target);
+    let unfinished = journal::unfinished(clients.registry).await?;
+    if todo.is_empty() && unfinished.is_empty() {
+        return Ok(rollout.up_to_date(&found, Vec::new()));
+    }
+    if !todo.is_empty() {
+        plan::confirm(action, options.yes, &todo, &rollout.target, printer)?;
+    }
+    let caller = lambda::caller_identity(clients.sts, printer).await;
+    let holder = Holder::this(caller.clone(), lease_time(options, todo.len()));
+    let lease = rollout.take_lease(&holder).await?;
+    let result = rollout.under_lease(names, &found, unfinished, caller).await;
+    if let Err(e) = journal::release(clients.registry, &lease, &holder).await {
+        printer.warn(&format!(
+            "could not release the deploy lease ({e}); it ends by itself at {}",
+            imprint_context::format_rfc3339(holder.until)
+        ));
+    }
+    result
+}
+
+/// How long a lease lasts at most: every batch of updates may take the full timeout.
+fn lease_time(options: &Options, moves: usize) -> Duration {
+    let batches = moves.div_ceil(options.concurrency.max(1)).max(1) as u32;
+    options.timeout * (batches + 1) + Duration::from_secs(300)
+}
+
+impl Rollout<'_> {
+    /// Reads the functions and checks every one can be moved.
+    async fn read(&self, names: &[String]) -> anyhow::Result<Vec<Function>> {
+        let found = lambda::read_functions(self.clients.lambda, names).await?;
+        plan::preflight(self.action, &found, &self.target, self.platform)?;
+        plan::warn_about_aliases(self.clients.lambda, &found, self.printer).await?;
+        Ok(found)
+    }
+
+    fn up_to_date(&self, found: &[Function], recovered: Vec<String>) -> Report {
         let count = found.len();
-        printer.note(&format!(
+        self.printer.note(&format!(
             "up to date: {count} function{} already run{} {} ({})",
             if count == 1 { "" } else { "s" },
             if count == 1 { "s" } else { "" },
-            target.uri,
-            target.digest
+            self.target.uri,
+            self.target.digest
         ));
-        let mut report = Report::new(action, RolloutOutcome::UpToDate, &target);
+        let mut report = Report::new(self.action, RolloutOutcome::UpToDate, &self.target);
         report.recovered = recovered;
-        report.functions = report::unchanged(&found);
-        return Ok(report);
+        report.functions = report::unchanged(found);
+        report
     }
-    plan::confirm(action, options.yes, &todo, &target, printer)?;
 
-    let caller = lambda::caller_identity(clients.sts, printer).await;
-    let begin = plan::begin_record(action, &target, &found, caller);
-    journal::write(clients.registry, &begin)
-        .await
-        .context("failed to write the journal's begin record; no function was changed")?;
-
-    let interrupt = apply::Interrupt::watch(printer);
-    let moved = apply::apply(clients.lambda, &todo, &target, options, &interrupt, printer).await;
-    let failed = moved.iter().any(|m| !matches!(m.result, Move::Done(_)));
-    let reverts = if failed && !options.no_rollback {
-        revert::put_back(clients.lambda, clients.registry, &moved, options, printer).await
-    } else {
-        Vec::new()
-    };
-    drop(interrupt);
-
-    let results = report::settle(clients.lambda, &found, &target, &moved, &reverts, printer).await;
-    let outcome = report::deployment_outcome(failed, options.no_rollback, &results);
-    let end = end_record(begin, outcome, &results);
-    let mut report = Report::new(action, outcome.into(), &target);
-    report.id = Some(end.id.clone());
-    report.recovered = recovered;
-    report.functions = results;
-    if let Err(e) = journal::write(clients.registry, &end).await {
-        report.unrecorded = Some(e.to_string());
+    /// The repository's deploy lease (`--force-unlock` ends another holder's first).
+    async fn take_lease(&self, holder: &Holder) -> anyhow::Result<journal::Lease> {
+        let registry = self.clients.registry;
+        if self.options.force_unlock {
+            if let Some(other) = journal::force_release(registry, holder).await? {
+                self.printer.warn(&format!(
+                    "--force-unlock: ended the deploy lease of {}",
+                    other.describe()
+                ));
+            }
+        }
+        Ok(journal::acquire(registry, holder, LEASE_SETTLE).await?)
     }
-    Ok(report)
+
+    /// Everything that writes, while this run holds the lease.
+    async fn under_lease(
+        &self,
+        names: &[String],
+        planned: &[Function],
+        unfinished: Vec<Record>,
+        caller: Caller,
+    ) -> anyhow::Result<Report> {
+        let (clients, options, printer) = (self.clients, self.options, self.printer);
+        let recovered = recover::recover(
+            clients.registry,
+            clients.lambda,
+            unfinished,
+            options.timeout,
+            options.recover,
+            printer,
+        )
+        .await?;
+        // Under the lease, read again: another deployment may have ended between the first
+        // read and the lease, and the begin record must name what is replaced now.
+        let found = self.read(names).await?;
+        if found
+            .iter()
+            .map(Function::image)
+            .ne(planned.iter().map(Function::image))
+        {
+            printer.warn(&format!(
+                "the functions changed since they were first read (another deployment ended); this {} starts from what they run now",
+                self.action
+            ));
+        }
+        let todo = plan::to_move(&found, &self.target);
+        if todo.is_empty() {
+            return Ok(self.up_to_date(&found, recovered));
+        }
+        let begin = plan::begin_record(self.action, &self.target, &found, caller);
+        journal::write(clients.registry, &begin)
+            .await
+            .context("failed to write the journal's begin record; no function was changed")?;
+
+        let interrupt = apply::Interrupt::watch(printer);
+        let moved = apply::apply(
+            clients.lambda,
+            &todo,
+            &self.target,
+            options,
+            &interrupt,
+            printer,
+        )
+        .await;
+        let failed = moved.iter().any(|m| !matches!(m.result, Move::Done(_)));
+        let reverts = if failed && !options.no_rollback {
+            revert::put_back(clients.lambda, clients.registry, &moved, options, printer).await
+        } else {
+            Vec::new()
+        };
+        drop(interrupt);
+
+        let results = report::settle(
+            clients.lambda,
+            &found,
+            &self.target,
+            &moved,
+            &reverts,
+            printer,
+        )
+        .await;
+        let outcome = report::deployment_outcome(failed, options.no_rollback, &results);
+        let end = end_record(begin, outcome, &results);
+        let mut report = Report::new(self.action, outcome.into(), &self.target);
+        report.id = Some(end.id.clone());
+        report.recovered = recovered;
+        report.functions = results;
+        if let Err(e) = journal::write(clients.registry, &end).await {
+            report.unrecorded = Some(e.to_string());
+        }
+        Ok(report)
+    }
 }
 
 /// The end record: the begin record's deployment, with each function's outcome.

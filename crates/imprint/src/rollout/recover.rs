@@ -12,17 +12,18 @@ use crate::lambda::{self, Lambda};
 use crate::printer::Printer;
 use crate::registry::Registry;
 
-/// Closes every unfinished deployment in the journal; their IDs. `timeout` is how long a
+/// Closes the `unfinished` deployments (begin records without an end); their IDs. `timeout` is how long a
 /// deployment may take (a younger one begun elsewhere may still be running).
 pub async fn recover(
     registry: &Registry,
     client: &Lambda,
+    unfinished: Vec<Record>,
     timeout: std::time::Duration,
     force: bool,
     printer: &Printer,
 ) -> anyhow::Result<Vec<String>> {
     let mut closed = Vec::new();
-    for begin in journal::unfinished(registry).await? {
+    for begin in unfinished {
         may_close(&begin, begin.liveness(timeout), force)?;
         let mut now = Vec::new();
         for planned in &begin.functions {
@@ -38,14 +39,20 @@ pub async fn recover(
             .iter()
             .filter(|r| r.image.as_ref().map(|i| &i.uri) == Some(&end.image.uri))
             .count();
-        printer.warn(&format!(
-            "{} {} (began {}) was interrupted: {moved} of {} functions run its image {}; recorded in the journal",
-            end.action,
-            end.id,
-            began,
-            end.results.len(),
-            end.tag
-        ));
+        if end.outcome == Some(DeploymentOutcome::Succeeded) {
+            printer.warn(&format!(
+                "{} {} (began {began}) ended without its end record, but every function runs its image {}; recorded as succeeded",
+                end.action, end.id, end.tag
+            ));
+        } else {
+            printer.warn(&format!(
+                "{} {} (began {began}) was interrupted: {moved} of {} functions run its image {}; recorded in the journal",
+                end.action,
+                end.id,
+                end.results.len(),
+                end.tag
+            ));
+        }
         journal::write(registry, &end).await.with_context(|| {
             format!("failed to close the interrupted {} {}", end.action, end.id)
         })?;
@@ -83,24 +90,43 @@ fn may_close(begin: &Record, liveness: Liveness, force: bool) -> anyhow::Result<
     }
 }
 
-/// The end record of an interrupted deployment: each function (name, image now, or why it
-/// could not be read) marked `interrupted`.
+/// The end record of a deployment that never wrote one, from each planned function's image
+/// now (or why it could not be read). When every function runs the target, the deployment
+/// did its work and only its end record was lost: `succeeded`, each function `updated` (or
+/// `unchanged` when it ran the target before). Otherwise `interrupted`, each function too.
 fn close(begin: Record, now: Vec<(String, Option<ImageRef>, Option<String>)>) -> Record {
+    let done = !now.is_empty()
+        && now
+            .iter()
+            .all(|(_, image, _)| image.as_ref() == Some(&begin.image));
+    let outcome_of = |name: &str| {
+        let before = begin.functions.iter().find(|p| p.name == name);
+        match (done, before.and_then(|p| p.old.as_ref())) {
+            (false, _) => Outcome::Interrupted,
+            (true, Some(old)) if *old == begin.image => Outcome::Unchanged,
+            (true, _) => Outcome::Updated,
+        }
+    };
+    let results = now
+        .into_iter()
+        .map(|(name, image, error)| Finished {
+            outcome: outcome_of(&name),
+            name,
+            image,
+            error,
+        })
+        .collect();
     Record {
         kind: Kind::End,
         time: journal::now_rfc3339(),
         unix_time: journal::unix_now(),
         functions: vec![],
-        outcome: Some(DeploymentOutcome::Interrupted),
-        results: now
-            .into_iter()
-            .map(|(name, image, error)| Finished {
-                name,
-                outcome: Outcome::Interrupted,
-                image,
-                error,
-            })
-            .collect(),
+        outcome: Some(if done {
+            DeploymentOutcome::Succeeded
+        } else {
+            DeploymentOutcome::Interrupted
+        }),
+        results,
         ..begin
     }
 }
@@ -143,6 +169,14 @@ mod tests {
             .iter()
             .all(|r| r.outcome == Outcome::Interrupted));
         assert_eq!(end.results[1].error.as_deref(), Some("gone"));
+    }
+
+    #[test]
+    fn a_deployment_that_only_lost_its_end_record_is_closed_as_succeeded() {
+        let on_target = vec![("f".to_string(), Some(begin().image), None)];
+        let end = close(begin(), on_target);
+        assert_eq!(end.outcome, Some(DeploymentOutcome::Succeeded));
+        assert_eq!(end.results[0].outcome, Outcome::Updated);
     }
 
     #[test]

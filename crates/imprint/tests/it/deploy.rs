@@ -441,8 +441,9 @@ fn a_concurrent_change_is_reported_as_a_conflict_and_not_overwritten() {
         {"match": {"method": "PUT", "path": "/functions/it-deploy-conflict-2/code"},
          "respond": {"status": 412, "headers": {"x-amzn-ErrorType": "PreconditionFailedException"},
                      "body": {"Type": "User", "message": "The Revision Id provided does not match the latest Revision Id."}}},
-        // The second GetFunction of -7 (the check after its update) sees someone else's image.
-        {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-7$"}, "after": 1,
+        // The third GetFunction of -7 (after the plan's read and the read under the lease:
+        // the check after its update) sees someone else's image.
+        {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-7$"}, "after": 2,
          "patch": {"Code.ImageUri": someone,
                    "Code.ResolvedImageUri": format!("{ECR_HOST}/it-deploy-conflict@sha256:{}", "0".repeat(64))}}
     ]));
@@ -709,4 +710,60 @@ fn no_rollback_leaves_the_updated_functions_and_pulumi_ownership_writes_nothing(
     let pushed = g.p.run(&["tag", "--json"]).success().json();
     assert_eq!(pushed["tag"], tag);
     assert_eq!(pushed["pushed"], true);
+}
+
+#[test]
+fn a_second_deploy_while_one_runs_is_refused_naming_the_holder() {
+    let g = group("it-deploy-lease", 4);
+    g.slow_updates();
+    let first =
+        g.p.command(&["deploy", "--yes", "--concurrency", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    // The first holds the lease once its begin record is written.
+    let started = Instant::now();
+    while g.journal().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no begin record"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        g.tags().iter().any(|t| t == "imprint-lease-1"),
+        "{:?}",
+        g.tags()
+    );
+    let second = g.deploy(&[]);
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("holds its lease")
+            && second.stderr.contains(&format!("(pid {})", first.id())),
+        "{}",
+        second.stderr
+    );
+    let writes = g.writes();
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(g.writes() >= writes, "the refused deploy changed nothing");
+    assert_eq!(g.journal().len(), 1, "the refused deploy wrote no record");
+
+    // Released at the end: the next change deploys under the next lease.
+    g.p.file("main.py", "print('after the lease')\n");
+    let report = g.deploy(&[]).success().json();
+    assert_eq!(report["outcome"], "succeeded");
+    let tags = g.tags();
+    for t in [
+        "imprint-lease-1-released",
+        "imprint-lease-2",
+        "imprint-lease-2-released",
+    ] {
+        assert!(tags.iter().any(|x| x == t), "{t} in {tags:?}");
+    }
 }

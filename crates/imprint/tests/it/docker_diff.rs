@@ -119,8 +119,9 @@ fn docker(cli: &str) -> Command {
     cmd
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// A path as imprint's reports write it (invalid UTF-8 as `\xNN`), byte for byte.
+fn as_text(bytes: &[u8]) -> String {
+    imprint_context::escape_bytes(bytes)
 }
 
 fn docker_side(p: &Project, builder: Builder, case: &str) -> BTreeMap<String, Entry> {
@@ -153,7 +154,7 @@ fn docker_side(p: &Project, builder: Builder, case: &str) -> BTreeMap<String, En
                 let Some(rel) = path.strip_prefix(b"ctx/") else {
                     continue;
                 };
-                let rel = lossy(rel.strip_suffix(b"/").unwrap_or(rel));
+                let rel = as_text(rel.strip_suffix(b"/").unwrap_or(rel));
                 if rel.is_empty() || LEFT_OUT.contains(&rel.as_str()) {
                     continue;
                 }
@@ -161,7 +162,7 @@ fn docker_side(p: &Project, builder: Builder, case: &str) -> BTreeMap<String, En
                 let value = match entry.header().entry_type() {
                     tar::EntryType::Directory => Entry::Dir,
                     tar::EntryType::Symlink => {
-                        Entry::Symlink(lossy(&entry.link_name_bytes().unwrap()))
+                        Entry::Symlink(as_text(&entry.link_name_bytes().unwrap()))
                     }
                     tar::EntryType::Regular => {
                         let mut hasher = blake3::Hasher::new();
@@ -207,7 +208,7 @@ fn walk_local(dir: &Path, rel: &[u8], out: &mut BTreeMap<String, Entry>) {
         };
         let path = entry.path();
         let meta = fs::symlink_metadata(&path).unwrap();
-        let key = lossy(&child_rel);
+        let key = as_text(&child_rel);
         if meta.is_dir() {
             walk_local(&path, &child_rel, out);
             if !LEFT_OUT.contains(&key.as_str()) {
@@ -218,7 +219,9 @@ fn walk_local(dir: &Path, rel: &[u8], out: &mut BTreeMap<String, Entry>) {
         } else if meta.file_type().is_symlink() {
             out.insert(
                 key,
-                Entry::Symlink(lossy(fs::read_link(&path).unwrap().as_os_str().as_bytes())),
+                Entry::Symlink(as_text(
+                    fs::read_link(&path).unwrap().as_os_str().as_bytes(),
+                )),
             );
         } else {
             let mode = meta.permissions().mode();

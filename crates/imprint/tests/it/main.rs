@@ -4,6 +4,7 @@
 
 mod architecture;
 mod auth;
+mod bad_input;
 mod cli;
 mod deploy;
 mod docker_diff;
