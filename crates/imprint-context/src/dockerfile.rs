@@ -78,11 +78,11 @@ impl Dockerfile {
 }
 
 /// One logical instruction: its keyword, its arguments and where they start.
-struct Instruction {
-    keyword: String,
-    line: usize,
+pub(crate) struct Instruction {
+    pub(crate) keyword: String,
+    pub(crate) line: usize,
     /// (argument text, byte offset in the file) for each whitespace-separated word.
-    words: Vec<(String, usize)>,
+    pub(crate) words: Vec<(String, usize)>,
 }
 
 /// Reads `text` with `build_args` overriding the global `ARG` defaults.
@@ -225,7 +225,7 @@ fn push_from(
 }
 
 /// Parser directives (`# syntax=…`, `# escape=…`) at the top, and where the body starts.
-fn directives(text: &str) -> (BTreeMap<String, String>, usize) {
+pub(crate) fn directives(text: &str) -> (BTreeMap<String, String>, usize) {
     let mut found = BTreeMap::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
@@ -247,7 +247,7 @@ fn directives(text: &str) -> (BTreeMap<String, String>, usize) {
 }
 
 /// Logical instructions: continuation lines joined, comments and heredoc bodies skipped.
-fn instructions(text: &str, start: usize, escape: char) -> Vec<Instruction> {
+pub(crate) fn instructions(text: &str, start: usize, escape: char) -> Vec<Instruction> {
     let mut out = Vec::new();
     let mut lines = Vec::new();
     let mut offset = start;
@@ -330,7 +330,7 @@ fn instructions(text: &str, start: usize, escape: char) -> Vec<Instruction> {
     out
 }
 
-fn unquote(value: &str) -> String {
+pub(crate) fn unquote(value: &str) -> String {
     let v = value.trim();
     for q in ['"', '\''] {
         if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
@@ -341,7 +341,7 @@ fn unquote(value: &str) -> String {
 }
 
 /// `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alt}` from the global ARGs.
-fn substitute(text: &str, vars: &BTreeMap<String, Option<String>>) -> String {
+pub(crate) fn substitute(text: &str, vars: &BTreeMap<String, Option<String>>) -> String {
     let value = |name: &str| vars.get(name).cloned().flatten();
     let mut out = String::new();
     let mut rest = text;

@@ -18,6 +18,16 @@ pub enum ContextError {
         /// The context root as given.
         path: PathBuf,
     },
+    /// The builder would refuse the Dockerfile.
+    #[error("{}:{line}: {message}", path.display())]
+    DockerfileRefused {
+        /// The Dockerfile.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// The Dockerfile does not exist.
     #[error("Dockerfile {} does not exist", path.display())]
     DockerfileMissing {
@@ -68,6 +78,9 @@ impl ContextError {
         Some(match self {
             Self::ContextMissing { .. } | Self::ContextNotDir { .. } => {
                 "pass the folder that holds your Dockerfile and sources with --context, or set [image] context in imprint.toml".into()
+            }
+            Self::DockerfileRefused { .. } => {
+                "fix the Dockerfile: `docker build` refuses it too".into()
             }
             Self::DockerfileMissing { .. } => {
                 "create it, or point at it with --file / [image] dockerfile (relative to the context)".into()

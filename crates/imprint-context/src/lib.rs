@@ -7,6 +7,7 @@ pub mod error;
 pub mod hash;
 pub mod ignore;
 pub mod input;
+mod syntax;
 pub mod tag;
 mod walk;
 
@@ -20,6 +21,7 @@ pub use error::ContextError;
 pub use hash::{Observer, Quiet};
 pub use ignore::IgnoreRules;
 pub use input::{escape_bytes, hex, Excluded, Input, InputKind};
+pub use syntax::{check as check_dockerfile, Refusal};
 pub use tag::{format_rfc3339, format_timestamp, validate_tag, TagTemplate, DEFAULT_TEMPLATE};
 
 /// The version of the hash format, stored in image labels.
@@ -90,6 +92,36 @@ impl ContextHash {
     }
 }
 
+/// The Dockerfile's text, refused (with its line) where the builder would refuse it.
+pub fn read_dockerfile(
+    path: &Path,
+    build_args: &std::collections::BTreeMap<String, String>,
+) -> Result<String, ContextError> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ContextError::DockerfileMissing {
+            path: path.to_path_buf(),
+        },
+        _ => ContextError::Unreadable {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        ContextError::DockerfileRefused {
+            path: path.to_path_buf(),
+            line: good.iter().filter(|&&b| b == b'\n').count() + 1,
+            message: "the Dockerfile is not UTF-8 text".into(),
+        }
+    })?;
+    syntax::check(&text, build_args).map_err(|r| ContextError::DockerfileRefused {
+        path: path.to_path_buf(),
+        line: r.line,
+        message: r.message,
+    })?;
+    Ok(text)
+}
+
 /// Hashes the context at `root` as `params.builder` would send it.
 pub fn hash_context(
     root: &Path,
@@ -115,6 +147,7 @@ pub fn hash_context(
             path: params.dockerfile.clone(),
         });
     }
+    read_dockerfile(&params.dockerfile, &params.build_args)?;
     let ignore_path = params.builder.ignore_file(root, &params.dockerfile)?;
     let rules = match &ignore_path {
         Some(path) => {

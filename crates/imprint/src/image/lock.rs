@@ -202,11 +202,12 @@ pub async fn prepare(session: &Session, mode: Mode) -> anyhow::Result<Bases> {
     let (settings, printer) = (&session.settings, &session.printer);
     let build = &settings.build;
     let dockerfile_path = &build.params.dockerfile;
-    let text = match std::fs::read_to_string(dockerfile_path) {
-        Ok(text) => text,
-        // The hash reports a missing or unreadable Dockerfile with its own clear error.
-        Err(_) => return Ok(Bases::default()),
-    };
+    if !dockerfile_path.is_file() {
+        // The hash reports a missing Dockerfile (or context) with its own clear error.
+        return Ok(Bases::default());
+    }
+    // Refused here, before any base image is resolved, where the builder would refuse it.
+    let text = imprint_context::read_dockerfile(dockerfile_path, &build.params.build_args)?;
     let parsed = dockerfile::parse(&text, &build.params.build_args);
     for (line, url) in &parsed.remote_adds {
         printer.warn(&format!(

@@ -120,3 +120,55 @@ fn a_history_of_no_deployments_is_refused() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("1 or more"), "{}", run.stderr);
 }
+
+#[test]
+fn dockerfiles_the_builder_refuses_are_refused_with_their_line() {
+    for (dockerfile, says) in [
+        ("", "Dockerfile:1: the Dockerfile has no instructions"),
+        (
+            "FROM scratch\nFROBNICATE x\n",
+            "Dockerfile:2: unknown instruction: FROBNICATE",
+        ),
+        (
+            "COPY app.txt /\n",
+            "Dockerfile:1: COPY before the first FROM",
+        ),
+        ("FROM\n", "Dockerfile:1: FROM takes a base image"),
+        (
+            "ARG B\nFROM ${B}\n",
+            "Dockerfile:2: FROM ${B}: the base image is empty",
+        ),
+        (
+            "FROM scratch\nCOPY --chmod=999z app.txt /\n",
+            "Dockerfile:2: invalid --chmod `999z`",
+        ),
+    ] {
+        let p = project("");
+        p.file("Dockerfile", dockerfile);
+        // `lock` would otherwise ask a registry for the empty base.
+        for command in [&["tag", "--offline"][..], &["lock"][..]] {
+            let run = p.run(command).usage_error();
+            assert!(
+                run.stderr.contains(says),
+                "{dockerfile:?} {command:?}: {}",
+                run.stderr
+            );
+        }
+    }
+    let p = project("");
+    std::fs::write(p.path("Dockerfile"), b"FROM scratch\n\xff\xfe\n").unwrap();
+    let run = p.run(&["tag", "--offline"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("Dockerfile:2: the Dockerfile is not UTF-8 text"),
+        "{}",
+        run.stderr
+    );
+    let p = project("[image]\ndockerfile = \"../../../../../../etc/passwd\"\n");
+    let run = p.run(&["tag", "--offline"]).usage_error();
+    assert!(
+        run.stderr.contains("passwd:1: unknown instruction"),
+        "{}",
+        run.stderr
+    );
+}
