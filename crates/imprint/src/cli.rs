@@ -71,6 +71,25 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Build (or reuse) the image and run it locally for an invoke: `--event FILE` posts one.
     RunLocal(RunLocalArgs),
+    /// Print the least-privilege IAM policy for the configured repository and functions.
+    IamPolicy(IamPolicyArgs),
+}
+
+/// `imprint iam-policy`.
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The repository and the functions.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// The functions' region (default: the ECR repository's; else `*`).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// The functions' account (default: the ECR repository's; else `*`).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub account: Option<String>,
+    /// Also allow creating the repository (`imprint push --create-repo`).
+    #[arg(long)]
+    pub create_repo: bool,
 }
 
 impl Command {
@@ -89,6 +108,7 @@ impl Command {
             Self::Rollback(a) => &a.input,
             Self::Doctor(a) => &a.input,
             Self::RunLocal(a) => &a.input,
+            Self::IamPolicy(a) => &a.input,
         }
     }
 }

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod diagnose;
 mod error;
+mod iam;
 pub mod image;
 pub mod journal;
 mod lambda;
@@ -68,6 +69,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Rollback(args) => commands::rollback::run(s, args).await,
             Command::Doctor(args) => commands::doctor::run(s, args).await,
             Command::RunLocal(args) => commands::run_local::run(s, args).await,
+            Command::IamPolicy(args) => commands::iam_policy::run(s, args).await,
             Command::Status(args) => commands::status::run(s, args).await,
         }
     });

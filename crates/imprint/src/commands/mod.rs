@@ -4,6 +4,7 @@ pub mod build;
 pub mod deploy;
 pub mod doctor;
 pub mod history;
+pub mod iam_policy;
 pub mod lock;
 pub mod login;
 pub mod preview;

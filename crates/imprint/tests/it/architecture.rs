@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["session"],
     &["image"],
     &["rollout"],
+    &["iam"],
     &["cli", "diagnose", "commands", "lib"],
 ];
 const MAX_FILE_LINES: usize = 600;

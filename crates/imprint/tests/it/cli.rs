@@ -374,3 +374,37 @@ fn help_lists_only_working_commands() {
     let run = Project::new().run(&["gc"]);
     assert_eq!(run.code, 2);
 }
+
+#[test]
+fn iam_policy_names_the_functions_and_the_repository() {
+    let p = Project::new();
+    p.file("Dockerfile", "FROM scratch\n").file(
+        "imprint.toml",
+        "[registry]\nrepository = \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app\"\n[deploy]\nfunctions = [\"a\", \"arn:aws:lambda:eu-west-1:123456789012:function:b\"]\n",
+    );
+    let policy = p
+        .run(&["iam-policy", "--json", "--create-repo"])
+        .success()
+        .json();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(
+        statements[0]["Resource"],
+        serde_json::json!([
+            "arn:aws:lambda:eu-west-1:123456789012:function:a",
+            "arn:aws:lambda:eu-west-1:123456789012:function:b"
+        ])
+    );
+    assert_eq!(
+        statements[1]["Resource"],
+        "arn:aws:ecr:eu-west-1:123456789012:repository/team/app"
+    );
+    let actions = statements[1]["Action"].to_string();
+    assert!(
+        actions.contains("ecr:PutImage") && actions.contains("ecr:CreateRepository"),
+        "{actions}"
+    );
+    assert_eq!(
+        statements[2]["Action"],
+        serde_json::json!(["ecr:GetAuthorizationToken"])
+    );
+}

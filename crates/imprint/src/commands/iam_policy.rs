@@ -1,0 +1,18 @@
+//! `imprint iam-policy`: the least-privilege IAM policy for this project.
+
+use crate::cli::IamPolicyArgs;
+use crate::error::ExitStatus;
+use crate::iam;
+use crate::session::Session;
+
+/// Runs `imprint iam-policy`.
+pub async fn run(session: &Session, args: &IamPolicyArgs) -> anyhow::Result<ExitStatus> {
+    let policy = iam::policy(
+        &session.settings,
+        args.region.as_deref(),
+        args.account.as_deref(),
+        args.create_repo,
+    );
+    session.printer.report(&policy)?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,186 @@
+//! The least-privilege IAM policy for this project: the Lambda and ECR actions imprint calls,
+//! on the configured functions and repository (a unit test keeps the list in step with the
+//! calls in the code).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::Settings;
+use crate::registry::ecr::EcrHost;
+
+/// Lambda actions on the configured functions.
+const FUNCTION_ACTIONS: [&str; 4] = [
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:UpdateFunctionCode",
+    "lambda:ListAliases",
+];
+/// Lambda actions that take no function (`[deploy] select` lists and reads tags).
+const SELECT_ACTIONS: [&str; 2] = ["lambda:ListFunctions", "lambda:ListTags"];
+/// ECR actions on the image repository: imprint's pushes and reads over the registry API,
+/// the repository check, and what Lambda requires of whoever points a function at an image.
+const REPOSITORY_ACTIONS: [&str; 10] = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:ListImages",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+];
+/// `imprint push --create-repo`.
+const CREATE_ACTIONS: [&str; 1] = ["ecr:CreateRepository"];
+/// The registry token, which IAM grants on every resource only.
+const TOKEN_ACTIONS: [&str; 1] = ["ecr:GetAuthorizationToken"];
+
+/// `imprint iam-policy --json`: the policy document itself.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Policy(pub Value);
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string_pretty(&self.0).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+/// The policy for `settings`: `region` and `account` come from an ECR repository's host,
+/// else from the arguments (`*` when unknown).
+pub fn policy(
+    settings: &Settings,
+    region: Option<&str>,
+    account: Option<&str>,
+    create: bool,
+) -> Policy {
+    let ecr = settings
+        .registry
+        .as_ref()
+        .and_then(|r| EcrHost::parse(&r.repository.host).map(|h| (h, r.repository.path.clone())));
+    let account = account
+        .map(str::to_string)
+        .or_else(|| ecr.as_ref().map(|(h, _)| h.account.clone()))
+        .unwrap_or_else(|| "*".into());
+    let region = region
+        .map(str::to_string)
+        .or_else(|| ecr.as_ref().map(|(h, _)| h.region.clone()))
+        .unwrap_or_else(|| "*".into());
+    let deploy = &settings.config.sections.deploy;
+    let mut statements = Vec::new();
+    let functions: Vec<String> = match &deploy.functions {
+        Some(names) => names
+            .iter()
+            .map(|n| match n.starts_with("arn:") {
+                true => n.clone(),
+                false => format!("arn:aws:lambda:{region}:{account}:function:{n}"),
+            })
+            .collect(),
+        None => vec![format!("arn:aws:lambda:{region}:{account}:function:*")],
+    };
+    statements.push(json!({"Sid": "DeployFunctions", "Effect": "Allow",
+        "Action": FUNCTION_ACTIONS, "Resource": functions}));
+    if deploy.select.is_some() {
+        statements.push(json!({"Sid": "SelectFunctionsByTag", "Effect": "Allow",
+            "Action": SELECT_ACTIONS, "Resource": "*"}));
+    }
+    if let Some((host, path)) = &ecr {
+        let repository = format!(
+            "arn:aws:ecr:{}:{}:repository/{path}",
+            host.region, host.account
+        );
+        let mut actions: Vec<&str> = REPOSITORY_ACTIONS.to_vec();
+        if create {
+            actions.extend(CREATE_ACTIONS);
+        }
+        statements.push(json!({"Sid": "PushAndJournal", "Effect": "Allow",
+            "Action": actions, "Resource": repository}));
+        statements.push(json!({"Sid": "RegistryToken", "Effect": "Allow",
+            "Action": TOKEN_ACTIONS, "Resource": "*"}));
+    }
+    Policy(json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `get_function` → `GetFunction`.
+    fn action(op: &str) -> String {
+        op.split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map_or(String::new(), |f| {
+                    f.to_ascii_uppercase().to_string() + c.as_str()
+                })
+            })
+            .collect()
+    }
+
+    /// The SDK operations called in a source file: `.sdk` then `.op(` for Lambda, `client`
+    /// then `.op()` for ECR.
+    fn calls(file: &str, receiver: &str) -> Vec<String> {
+        let path = format!("{}/src/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap_or_default();
+        let squeezed: String = code.split_whitespace().collect::<Vec<_>>().join("");
+        let mut out = Vec::new();
+        for piece in squeezed.split(receiver).skip(1) {
+            let op: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !op.is_empty() && piece[op.len()..].starts_with('(') {
+                out.push(action(&op));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_aws_call_in_the_code_is_in_the_policy() {
+        let lambda: Vec<String> = [
+            "lambda/function.rs",
+            "lambda/select.rs",
+            "lambda/update.rs",
+            "lambda/aliases.rs",
+        ]
+        .iter()
+        .flat_map(|f| calls(f, ".sdk."))
+        .collect();
+        assert!(
+            lambda.contains(&"UpdateFunctionCode".to_string()),
+            "{lambda:?}"
+        );
+        let granted: Vec<&str> = FUNCTION_ACTIONS
+            .iter()
+            .chain(&SELECT_ACTIONS)
+            .copied()
+            .collect();
+        for call in &lambda {
+            assert!(
+                granted.contains(&format!("lambda:{call}").as_str()),
+                "lambda:{call} is called but not in the policy"
+            );
+        }
+        let ecr = calls("registry/ecr.rs", "client.");
+        assert!(
+            ecr.contains(&"GetAuthorizationToken".to_string()),
+            "{ecr:?}"
+        );
+        let granted: Vec<&str> = REPOSITORY_ACTIONS
+            .iter()
+            .chain(&CREATE_ACTIONS)
+            .chain(&TOKEN_ACTIONS)
+            .copied()
+            .collect();
+        for call in &ecr {
+            assert!(
+                granted.contains(&format!("ecr:{call}").as_str()),
+                "ecr:{call} is called but not in the policy"
+            );
+        }
+    }
+}
