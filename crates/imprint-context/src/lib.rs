@@ -22,7 +22,9 @@ pub use hash::{Observer, Quiet};
 pub use ignore::IgnoreRules;
 pub use input::{escape_bytes, hex, Excluded, Input, InputKind};
 pub use syntax::{check as check_dockerfile, Refusal};
-pub use tag::{format_rfc3339, format_timestamp, validate_tag, TagTemplate, DEFAULT_TEMPLATE};
+pub use tag::{
+    format_rfc3339, format_timestamp, validate_tag, TagTemplate, DEFAULT_TEMPLATE, MAX_TAG_TIME,
+};
 
 /// The version of the hash format, stored in image labels.
 pub const FORMAT_VERSION: u32 = 1;

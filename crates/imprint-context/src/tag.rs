@@ -136,6 +136,10 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The latest time a tag can carry: 9999-12-31T23:59:59Z (later years need a fifth digit,
+/// and the tag template's length check counts on four).
+pub const MAX_TAG_TIME: i64 = 253_402_300_799;
+
 /// `%Y%m%d-%H%M%S` in UTC.
 pub fn format_timestamp(unix_seconds: i64) -> String {
     let (year, month, day, h, m, s) = utc(unix_seconds);

@@ -171,12 +171,17 @@ fn new_tag(settings: &Settings, hash: &str, old: Option<&str>) -> anyhow::Result
 /// The current time for tags: `SOURCE_DATE_EPOCH` when set, else the clock (UTC seconds).
 fn now_for_tags() -> Result<i64, UsageError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) => text.trim().parse::<i64>().map_err(|_| {
-            UsageError::new(
-                format!("SOURCE_DATE_EPOCH is `{text}`, not a number of seconds"),
-                "set it to a Unix time such as $(git log -1 --format=%ct), or unset it",
-            )
-        }),
+        Ok(text) => text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|t| (0..=imprint_context::MAX_TAG_TIME).contains(t))
+            .ok_or_else(|| {
+                UsageError::new(
+                    format!("SOURCE_DATE_EPOCH is `{text}`, not a Unix time from 1970 to 9999"),
+                    "set it to a Unix time such as $(git log -1 --format=%ct), or unset it",
+                )
+            }),
         Err(_) => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)),

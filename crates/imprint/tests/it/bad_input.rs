@@ -172,3 +172,22 @@ fn dockerfiles_the_builder_refuses_are_refused_with_their_line() {
         run.stderr
     );
 }
+
+#[test]
+fn a_source_date_epoch_a_tag_cannot_carry_is_refused() {
+    for value in ["-1", "253402300800", "22833955710703", "soon"] {
+        let p = project("").env("SOURCE_DATE_EPOCH", value);
+        let run = p.run(&["tag", "--offline"]).usage_error();
+        assert!(
+            run.stderr.contains("not a Unix time from 1970 to 9999"),
+            "{value}: {}",
+            run.stderr
+        );
+    }
+    let p = project("").env("SOURCE_DATE_EPOCH", "253402300799");
+    assert!(p
+        .run(&["tag", "--offline"])
+        .success()
+        .stdout
+        .starts_with("99991231-235959-"));
+}
