@@ -1,4 +1,5 @@
 //! Inputs the fuzz targets (fuzz/) once stopped on, kept as tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::collections::BTreeMap;
 
