@@ -94,20 +94,28 @@ impl ContextHash {
     }
 }
 
+/// An I/O error on `path`: `missing` when nothing is there, else unreadable.
+fn io_error(
+    path: &Path,
+    missing: fn(PathBuf) -> ContextError,
+) -> impl FnOnce(std::io::Error) -> ContextError + '_ {
+    move |source| match source.kind() {
+        std::io::ErrorKind::NotFound => missing(path.to_path_buf()),
+        _ => ContextError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
 /// The Dockerfile's text, refused (with its line) where the builder would refuse it.
 pub fn read_dockerfile(
     path: &Path,
     build_args: &std::collections::BTreeMap<String, String>,
 ) -> Result<String, ContextError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ContextError::DockerfileMissing {
-            path: path.to_path_buf(),
-        },
-        _ => ContextError::Unreadable {
-            path: path.to_path_buf(),
-            source: e,
-        },
-    })?;
+    let bytes = std::fs::read(path).map_err(io_error(path, |path| {
+        ContextError::DockerfileMissing { path }
+    }))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         ContextError::DockerfileRefused {
@@ -130,15 +138,8 @@ pub fn hash_context(
     params: &BuildParams,
     observer: &dyn Observer,
 ) -> Result<ContextHash, ContextError> {
-    let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ContextError::ContextMissing {
-            path: root.to_path_buf(),
-        },
-        _ => ContextError::Unreadable {
-            path: root.to_path_buf(),
-            source: e,
-        },
-    })?;
+    let meta = std::fs::metadata(root)
+        .map_err(io_error(root, |path| ContextError::ContextMissing { path }))?;
     if !meta.is_dir() {
         return Err(ContextError::ContextNotDir {
             path: root.to_path_buf(),
