@@ -368,6 +368,7 @@ fn help_lists_only_working_commands() {
             "rollback",
             "doctor",
             "run-local",
+            "iam-policy",
             "help"
         ]
     );
