@@ -125,3 +125,40 @@ fn a_manifest_that_does_not_hash_to_its_digest_is_refused() {
         "nothing is pinned to a lie"
     );
 }
+
+#[test]
+fn credentials_reach_a_loopback_registry_and_nowhere_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let server = Hostile::start("capture", &[log.to_str().unwrap()]);
+    let p = project(&server);
+    let secret = "s3cr3t-Pa55";
+    let auth = base64_of(&format!("ci:{secret}"));
+    let config = p.home().join(".docker");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
+            server.address()
+        ),
+    )
+    .unwrap();
+    let run = p.run_within(&["-vv", "tag"], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        seen.contains(&format!("Basic {auth}")),
+        "the loopback registry got the credential: {seen}"
+    );
+    assert!(
+        !run.stderr.contains(secret) && !run.stderr.contains(&auth),
+        "{}",
+        run.stderr
+    );
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
