@@ -9,6 +9,9 @@ mod commands;
 mod config;
 mod diagnose;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod iam;
 pub mod image;
 pub mod journal;

@@ -228,10 +228,15 @@ pub fn read(path: Option<&Path>, cwd: &Path, env: Option<&str>) -> Result<Config
         path: path.clone(),
         source,
     })?;
-    let raw: RawFile = toml::from_str(&text).map_err(|e| {
+    parse(&text, path, env)
+}
+
+/// imprint.toml's `text` (read from `path`, for messages) with `[env.NAME]` applied.
+pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, ConfigError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
         let (line, column) = e
             .span()
-            .map(|span| line_column(&text, span.start))
+            .map(|span| line_column(text, span.start))
             .unwrap_or((1, 1));
         ConfigError::Parse {
             path: path.clone(),
@@ -266,7 +271,7 @@ pub fn read(path: Option<&Path>, cwd: &Path, env: Option<&str>) -> Result<Config
     }
     if let Some(names) = &sections.deploy.functions {
         check_functions(names).map_err(|(name, message)| ConfigError::BadValue {
-            line: line_of(&text, name),
+            line: line_of(text, name),
             path: path.clone(),
             message,
         })?;

@@ -1,7 +1,7 @@
 //! Settings: imprint.toml with its `[env.NAME]` overlays, merged once with flags and `IMPRINT_*`.
 
 mod builder;
-mod file;
+pub(crate) mod file;
 mod network;
 mod settings;
 

@@ -308,6 +308,46 @@ pub async fn platform_digest(
     reference: &str,
     platform: &str,
 ) -> anyhow::Result<String> {
+    let name = ImageName::parse(reference)?;
+    let registry = session.registry_for(&name.repository, None).await?;
+    let manifest = registry
+        .get_manifest(&name.reference)
+        .await?
+        .ok_or_else(|| RegistryError::Status {
+            method: reqwest::Method::GET,
+            url: format!("{}/{}", registry.address(), name.reference),
+            status: reqwest::StatusCode::NOT_FOUND,
+            body: format!("{reference} is not in its registry"),
+        })?;
+    match pick_platform(&manifest.bytes, platform) {
+        Picked::NotAnIndex => Ok(manifest.digest),
+        Picked::Digest(digest) => Ok(digest),
+        Picked::Missing => Err(UsageError::new(
+            format!("{reference} has no image for {platform}"),
+            "pick a base image built for this platform, or change [image] platform",
+        )
+        .into()),
+        Picked::BadDigest(digest) => anyhow::bail!(
+            "the index of {reference} names `{digest}` for {platform}, not a sha256 digest"
+        ),
+    }
+}
+
+/// What an image index says for one platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Picked {
+    /// The bytes are a single-platform manifest (or not an index at all).
+    NotAnIndex,
+    /// The platform's manifest digest.
+    Digest(String),
+    /// The index has no manifest for the platform.
+    Missing,
+    /// The index names something that is not a sha256 digest for it.
+    BadDigest(String),
+}
+
+/// The entry of an image index (`manifests`) for `platform` (`os/arch[/variant]`).
+pub fn pick_platform(bytes: &[u8], platform: &str) -> Picked {
     #[derive(Deserialize)]
     struct Platform {
         os: String,
@@ -323,42 +363,60 @@ pub async fn platform_digest(
     struct Index {
         manifests: Option<Vec<IndexEntry>>,
     }
-    let name = ImageName::parse(reference)?;
-    let registry = session.registry_for(&name.repository, None).await?;
-    let manifest = registry
-        .get_manifest(&name.reference)
-        .await?
-        .ok_or_else(|| RegistryError::Status {
-            method: reqwest::Method::GET,
-            url: format!("{}/{}", registry.address(), name.reference),
-            status: reqwest::StatusCode::NOT_FOUND,
-            body: format!("{reference} is not in its registry"),
-        })?;
-    let index: Index = serde_json::from_slice(&manifest.bytes).unwrap_or(Index { manifests: None });
-    let Some(entries) = index.manifests else {
-        return Ok(manifest.digest);
+    let Some(entries) = serde_json::from_slice::<Index>(bytes)
+        .ok()
+        .and_then(|i| i.manifests)
+    else {
+        return Picked::NotAnIndex;
     };
-    let wanted: Vec<&str> = platform.split('/').collect();
-    let digest = entries
-        .into_iter()
-        .find(|e| {
-            e.platform.as_ref().is_some_and(|p| {
-                p.os == wanted[0]
-                    && p.architecture == wanted.get(1).copied().unwrap_or_default()
-                    && (wanted.len() < 3 || p.variant.as_deref() == wanted.get(2).copied())
-            })
+    let mut wanted = platform.split('/');
+    let (os, arch, variant) = (wanted.next(), wanted.next(), wanted.next());
+    let found = entries.into_iter().find(|e| {
+        e.platform.as_ref().is_some_and(|p| {
+            Some(p.os.as_str()) == os
+                && Some(p.architecture.as_str()) == arch
+                && (variant.is_none() || p.variant.as_deref() == variant)
         })
-        .map(|e| e.digest)
-        .ok_or_else(|| {
-            anyhow::anyhow!(UsageError::new(
-                format!("{reference} has no image for {platform}"),
-                "pick a base image built for this platform, or change [image] platform"
-            ))
-        })?;
-    if !is_sha256(&digest) {
-        anyhow::bail!(
-            "the index of {reference} names `{digest}` for {platform}, not a sha256 digest"
+    });
+    match found {
+        None => Picked::Missing,
+        Some(e) if is_sha256(&e.digest) => Picked::Digest(e.digest),
+        Some(e) => Picked::BadDigest(e.digest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platforms_entry_is_picked_out_of_an_index() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let index = serde_json::json!({"manifests": [
+            {"digest": d('a'), "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": d('b'), "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"digest": "md5:x", "platform": {"os": "linux", "architecture": "s390x"}},
+        ]})
+        .to_string();
+        let bytes = index.as_bytes();
+        assert_eq!(pick_platform(bytes, "linux/amd64"), Picked::Digest(d('a')));
+        assert_eq!(pick_platform(bytes, "linux/arm64"), Picked::Digest(d('b')));
+        assert_eq!(
+            pick_platform(bytes, "linux/arm64/v8"),
+            Picked::Digest(d('b'))
+        );
+        assert_eq!(
+            pick_platform(bytes, "linux/s390x"),
+            Picked::BadDigest("md5:x".into())
+        );
+        assert_eq!(pick_platform(bytes, "linux/ppc64le"), Picked::Missing);
+        assert_eq!(
+            pick_platform(br#"{"schemaVersion": 2, "layers": []}"#, "linux/amd64"),
+            Picked::NotAnIndex
+        );
+        assert_eq!(
+            pick_platform(b"\xff not json", "linux/amd64"),
+            Picked::NotAnIndex
         );
     }
-    Ok(digest)
 }

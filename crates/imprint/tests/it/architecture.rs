@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["image"],
     &["rollout"],
     &["iam"],
-    &["cli", "diagnose", "commands", "lib"],
+    &["cli", "diagnose", "commands", "lib", "fuzz"],
 ];
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 100;
