@@ -162,3 +162,26 @@ fn base64_of(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+#[test]
+fn a_push_to_a_registry_that_lies_about_digests_fails_the_first_time() {
+    let server = Hostile::start("lying", &[]);
+    let p = Project::new()
+        .with_servers()
+        .env("IMPRINT_REPOSITORY", &format!("{}/liar", server.address()));
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file("main.py", "print('lying registry')\n");
+    p.run(&["build", "--offline"]).success();
+    let run = p.run_within(&["push", "--json"], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "nothing is reported pushed: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("the registry reports digest"),
+        "{}",
+        run.stderr
+    );
+}
