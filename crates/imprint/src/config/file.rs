@@ -426,9 +426,13 @@ mod tests {
             "[image]\nname = \"x\"\nplatfrom = \"linux/amd64\"\n",
         );
         match read(None, dir.path(), None) {
-            Err(ConfigError::Parse { line, message, .. }) => {
+            Err(e @ ConfigError::Parse { line, .. }) => {
                 assert_eq!(line, 3);
-                assert!(message.contains("platfrom"), "{message}");
+                assert!(e.to_string().contains("platfrom"), "{e}");
+                let hint = e.hint().unwrap_or_default();
+                for key in ["ca_cert", "pulumi_dir", "pulumi_stack", "call_timeout"] {
+                    assert!(hint.contains(key), "the hint names {key}: {hint}");
+                }
             }
             other => panic!("expected a parse error, got {other:?}"),
         }
