@@ -158,6 +158,12 @@ impl Registry {
                 .unwrap_or_else(|| format!("repository:{}:pull,push", self.repository.path));
             query.append_pair("scope", &scope);
         }
+        self.bearer_token(url).await
+    }
+
+    /// A Bearer token from the realm at `url` (its query made), with the host's credential
+    /// when the realm may have it.
+    async fn bearer_token(&self, url: Url) -> Result<String, RegistryError> {
         let mut request = self.http.get(url.clone());
         // Credentials go to the token realm only when it is on the registry's own host (or a
         // sibling domain), and only over TLS or on this machine.
