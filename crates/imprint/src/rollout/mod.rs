@@ -117,8 +117,7 @@ async fn run(
     };
     let found = rollout.read(names).await?;
     let todo = plan::to_move(&found, &rollout.target);
-    let unfinished = journal::unfinished(clients.registry).await?;
-    if todo.is_empty() && unfinished.is_empty() {
+    if todo.is_empty() && journal::unfinished(clients.registry).await?.is_empty() {
         return Ok(rollout.up_to_date(&found, Vec::new()));
     }
     if !todo.is_empty() {
@@ -127,7 +126,7 @@ async fn run(
     let caller = lambda::caller_identity(clients.sts, printer).await;
     let holder = Holder::this(caller.clone(), lease_time(options, todo.len()));
     let lease = rollout.take_lease(&holder).await?;
-    let result = rollout.under_lease(names, &found, unfinished, caller).await;
+    let result = rollout.under_lease(names, &found, caller).await;
     if let Err(e) = journal::release(clients.registry, &lease, &holder).await {
         printer.warn(&format!(
             "could not release the deploy lease ({e}); it ends by itself at {}",
@@ -186,10 +185,11 @@ impl Rollout<'_> {
         &self,
         names: &[String],
         planned: &[Function],
-        unfinished: Vec<Record>,
         caller: Caller,
     ) -> anyhow::Result<Report> {
         let (clients, options, printer) = (self.clients, self.options, self.printer);
+        // Read again under the lease: another run may have closed them meanwhile.
+        let unfinished = journal::unfinished(clients.registry).await?;
         let recovered = recover::recover(
             clients.registry,
             clients.lambda,
