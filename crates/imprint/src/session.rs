@@ -10,7 +10,7 @@ use crate::error::UsageError;
 use crate::lambda::Lambda;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
-use crate::registry::{credentials, Registry, Repository};
+use crate::registry::{credentials, Http, Registry, Repository};
 
 /// The settings, the printer and the clients of one run.
 pub struct Session {
@@ -18,7 +18,7 @@ pub struct Session {
     pub settings: Settings,
     /// Where results and messages go.
     pub printer: Printer,
-    http: OnceCell<reqwest::Client>,
+    http: OnceCell<Http>,
     registry: OnceCell<Registry>,
     aws: OnceCell<aws_config::SdkConfig>,
     lambda: OnceCell<Lambda>,
@@ -70,7 +70,7 @@ impl Session {
         let http = self
             .http
             .get_or_try_init(|| async {
-                tracing::debug!("made the registry HTTP client");
+                tracing::debug!("made the registry HTTP clients");
                 let settings = &self.settings;
                 crate::registry::http_client(settings.ca_cert.as_deref(), &settings.timeouts)
             })

@@ -73,9 +73,18 @@ impl Registry {
         &self,
         build: impl Fn(&reqwest::Client) -> Result<reqwest::RequestBuilder, RegistryError>,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.send_on(&self.http.requests, build).await
+    }
+
+    /// [`Registry::send`] on `client` (the upload client for blob uploads).
+    pub(super) async fn send_on(
+        &self,
+        client: &reqwest::Client,
+        build: impl Fn(&reqwest::Client) -> Result<reqwest::RequestBuilder, RegistryError>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let mut answered = false;
         loop {
-            let mut request = build(&self.http)?;
+            let mut request = build(client)?;
             if let Some(value) = self.current_authorization() {
                 request = request.header(AUTHORIZATION, value);
             }
@@ -164,7 +173,7 @@ impl Registry {
     /// A Bearer token from the realm at `url` (its query made), with the host's credential
     /// when the realm may have it.
     async fn bearer_token(&self, url: Url) -> Result<String, RegistryError> {
-        let mut request = self.http.get(url.clone());
+        let mut request = self.http.requests.get(url.clone());
         // Credentials go to the token realm only when it is on the registry's own host (or a
         // sibling domain), and only over TLS or on this machine.
         if let Some(c) = &self.credential {

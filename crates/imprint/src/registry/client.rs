@@ -142,10 +142,20 @@ fn check_reported_digest(
     }
 }
 
+/// The HTTP clients registries are spoken to with, made once per run and shared.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// For every request but blob uploads: connect, read and whole-request limits.
+    pub(super) requests: reqwest::Client,
+    /// For blob uploads: no read limit (reqwest counts it from the start of the request, so
+    /// it would cut a long upload); each upload gets a whole-request limit by its size.
+    pub(super) uploads: reqwest::Client,
+}
+
 /// A client for one repository.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    pub(super) http: reqwest::Client,
+    pub(super) http: Http,
     pub(super) base: Url,
     /// The credential for the repository's host, if any source has one.
     pub(super) credential: Option<Credential>,
@@ -168,20 +178,37 @@ const MAX_ERROR_BODY: u64 = 64 << 10;
 /// The slowest upload rate a blob's time limit allows for, in bytes per second.
 const MIN_UPLOAD_RATE: u64 = 256 << 10;
 
-/// The HTTP client registries are spoken to with: imprint's user agent, at most five
+/// The HTTP clients registries are spoken to with: imprint's user agent, at most five
 /// redirects (reqwest drops `Authorization` when one leaves the host), the time limits of
 /// `timeouts` (a whole request within `call`, uploads longer by their size), and besides the
-/// system's roots the PEM certificates in `ca_cert`. Made once per run and shared.
-pub fn http_client(
-    ca_cert: Option<&Path>,
-    timeouts: &Timeouts,
-) -> Result<reqwest::Client, UsageError> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("imprint/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .connect_timeout(timeouts.connect)
-        .read_timeout(timeouts.read)
-        .timeout(timeouts.call);
+/// system's roots the PEM certificates in `ca_cert`.
+pub fn http_client(ca_cert: Option<&Path>, timeouts: &Timeouts) -> Result<Http, UsageError> {
+    let roots = ca_roots(ca_cert)?;
+    let build = |read_timeout: Option<Duration>| {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("imprint/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.call);
+        if let Some(read) = read_timeout {
+            builder = builder.read_timeout(read);
+        }
+        for cert in &roots {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        builder.build().map_err(|e| {
+            UsageError::new(format!("cannot set up HTTP: {e}"), "report this as a bug")
+        })
+    };
+    Ok(Http {
+        requests: build(Some(timeouts.read))?,
+        uploads: build(None)?,
+    })
+}
+
+/// The extra CA certificates in the PEM file `ca_cert`.
+fn ca_roots(ca_cert: Option<&Path>) -> Result<Vec<reqwest::Certificate>, UsageError> {
+    let mut roots = Vec::new();
     if let Some(path) = ca_cert {
         let pem = std::fs::read(path).map_err(|e| {
             UsageError::new(
@@ -195,13 +222,9 @@ pub fn http_client(
                 "pass the CA certificate in PEM form",
             )
         })?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
+        roots.extend(certs);
     }
-    builder
-        .build()
-        .map_err(|e| UsageError::new(format!("cannot set up HTTP: {e}"), "report this as a bug"))
+    Ok(roots)
 }
 
 impl Registry {
@@ -222,7 +245,7 @@ impl Registry {
     /// A client for `repository` over a shared HTTP client, sending requests to `endpoint`
     /// when given, without a credential yet ([`Registry::set_credential`]).
     pub fn with_http(
-        http: reqwest::Client,
+        http: Http,
         repository: Repository,
         endpoint: Option<&str>,
         call_timeout: Duration,
@@ -370,7 +393,7 @@ impl Registry {
         // A big layer takes longer than one call; the limit grows with its size.
         let limit = self.call_timeout + Duration::from_secs(size / MIN_UPLOAD_RATE);
         let response = self
-            .send(|h| {
+            .send_on(&self.http.uploads, |h| {
                 Ok(h.put(upload.clone())
                     .timeout(limit)
                     .header(CONTENT_TYPE, "application/octet-stream")

@@ -9,7 +9,7 @@ mod error;
 mod reference;
 
 pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, Descriptor};
-pub(crate) use client::{http_client, sha256_digest};
+pub(crate) use client::{http_client, sha256_digest, Http};
 pub use client::{BlobBody, Manifest, Registry};
 pub use error::RegistryError;
 pub use reference::{ImageName, Repository};
