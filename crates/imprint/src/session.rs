@@ -10,7 +10,7 @@ use crate::error::UsageError;
 use crate::lambda::Lambda;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
-use crate::registry::{credentials, Http, Registry, Repository};
+use crate::registry::{credentials, is_loopback_host, Http, Registry, Repository};
 
 /// The settings, the printer and the clients of one run.
 pub struct Session {
@@ -80,11 +80,7 @@ impl Session {
         let credential = match EcrHost::parse(&repository.host) {
             Some(host) => {
                 let target = registry.target_host();
-                let target_repo = Repository {
-                    host: target.clone(),
-                    path: repository.path.clone(),
-                };
-                if EcrHost::parse(&target).is_none() && !target_repo.is_loopback() {
+                if EcrHost::parse(&target).is_none() && !is_loopback_host(&target) {
                     return Err(UsageError::new(
                         format!("[registry] endpoint sends {repository}'s traffic to {target}, which is neither ECR nor loopback; imprint does not send an ECR token there"),
                         "point the endpoint at the ECR host or at a loopback proxy, or remove it",

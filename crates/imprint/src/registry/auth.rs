@@ -9,6 +9,7 @@ use url::Url;
 
 use super::client::{read_limited, Registry};
 use super::error::{unreachable, RegistryError};
+use super::reference::is_loopback_host;
 
 /// `realm="…",service="…"` into a map.
 fn parse_challenge(params: &str) -> BTreeMap<String, String> {
@@ -45,13 +46,7 @@ const MAX_TOKEN: u64 = 1 << 20;
 
 /// Whether what goes to `url` stays private: TLS, or this machine.
 fn is_private(url: &Url) -> bool {
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    url.scheme() == "https" || loopback
+    url.scheme() == "https" || url.host_str().is_some_and(is_loopback_host)
 }
 
 /// A token realm on another host is trusted with credentials only when it is a subdomain

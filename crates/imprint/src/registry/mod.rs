@@ -12,4 +12,5 @@ pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, De
 pub(crate) use client::{http_client, sha256_digest, Http};
 pub use client::{BlobBody, Manifest, Registry};
 pub use error::RegistryError;
+pub(crate) use reference::is_loopback_host;
 pub use reference::{ImageName, Repository};

@@ -59,13 +59,19 @@ impl Repository {
 
     /// Whether the host is on this machine (then plain HTTP is the default).
     pub fn is_loopback(&self) -> bool {
-        let host = self
-            .host
-            .rsplit_once(':')
-            .map_or(self.host.as_str(), |(h, _)| h);
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        is_loopback_host(&self.host)
     }
+}
+
+/// Whether `host[:port]` (an IPv6 address in brackets) names this machine: `localhost` or a
+/// loopback address.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An image reference split for the registry API: `reg.io/a/b:tag`, `reg.io/a/b@sha256:…`, or
@@ -173,6 +179,23 @@ mod tests {
         assert!(Repository::parse("127.0.0.1:5000/x").unwrap().is_loopback());
         assert!(Repository::parse("localhost:5000/x").unwrap().is_loopback());
         assert!(Repository::parse("[::1]:5000/x").unwrap().is_loopback());
+        for host in [
+            "127.0.0.1",
+            "127.0.0.2:80",
+            "localhost",
+            "[::1]",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "10.0.0.8:5000",
+            "registry.example.com",
+            "[2001:db8::1]:443",
+            "::1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
         for bad in [
             "debt-api",
             "library/python",
