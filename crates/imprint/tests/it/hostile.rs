@@ -163,15 +163,22 @@ fn base64_of(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
+/// A project whose repository is on the hostile server, with an image built to push.
+fn built_for(server: &Hostile, name: &str) -> Project {
+    let p = Project::new().with_servers().env(
+        "IMPRINT_REPOSITORY",
+        &format!("{}/{name}", server.address()),
+    );
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file("main.py", &format!("print('{name}')\n"));
+    p.run(&["build", "--offline"]).success();
+    p
+}
+
 #[test]
 fn a_push_to_a_registry_that_lies_about_digests_fails_the_first_time() {
     let server = Hostile::start("lying", &[]);
-    let p = Project::new()
-        .with_servers()
-        .env("IMPRINT_REPOSITORY", &format!("{}/liar", server.address()));
-    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
-        .file("main.py", "print('lying registry')\n");
-    p.run(&["build", "--offline"]).success();
+    let p = built_for(&server, "liar");
     let run = p.run_within(&["push", "--json"], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -190,19 +197,14 @@ fn a_push_to_a_registry_that_lies_about_digests_fails_the_first_time() {
 fn an_upload_longer_than_the_read_timeout_is_not_cut() {
     // The fixture waits 3 s before reading each blob upload; reads time out after 1 s.
     let server = Hostile::start("slow-upload", &[]);
-    let p = Project::new()
-        .with_servers()
-        .env("IMPRINT_REPOSITORY", &format!("{}/slow", server.address()));
-    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
-        .file("main.py", "print('slow link')\n");
-    p.run(&["build", "--offline"]).success();
+    let p = built_for(&server, "slow");
     let run = p.run_within(
         &["--read-timeout", "1s", "push", "--json"],
         Duration::from_secs(120),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["outcome"], "pushed");
-    // Without the upload's own client the same read limit would cut it.
+    // The same read limit still cuts any other request to a server that stops answering.
     let server = Hostile::start("silent", &[]);
     let p = project(&server);
     let run = p.run_within(&["--read-timeout", "1s", "tag"], Duration::from_secs(60));
