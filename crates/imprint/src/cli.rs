@@ -6,7 +6,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use crate::config::{parse_duration, BuildInputArgs, BuilderChoice, NetworkArgs};
-use crate::rollout::{Options, Strategy};
+use crate::config::{DeploySection, Strategy, Traffic};
+use crate::error::UsageError;
+use crate::rollout::Options;
 
 /// Deploys container-image AWS Lambda functions with content-based image tags.
 #[derive(Debug, Parser)]
@@ -244,20 +246,35 @@ pub struct RolloutArgs {
     /// End the deploy lease another run holds (when that run is gone), then deploy.
     #[arg(long)]
     pub force_unlock: bool,
+    /// Publish a version and move this alias to it [config: deploy.alias].
+    #[arg(long, value_name = "NAME")]
+    pub alias: Option<String>,
+    /// all-at-once, blue-green, canary:10%:5m, linear:10%:1m (or SAM's names)
+    /// [config: deploy.strategy; default all-at-once].
+    #[arg(long, value_parser = clap::value_parser!(Strategy), value_name = "STRATEGY")]
+    pub strategy: Option<Strategy>,
+    /// Deploy even when a watched alarm already fires.
+    #[arg(long)]
+    pub ignore_alarms: bool,
 }
 
 impl RolloutArgs {
-    /// The rollout's options.
-    pub fn options(&self) -> Options {
-        Options {
+    /// The rollout's options, with `[deploy]`'s traffic settings under the flags.
+    pub fn options(&self, deploy: &DeploySection) -> Result<Options, UsageError> {
+        let traffic =
+            Traffic::resolve(deploy, self.alias.as_deref(), self.strategy).map_err(|why| {
+                UsageError::new(why, "see README, Safe deployments; nothing was changed")
+            })?;
+        Ok(Options {
             concurrency: usize::from(self.concurrency),
             timeout: self.timeout,
             yes: self.yes,
             no_rollback: self.no_rollback,
             recover: self.recover,
             force_unlock: self.force_unlock,
-            strategy: Strategy::AllAtOnce,
-        }
+            traffic,
+            ignore_alarms: self.ignore_alarms,
+        })
     }
 }
 

@@ -1,5 +1,5 @@
-//! The least-privilege IAM policy for this project: the Lambda and ECR actions imprint calls,
-//! on the configured functions and repository (a unit test keeps the list in step with the
+//! The least-privilege IAM policy for this project: the Lambda, CloudWatch and ECR actions
+//! imprint calls, on the configured functions, alarms and repository (a unit test keeps the list in step with the
 //! calls in the code).
 
 use serde::Serialize;
@@ -15,6 +15,14 @@ const FUNCTION_ACTIONS: [&str; 4] = [
     "lambda:UpdateFunctionCode",
     "lambda:ListAliases",
 ];
+/// Lambda actions of a deploy through an alias, on the functions and their versions.
+const ALIAS_ACTIONS: [&str; 3] = [
+    "lambda:GetAlias",
+    "lambda:PublishVersion",
+    "lambda:UpdateAlias",
+];
+/// CloudWatch actions on the alarms a deploy watches.
+const ALARM_ACTIONS: [&str; 1] = ["cloudwatch:DescribeAlarms"];
 /// Lambda actions that take no function (`[deploy] select` lists and reads tags).
 const SELECT_ACTIONS: [&str; 2] = ["lambda:ListFunctions", "lambda:ListTags"];
 /// ECR actions on the image repository: imprint's pushes and reads over the registry API,
@@ -82,6 +90,23 @@ pub fn policy(
     };
     statements.push(json!({"Sid": "DeployFunctions", "Effect": "Allow",
         "Action": FUNCTION_ACTIONS, "Resource": functions}));
+    if deploy.alias.is_some() {
+        // Versions and aliases are qualified ARNs: `function:NAME:7`, `function:NAME:live`.
+        let qualified: Vec<String> = functions
+            .iter()
+            .flat_map(|f| [f.clone(), format!("{f}:*")])
+            .collect();
+        statements.push(json!({"Sid": "DeployThroughAlias", "Effect": "Allow",
+            "Action": ALIAS_ACTIONS, "Resource": qualified}));
+    }
+    if let Some(alarms) = deploy.alarms.as_ref().filter(|a| !a.is_empty()) {
+        let arns: Vec<String> = alarms
+            .iter()
+            .map(|a| format!("arn:aws:cloudwatch:{region}:{account}:alarm:{a}"))
+            .collect();
+        statements.push(json!({"Sid": "WatchAlarms", "Effect": "Allow",
+            "Action": ALARM_ACTIONS, "Resource": arns}));
+    }
     if deploy.select.is_some() {
         statements.push(json!({"Sid": "SelectFunctionsByTag", "Effect": "Allow",
             "Action": SELECT_ACTIONS, "Resource": "*"}));
@@ -141,15 +166,13 @@ mod tests {
 
     #[test]
     fn every_aws_call_in_the_code_is_in_the_policy() {
-        let lambda: Vec<String> = [
-            "lambda/function.rs",
-            "lambda/select.rs",
-            "lambda/update.rs",
-            "lambda/aliases.rs",
-        ]
-        .iter()
-        .flat_map(|f| calls(f, ".sdk."))
-        .collect();
+        let dir = format!("{}/src/lambda", env!("CARGO_MANIFEST_DIR"));
+        let files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| format!("lambda/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        let lambda: Vec<String> = files.iter().flat_map(|f| calls(f, ".sdk.")).collect();
+        assert!(lambda.contains(&"PublishVersion".to_string()), "{lambda:?}");
         assert!(
             lambda.contains(&"UpdateFunctionCode".to_string()),
             "{lambda:?}"
@@ -157,6 +180,7 @@ mod tests {
         let granted: Vec<&str> = FUNCTION_ACTIONS
             .iter()
             .chain(&SELECT_ACTIONS)
+            .chain(&ALIAS_ACTIONS)
             .copied()
             .collect();
         for call in &lambda {
@@ -164,6 +188,11 @@ mod tests {
                 granted.contains(&format!("lambda:{call}").as_str()),
                 "lambda:{call} is called but not in the policy"
             );
+        }
+        let cloudwatch = calls("lambda/alarms.rs", "client.");
+        assert_eq!(cloudwatch, ["DescribeAlarms"]);
+        for call in &cloudwatch {
+            assert!(ALARM_ACTIONS.contains(&format!("cloudwatch:{call}").as_str()));
         }
         let ecr = calls("registry/ecr.rs", "client.");
         assert!(

@@ -23,6 +23,7 @@ pub struct Session {
     aws: OnceCell<aws_config::SdkConfig>,
     lambda: OnceCell<Lambda>,
     sts: OnceCell<aws_sdk_sts::Client>,
+    cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
     /// ECR clients by region (the repository's region may differ from the functions').
     ecr: Mutex<HashMap<String, aws_sdk_ecr::Client>>,
 }
@@ -38,6 +39,7 @@ impl Session {
             aws: OnceCell::new(),
             lambda: OnceCell::new(),
             sts: OnceCell::new(),
+            cloudwatch: OnceCell::new(),
             ecr: Mutex::new(HashMap::new()),
         }
     }
@@ -148,6 +150,17 @@ impl Session {
                 let config = self.aws().await?;
                 tracing::debug!("made the STS client");
                 Ok(aws_sdk_sts::Client::new(config))
+            })
+            .await
+    }
+
+    /// The CloudWatch client (the alarms a deploy watches).
+    pub async fn cloudwatch(&self) -> anyhow::Result<&aws_sdk_cloudwatch::Client> {
+        self.cloudwatch
+            .get_or_try_init(|| async {
+                let config = self.aws().await?;
+                tracing::debug!("made the CloudWatch client");
+                Ok(aws_sdk_cloudwatch::Client::new(config))
             })
             .await
     }

@@ -33,7 +33,11 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
     }
     let fleet = Fleet::select(session, &args.rollout.functions).await?;
     let report = fleet
-        .move_to(target, Action::Deploy, &args.rollout.options())
+        .move_to(
+            target,
+            Action::Deploy,
+            &args.rollout.options(&settings.config.sections.deploy)?,
+        )
         .await?;
     printer.report(&report)?;
     Ok(report.conclude(printer))

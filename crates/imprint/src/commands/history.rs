@@ -186,6 +186,7 @@ mod tests {
                     digest: Some("sha256:1".into()),
                 }),
                 new: record.image.clone(),
+                old_version: None,
             }],
             ..record
         }
@@ -214,6 +215,7 @@ mod tests {
                 outcome: Outcome::RevertFailed,
                 image: None,
                 error: Some("boom".into()),
+                version: None,
             }],
             ..begin()
         };

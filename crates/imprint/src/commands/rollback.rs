@@ -28,9 +28,9 @@ pub async fn run(session: &Session, args: &RollbackArgs) -> anyhow::Result<ExitS
     let fleet = Fleet::select(session, &args.rollout.functions).await?;
     let to = args.to.as_deref();
     let target = rollout::rollback_target(registry, &fleet.names, to, printer).await?;
-    let report = fleet
-        .move_to(target, Action::Rollback, &args.rollout.options())
-        .await?;
+    let mut options = args.rollout.options(&settings.config.sections.deploy)?;
+    options.traffic = options.traffic.for_rollback(args.rollout.strategy);
+    let report = fleet.move_to(target, Action::Rollback, &options).await?;
     printer.report(&report)?;
     Ok(report.conclude(printer))
 }

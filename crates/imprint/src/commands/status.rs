@@ -55,7 +55,13 @@ pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitSta
     let settings = &session.settings;
     let client = session.lambda().await?;
     let names = lambda::select(client, &settings.config.sections.deploy, &args.functions).await?;
-    let found = lambda::read_functions(client, &names).await?;
+    let mut found = lambda::read_functions(client, &names).await?;
+    let alias = settings.config.sections.deploy.alias.as_deref();
+    if let Some(alias) = alias {
+        for f in &mut found {
+            f.alias = lambda::read_alias(client, &f.name, alias).await?;
+        }
+    }
     let query = TagQuery {
         read_only: true,
         ..TagQuery::default()
@@ -85,6 +91,11 @@ pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitSta
     let mut rows = Vec::new();
     for function in found {
         let mut drift = own_drift(&function);
+        if let (Some(alias), None) = (alias, &function.alias) {
+            drift.push(format!(
+                "no alias {alias}: deploys through it are refused until it exists"
+            ));
+        }
         if let (Some(tag), Some(registry)) = (&function.tag, registry) {
             drift.extend(tag_drift(registry, &mut registry_digests, tag, &function).await?);
         }
@@ -169,6 +180,31 @@ async fn tag_drift(
     )
 }
 
+/// `live → 7 (20261201-…)`, or with a split `live → 7 (…) + 10% → 8 (…)`.
+fn describe_alias(alias: &lambda::AliasView) -> String {
+    let tag = |image: &Option<crate::journal::ImageRef>| {
+        image
+            .as_ref()
+            .and_then(|i| lambda::tag_of(&i.uri).or_else(|| i.digest.clone()))
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut text = format!(
+        "{} → {} ({})",
+        alias.name,
+        alias.route.version,
+        tag(&alias.image)
+    );
+    if let Some((version, weight)) = &alias.route.extra {
+        let _ = write!(
+            text,
+            " + {}% → {version} ({})",
+            lambda::percent_of(*weight),
+            tag(&alias.extra_image)
+        );
+    }
+    text
+}
+
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&human(self))
@@ -217,6 +253,9 @@ fn human(report: &StatusReport) -> String {
             f.last_update_status.as_ref().map_or("-", |s| s.as_str()),
             f.last_modified.as_deref().unwrap_or("-")
         );
+        if let Some(alias) = &f.alias {
+            let _ = writeln!(out, "    alias {}", describe_alias(alias));
+        }
         for d in &row.drift {
             let _ = writeln!(out, "    drift: {d}");
         }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::builder::BuilderChoice;
 use super::network::NetworkSection;
+use super::strategy::Strategy;
 
 /// The file name searched for.
 pub const FILE_NAME: &str = "imprint.toml";
@@ -77,7 +78,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack; [network] connect_timeout, read_timeout, call_timeout; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake; [network] connect_timeout, read_timeout, call_timeout; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -153,6 +154,14 @@ pub struct DeploySection {
     pub pulumi_dir: Option<PathBuf>,
     /// The Pulumi stack (owner = "pulumi"); Pulumi's current stack when unset.
     pub pulumi_stack: Option<String>,
+    /// The alias callers use: deploys publish a version and move this alias to it.
+    pub alias: Option<String>,
+    /// How traffic moves to the new versions (needs `alias` unless `all-at-once`).
+    pub strategy: Option<Strategy>,
+    /// CloudWatch alarms watched while traffic shifts; one firing puts every alias back.
+    pub alarms: Option<Vec<String>>,
+    /// How long the alarms are watched after all traffic is on the new versions.
+    pub final_bake: Option<String>,
 }
 
 /// The sections an `[env.NAME]` may override.
@@ -376,6 +385,10 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
                 select,
                 pulumi_dir: od.pulumi_dir.or(bd.pulumi_dir),
                 pulumi_stack: od.pulumi_stack.or(bd.pulumi_stack),
+                alias: od.alias.or(bd.alias),
+                strategy: od.strategy.or(bd.strategy),
+                alarms: od.alarms.or(bd.alarms),
+                final_bake: od.final_bake.or(bd.final_bake),
             }
         },
         network: base.network.merge(overlay.network),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::lambda::{Caller, ImageRef};
+pub use crate::lambda::{Caller, Firing, ImageRef};
 
 /// Version of the record format.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -151,6 +151,9 @@ pub struct Planned {
     pub old: Option<ImageRef>,
     /// What it is being moved to.
     pub new: ImageRef,
+    /// Through an alias: the version the alias routed to before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_version: Option<String>,
 }
 
 /// How one function ended.
@@ -203,6 +206,34 @@ pub struct Finished {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Through an alias: the version the alias routes to now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A deploy through an alias: which alias, how, and (in the end record) each traffic shift
+/// and the alarm that stopped it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasDeploy {
+    /// The alias moved.
+    pub alias: String,
+    /// The strategy, as `imprint.toml` writes it (`canary:10%:5m`).
+    pub strategy: String,
+    /// End: each shift of traffic to the new versions, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shifts: Vec<Shift>,
+    /// End: the alarm that put every alias back, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<Firing>,
+}
+
+/// One shift of traffic: every alias gave `percent` to its new version at `time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shift {
+    /// The share of traffic on the new versions (100: the flip).
+    pub percent: u8,
+    /// RFC 3339, UTC.
+    pub time: String,
 }
 
 /// One journal record.
@@ -241,6 +272,9 @@ pub struct Record {
     /// End: every function's outcome.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub results: Vec<Finished>,
+    /// Deploys through an alias: the alias, the strategy, the shifts and any alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<AliasDeploy>,
 }
 
 impl Record {
@@ -321,6 +355,7 @@ pub(crate) fn sample(kind: Kind, action: Action, tag: &str, digest: &str) -> Rec
         functions: vec![],
         outcome: None,
         results: vec![],
+        traffic: None,
     }
 }
 
@@ -352,7 +387,20 @@ mod tests {
                 outcome: Outcome::RevertFailed,
                 image: None,
                 error: Some("boom".into()),
+                version: Some("7".into()),
             }],
+            traffic: Some(AliasDeploy {
+                alias: "live".into(),
+                strategy: "canary:10%:5m".into(),
+                shifts: vec![Shift {
+                    percent: 10,
+                    time: "2026-11-29T01:02:03Z".into(),
+                }],
+                alarm: Some(Firing {
+                    name: "errors".into(),
+                    reason: "Threshold Crossed".into(),
+                }),
+            }),
             ..sample(Kind::End, Action::Deploy, "t", "sha256:00")
         };
         let text = serde_json::to_string(&record).unwrap();

@@ -88,6 +88,7 @@ mod tests {
                     outcome: Outcome::Updated,
                     image: None,
                     error: None,
+                    version: None,
                 })
                 .collect(),
             ..sample(Kind::End, action, &format!("t-{digest}"), digest)

@@ -1,13 +1,12 @@
 //! One function as Lambda reports it: its image, package type, state and last update.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::retry::Lambda;
+use super::image::{digest_of, tag_of, ImageRef};
+use super::retry::{Lambda, PARALLEL_READS};
+use super::versions::{read_alias, AliasView};
 use crate::error::UsageError;
-
-/// Functions read at once.
-pub const PARALLEL_READS: usize = 8;
 
 /// Declares an enum of Lambda's words with a catch-all for words it may add later; it reads
 /// from the SDK's value and writes (in JSON too) the word Lambda used.
@@ -59,15 +58,6 @@ lambda_words!(
     UpdateStatus { Successful = "Successful", InProgress = "InProgress", Failed = "Failed" }
 );
 
-/// An image as a function runs it (and as the journal records it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRef {
-    /// What Lambda is given: `host/path:tag` (or `host/path@sha256:…`).
-    pub uri: String,
-    /// The manifest digest.
-    pub digest: Option<String>,
-}
-
 /// One function as Lambda reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Function {
@@ -94,6 +84,9 @@ pub struct Function {
     /// The revision, passed back with an update so a concurrent change is detected.
     #[serde(skip)]
     pub revision_id: Option<String>,
+    /// The alias deploys move (`[deploy] alias`), when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<AliasView>,
 }
 
 impl Function {
@@ -103,6 +96,15 @@ impl Function {
             uri: uri.clone(),
             digest: self.digest.clone(),
         })
+    }
+
+    /// The image its callers run: the alias's main version's when the alias was read,
+    /// else `$LATEST`'s.
+    pub fn serving(&self) -> Option<ImageRef> {
+        match &self.alias {
+            Some(alias) => alias.image.clone(),
+            None => self.image(),
+        }
     }
 
     /// Whether it is an image function.
@@ -124,6 +126,37 @@ pub async fn read_functions(client: &Lambda, names: &[String]) -> anyhow::Result
         .buffered(PARALLEL_READS)
         .try_collect()
         .await
+}
+
+/// Reads `alias` of each function (with the images of its versions) into `functions`; the
+/// functions without it are a usage error naming each and saying how to create it.
+pub async fn read_aliases(
+    client: &Lambda,
+    functions: &mut [Function],
+    alias: &str,
+) -> anyhow::Result<()> {
+    let views: Vec<Option<AliasView>> = stream::iter(functions.iter())
+        .map(|f| read_alias(client, &f.name, alias))
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await?;
+    let missing: Vec<&str> = functions
+        .iter()
+        .zip(&views)
+        .filter(|(_, v)| v.is_none())
+        .map(|(f, _)| f.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(UsageError::new(
+            format!("no alias \"{alias}\" on {}; nothing was changed", missing.join(", ")),
+            format!("create it once per function (the example's Pulumi program does: aws.lambda_.Alias), or with `aws lambda create-alias --function-name NAME --name {alias} --function-version $(aws lambda publish-version --function-name NAME --query Version --output text)`"),
+        )
+        .into());
+    }
+    for (f, view) in functions.iter_mut().zip(views) {
+        f.alias = view;
+    }
+    Ok(())
 }
 
 /// Reads one function; a missing one is a usage error naming it.
@@ -158,9 +191,7 @@ pub async fn read_function(client: &Lambda, name: &str) -> anyhow::Result<Functi
     let tag = image_uri.as_deref().and_then(tag_of);
     let digest = code
         .and_then(|c| c.resolved_image_uri())
-        .and_then(|r| r.rsplit_once('@'))
-        .map(|(_, d)| d.to_string())
-        .filter(|d| d.starts_with("sha256:"));
+        .and_then(digest_of);
     Ok(Function {
         name: name.to_string(),
         package_type: config
@@ -188,16 +219,8 @@ pub async fn read_function(client: &Lambda, name: &str) -> anyhow::Result<Functi
             })
             .unwrap_or_default(),
         revision_id: config.and_then(|c| c.revision_id()).map(str::to_string),
+        alias: None,
     })
-}
-
-/// `host/path:tag` → `tag` (none for `@sha256:` references).
-pub fn tag_of(image_uri: &str) -> Option<String> {
-    if image_uri.contains('@') {
-        return None;
-    }
-    let last = image_uri.rsplit('/').next()?;
-    last.split_once(':').map(|(_, t)| t.to_string())
 }
 
 /// The Lambda architecture an image platform runs on (`linux/amd64` → `x86_64`).
@@ -212,17 +235,6 @@ pub fn architecture_of(platform: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_of_image_uris() {
-        assert_eq!(
-            tag_of("1.dkr.ecr.us-east-1.amazonaws.com/a/b:20250526-145140-9f6a1a2a").as_deref(),
-            Some("20250526-145140-9f6a1a2a")
-        );
-        assert_eq!(tag_of("127.0.0.1:5000/a:t").as_deref(), Some("t"));
-        assert_eq!(tag_of("127.0.0.1:5000/a"), None);
-        assert_eq!(tag_of("r.io/a@sha256:00"), None);
-    }
 
     #[test]
     fn platforms_map_to_lambda_architectures() {

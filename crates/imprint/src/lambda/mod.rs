@@ -1,20 +1,28 @@
-//! Lambda (and STS): one retrying client, function selection and reads, verified image updates.
+//! Lambda (with STS and CloudWatch): one retrying client, function selection and reads,
+//! verified image updates, versions and aliases, the alarms watched while traffic shifts.
 
+mod alarms;
 mod aliases;
 mod function;
 mod identity;
+mod image;
 mod retry;
 mod select;
 mod update;
+mod versions;
 
+pub use alarms::{Alarms, Firing};
 pub use aliases::routing_aliases;
 pub use function::{
-    architecture_of, read_function, read_functions, tag_of, Function, ImageRef, UpdateStatus,
-    PARALLEL_READS,
+    architecture_of, read_aliases, read_function, read_functions, Function, UpdateStatus,
 };
 #[cfg(test)]
 pub use function::{PackageType, State};
 pub use identity::{caller_identity, identify, Caller};
-pub use retry::Lambda;
+pub use image::{tag_of, ImageRef};
+pub use retry::{Lambda, PARALLEL_READS};
 pub use select::select;
 pub use update::{update_image, MoveError};
+pub use versions::{
+    percent_of, publish_version, read_alias, set_route, version_image, AliasView, Route,
+};

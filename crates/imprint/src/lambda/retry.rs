@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
+/// Functions read at once.
+pub const PARALLEL_READS: usize = 8;
+
 /// Attempts per call, the first included.
 const ATTEMPTS: u32 = 8;
 /// The first backoff; it doubles up to [`MAX_BACKOFF`], and each wait is drawn from

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
 
-use super::function::{read_function, ImageRef};
+use super::function::read_function;
+use super::image::ImageRef;
 use super::retry::{code, Lambda};
 
 /// How a function's update ended, as Lambda reports it.

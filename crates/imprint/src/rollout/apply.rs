@@ -1,5 +1,5 @@
-//! Moving the functions: the strategy that decides how (all at once today; blue/green,
-//! canary and linear plug in here), each move waited on and verified, and Ctrl-C.
+//! Moving each function's `$LATEST` to the target, all at once (each move waited on and
+//! verified), and Ctrl-C. Deploys through an alias go on in `shift`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,18 +8,10 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 
 use super::target::Target;
+use crate::config::Traffic;
 use crate::journal::{ImageRef, Outcome};
 use crate::lambda::{self, Function, Lambda, MoveError};
 use crate::printer::Printer;
-
-/// How the functions are moved to the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// Every function's `$LATEST` to the new image, `concurrency` at a time; the first
-    /// failure stops new moves.
-    #[default]
-    AllAtOnce,
-}
 
 /// How the functions are moved.
 #[derive(Debug, Clone)]
@@ -36,8 +28,10 @@ pub struct Options {
     pub recover: bool,
     /// End another run's deploy lease first.
     pub force_unlock: bool,
-    /// All at once (for now).
-    pub strategy: Strategy,
+    /// Through an alias or not, the strategy, the alarms.
+    pub traffic: Traffic,
+    /// Deploy even when a watched alarm already fires.
+    pub ignore_alarms: bool,
 }
 
 /// How one function's move ended.
@@ -95,7 +89,8 @@ impl Interrupt {
         Self { stop, watcher }
     }
 
-    fn stopped(&self) -> bool {
+    /// Whether Ctrl-C was pressed (or a move failed).
+    pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
@@ -110,21 +105,9 @@ impl Drop for Interrupt {
     }
 }
 
-/// Moves `todo` to the target as the options' strategy says.
+/// Moves the `$LATEST` of every function of `todo` to the target, `concurrency` at a time;
+/// the first failure (or Ctrl-C) stops new moves.
 pub async fn apply(
-    client: &Lambda,
-    todo: &[&Function],
-    target: &Target,
-    options: &Options,
-    interrupt: &Interrupt,
-    printer: &Printer,
-) -> Vec<Moved> {
-    match options.strategy {
-        Strategy::AllAtOnce => all_at_once(client, todo, target, options, interrupt, printer).await,
-    }
-}
-
-async fn all_at_once(
     client: &Lambda,
     todo: &[&Function],
     target: &Target,

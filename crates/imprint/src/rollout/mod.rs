@@ -6,18 +6,21 @@ mod pulumi;
 mod recover;
 mod report;
 mod revert;
+mod shift;
 mod target;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-pub use apply::{Move, Options, Strategy};
+pub use apply::{Move, Options};
 pub use pulumi::pin_pulumi;
 pub use report::{FunctionReport, Report, RolloutOutcome};
 pub use target::{pushed_target, rollback_target, Target};
 
-use crate::journal::{self, Action, Caller, Holder, Kind, Record};
+use crate::journal::{self, Action, AliasDeploy, Caller, Holder, Kind, Record};
+use crate::lambda::Alarms;
 use crate::lambda::{self, Function, Lambda};
 use crate::printer::Printer;
 use crate::registry::Registry;
@@ -69,24 +72,34 @@ impl<'a> Fleet<'a> {
         action: Action,
         options: &Options,
     ) -> anyhow::Result<Report> {
-        let platform = &self.session.settings.build.params.platform;
-        let printer = &self.session.printer;
-        run(
-            self.clients,
-            &self.names,
+        let alarms = match options.traffic.alarms.as_slice() {
+            [] => None,
+            names => {
+                let client = self.session.cloudwatch().await?;
+                let all = Alarms::new(client.clone(), names.to_vec());
+                let printer = &self.session.printer;
+                let watched = plan::check_alarms(&all, options.ignore_alarms, printer).await?;
+                Some(Alarms::new(client.clone(), watched)).filter(|a| !a.names().is_empty())
+            }
+        };
+        let rollout = Rollout {
+            clients: self.clients,
+            alarms,
             target,
             action,
-            platform,
+            platform: &self.session.settings.build.params.platform,
             options,
-            printer,
-        )
-        .await
+            printer: &self.session.printer,
+        };
+        rollout.run(&self.names).await
     }
 }
 
 /// One rollout: where it moves the functions, how, and the clients it talks to.
 struct Rollout<'a> {
     clients: Clients<'a>,
+    /// The alarms watched while traffic shifts, when any are configured.
+    alarms: Option<Alarms>,
     target: Target,
     action: Action,
     platform: &'a str,
@@ -94,60 +107,56 @@ struct Rollout<'a> {
     printer: &'a Printer,
 }
 
-/// Moves the functions `names` to `target` (built for `platform`) and reports how it went:
-/// read and preflight → plan and confirm → the lease → close unfinished deployments → read
-/// again → begin record → apply (the strategy) → put back on failure → settle → end record →
-/// release. Every function ends on an image the journal records.
-async fn run(
-    clients: Clients<'_>,
-    names: &[String],
-    target: Target,
-    action: Action,
-    platform: &str,
-    options: &Options,
-    printer: &Printer,
-) -> anyhow::Result<Report> {
-    let rollout = Rollout {
-        clients,
-        target,
-        action,
-        platform,
-        options,
-        printer,
-    };
-    let found = rollout.read(names).await?;
-    let todo = plan::to_move(&found, &rollout.target);
-    if todo.is_empty() && journal::unfinished(clients.registry).await?.is_empty() {
-        return Ok(rollout.up_to_date(&found, Vec::new()));
+impl Rollout<'_> {
+    /// Moves the functions `names` to the target and reports how it went: read and
+    /// preflight → plan and confirm → the lease → close unfinished deployments → read again →
+    /// begin record → apply (and shift, through an alias) → put back on failure → settle →
+    /// end record → release. Every function ends on an image the journal records.
+    async fn run(&self, names: &[String]) -> anyhow::Result<Report> {
+        let (clients, options, printer) = (self.clients, self.options, self.printer);
+        let found = self.read(names).await?;
+        let todo = plan::to_move(&found, &self.target);
+        if todo.is_empty() && journal::unfinished(clients.registry).await?.is_empty() {
+            return Ok(self.up_to_date(&found, Vec::new()));
+        }
+        if !todo.is_empty() {
+            plan::confirm(self.action, options.yes, &todo, &self.target, printer)?;
+        }
+        let caller = lambda::caller_identity(clients.sts, printer).await;
+        let holder = Holder::this(caller.clone(), lease_time(options, todo.len()));
+        let lease = self.take_lease(&holder).await?;
+        let result = self.under_lease(names, &found, caller).await;
+        if let Err(e) = journal::release(clients.registry, &lease, &holder).await {
+            printer.warn(&format!(
+                "could not release the deploy lease ({e}); it ends by itself at {}",
+                imprint_context::format_rfc3339(holder.until)
+            ));
+        }
+        result
     }
-    if !todo.is_empty() {
-        plan::confirm(action, options.yes, &todo, &rollout.target, printer)?;
-    }
-    let caller = lambda::caller_identity(clients.sts, printer).await;
-    let holder = Holder::this(caller.clone(), lease_time(options, todo.len()));
-    let lease = rollout.take_lease(&holder).await?;
-    let result = rollout.under_lease(names, &found, caller).await;
-    if let Err(e) = journal::release(clients.registry, &lease, &holder).await {
-        printer.warn(&format!(
-            "could not release the deploy lease ({e}); it ends by itself at {}",
-            imprint_context::format_rfc3339(holder.until)
-        ));
-    }
-    result
 }
 
-/// How long a lease lasts at most: every batch of updates may take the full timeout.
+/// How long a lease lasts at most: every batch of updates may take the full timeout, and
+/// the traffic shift its whole bake.
 fn lease_time(options: &Options, moves: usize) -> Duration {
     let batches = moves.div_ceil(options.concurrency.max(1)).max(1) as u32;
-    options.timeout * (batches + 1) + Duration::from_secs(300)
+    let traffic = &options.traffic;
+    options.timeout * (batches + 1)
+        + traffic.strategy.total_bake()
+        + traffic.final_bake
+        + Duration::from_secs(300)
 }
 
 impl Rollout<'_> {
     /// Reads the functions and checks every one can be moved.
     async fn read(&self, names: &[String]) -> anyhow::Result<Vec<Function>> {
-        let found = lambda::read_functions(self.clients.lambda, names).await?;
+        let lambda = self.clients.lambda;
+        let mut found = lambda::read_functions(lambda, names).await?;
+        match &self.options.traffic.alias {
+            Some(alias) => lambda::read_aliases(lambda, &mut found, alias).await?,
+            None => plan::warn_about_aliases(lambda, &found, self.printer).await?,
+        }
         plan::preflight(self.action, &found, &self.target, self.platform)?;
-        plan::warn_about_aliases(self.clients.lambda, &found, self.printer).await?;
         Ok(found)
     }
 
@@ -202,11 +211,9 @@ impl Rollout<'_> {
         // Under the lease, read again: another deployment may have ended between the first
         // read and the lease, and the begin record must name what is replaced now.
         let found = self.read(names).await?;
-        if found
-            .iter()
-            .map(Function::image)
-            .ne(planned.iter().map(Function::image))
-        {
+        plan::check_splits(self.action, &found, &self.target)?;
+        let serving = |f: &Function| (f.serving(), f.alias.as_ref().map(|a| a.route.clone()));
+        if found.iter().map(serving).ne(planned.iter().map(serving)) {
             printer.warn(&format!(
                 "the functions changed since they were first read (another deployment ended); this {} starts from what they run now",
                 self.action
@@ -216,18 +223,51 @@ impl Rollout<'_> {
         if todo.is_empty() {
             return Ok(self.up_to_date(&found, recovered));
         }
-        let begin = plan::begin_record(self.action, &self.target, &found, caller);
+        let begin = plan::begin_record(self.action, &self.target, &found, caller, &options.traffic);
         journal::write(clients.registry, &begin)
             .await
             .context("failed to write the journal's begin record; no function was changed")?;
 
         let interrupt = apply::Interrupt::watch(printer);
+        let (outcome, results, traffic) = if options.traffic.alias.is_some() {
+            self.through_alias(&found, &todo, &interrupt, begin.traffic.clone())
+                .await
+        } else {
+            let (outcome, results) = self.move_latest(&found, &todo, &interrupt).await;
+            (outcome, results, None)
+        };
+        drop(interrupt);
+        let end = Record {
+            traffic,
+            ..end_record(begin, outcome, &results)
+        };
+        let mut report = Report::new(self.action, outcome.into(), &self.target);
+        report.traffic = end.traffic.clone();
+        report.id = Some(end.id.clone());
+        report.recovered = recovered;
+        report.functions = results;
+        if let Err(e) = journal::write(clients.registry, &end).await {
+            report.unrecorded = Some(e.to_string());
+        }
+        Ok(report)
+    }
+}
+
+impl Rollout<'_> {
+    /// Every `$LATEST` of `todo` to the target; after a failure, the ones moved go back.
+    async fn move_latest(
+        &self,
+        found: &[Function],
+        todo: &[&Function],
+        interrupt: &apply::Interrupt,
+    ) -> (journal::DeploymentOutcome, Vec<FunctionReport>) {
+        let (clients, options, printer) = (self.clients, self.options, self.printer);
         let moved = apply::apply(
             clients.lambda,
-            &todo,
+            todo,
             &self.target,
             options,
-            &interrupt,
+            interrupt,
             printer,
         )
         .await;
@@ -237,11 +277,9 @@ impl Rollout<'_> {
         } else {
             Vec::new()
         };
-        drop(interrupt);
-
         let results = report::settle(
             clients.lambda,
-            &found,
+            found,
             &self.target,
             &moved,
             &reverts,
@@ -249,15 +287,90 @@ impl Rollout<'_> {
         )
         .await;
         let outcome = report::deployment_outcome(failed, options.no_rollback, &results);
-        let end = end_record(begin, outcome, &results);
-        let mut report = Report::new(self.action, outcome.into(), &self.target);
-        report.id = Some(end.id.clone());
-        report.recovered = recovered;
-        report.functions = results;
-        if let Err(e) = journal::write(clients.registry, &end).await {
-            report.unrecorded = Some(e.to_string());
+        (outcome, results)
+    }
+
+    /// The versions the journal names for the target (a rollback's) that still run it: their
+    /// aliases flip without a new update or version.
+    async fn known_versions(&self, todo: &[&Function]) -> BTreeMap<String, String> {
+        let mut known = BTreeMap::new();
+        for f in todo {
+            let Some(version) = self.target.versions.get(&f.name) else {
+                continue;
+            };
+            match lambda::version_image(self.clients.lambda, &f.name, version).await {
+                Ok(Some(image)) if image.digest.as_deref() == Some(&self.target.digest) => {
+                    known.insert(f.name.clone(), version.clone());
+                }
+                _ => self.printer.note(&format!(
+                    "version {version} of {} no longer runs {}; publishing it again",
+                    f.name, self.target.tag
+                )),
+            }
         }
-        Ok(report)
+        known
+    }
+
+    /// Through the alias: every `$LATEST` of `todo` not on the target yet is moved first (as
+    /// without an alias, put back after a failure, no alias touched); then the versions are
+    /// published and the aliases shifted as the strategy says.
+    async fn through_alias(
+        &self,
+        found: &[Function],
+        todo: &[&Function],
+        interrupt: &apply::Interrupt,
+        traffic: Option<AliasDeploy>,
+    ) -> (
+        journal::DeploymentOutcome,
+        Vec<FunctionReport>,
+        Option<AliasDeploy>,
+    ) {
+        let known = self.known_versions(todo).await;
+        let stale: Vec<&Function> = todo
+            .iter()
+            .copied()
+            .filter(|f| !plan::runs(f, &self.target) && !known.contains_key(&f.name))
+            .collect();
+        if !stale.is_empty() {
+            self.printer.step("updating $LATEST (no traffic moves yet)");
+            let (outcome, results) = self.move_latest(found, &stale, interrupt).await;
+            if outcome != journal::DeploymentOutcome::Succeeded {
+                return (outcome, results, traffic);
+            }
+        }
+        let watch = shift::Watch {
+            interrupt,
+            alarms: self.alarms.as_ref(),
+        };
+        let shifted = shift::shift(
+            self.clients.lambda,
+            todo,
+            &known,
+            &self.target,
+            self.options,
+            watch,
+            self.printer,
+        )
+        .await;
+        let mut results = shifted.results;
+        results.extend(
+            report::unchanged(found)
+                .into_iter()
+                .filter(|r| todo.iter().all(|f| f.name != r.name)),
+        );
+        results.sort_by(|a, b| a.name.cmp(&b.name));
+        let outcome =
+            report::deployment_outcome(shifted.stop.is_some(), self.options.no_rollback, &results);
+        let alarm = match shifted.stop {
+            Some(shift::Stop::Alarm(firing)) => Some(firing),
+            _ => None,
+        };
+        let traffic = traffic.map(|t| AliasDeploy {
+            shifts: shifted.shifts,
+            alarm,
+            ..t
+        });
+        (outcome, results, traffic)
     }
 }
 

@@ -6,20 +6,34 @@ use std::io::{BufRead as _, IsTerminal as _};
 use futures_util::stream::{self, StreamExt};
 
 use super::target::Target;
+use crate::config::Traffic;
 use crate::error::UsageError;
-use crate::journal::{self, Action, Caller, Kind, Planned, Record};
-use crate::lambda::{self, Function, Lambda};
+use crate::journal::{self, Action, AliasDeploy, Caller, Kind, Planned, Record};
+use crate::lambda::{self, Alarms, Function, Lambda};
 use crate::printer::Printer;
 
-/// Whether the function already runs the target image.
+/// Whether the function's `$LATEST` already runs the target image.
 pub fn runs(f: &Function, target: &Target) -> bool {
     f.image_uri.as_deref() == Some(target.uri.as_str())
         && f.digest.as_deref() == Some(target.digest.as_str())
 }
 
+/// Whether the function's callers already run the target: its alias routes all traffic to a
+/// version of it when the alias was read, else `$LATEST` runs it.
+pub fn serves(f: &Function, target: &Target) -> bool {
+    match &f.alias {
+        Some(alias) => {
+            alias.route.extra.is_none()
+                && alias.image.as_ref().and_then(|i| i.digest.as_deref())
+                    == Some(target.digest.as_str())
+        }
+        None => runs(f, target),
+    }
+}
+
 /// The functions that do not run the target yet.
 pub fn to_move<'a>(found: &'a [Function], target: &Target) -> Vec<&'a Function> {
-    found.iter().filter(|f| !runs(f, target)).collect()
+    found.iter().filter(|f| !serves(f, target)).collect()
 }
 
 /// "cannot deploy IMAGE" / "cannot roll back to IMAGE".
@@ -81,6 +95,32 @@ pub fn preflight(
     Ok(())
 }
 
+/// After the unfinished deployments were closed: an alias that still splits its traffic is
+/// being shifted by someone else (imprint's own shifts were put back).
+pub fn check_splits(action: Action, found: &[Function], target: &Target) -> anyhow::Result<()> {
+    let split: Vec<String> = found
+        .iter()
+        .filter_map(|f| {
+            let alias = f.alias.as_ref().filter(|a| a.route.extra.is_some())?;
+            Some(format!(
+                "{} (its alias {} routes {})",
+                f.name,
+                alias.name,
+                alias.route.describe()
+            ))
+        })
+        .collect();
+    if split.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "cannot {} {}: traffic is being shifted outside imprint's journal on {}; nothing was changed (let that shift end, or point the aliases at one version)",
+        verb(action),
+        target.uri,
+        split.join(", ")
+    )
+}
+
 /// Warns about aliases on published versions: updating `$LATEST` does not change what
 /// their callers run.
 pub async fn warn_about_aliases(
@@ -108,6 +148,41 @@ pub async fn warn_about_aliases(
         }
     }
     Ok(())
+}
+
+/// The watched alarms must all exist and none may fire before the deploy (unless
+/// `--ignore-alarms`: then the ones firing are not watched). The alarms to watch.
+pub async fn check_alarms(
+    alarms: &Alarms,
+    ignore: bool,
+    printer: &Printer,
+) -> anyhow::Result<Vec<String>> {
+    let firing = alarms.firing().await?;
+    let quiet = alarms
+        .names()
+        .iter()
+        .filter(|n| firing.iter().all(|f| &f.name != *n))
+        .cloned()
+        .collect();
+    if firing.is_empty() {
+        return Ok(quiet);
+    }
+    let list = firing
+        .iter()
+        .map(|f| format!("{} ({})", f.name, f.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if ignore {
+        printer.warn(&format!(
+            "--ignore-alarms: deploying while alarms fire (not watched): {list}"
+        ));
+        return Ok(quiet);
+    }
+    Err(UsageError::new(
+        format!("alarms already fire before the deploy: {list}; nothing was changed"),
+        "find out why first (a firing alarm would put every alias back at once), or pass --ignore-alarms",
+    )
+    .into())
 }
 
 /// Shows each move, then asks on a terminal; refuses without one unless `yes`.
@@ -159,8 +234,15 @@ pub fn confirm(
     }
 }
 
-/// The begin record: every function's image now and the target, who, where, when.
-pub fn begin_record(action: Action, target: &Target, found: &[Function], caller: Caller) -> Record {
+/// The begin record: every function's image (and alias version) now and the target, who,
+/// where, when, and through which alias how.
+pub fn begin_record(
+    action: Action,
+    target: &Target,
+    found: &[Function],
+    caller: Caller,
+    traffic: &Traffic,
+) -> Record {
     Record {
         format: journal::JOURNAL_FORMAT,
         kind: Kind::Begin,
@@ -177,19 +259,26 @@ pub fn begin_record(action: Action, target: &Target, found: &[Function], caller:
             .iter()
             .map(|f| Planned {
                 name: f.name.clone(),
-                old: f.image(),
+                old: f.serving(),
                 new: target.image(),
+                old_version: f.alias.as_ref().map(|a| a.route.version.clone()),
             })
             .collect(),
         outcome: None,
         results: vec![],
+        traffic: traffic.alias.as_ref().map(|alias| AliasDeploy {
+            alias: alias.clone(),
+            strategy: traffic.strategy.to_string(),
+            shifts: Vec::new(),
+            alarm: None,
+        }),
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::lambda::{PackageType, State, UpdateStatus};
+    use crate::lambda::{ImageRef, PackageType, State, UpdateStatus};
     use crate::rollout::apply::{Move, Moved};
 
     /// A function as Lambda would report it, running `uri` at `digest`.
@@ -206,7 +295,42 @@ pub(crate) mod tests {
             last_modified: None,
             architectures: vec!["x86_64".into()],
             revision_id: None,
+            alias: None,
         }
+    }
+
+    #[test]
+    fn through_an_alias_only_all_traffic_on_the_target_counts_as_deployed() {
+        let t = target();
+        // $LATEST already runs the target (a canary cut short): the alias still has to move.
+        let mut f = function("f", &t.uri, &t.digest);
+        let alias = |route: lambda::Route, image: ImageRef| lambda::AliasView {
+            name: "live".into(),
+            route,
+            image: Some(image),
+            extra_image: None,
+            revision_id: None,
+        };
+        let old = ImageRef {
+            uri: "r.io/a:old".into(),
+            digest: Some("sha256:1".into()),
+        };
+        f.alias = Some(alias(lambda::Route::split("1", "2", 10), old.clone()));
+        assert!(runs(&f, &t) && !serves(&f, &t));
+        f.alias = Some(alias(lambda::Route::to("1"), old));
+        assert!(!serves(&f, &t));
+        f.alias = Some(alias(lambda::Route::to("2"), t.image()));
+        assert!(serves(&f, &t));
+        let found = [f];
+        assert!(to_move(&found, &t).is_empty());
+
+        let traffic = Traffic {
+            alias: Some("live".into()),
+            ..Traffic::default()
+        };
+        let record = begin_record(Action::Deploy, &t, &found, Caller::default(), &traffic);
+        assert_eq!(record.functions[0].old_version.as_deref(), Some("2"));
+        assert_eq!(record.traffic.unwrap().strategy, "all-at-once");
     }
 
     /// One function, on the old image before its move, and how the move ended.
@@ -223,6 +347,7 @@ pub(crate) mod tests {
             uri: "r.io/a:new".into(),
             digest: "sha256:2".into(),
             hash: None,
+            versions: Default::default(),
         }
     }
 
@@ -272,7 +397,14 @@ pub(crate) mod tests {
             function("a", "r.io/a:old", "sha256:1"),
             function("b", "r.io/a:new", "sha256:2"),
         ];
-        let record = begin_record(Action::Deploy, &target(), &found, Caller::default());
+        let record = begin_record(
+            Action::Deploy,
+            &target(),
+            &found,
+            Caller::default(),
+            &Traffic::default(),
+        );
+        assert!(record.traffic.is_none());
         assert_eq!(record.kind, Kind::Begin);
         assert_eq!(record.functions.len(), 2);
         assert_eq!(record.functions[0].old, found[0].image());

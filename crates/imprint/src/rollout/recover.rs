@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use crate::error::UsageError;
 use crate::journal::{
-    self, DeploymentOutcome, Finished, ImageRef, Kind, Liveness, Outcome, Record,
+    self, DeploymentOutcome, Finished, ImageRef, Kind, Liveness, Outcome, Planned, Record,
 };
 use crate::lambda::{self, Lambda};
 use crate::printer::Printer;
@@ -27,8 +27,8 @@ pub async fn recover(
         may_close(&begin, begin.liveness(timeout), force)?;
         let mut now = Vec::new();
         for planned in &begin.functions {
-            now.push(match lambda::read_function(client, &planned.name).await {
-                Ok(f) => (planned.name.clone(), f.image(), None),
+            now.push(match read_back(client, &begin, planned, printer).await {
+                Ok(image) => (planned.name.clone(), image, None),
                 Err(e) => (planned.name.clone(), None, Some(format!("{e:#}"))),
             });
         }
@@ -59,6 +59,31 @@ pub async fn recover(
         closed.push(end.id);
     }
     Ok(closed)
+}
+
+/// What a function of an unfinished deployment runs now. Through an alias, the alias is put
+/// back on the version it routed to before (weights cleared) first: a shift cut short must
+/// not leave a share of the traffic on an unfinished deploy's version.
+async fn read_back(
+    client: &Lambda,
+    begin: &Record,
+    planned: &Planned,
+    printer: &Printer,
+) -> anyhow::Result<Option<ImageRef>> {
+    let (Some(traffic), Some(old)) = (&begin.traffic, &planned.old_version) else {
+        return Ok(lambda::read_function(client, &planned.name).await?.image());
+    };
+    let alias = &traffic.alias;
+    let now = lambda::read_alias(client, &planned.name, alias).await?;
+    let back = lambda::Route::to(old);
+    if now.as_ref().map(|a| &a.route) != Some(&back) {
+        lambda::set_route(client, &planned.name, alias, &back, None).await?;
+        printer.step(&format!(
+            "  put the alias {alias} of {} back on version {old}",
+            planned.name
+        ));
+    }
+    lambda::version_image(client, &planned.name, old).await
 }
 
 /// Whether an open begin record may be closed now: not while its process runs here, and
@@ -114,6 +139,7 @@ fn close(begin: Record, now: Vec<(String, Option<ImageRef>, Option<String>)>) ->
             name,
             image,
             error,
+            version: None,
         })
         .collect();
     Record {
@@ -135,7 +161,7 @@ fn close(begin: Record, now: Vec<(String, Option<ImageRef>, Option<String>)>) ->
 mod tests {
     use super::*;
     use crate::journal::record::sample;
-    use crate::journal::{Action, Planned, Runner};
+    use crate::journal::{Action, Runner};
 
     fn begin() -> Record {
         let record = sample(Kind::Begin, Action::Deploy, "new", "sha256:2");
@@ -148,6 +174,7 @@ mod tests {
                 name: "f".into(),
                 old: None,
                 new: record.image.clone(),
+                old_version: None,
             }],
             ..record
         }

@@ -10,7 +10,7 @@ use super::plan::runs;
 use super::revert::Reverted;
 use super::target::Target;
 use crate::error::ExitStatus;
-use crate::journal::{Action, DeploymentOutcome, Finished, ImageRef, Outcome};
+use crate::journal::{Action, AliasDeploy, DeploymentOutcome, Finished, ImageRef, Outcome};
 use crate::lambda::{self, Function, Lambda};
 use crate::printer::Printer;
 
@@ -28,6 +28,9 @@ pub struct FunctionReport {
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Through an alias: the version the alias routes to now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl FunctionReport {
@@ -38,6 +41,7 @@ impl FunctionReport {
             outcome: self.outcome,
             image: self.image.clone(),
             error: self.error.clone(),
+            version: self.version.clone(),
         }
     }
 }
@@ -87,6 +91,9 @@ pub struct Report {
     pub recovered: Vec<String>,
     /// Every function.
     pub functions: Vec<FunctionReport>,
+    /// Through an alias: the alias, the strategy, each shift and any alarm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<AliasDeploy>,
     /// What moved the functions, for the closing message.
     #[serde(skip)]
     pub action: Action,
@@ -107,6 +114,7 @@ impl Report {
             hash: target.hash.clone(),
             recovered: Vec::new(),
             functions: Vec::new(),
+            traffic: None,
             action,
             unrecorded: None,
         }
@@ -149,10 +157,14 @@ impl fmt::Display for Report {
             .iter()
             .map(|r| {
                 format!(
-                    "{}  {}  {}{}",
+                    "{}  {}  {}{}{}",
                     r.name,
                     r.outcome.as_str(),
                     r.image.as_ref().map_or("-", |i| i.uri.as_str()),
+                    r.version
+                        .as_deref()
+                        .map(|v| format!("  (version {v})"))
+                        .unwrap_or_default(),
                     r.error
                         .as_deref()
                         .map(|e| format!("  ({e})"))
@@ -171,9 +183,10 @@ pub fn unchanged(found: &[Function]) -> Vec<FunctionReport> {
         .map(|f| FunctionReport {
             name: f.name.clone(),
             outcome: Outcome::Unchanged,
-            old: f.image(),
-            image: f.image(),
+            old: f.serving(),
+            image: f.serving(),
             error: None,
+            version: f.alias.as_ref().map(|a| a.route.describe()),
         })
         .collect()
 }
@@ -247,6 +260,7 @@ pub async fn settle(
             old: f.image(),
             image,
             error,
+            version: None,
         });
     }
     results
@@ -336,6 +350,7 @@ mod tests {
             old: None,
             image: None,
             error: None,
+            version: None,
         };
         let back = [
             row(Outcome::Reverted),

@@ -1,5 +1,7 @@
 //! The image a rollout moves the functions to, and the check that it is in the registry.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::error::UsageError;
@@ -19,6 +21,10 @@ pub struct Target {
     pub digest: String,
     /// Its content hash, when imprint built it from the local tree.
     pub hash: Option<String>,
+    /// Versions the journal says run it, by function (a rollback through an alias flips
+    /// the alias to them instead of publishing again).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
 }
 
 impl Target {
@@ -38,6 +44,7 @@ impl From<Published> for Target {
             uri: p.uri,
             digest: p.digest,
             hash: Some(p.hash),
+            versions: BTreeMap::new(),
         }
     }
 }
@@ -84,6 +91,7 @@ pub async fn pushed_target(
                 uri: format!("{}@{want}", registry.repository),
                 digest: want.to_string(),
                 hash,
+                versions: BTreeMap::new(),
             });
         }
         (None, None) => {
@@ -99,6 +107,7 @@ pub async fn pushed_target(
         uri,
         digest,
         hash,
+        versions: BTreeMap::new(),
     })
 }
 
@@ -142,12 +151,21 @@ pub async fn rollback_target(
             (record.tag.as_str(), Some(record))
         }
     };
-    pushed_target(
+    let mut target = pushed_target(
         registry,
         tag,
         recorded.and_then(|r| r.image.digest.as_deref()),
         recorded.and_then(|r| r.content_hash.clone()),
         printer,
     )
-    .await
+    .await?;
+    if let Some(record) = recorded.filter(|r| r.image.digest.as_ref() == Some(&target.digest)) {
+        target.versions = record
+            .results
+            .iter()
+            .filter_map(|f| Some((f.name.clone(), f.version.clone()?)))
+            .filter(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+    }
+    Ok(target)
 }

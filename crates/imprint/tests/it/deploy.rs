@@ -27,7 +27,7 @@ pub(crate) fn group(prefix: &str, count: usize) -> Group {
     group_with(prefix, count, "")
 }
 
-fn group_with(prefix: &str, count: usize, extra_config: &str) -> Group {
+pub(crate) fn group_with(prefix: &str, count: usize, extra_config: &str) -> Group {
     let names: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
     let list = names
         .iter()
@@ -127,7 +127,7 @@ impl Group {
     }
 
     /// Slows every update of this group down, so a signal lands in the middle of a deploy.
-    fn slow_updates(&self) {
+    pub(crate) fn slow_updates(&self) {
         fault_rules(json!([{
             "match": {"method": "PUT", "path": format!("/functions/{}-\\d+/code", self.prefix)},
             "times": 1000, "delay": 0.3

@@ -20,5 +20,6 @@ mod rollback;
 mod run_local;
 mod servers;
 mod status;
+mod traffic;
 
 mod support;

@@ -1,0 +1,133 @@
+//! How a deploy moves traffic: `[deploy] alias, strategy, alarms, final_bake` under the
+//! flags, checked to fit together.
+
+use std::time::Duration;
+
+use super::file::DeploySection;
+use super::network::parse_duration;
+use super::strategy::Strategy;
+
+/// How a deploy moves traffic: `[deploy] alias, strategy, alarms, final_bake` with the flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// The alias moved to each new version (none: `$LATEST` is updated in place).
+    pub alias: Option<String>,
+    /// How.
+    pub strategy: Strategy,
+    /// CloudWatch alarms watched while traffic shifts.
+    pub alarms: Vec<String>,
+    /// How long the alarms are watched once all traffic is on the new versions.
+    pub final_bake: Duration,
+}
+
+impl Traffic {
+    /// `[deploy]` under the flags; `Err` says what does not fit together.
+    pub fn resolve(
+        section: &DeploySection,
+        alias: Option<&str>,
+        strategy: Option<Strategy>,
+    ) -> Result<Self, String> {
+        let alias = alias.or(section.alias.as_deref()).map(str::to_string);
+        let strategy = strategy.or(section.strategy).unwrap_or_default();
+        let alarms = section.alarms.clone().unwrap_or_default();
+        if let Some(alias) = &alias {
+            check_alias(alias)?;
+        } else if strategy.needs_alias() {
+            return Err(format!(
+                "strategy {strategy} moves traffic through an alias, and none is set: set [deploy] alias (or pass --alias)"
+            ));
+        } else if !alarms.is_empty() {
+            return Err(
+                "[deploy] alarms are watched while an alias's traffic shifts, and no alias is set: set [deploy] alias (or pass --alias)".into(),
+            );
+        }
+        if let Some(name) = alarms.iter().find(|a| a.is_empty() || a.len() > 255) {
+            return Err(format!(
+                "[deploy] alarms: \"{name}\" is not a CloudWatch alarm name (1 to 255 characters)"
+            ));
+        }
+        let final_bake = match &section.final_bake {
+            Some(text) => parse_duration(text)
+                .map_err(|why| format!("[deploy] final_bake = \"{text}\": {why}"))?,
+            None if alarms.is_empty() => Duration::ZERO,
+            None => strategy.bake(),
+        };
+        Ok(Self {
+            alias,
+            strategy,
+            alarms,
+            final_bake,
+        })
+    }
+}
+
+impl Traffic {
+    /// A rollback goes back at once (unless a strategy is asked for by flag) and watches no
+    /// alarms: the alarms may well fire because of what it rolls back.
+    pub fn for_rollback(self, strategy: Option<Strategy>) -> Self {
+        Self {
+            strategy: strategy.unwrap_or_default(),
+            alarms: Vec::new(),
+            final_bake: Duration::ZERO,
+            ..self
+        }
+    }
+}
+
+/// Lambda's alias names: 1 to 128 letters, digits, `-` and `_`, not only digits.
+fn check_alias(alias: &str) -> Result<(), String> {
+    let ok = (1..=128).contains(&alias.len())
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !alias.chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "alias \"{alias}\" is not a Lambda alias name (1 to 128 letters, digits, - and _, not only digits)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Strategy {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn traffic_needs_an_alias_for_anything_but_all_at_once() {
+        let mut section = DeploySection::default();
+        assert_eq!(
+            Traffic::resolve(&section, None, None).unwrap(),
+            Traffic::default()
+        );
+        let canary = Some(parse("canary:10%:2s"));
+        let err = Traffic::resolve(&section, None, canary).unwrap_err();
+        assert!(err.contains("set [deploy] alias"), "{err}");
+        section.alarms = Some(vec!["errors".into()]);
+        assert!(Traffic::resolve(&section, None, None)
+            .unwrap_err()
+            .contains("alarms"));
+        let t = Traffic::resolve(&section, Some("live"), canary).unwrap();
+        assert_eq!(t.alias.as_deref(), Some("live"));
+        assert_eq!(
+            t.final_bake,
+            Duration::from_secs(2),
+            "alarms bake as long as a step"
+        );
+        for bad in ["", "123", "has space", "$LATEST"] {
+            assert!(
+                Traffic::resolve(&section, Some(bad), None).is_err(),
+                "{bad}"
+            );
+        }
+        section.final_bake = Some("soon".into());
+        assert!(Traffic::resolve(&section, Some("live"), None)
+            .unwrap_err()
+            .contains("final_bake"));
+    }
+}

@@ -1,0 +1,371 @@
+//! Deploys through an alias, after `$LATEST` runs the new image: publish each function's new
+//! version, move every alias in step as the strategy says (baking with the alarms watched),
+//! and put every alias back on its old version when an alarm fires, a move fails or Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+use super::apply::{Interrupt, Options};
+use super::report::FunctionReport;
+use super::target::Target;
+use crate::journal::{self, Outcome, Shift};
+use crate::lambda::{self, Alarms, Firing, Function, Lambda, Route};
+use crate::printer::Printer;
+
+/// Why the traffic stopped moving to the new versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// A watched alarm fired.
+    Alarm(Firing),
+    /// Ctrl-C.
+    Interrupted,
+    /// Publishing a version or moving an alias failed.
+    Failed {
+        /// The function.
+        function: String,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl Stop {
+    /// For messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Alarm(f) => format!("alarm {} fired ({})", f.name, f.reason),
+            Self::Interrupted => "interrupted (Ctrl-C)".into(),
+            Self::Failed { function, error } => format!("{function}: {error}"),
+        }
+    }
+}
+
+/// One function's alias as the shift moves it.
+#[derive(Debug, Clone)]
+struct Lane<'a> {
+    function: &'a Function,
+    alias: &'a str,
+    old: String,
+    new: Option<String>,
+    /// Where the alias routes now (as imprint last set or read it).
+    route: Route,
+    revision: Option<String>,
+    /// Why the alias could not be moved or put back, when it could not.
+    error: Option<String>,
+}
+
+/// How the shift went: each shift of traffic, why it stopped (if it did), each function.
+#[derive(Debug)]
+pub struct Shifted {
+    /// Each shift, in order.
+    pub shifts: Vec<Shift>,
+    /// Why it stopped before the end, when it did.
+    pub stop: Option<Stop>,
+    /// Every function.
+    pub results: Vec<FunctionReport>,
+}
+
+/// The watchers of a shift: Ctrl-C and the alarms.
+pub struct Watch<'a> {
+    /// Ctrl-C.
+    pub interrupt: &'a Interrupt,
+    /// The alarms, when any are configured.
+    pub alarms: Option<&'a Alarms>,
+}
+
+/// Publishes the new versions of `todo` (each `$LATEST` already runs the target, unless
+/// `known` has a version of it) and moves their aliases to them as the options' strategy says.
+pub async fn shift(
+    client: &Lambda,
+    todo: &[&Function],
+    known: &BTreeMap<String, String>,
+    target: &Target,
+    options: &Options,
+    watch: Watch<'_>,
+    printer: &Printer,
+) -> Shifted {
+    let mut lanes: Vec<Lane> = todo.iter().filter_map(|f| Lane::of(f)).collect();
+    for lane in &mut lanes {
+        lane.new = known.get(&lane.function.name).cloned();
+    }
+    let mut shifts = Vec::new();
+    let mut stop = publish_all(client, &mut lanes, target, options, printer).await;
+    let strategy = options.traffic.strategy;
+    let mut steps: Vec<(u8, Duration)> = strategy
+        .steps()
+        .into_iter()
+        .map(|p| (p, strategy.bake()))
+        .collect();
+    steps.push((100, options.traffic.final_bake));
+    for (percent, time) in steps {
+        if stop.is_some() {
+            break;
+        }
+        if watch.interrupt.stopped() {
+            stop = Some(Stop::Interrupted);
+            break;
+        }
+        stop = move_all(client, &mut lanes, options, |lane| lane.route_at(percent)).await;
+        if stop.is_none() {
+            shifts.push(Shift {
+                percent,
+                time: journal::now_rfc3339(),
+            });
+            printer.step(&format!(
+                "  {percent:>3}% of traffic on the new versions of {} function{}",
+                lanes.len(),
+                if lanes.len() == 1 { "" } else { "s" }
+            ));
+            stop = bake(time, percent, &watch, printer).await;
+        }
+    }
+    if let Some(why) = &stop {
+        printer.warn(&format!("{}; putting every alias back", why.describe()));
+        put_back(client, &mut lanes, options, printer).await;
+    }
+    let results = lanes
+        .iter()
+        .map(|lane| lane.report(target, stop.is_some()))
+        .collect();
+    Shifted {
+        shifts,
+        stop,
+        results,
+    }
+}
+
+impl<'a> Lane<'a> {
+    fn of(function: &'a Function) -> Option<Self> {
+        let alias = function.alias.as_ref()?;
+        Some(Self {
+            function,
+            alias: &alias.name,
+            old: alias.route.version.clone(),
+            new: None,
+            route: alias.route.clone(),
+            revision: alias.revision_id.clone(),
+            error: None,
+        })
+    }
+
+    /// The route giving `percent` of the traffic to the new version.
+    fn route_at(&self, percent: u8) -> Route {
+        let new = self.new.as_deref().unwrap_or(&self.old);
+        if percent >= 100 {
+            Route::to(new)
+        } else {
+            Route::split(&self.old, new, percent)
+        }
+    }
+
+    fn report(&self, target: &Target, stopped: bool) -> FunctionReport {
+        let on_new = self.new.as_ref() == Some(&self.route.version) && self.route.extra.is_none();
+        let on_old = self.route == Route::to(&self.old);
+        let outcome = match (&self.error, on_new, on_old) {
+            (Some(_), _, true) => Outcome::Failed,
+            (Some(_), _, false) => Outcome::RevertFailed,
+            (None, true, _) if !stopped => Outcome::Updated,
+            (None, _, true) if self.new.is_none() => Outcome::NotStarted,
+            (None, _, true) => Outcome::Reverted,
+            (None, _, _) => Outcome::RevertFailed,
+        };
+        let old = self.function.serving();
+        FunctionReport {
+            name: self.function.name.clone(),
+            outcome,
+            image: if on_new {
+                Some(target.image())
+            } else if on_old {
+                old.clone()
+            } else {
+                None
+            },
+            old,
+            error: self.error.clone(),
+            version: Some(self.route.describe()),
+        }
+    }
+}
+
+/// Publishes the new version of every lane without one; the first failure stops the shift
+/// before any alias moves.
+async fn publish_all(
+    client: &Lambda,
+    lanes: &mut [Lane<'_>],
+    target: &Target,
+    options: &Options,
+    printer: &Printer,
+) -> Option<Stop> {
+    let description: String = format!("imprint {} {}", target.tag, target.digest)
+        .chars()
+        .take(256)
+        .collect();
+    let todo = lanes
+        .iter()
+        .enumerate()
+        .filter(|(_, lane)| lane.new.is_none());
+    let published: Vec<(usize, anyhow::Result<String>)> = stream::iter(todo.map(|(i, lane)| {
+        let description = &description;
+        async move {
+            let name = &lane.function.name;
+            let v = lambda::publish_version(client, name, &target.digest, None, description).await;
+            (i, v)
+        }
+    }))
+    .buffer_unordered(options.concurrency)
+    .collect()
+    .await;
+    let mut stop = None;
+    for (i, result) in published {
+        let lane = &mut lanes[i];
+        match result {
+            Ok(version) => {
+                printer.step(&format!(
+                    "  published {} version {version}",
+                    lane.function.name
+                ));
+                lane.new = Some(version);
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                lane.error = Some(error.clone());
+                stop.get_or_insert(Stop::Failed {
+                    function: lane.function.name.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    stop
+}
+
+/// Moves every lane's alias to `route(lane)`, all at once; the first failure is the stop.
+async fn move_all(
+    client: &Lambda,
+    lanes: &mut [Lane<'_>],
+    options: &Options,
+    route: impl Fn(&Lane) -> Route,
+) -> Option<Stop> {
+    let moves: Vec<(usize, Route, anyhow::Result<Option<String>>)> =
+        stream::iter(lanes.iter().enumerate().map(|(i, lane)| {
+            let to = route(lane);
+            async move {
+                let name = &lane.function.name;
+                let revision = lane.revision.as_deref();
+                let result = if lane.route == to {
+                    Ok(lane.revision.clone())
+                } else {
+                    lambda::set_route(client, name, lane.alias, &to, revision).await
+                };
+                (i, to, result)
+            }
+        }))
+        .buffer_unordered(options.concurrency)
+        .collect()
+        .await;
+    let mut stop = None;
+    for (i, to, result) in moves {
+        let lane = &mut lanes[i];
+        match result {
+            Ok(revision) => {
+                lane.route = to;
+                lane.revision = revision;
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                lane.error = Some(error.clone());
+                stop.get_or_insert(Stop::Failed {
+                    function: lane.function.name.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    stop
+}
+
+/// Every alias back on its old version, weights cleared. A lane that cannot be put back
+/// keeps its error (and the route imprint last knew).
+async fn put_back(client: &Lambda, lanes: &mut [Lane<'_>], options: &Options, printer: &Printer) {
+    // A failed move's error is replaced by the put-back's outcome.
+    for lane in lanes.iter_mut() {
+        if lane.error.is_some() {
+            if let Ok(Some(now)) = lambda::read_alias(client, &lane.function.name, lane.alias).await
+            {
+                lane.route = now.route;
+                lane.revision = now.revision_id;
+            }
+        }
+    }
+    let failed: Vec<Option<String>> = lanes.iter().map(|l| l.error.clone()).collect();
+    for lane in lanes.iter_mut() {
+        lane.error = None;
+    }
+    move_all(client, lanes, options, |lane| Route::to(&lane.old)).await;
+    for (lane, before) in lanes.iter_mut().zip(failed) {
+        match (&lane.error, before) {
+            (Some(e), _) => printer.step(&format!("  revert-failed {}: {e}", lane.function.name)),
+            (None, Some(before)) => lane.error = Some(before),
+            (None, None) => printer.step(&format!(
+                "  reverted  {} → version {}",
+                lane.function.name, lane.old
+            )),
+        }
+    }
+}
+
+/// Waits `time` with `percent` of the traffic on the new versions, watching Ctrl-C and the
+/// alarms (read at the start, every few seconds, and at the end).
+async fn bake(time: Duration, percent: u8, watch: &Watch<'_>, printer: &Printer) -> Option<Stop> {
+    if time.is_zero() && watch.alarms.is_none() {
+        return None;
+    }
+    if !time.is_zero() {
+        printer.step(&format!(
+            "  baking {}s at {percent}%{}",
+            time.as_secs_f64(),
+            watch.alarms.map_or(String::new(), |a| format!(
+                ", watching {}",
+                a.names().join(", ")
+            ))
+        ));
+    }
+    let poll = (time / 10).clamp(Duration::from_millis(500), Duration::from_secs(10));
+    let start = Instant::now();
+    let end = start + time;
+    let mut next_poll = start;
+    let mut next_note = start + Duration::from_secs(60);
+    loop {
+        if watch.interrupt.stopped() {
+            return Some(Stop::Interrupted);
+        }
+        let now = Instant::now();
+        if let Some(alarms) = watch.alarms.filter(|_| now >= next_poll || now >= end) {
+            match alarms.firing().await {
+                Ok(firing) => {
+                    if let Some(first) = firing.into_iter().next() {
+                        return Some(Stop::Alarm(first));
+                    }
+                }
+                Err(e) => printer.warn(&format!("cannot read the alarms: {e:#}")),
+            }
+            next_poll = Instant::now() + poll;
+        }
+        if now >= end {
+            return None;
+        }
+        if now >= next_note {
+            printer.step(&format!(
+                "  {}s left at {percent}%",
+                end.saturating_duration_since(now).as_secs()
+            ));
+            next_note = now + Duration::from_secs(60);
+        }
+        let wait = end
+            .saturating_duration_since(now)
+            .min(next_poll.saturating_duration_since(now))
+            .clamp(Duration::from_millis(10), Duration::from_millis(200));
+        tokio::time::sleep(wait).await;
+    }
+}
