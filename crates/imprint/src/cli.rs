@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{self, Config, Strategy, Traffic};
 pub use crate::config::{parse_duration, BuildInputArgs, BuilderChoice, NetworkArgs};
-use crate::config::{DeploySection, Strategy, Traffic};
 use crate::error::UsageError;
 use crate::rollout::Options;
 
@@ -256,15 +256,30 @@ pub struct RolloutArgs {
     /// Deploy even when a watched alarm already fires.
     #[arg(long)]
     pub ignore_alarms: bool,
+    /// Move traffic without running the smoke tests of [deploy.smoke] (journaled).
+    #[arg(long)]
+    pub skip_smoke: bool,
 }
 
 impl RolloutArgs {
-    /// The rollout's options, with `[deploy]`'s traffic settings under the flags.
-    pub fn options(&self, deploy: &DeploySection) -> Result<Options, UsageError> {
+    /// The rollout's options, with `[deploy]`'s traffic settings under the flags and the
+    /// smoke tests' event files read.
+    pub fn options(&self, config: &Config) -> Result<Options, UsageError> {
+        let deploy = &config.sections.deploy;
+        let bad =
+            |why: String| UsageError::new(why, "see README, Safe deployments; nothing was changed");
         let traffic =
-            Traffic::resolve(deploy, self.alias.as_deref(), self.strategy).map_err(|why| {
-                UsageError::new(why, "see README, Safe deployments; nothing was changed")
-            })?;
+            Traffic::resolve(deploy, self.alias.as_deref(), self.strategy).map_err(bad)?;
+        let smoke = match &deploy.smoke {
+            Some(section) => {
+                let dir = config.dir().unwrap_or(std::path::Path::new("."));
+                config::load_smoke(section, dir).map_err(bad)?
+            }
+            None => Vec::new(),
+        };
+        if !smoke.is_empty() && traffic.alias.is_none() {
+            return Err(bad("[deploy.smoke] runs on the new versions before any traffic moves, which needs an alias: set [deploy] alias (or pass --alias)".into()));
+        }
         Ok(Options {
             concurrency: usize::from(self.concurrency),
             timeout: self.timeout,
@@ -274,6 +289,8 @@ impl RolloutArgs {
             force_unlock: self.force_unlock,
             traffic,
             ignore_alarms: self.ignore_alarms,
+            smoke,
+            skip_smoke: self.skip_smoke,
         })
     }
 }

@@ -16,10 +16,11 @@ const FUNCTION_ACTIONS: [&str; 4] = [
     "lambda:ListAliases",
 ];
 /// Lambda actions of a deploy through an alias, on the functions and their versions.
-const ALIAS_ACTIONS: [&str; 3] = [
+const ALIAS_ACTIONS: [&str; 4] = [
     "lambda:GetAlias",
     "lambda:PublishVersion",
     "lambda:UpdateAlias",
+    "lambda:InvokeFunction",
 ];
 /// CloudWatch actions on the alarms a deploy watches.
 const ALARM_ACTIONS: [&str; 1] = ["cloudwatch:DescribeAlarms"];
@@ -184,6 +185,12 @@ mod tests {
             .copied()
             .collect();
         for call in &lambda {
+            // The SDK's `invoke` is IAM's `lambda:InvokeFunction`.
+            let call = if call == "Invoke" {
+                "InvokeFunction"
+            } else {
+                call
+            };
             assert!(
                 granted.contains(&format!("lambda:{call}").as_str()),
                 "lambda:{call} is called but not in the policy"

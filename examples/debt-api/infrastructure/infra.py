@@ -1,11 +1,17 @@
 """The resources: the ECR repository, one IAM role, a Lambda function per handler of the one
-image, and an HTTP API whose routes go through the authorizer function.
+image with the alias `live` its callers use, an HTTP API whose routes (and authorizer) call
+those aliases, and one CloudWatch alarm on the group's errors.
 
 Ownership of the functions' code (config `owner`, the same as [deploy] owner in imprint.toml):
 - "imprint": Pulumi creates the functions with the current image and then ignores `image_uri`;
   `imprint deploy` moves them (waited on, verified, journaled, rolled back on failure).
 - "pulumi": every `pulumi up` sets `image_uri` from the tag; `imprint deploy` only builds and
   pushes, and `imprint rollback --to TAG` pins config `imageTag`.
+
+The alias `live` (config `alias`) is created once on the function's first version; with owner
+"imprint", Pulumi ignores its version and routing afterwards: `imprint deploy` publishes a
+version per deploy and moves the alias (all at once, blue/green, canary or linear, the alarm
+`debt-management-errors` watched). imprint.toml's [deploy] alias and alarms name the same.
 """
 
 import json
@@ -77,6 +83,7 @@ def define(project_dir: Path) -> dict:
     )
 
     options = function_options(owner)
+    alias_name = config.get("alias") or "live"
     functions = {
         key: aws.lambda_.Function(
             key,
@@ -89,17 +96,29 @@ def define(project_dir: Path) -> dict:
             memory_size=256,
             timeout=10,
             environment={"variables": authorizer_env(config)} if key == "authorizer" else None,
+            publish=True,
             opts=options,
         )
         for key, handler in HANDLERS.items()
     }
+    aliases = {
+        key: aws.lambda_.Alias(
+            key,
+            name=alias_name,
+            function_name=function.name,
+            function_version=function.version,
+            opts=alias_options(owner),
+        )
+        for key, function in functions.items()
+    }
+    alarm = errors_alarm(functions, alias_name)
 
     api = aws.apigatewayv2.Api("api", name=f"{PREFIX}-api", protocol_type="HTTP")
     authorizer = aws.apigatewayv2.Authorizer(
         "token",
         api_id=api.id,
         authorizer_type="REQUEST",
-        authorizer_uri=functions["authorizer"].invoke_arn,
+        authorizer_uri=aliases["authorizer"].invoke_arn,
         identity_sources=["$request.header.Authorization"],
         authorizer_payload_format_version="2.0",
         enable_simple_responses=True,
@@ -110,7 +129,7 @@ def define(project_dir: Path) -> dict:
             key,
             api_id=api.id,
             integration_type="AWS_PROXY",
-            integration_uri=functions[key].invoke_arn,
+            integration_uri=aliases[key].invoke_arn,
             payload_format_version="2.0",
         )
         aws.apigatewayv2.Route(
@@ -127,6 +146,7 @@ def define(project_dir: Path) -> dict:
             f"{key}-from-api",
             action="lambda:InvokeFunction",
             function=functions[key].name,
+            qualifier=aliases[key].name,
             principal="apigateway.amazonaws.com",
             source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*"),
         )
@@ -136,9 +156,13 @@ def define(project_dir: Path) -> dict:
     pulumi.export("image_uri", image_uri)
     pulumi.export("api_url", stage.invoke_url)
     pulumi.export("function_names", [f.name for f in functions.values()])
+    pulumi.export("alias", alias_name)
+    pulumi.export("errors_alarm", alarm.name)
     return {
         "repository": repository,
         "functions": functions,
+        "aliases": aliases,
+        "alarm": alarm,
         "api": api,
         "stage": stage,
         "image_uri": image_uri,
@@ -150,6 +174,47 @@ def function_options(owner: str) -> pulumi.ResourceOptions:
     """With owner = imprint, Pulumi sets the image only when it creates a function; imprint
     moves it from then on, and `pulumi up` never moves it back."""
     return pulumi.ResourceOptions(ignore_changes=["image_uri"] if owner == "imprint" else None)
+
+
+def alias_options(owner: str) -> pulumi.ResourceOptions:
+    """With owner = imprint, the alias is created on the first version and imprint moves it
+    (its version and traffic weights) from then on."""
+    ignored = ["function_version", "routing_config"] if owner == "imprint" else None
+    return pulumi.ResourceOptions(ignore_changes=ignored)
+
+
+def errors_alarm(functions: dict, alias_name: str) -> aws.cloudwatch.MetricAlarm:
+    """One alarm on the errors of every function's alias, summed per minute: any error while
+    a deploy shifts traffic puts every alias back."""
+    queries = [
+        {
+            "id": f"e{i}",
+            "return_data": False,
+            "metric": {
+                "namespace": "AWS/Lambda",
+                "metric_name": "Errors",
+                "period": 60,
+                "stat": "Sum",
+                "dimensions": {
+                    "FunctionName": function.name,
+                    "Resource": function.name.apply(lambda n: f"{n}:{alias_name}"),
+                },
+            },
+        }
+        for i, function in enumerate(functions.values())
+    ]
+    ids = ", ".join(q["id"] for q in queries)
+    queries.append({"id": "errors", "expression": f"SUM([{ids}])", "label": "errors", "return_data": True})
+    return aws.cloudwatch.MetricAlarm(
+        "errors",
+        name=f"{PREFIX}-errors",
+        comparison_operator="GreaterThanOrEqualToThreshold",
+        threshold=1,
+        evaluation_periods=1,
+        treat_missing_data="notBreaching",
+        metric_queries=queries,
+        alarm_description="Errors of any debt-management function through its alias; imprint deploy puts every alias back when it fires.",
+    )
 
 
 def check_pushed(tag: image_tag.ImageTag) -> None:

@@ -12,6 +12,8 @@ use crate::session::Session;
 /// Runs `imprint deploy`.
 pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitStatus> {
     let (settings, printer) = (&session.settings, &session.printer);
+    // Bad traffic settings or smoke events stop the deploy before anything is built.
+    let options = args.rollout.options(&settings.config)?;
     let target = match &args.tag {
         Some(tag) => {
             let registry = session.registry().await?;
@@ -32,13 +34,7 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
         return Ok(ExitStatus::Success);
     }
     let fleet = Fleet::select(session, &args.rollout.functions).await?;
-    let report = fleet
-        .move_to(
-            target,
-            Action::Deploy,
-            &args.rollout.options(&settings.config.sections.deploy)?,
-        )
-        .await?;
+    let report = fleet.move_to(target, Action::Deploy, &options).await?;
     printer.report(&report)?;
     Ok(report.conclude(printer))
 }

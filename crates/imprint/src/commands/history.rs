@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::HistoryArgs;
 use crate::error::ExitStatus;
-use crate::journal::{self, Action, Deployment, DeploymentOutcome, ImageRef, Outcome};
+use crate::journal::{self, Action, AliasDeploy, Deployment, DeploymentOutcome, ImageRef, Outcome};
 use crate::session::Session;
 
 /// The deployments, newest first.
@@ -37,6 +37,9 @@ struct Row {
     /// The caller's ARN.
     caller: Option<String>,
     functions: Vec<FunctionRow>,
+    /// Through an alias: the alias, the strategy, each shift, the smoke tests, any alarm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traffic: Option<AliasDeploy>,
 }
 
 /// One function of a deployment.
@@ -116,7 +119,39 @@ fn row(entry: &Deployment) -> Option<Row> {
             .map_or("unfinished", DeploymentOutcome::as_str),
         caller: record.caller.arn.clone(),
         functions,
+        traffic: record.traffic.clone(),
     })
+}
+
+/// The alias, the strategy and what happened to the traffic: smoke tests, shifts, alarm.
+fn traffic_lines(t: &AliasDeploy) -> Vec<String> {
+    let mut lines = vec![format!("    alias    {} ({})", t.alias, t.strategy)];
+    if t.smoke_skipped {
+        lines.push("    smoke    skipped (--skip-smoke)".into());
+    } else if !t.smoke.is_empty() {
+        let passed = t.smoke.iter().filter(|s| s.passed).count();
+        lines.push(format!("    smoke    {passed} of {} passed", t.smoke.len()));
+        for s in t.smoke.iter().filter(|s| !s.passed) {
+            lines.push(format!(
+                "    smoke    {} ({}): {}",
+                s.function,
+                s.event,
+                s.error.as_deref().unwrap_or("failed")
+            ));
+        }
+    }
+    if !t.shifts.is_empty() {
+        let steps: Vec<String> = t
+            .shifts
+            .iter()
+            .map(|s| format!("{}% at {}", s.percent, s.time))
+            .collect();
+        lines.push(format!("    shifts   {}", steps.join(", ")));
+    }
+    if let Some(alarm) = &t.alarm {
+        lines.push(format!("    alarm    {}: {}", alarm.name, alarm.reason));
+    }
+    lines
 }
 
 /// Several lines: the deployment, then its functions grouped by outcome.
@@ -155,6 +190,9 @@ fn render(d: &Row) -> String {
     }
     for (outcome, names) in groups {
         lines.push(format!("    {outcome:<8} {}", names.join(", ")));
+    }
+    if let Some(t) = &d.traffic {
+        lines.extend(traffic_lines(t));
     }
     for f in d.functions.iter().filter(|f| f.error.is_some()) {
         lines.push(format!(
@@ -237,5 +275,46 @@ mod tests {
             end: None
         })
         .is_none());
+    }
+
+    #[test]
+    fn a_deploy_through_an_alias_shows_its_smoke_tests_shifts_and_alarm() {
+        let t = AliasDeploy {
+            alias: "live".into(),
+            strategy: "canary:10%:5m".into(),
+            shifts: vec![journal::Shift {
+                percent: 10,
+                time: "2026-11-29T00:00:05Z".into(),
+            }],
+            alarm: Some(journal::Firing {
+                name: "errors".into(),
+                reason: "Threshold Crossed".into(),
+            }),
+            smoke: vec![journal::SmokeResult {
+                function: "f".into(),
+                version: "7".into(),
+                event: "events/healthz.json".into(),
+                passed: false,
+                error: Some("statusCode 500, expected 200".into()),
+                answer: None,
+                log_tail: None,
+            }],
+            smoke_skipped: false,
+        };
+        let text = traffic_lines(&t).join("\n");
+        assert!(text.contains("alias    live (canary:10%:5m)"), "{text}");
+        assert!(text.contains("smoke    0 of 1 passed"), "{text}");
+        assert!(
+            text.contains("f (events/healthz.json): statusCode 500"),
+            "{text}"
+        );
+        assert!(
+            text.contains("shifts   10% at 2026-11-29T00:00:05Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alarm    errors: Threshold Crossed"),
+            "{text}"
+        );
     }
 }

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::cli::PreviewArgs;
+use crate::config::{DeploySection, Traffic};
 use crate::error::ExitStatus;
 use crate::image::changes::{compare, Deployed};
 use crate::image::{tag_content, TagQuery, TagSource};
@@ -51,6 +52,8 @@ struct PreviewReport {
     state: LocalState,
     /// How many functions deploy would update.
     changes: usize,
+    /// What deploy would do to the traffic (the alias, the strategy, smoke tests, alarms).
+    rollout: String,
     functions: Vec<FunctionRow>,
     deployed: Vec<Deployed>,
 }
@@ -111,6 +114,7 @@ pub async fn run(session: &Session, args: &PreviewArgs) -> anyhow::Result<ExitSt
         hash: local.hash(),
         state,
         changes: rows.iter().filter(|r| r.change).count(),
+        rollout: rollout(deploy),
         functions: rows,
         deployed,
     })?;
@@ -168,9 +172,19 @@ fn render(report: &PreviewReport) -> String {
     lines.push(match report.changes {
         0 => format!("no change: every function runs {}", report.tag),
         n => format!(
-            "{n} function{} would change; `imprint deploy` applies it",
-            if n == 1 { "" } else { "s" }
+            "{n} function{} would change; `imprint deploy` applies it {}",
+            if n == 1 { "" } else { "s" },
+            report.rollout
         ),
     });
     lines.join("\n")
+}
+
+/// What `deploy` would do to the traffic with the configured alias, strategy, smoke tests and
+/// alarms (flags aside), or why the configuration would be refused.
+fn rollout(deploy: &DeploySection) -> String {
+    match Traffic::resolve(deploy, None, None) {
+        Ok(traffic) => traffic.describe(deploy.smoke.as_ref().map_or(0, |s| s.len())),
+        Err(why) => format!("(deploy would refuse the configuration: {why})"),
+    }
 }

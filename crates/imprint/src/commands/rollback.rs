@@ -28,7 +28,7 @@ pub async fn run(session: &Session, args: &RollbackArgs) -> anyhow::Result<ExitS
     let fleet = Fleet::select(session, &args.rollout.functions).await?;
     let to = args.to.as_deref();
     let target = rollout::rollback_target(registry, &fleet.names, to, printer).await?;
-    let mut options = args.rollout.options(&settings.config.sections.deploy)?;
+    let mut options = args.rollout.options(&settings.config)?;
     options.traffic = options.traffic.for_rollback(args.rollout.strategy);
     let report = fleet.move_to(target, Action::Rollback, &options).await?;
     printer.report(&report)?;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::builder::BuilderChoice;
 use super::network::NetworkSection;
+use super::smoke::SmokeSpec;
 use super::strategy::Strategy;
 
 /// The file name searched for.
@@ -78,7 +79,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake; [network] connect_timeout, read_timeout, call_timeout; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -162,6 +163,8 @@ pub struct DeploySection {
     pub alarms: Option<Vec<String>>,
     /// How long the alarms are watched after all traffic is on the new versions.
     pub final_bake: Option<String>,
+    /// `[deploy.smoke]`: function name or glob → event file (or a table with expectations).
+    pub smoke: Option<BTreeMap<String, SmokeSpec>>,
 }
 
 /// The sections an `[env.NAME]` may override.
@@ -389,6 +392,7 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
                 strategy: od.strategy.or(bd.strategy),
                 alarms: od.alarms.or(bd.alarms),
                 final_bake: od.final_bake.or(bd.final_bake),
+                smoke: od.smoke.or(bd.smoke),
             }
         },
         network: base.network.merge(overlay.network),

@@ -4,12 +4,14 @@ mod builder;
 pub(crate) mod file;
 mod network;
 mod settings;
+mod smoke;
 mod strategy;
 mod traffic;
 
 pub use builder::{builder_program, docker_program, BuilderChoice};
-pub use file::{ConfigError, DeploySection, Owner, Selector};
+pub use file::{Config, ConfigError, DeploySection, Owner, Selector};
 pub use network::{parse_duration, NetworkArgs};
 pub use settings::{BuildInputArgs, BuildSettings, Settings};
+pub use smoke::{load as load_smoke, Smoke};
 pub use strategy::Strategy;
 pub use traffic::Traffic;

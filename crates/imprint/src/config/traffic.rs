@@ -62,6 +62,30 @@ impl Traffic {
 }
 
 impl Traffic {
+    /// What a deploy with these settings does to the traffic, in a sentence (`preview`).
+    pub fn describe(&self, smoke_tests: usize) -> String {
+        let Some(alias) = &self.alias else {
+            return "all at once: each function's $LATEST is updated (no alias)".into();
+        };
+        let secs = |d: Duration| format!("{}s", d.as_secs());
+        let mut text = format!("through the alias {alias}: a version published per function");
+        if smoke_tests > 0 {
+            text += &format!(", {smoke_tests} smoke test(s) on the new versions");
+        }
+        for percent in self.strategy.steps() {
+            text += &format!(", {percent}% for {}", secs(self.strategy.bake()));
+        }
+        text += ", then 100%";
+        if !self.alarms.is_empty() {
+            text += &format!(
+                "; alarms watched: {} (then {} more)",
+                self.alarms.join(", "),
+                secs(self.final_bake)
+            );
+        }
+        text
+    }
+
     /// A rollback goes back at once (unless a strategy is asked for by flag) and watches no
     /// alarms: the alarms may well fire because of what it rolls back.
     pub fn for_rollback(self, strategy: Option<Strategy>) -> Self {
@@ -125,6 +149,11 @@ mod tests {
                 "{bad}"
             );
         }
+        assert_eq!(
+            t.describe(2),
+            "through the alias live: a version published per function, 2 smoke test(s) on the new versions, 10% for 2s, then 100%; alarms watched: errors (then 2s more)"
+        );
+        assert!(Traffic::default().describe(0).contains("no alias"));
         section.final_bake = Some("soon".into());
         assert!(Traffic::resolve(&section, Some("live"), None)
             .unwrap_err()

@@ -8,8 +8,8 @@ mod store;
 pub(crate) use lease::{acquire, force_release, release, Holder, Lease};
 pub(crate) use record::{new_id, now_rfc3339, unix_now, Liveness, JOURNAL_FORMAT};
 pub use record::{
-    Action, AliasDeploy, Caller, DeploymentOutcome, Finished, ImageRef, Kind, Outcome, Planned,
-    Record, Runner, Shift,
+    Action, AliasDeploy, Caller, DeploymentOutcome, Finished, Firing, ImageRef, Kind, Outcome,
+    Planned, Record, Runner, Shift, SmokeResult,
 };
 pub(crate) use rollback::{previous, succeeded};
 pub use store::{entries, Deployment};

@@ -72,6 +72,8 @@ pub enum DeploymentOutcome {
     RolledBack,
     /// A later run found it unfinished and recorded what each function ran then.
     Interrupted,
+    /// A smoke test of a new version failed; no traffic moved.
+    SmokeFailed,
 }
 
 impl DeploymentOutcome {
@@ -82,6 +84,7 @@ impl DeploymentOutcome {
             Self::Failed => "failed",
             Self::RolledBack => "rolled-back",
             Self::Interrupted => "interrupted",
+            Self::SmokeFailed => "smoke-failed",
         }
     }
 }
@@ -225,6 +228,34 @@ pub struct AliasDeploy {
     /// End: the alarm that put every alias back, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm: Option<Firing>,
+    /// End: each smoke test of a new version, before any traffic moved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smoke: Vec<SmokeResult>,
+    /// `--skip-smoke`: the smoke tests were configured and not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub smoke_skipped: bool,
+}
+
+/// One smoke test of a new version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeResult {
+    /// The function.
+    pub function: String,
+    /// The version invoked.
+    pub version: String,
+    /// The event file.
+    pub event: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The start of the answer (up to 1 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// The tail of the function's log, when Lambda returned one and the test failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
 }
 
 /// One shift of traffic: every alias gave `percent` to its new version at `time`.
@@ -400,6 +431,16 @@ mod tests {
                     name: "errors".into(),
                     reason: "Threshold Crossed".into(),
                 }),
+                smoke: vec![SmokeResult {
+                    function: "f".into(),
+                    version: "7".into(),
+                    event: "events/healthz.json".into(),
+                    passed: true,
+                    error: None,
+                    answer: Some("{}".into()),
+                    log_tail: None,
+                }],
+                smoke_skipped: false,
             }),
             ..sample(Kind::End, Action::Deploy, "t", "sha256:00")
         };

@@ -6,6 +6,7 @@ mod aliases;
 mod function;
 mod identity;
 mod image;
+mod invoke;
 mod retry;
 mod select;
 mod update;
@@ -20,6 +21,7 @@ pub use function::{
 pub use function::{PackageType, State};
 pub use identity::{caller_identity, identify, Caller};
 pub use image::{tag_of, ImageRef};
+pub use invoke::invoke;
 pub use retry::{Lambda, PARALLEL_READS};
 pub use select::select;
 pub use update::{update_image, MoveError};

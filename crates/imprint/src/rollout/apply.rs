@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 
 use super::target::Target;
-use crate::config::Traffic;
+use crate::config::{Smoke, Traffic};
 use crate::journal::{ImageRef, Outcome};
 use crate::lambda::{self, Function, Lambda, MoveError};
 use crate::printer::Printer;
@@ -32,6 +32,10 @@ pub struct Options {
     pub traffic: Traffic,
     /// Deploy even when a watched alarm already fires.
     pub ignore_alarms: bool,
+    /// Smoke tests run on the new versions before any traffic moves.
+    pub smoke: Vec<Smoke>,
+    /// Move traffic without the smoke tests.
+    pub skip_smoke: bool,
 }
 
 /// How one function's move ended.

@@ -7,6 +7,7 @@ mod recover;
 mod report;
 mod revert;
 mod shift;
+mod smoke;
 mod target;
 
 use std::collections::BTreeMap;
@@ -359,15 +360,24 @@ impl Rollout<'_> {
                 .filter(|r| todo.iter().all(|f| f.name != r.name)),
         );
         results.sort_by(|a, b| a.name.cmp(&b.name));
-        let outcome =
-            report::deployment_outcome(shifted.stop.is_some(), self.options.no_rollback, &results);
+        let outcome = match shifted.stop {
+            Some(shift::Stop::Smoke) => journal::DeploymentOutcome::SmokeFailed,
+            _ => report::deployment_outcome(
+                shifted.stop.is_some(),
+                self.options.no_rollback,
+                &results,
+            ),
+        };
         let alarm = match shifted.stop {
             Some(shift::Stop::Alarm(firing)) => Some(firing),
             _ => None,
         };
+        let options = self.options;
         let traffic = traffic.map(|t| AliasDeploy {
             shifts: shifted.shifts,
             alarm,
+            smoke: shifted.smoke,
+            smoke_skipped: options.skip_smoke && !options.smoke.is_empty(),
             ..t
         });
         (outcome, results, traffic)

@@ -271,6 +271,8 @@ pub fn begin_record(
             strategy: traffic.strategy.to_string(),
             shifts: Vec::new(),
             alarm: None,
+            smoke: Vec::new(),
+            smoke_skipped: false,
         }),
     }
 }

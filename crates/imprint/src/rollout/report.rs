@@ -60,6 +60,8 @@ pub enum RolloutOutcome {
     Failed,
     /// `owner = "pulumi"`: the image is pushed, no function touched.
     Pushed,
+    /// A smoke test of a new version failed; no traffic moved.
+    SmokeFailed,
 }
 
 impl From<DeploymentOutcome> for RolloutOutcome {
@@ -68,6 +70,7 @@ impl From<DeploymentOutcome> for RolloutOutcome {
             DeploymentOutcome::Succeeded => Self::Succeeded,
             DeploymentOutcome::RolledBack => Self::RolledBack,
             DeploymentOutcome::Failed | DeploymentOutcome::Interrupted => Self::Failed,
+            DeploymentOutcome::SmokeFailed => Self::SmokeFailed,
         }
     }
 }
@@ -138,6 +141,9 @@ impl Report {
             }
             RolloutOutcome::RolledBack => "failed; every function is back on its previous image",
             RolloutOutcome::Failed => "failed",
+            RolloutOutcome::SmokeFailed => {
+                "failed its smoke tests; no traffic moved (every alias is where it was)"
+            }
         };
         printer.error(
             &format!("{action} {id} {failed}"),

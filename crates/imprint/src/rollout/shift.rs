@@ -9,8 +9,9 @@ use futures_util::stream::{self, StreamExt};
 
 use super::apply::{Interrupt, Options};
 use super::report::FunctionReport;
+use super::smoke;
 use super::target::Target;
-use crate::journal::{self, Outcome, Shift};
+use crate::journal::{self, Outcome, Shift, SmokeResult};
 use crate::lambda::{self, Alarms, Firing, Function, Lambda, Route};
 use crate::printer::Printer;
 
@@ -21,6 +22,8 @@ pub enum Stop {
     Alarm(Firing),
     /// Ctrl-C.
     Interrupted,
+    /// A smoke test of a new version failed (before any alias moved).
+    Smoke,
     /// Publishing a version or moving an alias failed.
     Failed {
         /// The function.
@@ -36,6 +39,7 @@ impl Stop {
         match self {
             Self::Alarm(f) => format!("alarm {} fired ({})", f.name, f.reason),
             Self::Interrupted => "interrupted (Ctrl-C)".into(),
+            Self::Smoke => "a smoke test failed".into(),
             Self::Failed { function, error } => format!("{function}: {error}"),
         }
     }
@@ -53,6 +57,8 @@ struct Lane<'a> {
     revision: Option<String>,
     /// Why the alias could not be moved or put back, when it could not.
     error: Option<String>,
+    /// Whether imprint moved the alias at all.
+    moved: bool,
 }
 
 /// How the shift went: each shift of traffic, why it stopped (if it did), each function.
@@ -64,6 +70,8 @@ pub struct Shifted {
     pub stop: Option<Stop>,
     /// Every function.
     pub results: Vec<FunctionReport>,
+    /// The smoke tests run.
+    pub smoke: Vec<SmokeResult>,
 }
 
 /// The watchers of a shift: Ctrl-C and the alarms.
@@ -91,6 +99,24 @@ pub async fn shift(
     }
     let mut shifts = Vec::new();
     let mut stop = publish_all(client, &mut lanes, target, options, printer).await;
+    let mut smoked = Vec::new();
+    if stop.is_none() && !options.skip_smoke && !options.smoke.is_empty() {
+        let versions: Vec<(&str, &str)> = lanes
+            .iter()
+            .filter_map(|l| Some((l.function.name.as_str(), l.new.as_deref()?)))
+            .collect();
+        smoked = smoke::run(
+            client,
+            &versions,
+            &options.smoke,
+            options.concurrency,
+            printer,
+        )
+        .await;
+        if smoked.iter().any(|r| !r.passed) {
+            stop = Some(Stop::Smoke);
+        }
+    }
     let strategy = options.traffic.strategy;
     let mut steps: Vec<(u8, Duration)> = strategy
         .steps()
@@ -121,8 +147,18 @@ pub async fn shift(
         }
     }
     if let Some(why) = &stop {
-        printer.warn(&format!("{}; putting every alias back", why.describe()));
-        put_back(client, &mut lanes, options, printer).await;
+        let touched = lanes.iter().any(|l| l.moved || l.error.is_some());
+        if !touched {
+            printer.warn(&format!("{}; no alias was moved", why.describe()));
+        } else if options.no_rollback {
+            printer.warn(&format!(
+                "{}; --no-rollback: the aliases stay where they are",
+                why.describe()
+            ));
+        } else {
+            printer.warn(&format!("{}; putting every alias back", why.describe()));
+            put_back(client, &mut lanes, options, printer).await;
+        }
     }
     let results = lanes
         .iter()
@@ -132,6 +168,7 @@ pub async fn shift(
         shifts,
         stop,
         results,
+        smoke: smoked,
     }
 }
 
@@ -146,6 +183,7 @@ impl<'a> Lane<'a> {
             route: alias.route.clone(),
             revision: alias.revision_id.clone(),
             error: None,
+            moved: false,
         })
     }
 
@@ -166,7 +204,7 @@ impl<'a> Lane<'a> {
             (Some(_), _, true) => Outcome::Failed,
             (Some(_), _, false) => Outcome::RevertFailed,
             (None, true, _) if !stopped => Outcome::Updated,
-            (None, _, true) if self.new.is_none() => Outcome::NotStarted,
+            (None, _, true) if self.new.is_none() || !self.moved => Outcome::NotStarted,
             (None, _, true) => Outcome::Reverted,
             (None, _, _) => Outcome::RevertFailed,
         };
@@ -269,6 +307,7 @@ async fn move_all(
         let lane = &mut lanes[i];
         match result {
             Ok(revision) => {
+                lane.moved |= lane.route != to;
                 lane.route = to;
                 lane.revision = revision;
             }
@@ -307,10 +346,11 @@ async fn put_back(client: &Lambda, lanes: &mut [Lane<'_>], options: &Options, pr
         match (&lane.error, before) {
             (Some(e), _) => printer.step(&format!("  revert-failed {}: {e}", lane.function.name)),
             (None, Some(before)) => lane.error = Some(before),
-            (None, None) => printer.step(&format!(
+            (None, None) if lane.moved => printer.step(&format!(
                 "  reverted  {} → version {}",
                 lane.function.name, lane.old
             )),
+            (None, None) => {}
         }
     }
 }

@@ -66,6 +66,9 @@ fn example(prefix: &'static str) -> Example {
             names.join(", ")
         ),
     );
+    // Content of its own: two tests building the same tree at once would find each other's
+    // image ("already built as …") in the shared dockerd.
+    p.file("handlers/test_marker.py", &format!("# {prefix}\n"));
     let (p, pulumi_log) = p.with_stand_in(
         "pulumi",
         &format!(
@@ -180,6 +183,17 @@ fn the_example_makefile_pulumi_and_tooling_targets() {
         run.stdout.lines().last(),
         Some(format!("{ECR_HOST}/{}", e.prefix).as_str())
     );
+
+    // STRATEGY reaches `imprint deploy`; without an alias a canary is refused before any build.
+    let run = e.make(&["update-image", "STRATEGY=canary:10%:5m"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("strategy canary:10%:5m moves traffic through an alias"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("built "), "{}", run.stderr);
 
     let run = e.make(&["build-local"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -358,3 +358,113 @@ fn rollback_through_the_alias_flips_to_the_recorded_versions() {
     assert_ne!(report["digest"], third["digest"]);
     g.assert_all_on(third["digest"].as_str().unwrap());
 }
+
+/// A stand-in for a Lambda runtime interface client (a test fixture, busybox sh and wget):
+/// takes one event from the Runtime API and answers as /app/mode says: `ok` answers 200,
+/// `crash` posts an error as a Python handler's KeyError would.
+const RUNTIME: &str = r#"#!/bin/sh
+mkdir -p /tmp
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+wget -S -q -O /tmp/event "$api/invocation/next" 2>/tmp/headers
+id=$(sed -n 's/^ *[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: *//p' /tmp/headers | tr -d '\r')
+echo "START $1 $(cat /tmp/event)"
+if [ "$(cat /app/mode)" = crash ]; then
+  echo "Traceback (most recent call last): KeyError: 'amount'"
+  printf '{"errorType":"KeyError","errorMessage":"amount"}' > /tmp/out
+  wget -q -O /dev/null --post-file=/tmp/out "$api/invocation/$id/error"
+else
+  printf '{"statusCode":200,"body":{"handler":"%s","ok":true}}' "$1" > /tmp/out
+  wget -q -O /dev/null --post-file=/tmp/out "$api/invocation/$id/response"
+fi
+"#;
+
+#[test]
+fn smoke_tests_run_on_the_new_versions_and_a_failure_moves_no_alias() {
+    let prefix = "it-traffic-smoke";
+    let g = aliased(
+        prefix,
+        3,
+        &format!(
+            "strategy = \"canary:10%:1s\"\n[deploy.smoke]\n\"{prefix}-*\" = {{ event = \"event.json\", status_code = 200, expect = {{ body = {{ ok = true }} }} }}\n"
+        ),
+    );
+    g.p.file(
+        "Dockerfile",
+        &format!(
+            "FROM {}\nCOPY . /app/\nENTRYPOINT [\"/bin/sh\", \"/app/runtime.sh\"]\n",
+            crate::support::server_env("IMPRINT_TEST_BASE")
+        ),
+    )
+    .file("runtime.sh", RUNTIME)
+    .file("event.json", "{\"amount\": 125, \"debtor\": \"ACME\"}\n")
+    .file("mode", "ok\n");
+
+    let run = g.deploy(&[]).success();
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    let smoke = report["traffic"]["smoke"].as_array().unwrap();
+    assert_eq!(smoke.len(), 3, "{report}");
+    assert!(
+        smoke
+            .iter()
+            .all(|s| s["passed"] == true && s["version"] == "2"),
+        "{report}"
+    );
+    assert!(
+        smoke[0]["answer"].as_str().unwrap().contains("\"ok\":true"),
+        "{report}"
+    );
+    assert!(all_route(&routes(&g), &("2".to_string(), None)));
+
+    // A handler that crashes: caught on the new versions, no alias moves, exit 1.
+    g.p.file("mode", "crash\n");
+    let preview = g.p.run(&["preview"]).success();
+    assert!(
+        preview.stdout.contains("through the alias live: a version published per function, 1 smoke test(s) on the new versions, 10% for 1s, then 100%"),
+        "{}",
+        preview.stdout
+    );
+    let aliases_before = alias_writes(&g);
+    let run = g.deploy(&[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("smoke-failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("KeyError"), "{}", run.stderr);
+    assert!(run.stderr.contains("no traffic moved"), "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "smoke-failed", "{report}");
+    assert!(
+        outcomes(&report).values().all(|o| o == "not-started"),
+        "{report}"
+    );
+    assert!(all_route(&routes(&g), &("2".to_string(), None)));
+    assert_eq!(alias_writes(&g), aliases_before, "an alias was written");
+    let entries = g.journal();
+    let end = entries.last().unwrap().end.as_ref().unwrap();
+    assert_eq!(end.outcome, Some(DeploymentOutcome::SmokeFailed));
+    let smoke = &end.traffic.as_ref().unwrap().smoke;
+    assert!(smoke.iter().all(|s| !s.passed), "{smoke:?}");
+    assert!(
+        smoke[0]
+            .log_tail
+            .as_deref()
+            .unwrap_or("")
+            .contains("KeyError"),
+        "{smoke:?}"
+    );
+
+    // --skip-smoke moves the traffic anyway, and the journal says the tests were skipped.
+    let report = g
+        .deploy(&["--skip-smoke", "--strategy", "all-at-once"])
+        .success()
+        .json();
+    assert_eq!(report["traffic"]["smoke_skipped"], true, "{report}");
+    assert!(all_route(&routes(&g), &("3".to_string(), None)));
+}
+
+/// UpdateAlias requests the fault proxy saw for the group.
+fn alias_writes(g: &Group) -> usize {
+    crate::support::fault_log(&format!("/functions/{}-", g.prefix))
+        .iter()
+        .filter(|r| r["method"] == "PUT" && r["path"].as_str().unwrap().contains("/aliases/"))
+        .count()
+}

@@ -50,6 +50,11 @@ class Mocks(pulumi.runtime.Mocks):
             arn = f"arn:aws:lambda:{region}:{account}:function:{args.inputs['name']}"
             outputs["arn"] = arn
             outputs["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+            outputs["version"] = "1" if args.inputs.get("publish") else "$LATEST"
+        elif args.typ == "aws:lambda/alias:Alias":
+            arn = f"arn:aws:lambda:{region}:{account}:function:{args.inputs['functionName']}:{args.inputs['name']}"
+            outputs["arn"] = arn
+            outputs["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
         elif args.typ == "aws:apigatewayv2/api:Api":
             outputs["executionArn"] = f"arn:aws:execute-api:{region}:{account}:abc123"
             outputs["apiEndpoint"] = f"https://abc123.execute-api.{region}.amazonaws.com"

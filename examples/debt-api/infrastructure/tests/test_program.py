@@ -98,3 +98,35 @@ def test_the_api_routes_debts_through_the_authorizer_and_exports_the_outputs(pro
     assert {f["packageType"] for f in functions.values()} == {"Image"}
     permitted = {i["function"] for t, _, i in created if t == "aws:lambda/permission:Permission"}
     assert permitted == set(functions), "API Gateway may invoke every function it routes to"
+
+
+def test_owner_imprint_leaves_each_alias_to_imprint_after_creation():
+    assert infra.alias_options("imprint").ignore_changes == ["function_version", "routing_config"]
+    assert not infra.alias_options("pulumi").ignore_changes
+
+
+def test_callers_use_the_alias_and_one_alarm_watches_every_function(program, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764374400")
+    program.run(preview=True)
+    created = program.mocks.created
+    functions = {i["name"]: i for t, _, i in created if t == "aws:lambda/function:Function"}
+    assert all(f["publish"] for f in functions.values()), "the alias needs a first version"
+    aliases = {i["functionName"]: i for t, _, i in created if t == "aws:lambda/alias:Alias"}
+    assert set(aliases) == set(functions)
+    assert {a["name"] for a in aliases.values()} == {"live"}
+    assert {a["functionVersion"] for a in aliases.values()} == {"1"}
+    alias_arns = {f"arn:aws:lambda:us-east-1:123456789012:function:{n}:live" for n in functions}
+    integrations = [i for t, _, i in created if t == "aws:apigatewayv2/integration:Integration"]
+    assert len(integrations) == 3
+    for uri in [i["integrationUri"] for i in integrations] + [
+        i["authorizerUri"] for t, _, i in created if t == "aws:apigatewayv2/authorizer:Authorizer"
+    ]:
+        assert any(f"functions/{arn}/invocations" in uri for arn in alias_arns), uri
+    permissions = [i for t, _, i in created if t == "aws:lambda/permission:Permission"]
+    assert {p["qualifier"] for p in permissions} == {"live"}
+    alarms = [i for t, _, i in created if t == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    assert [a["name"] for a in alarms] == ["debt-management-errors"]
+    queries = alarms[0]["metricQueries"]
+    watched = {q["metric"]["dimensions"]["Resource"] for q in queries if "metric" in q}
+    assert watched == {f"{n}:live" for n in functions}
+    assert [q["expression"] for q in queries if q.get("returnData")] == ["SUM([e0, e1, e2, e3])"]
