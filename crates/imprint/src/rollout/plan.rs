@@ -194,15 +194,17 @@ pub fn confirm(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     for f in todo {
-        printer.step(&format!(
-            "~ {}: {} → {}",
-            f.name,
-            f.tag
-                .as_deref()
-                .or(f.image_uri.as_deref())
-                .unwrap_or("(no image)"),
-            target.tag
-        ));
+        // What its callers run now: the alias's version when deploying through one.
+        let now = f
+            .serving()
+            .map(|i| lambda::tag_of(&i.uri).unwrap_or(i.uri))
+            .unwrap_or_else(|| "(no image)".into());
+        let alias = f
+            .alias
+            .as_ref()
+            .map(|a| format!(" (alias {} → {})", a.name, a.route.describe()))
+            .unwrap_or_default();
+        printer.step(&format!("~ {}: {now}{alias} → {}", f.name, target.tag));
     }
     if yes {
         return Ok(());

@@ -468,3 +468,106 @@ fn alias_writes(g: &Group) -> usize {
         .filter(|r| r["method"] == "PUT" && r["path"].as_str().unwrap().contains("/aliases/"))
         .count()
 }
+
+/// The example (examples/debt-api) on the Python base scripts/test-env makes (Debian's python3
+/// with AWS's runtime interface client), two of its functions, the alias and its smoke tests.
+fn real_example(prefix: &str) -> crate::support::Project {
+    let p = crate::support::ecr_servers(prefix);
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
+    let copied = std::process::Command::new("cp")
+        .args(["-a", source])
+        .arg(p.root())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    p.file(
+        "imprint.toml",
+        &format!(
+            r#"[image]
+name = "{prefix}"
+platform = "linux/amd64"
+build_args = {{ BASE = "{base}" }}
+
+[deploy]
+functions = ["{prefix}-0", "{prefix}-1"]
+alias = "live"
+
+[deploy.smoke]
+"{prefix}-0" = {{ event = "events/healthz.json", status_code = 200, expect = {{ body = '{{"status": "ok"}}' }} }}
+"{prefix}-1" = {{ event = "events/create-debt.json", status_code = 201 }}
+"#,
+            base = crate::support::server_env("IMPRINT_TEST_PYTHON_BASE")
+        ),
+    );
+    p
+}
+
+#[test]
+fn the_examples_real_handlers_pass_their_smoke_tests_and_a_broken_one_is_caught() {
+    let prefix = "it-traffic-real";
+    let p = real_example(prefix);
+    p.run(&["build"]).success();
+    let first = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let uri = first["image_uri"].as_str().unwrap();
+    let created = lambda_fixture(&[
+        "create",
+        prefix,
+        "2",
+        uri,
+        "--handler",
+        "handlers.healthz.handler",
+        "--handler",
+        "handlers.debts.create_handler",
+    ]);
+    let names: Vec<String> = serde_json::from_value(created.success().json()).unwrap();
+    let mut args = vec!["alias", "live"];
+    args.extend(names.iter().map(String::as_str));
+    lambda_fixture(&args).success();
+
+    // An edit, deployed: both real handlers answer their events on the new versions.
+    let healthz = p.path("handlers/healthz.py");
+    let text = std::fs::read_to_string(&healthz).unwrap();
+    std::fs::write(&healthz, format!("{text}\n# reviewed\n")).unwrap();
+    let report = p.run(&["deploy", "--yes", "--json"]).success().json();
+    let smoke = report["traffic"]["smoke"].as_array().unwrap();
+    assert_eq!(smoke.len(), 2, "{report}");
+    assert!(smoke.iter().all(|s| s["passed"] == true), "{report}");
+    let created_debt = smoke
+        .iter()
+        .find(|s| s["function"] == format!("{prefix}-1").as_str());
+    assert!(
+        created_debt.unwrap()["answer"]
+            .as_str()
+            .unwrap()
+            .contains("ACME Ltd"),
+        "{report}"
+    );
+
+    // A handler that raises: Python's traceback comes back in the log tail; no alias moves.
+    std::fs::write(
+        &healthz,
+        "def handler(event, context):\n    return {'statusCode': 200, 'body': event['missing']}\n",
+    )
+    .unwrap();
+    let run = p.run(&["deploy", "--yes", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("smoke-failed {prefix}-0")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("KeyError"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains(&format!("smoke-failed {prefix}-1")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.json()["outcome"], "smoke-failed");
+    let mut args = vec!["routes", "live"];
+    args.extend(names.iter().map(String::as_str));
+    let routes = lambda_fixture(&args).success().json();
+    for name in &names {
+        assert_eq!(routes[name]["version"], "2", "{routes}");
+        assert_eq!(routes[name]["weights"], serde_json::json!({}), "{routes}");
+    }
+}
