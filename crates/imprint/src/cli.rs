@@ -127,8 +127,9 @@ pub struct RunLocalArgs {
     /// Post this JSON event to the function, print its answer, and stop the container.
     #[arg(long, value_name = "FILE")]
     pub event: Option<PathBuf>,
-    /// The host port the invoke API answers on (the container's 8080 is published there;
-    /// with --network host, the port the runtime listens on).
+    /// The host port the emulator's invoke API answers on (the container's 8080 is published
+    /// there; with --network host, the port the runtime listens on). Not used with --event
+    /// unless --emulator.
     #[arg(long, default_value_t = 9000, value_name = "PORT")]
     pub port: u16,
     /// The container network: `host` where the engine has no bridge (then nothing is published).
@@ -140,6 +141,10 @@ pub struct RunLocalArgs {
     /// How long to wait for the function to answer an invoke.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+    /// With --event: post it to the runtime interface emulator inside the image (AWS's base
+    /// images) instead of serving the Lambda Runtime API to the image's runtime client.
+    #[arg(long)]
+    pub emulator: bool,
 }
 
 /// `imprint doctor`.

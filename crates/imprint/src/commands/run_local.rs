@@ -1,7 +1,8 @@
 //! `imprint run-local`: the document's `make build-local` and `make run-local`. The image for
-//! the local tree (reused when built, built otherwise) runs with the docker CLI, the Lambda
-//! runtime interface published on a local port; `--event FILE` posts one invoke, prints the
-//! answer and stops the container.
+//! the local tree (reused when built, built otherwise) runs with the docker CLI. `--event FILE`
+//! hands one event to the image's runtime client through the Lambda Runtime API imprint
+//! serves (or, with `--emulator`, posts it to the emulator in AWS's base images), prints the
+//! answer and stops the container; without it the emulator runs until Ctrl-C.
 
 use anyhow::Context as _;
 use imprint_context::BuilderKind;
@@ -74,7 +75,18 @@ pub async fn run(session: &Session, args: &RunLocalArgs) -> anyhow::Result<ExitS
             ExitStatus::Failure
         });
     };
-    let answer = container::invoke_once(kind, &spec, event, args.timeout, printer).await?;
+    let answer = if args.emulator {
+        container::invoke_once(kind, &spec, event, args.timeout, printer).await?
+    } else {
+        if spec.network.is_some_and(|n| n != "host") {
+            return Err(UsageError::new(
+                format!("--network {}: the runtime reaches imprint's Lambda Runtime API on this machine's loopback, so the container runs on the host network", spec.network.unwrap_or_default()),
+                "drop --network, or pass --emulator to post to the image's runtime interface emulator",
+            )
+            .into());
+        }
+        container::invoke_through_runtime_api(kind, &spec, event, args.timeout, printer).await?
+    };
     // The answer as JSON when it is JSON (a handler's usual reply), else as text.
     let json = serde_json::from_str::<serde_json::Value>(&answer.body)
         .unwrap_or_else(|_| serde_json::Value::String(answer.body.clone()));

@@ -77,11 +77,12 @@ impl Traffic {
         }
         text += ", then 100%";
         if !self.alarms.is_empty() {
-            text += &format!(
-                "; alarms watched: {} (then {} more)",
-                self.alarms.join(", "),
-                secs(self.final_bake)
-            );
+            let after = if self.final_bake.is_zero() {
+                "read once more after the flip".to_string()
+            } else {
+                format!("then {} more", secs(self.final_bake))
+            };
+            text += &format!("; alarms watched: {} ({after})", self.alarms.join(", "));
         }
         text
     }

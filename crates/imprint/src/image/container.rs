@@ -1,5 +1,7 @@
-//! Running an image on this machine with the builder's engine, the Lambda runtime interface
-//! published on a local port: attached until Ctrl-C, or detached for one invoke.
+//! Running an image on this machine with the builder's engine: one invoke through the Lambda
+//! Runtime API imprint serves (any image with a runtime interface client), or the runtime
+//! interface emulator of AWS base images published on a local port (attached until Ctrl-C, or
+//! detached for one invoke).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -7,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use imprint_context::BuilderKind;
 
+use super::runtime_api::{Reply, RuntimeApi};
 use crate::config::builder_program;
 use crate::printer::Printer;
 
@@ -51,6 +54,17 @@ pub struct Answer {
 /// `docker run --rm --name NAME …` for the spec; variable values travel in the command's
 /// environment, never in argv.
 fn run_command(kind: BuilderKind, spec: &RunSpec<'_>, name: &str, detach: bool) -> Command {
+    run_command_with(kind, spec, name, detach, None)
+}
+
+/// [`run_command`], with `AWS_LAMBDA_RUNTIME_API` set when the runtime is to ask imprint.
+fn run_command_with(
+    kind: BuilderKind,
+    spec: &RunSpec<'_>,
+    name: &str,
+    detach: bool,
+    runtime_api: Option<&str>,
+) -> Command {
     let mut command = Command::new(builder_program(kind));
     command.arg("run").arg("--rm").args(["--name", name]);
     if detach {
@@ -66,6 +80,9 @@ fn run_command(kind: BuilderKind, spec: &RunSpec<'_>, name: &str, detach: bool) 
                 &format!("127.0.0.1:{}:{RUNTIME_PORT}", spec.port),
             ]);
         }
+    }
+    if let Some(address) = runtime_api {
+        command.args(["--env", &format!("AWS_LAMBDA_RUNTIME_API={address}")]);
     }
     for var in spec.env_vars {
         match var.split_once('=') {
@@ -126,26 +143,94 @@ pub async fn invoke_once(
     ));
     let answer = invoke(&url, event, timeout).await;
     if answer.is_err() {
-        let logs = Command::new(&docker)
-            .args(["logs", "--tail", "20", &name])
-            .output();
-        if let Ok(logs) = logs {
-            printer.warn(&format!(
-                "the container's last lines:\n{}{}",
-                String::from_utf8_lossy(&logs.stdout),
-                String::from_utf8_lossy(&logs.stderr)
-            ));
-        }
+        show_logs(&docker, &name, printer);
     }
-    let stopped = Command::new(&docker)
-        .args(["stop", "--time", "1", &name])
+    stop(&docker, &name, printer);
+    answer
+}
+
+/// Runs the image detached with `AWS_LAMBDA_RUNTIME_API` pointing at a Runtime API imprint
+/// serves on a loopback port (so the container shares the host's network), hands it `event`
+/// and takes its answer; the container is stopped either way (its last log lines shown when
+/// it does not answer).
+pub async fn invoke_through_runtime_api(
+    kind: BuilderKind,
+    spec: &RunSpec<'_>,
+    event: Vec<u8>,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<Answer> {
+    let docker = builder_program(kind);
+    let name = container_name();
+    let mut api = RuntimeApi::start(event, spec.handler.unwrap_or("function"), timeout).await?;
+    let host = RunSpec {
+        network: Some("host"),
+        ..spec.clone()
+    };
+    let started = run_command_with(kind, &host, &name, true, Some(&api.address()))
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{docker}`"))?;
+    if !started.status.success() {
+        anyhow::bail!(
+            "failed to start {}: {}",
+            spec.image,
+            String::from_utf8_lossy(&started.stderr).trim()
+        );
+    }
+    printer.note(&format!(
+        "started {} as {name}; its runtime takes the event from the Lambda Runtime API at {}",
+        spec.image,
+        api.address()
+    ));
+    let reply = api.reply(timeout).await;
+    if reply.is_none() {
+        show_logs(&docker, &name, printer);
+    }
+    stop(&docker, &name, printer);
+    match reply {
+        Some(Reply::Response(body)) => Ok(Answer {
+            status: 200,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            function_error: None,
+        }),
+        Some(Reply::Error(body)) => Ok(Answer {
+            status: 200,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            function_error: Some("Unhandled".into()),
+        }),
+        None => anyhow::bail!(
+            "the function's runtime did not answer within {}s (--timeout); its last lines are above",
+            timeout.as_secs()
+        ),
+    }
+}
+
+fn show_logs(docker: &str, name: &str, printer: &Printer) {
+    let logs = Command::new(docker)
+        .args(["logs", "--tail", "20", name])
         .output();
-    if !stopped.is_ok_and(|o| o.status.success()) {
+    if let Ok(logs) = logs {
+        printer.warn(&format!(
+            "the container's last lines:\n{}{}",
+            String::from_utf8_lossy(&logs.stdout),
+            String::from_utf8_lossy(&logs.stderr)
+        ));
+    }
+}
+
+/// Removes the container (killed first), and waits until it is gone: `--rm` alone removes it
+/// in the background, after `docker stop` has returned.
+fn stop(docker: &str, name: &str, printer: &Printer) {
+    let removed = Command::new(docker).args(["rm", "--force", name]).output();
+    let gone = removed.is_ok_and(|o| {
+        o.status.success() || String::from_utf8_lossy(&o.stderr).contains("No such container")
+    });
+    if !gone {
         printer.warn(&format!(
             "could not stop the container {name}; stop it with `docker stop {name}`"
         ));
     }
-    answer
 }
 
 /// Posts the event until the runtime answers (it takes a moment to start); the status,

@@ -8,6 +8,7 @@ mod gzip;
 pub(crate) mod index;
 pub(crate) mod lock;
 pub(crate) mod publish;
+mod runtime_api;
 mod tag;
 
 pub use archive::{from_archive, Image, ImageError, Layer};

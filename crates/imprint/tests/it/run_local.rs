@@ -67,6 +67,7 @@ fn run_local_builds_runs_and_invokes_the_handler_with_the_event() {
     let rie_port = format!("RIE_PORT={port}");
     let args = [
         "run-local",
+        "--emulator",
         "--network",
         "host",
         "--port",
@@ -111,7 +112,8 @@ fn run_local_builds_runs_and_invokes_the_handler_with_the_event() {
         .unwrap()
         .starts_with("it-run-local:"));
     assert_eq!(invoked["answer"]["event"]["debtor"], "ACME");
-    let left = docker(&["ps", "--all", "--quiet", "--filter", "name=imprint-run-"]).success();
+    let image = format!("ancestor={}", invoked["image"].as_str().unwrap());
+    let left = docker(&["ps", "--all", "--quiet", "--filter", &image]).success();
     assert_eq!(left.stdout.trim(), "", "containers left behind");
 
     // Variable values go to docker through its environment, never its argv.
@@ -126,4 +128,75 @@ fn run_local_builds_runs_and_invokes_the_handler_with_the_event() {
         "{}",
         missing.stderr
     );
+}
+
+#[test]
+fn run_local_serves_the_runtime_api_to_the_examples_real_runtime_client() {
+    let p = Project::new().with_servers();
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
+    let copied = std::process::Command::new("cp")
+        .args(["-a", source])
+        .arg(p.root())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    // The example on Debian's python3 with AWS's runtime interface client (scripts/test-env):
+    // no emulator in the image; imprint serves the Runtime API.
+    p.file(
+        "imprint.toml",
+        &format!(
+            "[image]\nname = \"it-run-local-ric\"\nplatform = \"linux/amd64\"\nbuild_args = {{ BASE = \"{}\" }}\n",
+            server_env("IMPRINT_TEST_PYTHON_BASE")
+        ),
+    );
+    let run = p
+        .run(&[
+            "run-local",
+            "--handler",
+            "handlers.debts.create_handler",
+            "--event",
+            "events/create-debt.json",
+            "--json",
+        ])
+        .success();
+    assert!(
+        run.stderr.contains("Lambda Runtime API at 127.0.0.1:"),
+        "{}",
+        run.stderr
+    );
+    let invoked = run.json();
+    assert_eq!(invoked["function_error"], Value::Null, "{invoked}");
+    assert_eq!(invoked["answer"]["statusCode"], 201, "{invoked}");
+    assert!(
+        invoked["answer"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("ACME Ltd"),
+        "{invoked}"
+    );
+
+    // A handler that raises: the runtime posts the error, imprint says so and exits 1.
+    p.file(
+        "handlers/healthz.py",
+        "def handler(event, context):\n    raise RuntimeError('database unreachable')\n",
+    );
+    let run = p.run(&[
+        "run-local",
+        "--handler",
+        "handlers.healthz.handler",
+        "--event",
+        "events/healthz.json",
+        "--json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let invoked = run.json();
+    assert_eq!(invoked["function_error"], "Unhandled", "{invoked}");
+    assert_eq!(invoked["answer"]["errorType"], "RuntimeError", "{invoked}");
+    assert!(invoked["answer"]["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("database unreachable"));
+    let image = format!("ancestor={}", invoked["image"].as_str().unwrap());
+    let left = docker(&["ps", "--all", "--quiet", "--filter", &image]).success();
+    assert_eq!(left.stdout.trim(), "", "containers left behind");
 }

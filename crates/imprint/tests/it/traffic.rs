@@ -571,3 +571,49 @@ fn the_examples_real_handlers_pass_their_smoke_tests_and_a_broken_one_is_caught(
         assert_eq!(routes[name]["weights"], serde_json::json!({}), "{routes}");
     }
 }
+
+#[test]
+fn faults_while_shifting_are_retried_and_a_conflict_puts_every_alias_back() {
+    let prefix = "it-traffic-fault";
+    let g = aliased(prefix, 4, "strategy = \"canary:10%:1s\"\n");
+    let alias_path = |n: usize| format!("/functions/{prefix}-{n}/aliases/live");
+    crate::support::fault_rules(serde_json::json!([
+        {"match": {"method": "PUT", "path": alias_path(1)},
+         "respond": {"status": 429, "headers": {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "1"},
+                     "body": {"Type": "User", "message": "Rate exceeded"}}},
+        {"match": {"method": "PUT", "path": alias_path(2)}, "drop": true}
+    ]));
+    let report = g.deploy(&[]).success().json();
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    assert_eq!(shifts(&report), vec![10, 100]);
+    assert!(all_route(&routes(&g), &("2".to_string(), None)));
+    let puts = |n: usize| {
+        crate::support::fault_log(&alias_path(n))
+            .iter()
+            .filter(|r| r["method"] == "PUT")
+            .count()
+    };
+    assert_eq!(puts(0), 2, "10%, then the flip");
+    assert_eq!(puts(1), 3, "throttled once");
+    assert_eq!(puts(2), 3, "dropped once");
+
+    // Someone else's change refused by Lambda (PreconditionFailed) at the flip of one alias:
+    // it is not overwritten as ours, and every alias goes back to version 2.
+    crate::support::fault_rules(serde_json::json!([
+        {"match": {"method": "PUT", "path": alias_path(3)}, "after": 1,
+         "respond": {"status": 412, "headers": {"x-amzn-ErrorType": "PreconditionFailedException"},
+                     "body": {"Type": "User", "message": "The Revision Id provided does not match the latest Revision Id."}}}
+    ]));
+    g.p.file("main.py", "print('conflict')\n");
+    let run = g.deploy(&[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("changed by someone else"),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
+    assert_eq!(report["outcome"], "rolled-back", "{report}");
+    assert_eq!(shifts(&report), vec![10]);
+    assert!(all_route(&routes(&g), &("2".to_string(), None)));
+}
