@@ -125,17 +125,7 @@ pub async fn invoke_once(
 ) -> anyhow::Result<Answer> {
     let docker = builder_program(kind);
     let name = container_name();
-    let started = run_command(kind, spec, &name, true)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{docker}`"))?;
-    if !started.status.success() {
-        anyhow::bail!(
-            "failed to start {}: {}",
-            spec.image,
-            String::from_utf8_lossy(&started.stderr).trim()
-        );
-    }
+    start_detached(run_command(kind, spec, &name, true), &docker, spec.image)?;
     let url = spec.url();
     printer.note(&format!(
         "started {} as {name}; posting the event to {url}",
@@ -167,17 +157,8 @@ pub async fn invoke_through_runtime_api(
         network: Some("host"),
         ..spec.clone()
     };
-    let started = run_command_with(kind, &host, &name, true, Some(&api.address()))
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run `{docker}`"))?;
-    if !started.status.success() {
-        anyhow::bail!(
-            "failed to start {}: {}",
-            spec.image,
-            String::from_utf8_lossy(&started.stderr).trim()
-        );
-    }
+    let command = run_command_with(kind, &host, &name, true, Some(&api.address()));
+    start_detached(command, &docker, spec.image)?;
     printer.note(&format!(
         "started {} as {name}; its runtime takes the event from the Lambda Runtime API at {}",
         spec.image,
@@ -204,6 +185,21 @@ pub async fn invoke_through_runtime_api(
             timeout.as_secs()
         ),
     }
+}
+
+/// Runs a detached `docker run`; its error names the image.
+fn start_detached(mut command: Command, docker: &str, image: &str) -> anyhow::Result<()> {
+    let started = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run `{docker}`"))?;
+    if !started.status.success() {
+        anyhow::bail!(
+            "failed to start {image}: {}",
+            String::from_utf8_lossy(&started.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 fn show_logs(docker: &str, name: &str, printer: &Printer) {

@@ -187,6 +187,16 @@ impl<'a> Lane<'a> {
         })
     }
 
+    /// Records why the lane failed; the first failure of a step is its stop.
+    fn fail(&mut self, e: &anyhow::Error, stop: &mut Option<Stop>) {
+        let error = format!("{e:#}");
+        self.error = Some(error.clone());
+        stop.get_or_insert(Stop::Failed {
+            function: self.function.name.clone(),
+            error,
+        });
+    }
+
     /// The route giving `percent` of the traffic to the new version.
     fn route_at(&self, percent: u8) -> Route {
         let new = self.new.as_deref().unwrap_or(&self.old);
@@ -265,14 +275,7 @@ async fn publish_all(
                 ));
                 lane.new = Some(version);
             }
-            Err(e) => {
-                let error = format!("{e:#}");
-                lane.error = Some(error.clone());
-                stop.get_or_insert(Stop::Failed {
-                    function: lane.function.name.clone(),
-                    error,
-                });
-            }
+            Err(e) => lane.fail(&e, &mut stop),
         }
     }
     stop
@@ -311,14 +314,7 @@ async fn move_all(
                 lane.route = to;
                 lane.revision = revision;
             }
-            Err(e) => {
-                let error = format!("{e:#}");
-                lane.error = Some(error.clone());
-                stop.get_or_insert(Stop::Failed {
-                    function: lane.function.name.clone(),
-                    error,
-                });
-            }
+            Err(e) => lane.fail(&e, &mut stop),
         }
     }
     stop

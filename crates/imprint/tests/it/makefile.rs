@@ -50,13 +50,7 @@ impl Example {
 /// recording `pulumi` first on PATH.
 fn example(prefix: &'static str) -> Example {
     let p = ecr_servers(prefix);
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
-    let copied = std::process::Command::new("cp")
-        .args(["-a", source])
-        .arg(p.root())
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    crate::support::copy_example(&p);
     let names: Vec<String> = (0..3).map(|i| format!("\"{prefix}-{i}\"")).collect();
     p.file(
         "imprint.toml",

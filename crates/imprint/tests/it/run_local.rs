@@ -133,13 +133,7 @@ fn run_local_builds_runs_and_invokes_the_handler_with_the_event() {
 #[test]
 fn run_local_serves_the_runtime_api_to_the_examples_real_runtime_client() {
     let p = Project::new().with_servers();
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
-    let copied = std::process::Command::new("cp")
-        .args(["-a", source])
-        .arg(p.root())
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    crate::support::copy_example(&p);
     // The example on Debian's python3 with AWS's runtime interface client (scripts/test-env):
     // no emulator in the image; imprint serves the Runtime API.
     p.file(

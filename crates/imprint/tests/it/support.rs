@@ -381,3 +381,14 @@ pub fn fault_log(needle: &str) -> Vec<serde_json::Value> {
         .filter(|r| r["path"].as_str().unwrap_or_default().contains(needle))
         .collect()
 }
+
+/// Copies examples/debt-api (all of it) into the project's folder.
+pub fn copy_example(p: &Project) {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
+    let copied = Command::new("cp")
+        .args(["-a", source])
+        .arg(p.root())
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cannot copy the example");
+}

@@ -473,13 +473,7 @@ fn alias_writes(g: &Group) -> usize {
 /// with AWS's runtime interface client), two of its functions, the alias and its smoke tests.
 fn real_example(prefix: &str) -> crate::support::Project {
     let p = crate::support::ecr_servers(prefix);
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api/.");
-    let copied = std::process::Command::new("cp")
-        .args(["-a", source])
-        .arg(p.root())
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    crate::support::copy_example(&p);
     p.file(
         "imprint.toml",
         &format!(
