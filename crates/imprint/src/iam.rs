@@ -100,11 +100,18 @@ pub fn policy(
         statements.push(json!({"Sid": "DeployThroughAlias", "Effect": "Allow",
             "Action": ALIAS_ACTIONS, "Resource": qualified}));
     }
-    if let Some(alarms) = deploy.alarms.as_ref().filter(|a| !a.is_empty()) {
-        let arns: Vec<String> = alarms
+    let alarms = deploy
+        .alarms
+        .as_ref()
+        .map(|a| a.pairs())
+        .unwrap_or_default();
+    if !alarms.is_empty() {
+        let mut arns: Vec<String> = alarms
             .iter()
-            .map(|a| format!("arn:aws:cloudwatch:{region}:{account}:alarm:{a}"))
+            .map(|(_, a)| format!("arn:aws:cloudwatch:{region}:{account}:alarm:{a}"))
             .collect();
+        arns.sort();
+        arns.dedup();
         statements.push(json!({"Sid": "WatchAlarms", "Effect": "Allow",
             "Action": ALARM_ACTIONS, "Resource": arns}));
     }

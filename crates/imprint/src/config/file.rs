@@ -160,11 +160,34 @@ pub struct DeploySection {
     /// How traffic moves to the new versions (needs `alias` unless `all-at-once`).
     pub strategy: Option<Strategy>,
     /// CloudWatch alarms watched while traffic shifts; one firing puts every alias back.
-    pub alarms: Option<Vec<String>>,
+    pub alarms: Option<AlarmsSpec>,
     /// How long the alarms are watched after all traffic is on the new versions.
     pub final_bake: Option<String>,
     /// `[deploy.smoke]`: function name or glob → event file (or a table with expectations).
     pub smoke: Option<BTreeMap<String, SmokeSpec>>,
+}
+
+/// `[deploy] alarms`: a list for the whole group, or a table of function name or glob → list.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum AlarmsSpec {
+    /// `alarms = ["debt-api-errors"]`: watched whichever functions are deployed.
+    Group(Vec<String>),
+    /// `[deploy.alarms]` `"debt-*-function" = ["…"]`: watched when a function it names is.
+    ByFunction(BTreeMap<String, Vec<String>>),
+}
+
+impl AlarmsSpec {
+    /// (function glob, alarm) pairs; a group's alarms are under `*`.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Group(names) => names.iter().map(|a| ("*".into(), a.clone())).collect(),
+            Self::ByFunction(table) => table
+                .iter()
+                .flat_map(|(glob, names)| names.iter().map(|a| (glob.clone(), a.clone())))
+                .collect(),
+        }
+    }
 }
 
 /// The sections an `[env.NAME]` may override.

@@ -95,7 +95,7 @@ fn missing(want: &Value, got: &Value, at: &str) -> Option<String> {
 }
 
 /// `*` any run of characters, `?` one; everything else itself.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+pub(super) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     match (pattern.first(), name.first()) {
         (None, None) => true,
         (Some(b'*'), _) => {

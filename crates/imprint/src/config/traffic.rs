@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use super::file::DeploySection;
+use super::file::{AlarmsSpec, DeploySection};
 use super::network::parse_duration;
+use super::smoke::glob_match;
 use super::strategy::Strategy;
 
 /// How a deploy moves traffic: `[deploy] alias, strategy, alarms, final_bake` with the flags.
@@ -14,8 +15,9 @@ pub struct Traffic {
     pub alias: Option<String>,
     /// How.
     pub strategy: Strategy,
-    /// CloudWatch alarms watched while traffic shifts.
-    pub alarms: Vec<String>,
+    /// CloudWatch alarms watched while traffic shifts, each with the function name or glob
+    /// it belongs to (`*` for the whole group).
+    pub alarms: Vec<(String, String)>,
     /// How long the alarms are watched once all traffic is on the new versions.
     pub final_bake: Duration,
 }
@@ -29,7 +31,11 @@ impl Traffic {
     ) -> Result<Self, String> {
         let alias = alias.or(section.alias.as_deref()).map(str::to_string);
         let strategy = strategy.or(section.strategy).unwrap_or_default();
-        let alarms = section.alarms.clone().unwrap_or_default();
+        let alarms = section
+            .alarms
+            .as_ref()
+            .map(AlarmsSpec::pairs)
+            .unwrap_or_default();
         if let Some(alias) = &alias {
             check_alias(alias)?;
         } else if strategy.needs_alias() {
@@ -41,7 +47,7 @@ impl Traffic {
                 "[deploy] alarms are watched while an alias's traffic shifts, and no alias is set: set [deploy] alias (or pass --alias)".into(),
             );
         }
-        if let Some(name) = alarms.iter().find(|a| a.is_empty() || a.len() > 255) {
+        if let Some((_, name)) = alarms.iter().find(|(_, a)| a.is_empty() || a.len() > 255) {
             return Err(format!(
                 "[deploy] alarms: \"{name}\" is not a CloudWatch alarm name (1 to 255 characters)"
             ));
@@ -62,6 +68,32 @@ impl Traffic {
 }
 
 impl Traffic {
+    /// The alarms to watch when `functions` are deployed: the group's, and those of any
+    /// function named; each once.
+    pub fn alarms_for(&self, functions: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (glob, alarm) in &self.alarms {
+            let named = functions
+                .iter()
+                .any(|f| glob_match(glob.as_bytes(), f.as_bytes()));
+            if named && !out.contains(alarm) {
+                out.push(alarm.clone());
+            }
+        }
+        out
+    }
+
+    /// Every alarm configured, each once.
+    fn alarm_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for (_, alarm) in &self.alarms {
+            if !out.contains(&alarm.as_str()) {
+                out.push(alarm);
+            }
+        }
+        out
+    }
+
     /// What a deploy with these settings does to the traffic, in a sentence (`preview`).
     pub fn describe(&self, smoke_tests: usize) -> String {
         let Some(alias) = &self.alias else {
@@ -82,7 +114,10 @@ impl Traffic {
             } else {
                 format!("then {} more", secs(self.final_bake))
             };
-            text += &format!("; alarms watched: {} ({after})", self.alarms.join(", "));
+            text += &format!(
+                "; alarms watched: {} ({after})",
+                self.alarm_names().join(", ")
+            );
         }
         text
     }
@@ -133,7 +168,7 @@ mod tests {
         let canary = Some(parse("canary:10%:2s"));
         let err = Traffic::resolve(&section, None, canary).unwrap_err();
         assert!(err.contains("set [deploy] alias"), "{err}");
-        section.alarms = Some(vec!["errors".into()]);
+        section.alarms = Some(AlarmsSpec::Group(vec!["errors".into()]));
         assert!(Traffic::resolve(&section, None, None)
             .unwrap_err()
             .contains("alarms"));
@@ -159,5 +194,30 @@ mod tests {
         assert!(Traffic::resolve(&section, Some("live"), None)
             .unwrap_err()
             .contains("final_bake"));
+    }
+
+    #[test]
+    fn alarms_belong_to_the_group_or_to_functions() {
+        let section: DeploySection = toml::from_str(
+            "alias = \"live\"\n[alarms]\n\"*\" = [\"group-errors\"]\n\"debt-*\" = [\"debt-errors\", \"group-errors\"]\n\"auth\" = [\"auth-denials\"]\n",
+        )
+        .unwrap();
+        let t = Traffic::resolve(&section, None, None).unwrap();
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            t.alarms_for(&names(&["debt-create"])),
+            ["group-errors", "debt-errors"]
+        );
+        assert_eq!(
+            t.alarms_for(&names(&["auth"])),
+            ["group-errors", "auth-denials"]
+        );
+        assert!(t
+            .describe(0)
+            .contains("group-errors, auth-denials, debt-errors"));
+        let list: DeploySection =
+            toml::from_str("alias = \"live\"\nalarms = [\"errors\"]\n").unwrap();
+        let t = Traffic::resolve(&list, None, None).unwrap();
+        assert_eq!(t.alarms_for(&names(&["anything"])), ["errors"]);
     }
 }

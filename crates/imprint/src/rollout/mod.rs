@@ -73,7 +73,7 @@ impl<'a> Fleet<'a> {
         action: Action,
         options: &Options,
     ) -> anyhow::Result<Report> {
-        let alarms = match options.traffic.alarms.as_slice() {
+        let alarms = match options.traffic.alarms_for(&self.names).as_slice() {
             [] => None,
             names => {
                 let client = self.session.cloudwatch().await?;

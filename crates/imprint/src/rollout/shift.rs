@@ -101,18 +101,7 @@ pub async fn shift(
     let mut stop = publish_all(client, &mut lanes, target, options, printer).await;
     let mut smoked = Vec::new();
     if stop.is_none() && !options.skip_smoke && !options.smoke.is_empty() {
-        let versions: Vec<(&str, &str)> = lanes
-            .iter()
-            .filter_map(|l| Some((l.function.name.as_str(), l.new.as_deref()?)))
-            .collect();
-        smoked = smoke::run(
-            client,
-            &versions,
-            &options.smoke,
-            options.concurrency,
-            printer,
-        )
-        .await;
+        smoked = smoke_new_versions(client, &lanes, options, printer).await;
         if smoked.iter().any(|r| !r.passed) {
             stop = Some(Stop::Smoke);
         }
@@ -147,18 +136,7 @@ pub async fn shift(
         }
     }
     if let Some(why) = &stop {
-        let touched = lanes.iter().any(|l| l.moved || l.error.is_some());
-        if !touched {
-            printer.warn(&format!("{}; no alias was moved", why.describe()));
-        } else if options.no_rollback {
-            printer.warn(&format!(
-                "{}; --no-rollback: the aliases stay where they are",
-                why.describe()
-            ));
-        } else {
-            printer.warn(&format!("{}; putting every alias back", why.describe()));
-            put_back(client, &mut lanes, options, printer).await;
-        }
+        after_stop(client, &mut lanes, why, options, printer).await;
     }
     let results = lanes
         .iter()
@@ -169,6 +147,48 @@ pub async fn shift(
         stop,
         results,
         smoke: smoked,
+    }
+}
+
+/// The smoke tests of every lane's new version.
+async fn smoke_new_versions(
+    client: &Lambda,
+    lanes: &[Lane<'_>],
+    options: &Options,
+    printer: &Printer,
+) -> Vec<SmokeResult> {
+    let versions: Vec<(&str, &str)> = lanes
+        .iter()
+        .filter_map(|l| Some((l.function.name.as_str(), l.new.as_deref()?)))
+        .collect();
+    smoke::run(
+        client,
+        &versions,
+        &options.smoke,
+        options.concurrency,
+        printer,
+    )
+    .await
+}
+
+/// After a stop: every alias back (unless none moved, or `--no-rollback`), said on stderr.
+async fn after_stop(
+    client: &Lambda,
+    lanes: &mut [Lane<'_>],
+    why: &Stop,
+    options: &Options,
+    printer: &Printer,
+) {
+    let why = why.describe();
+    if !lanes.iter().any(|l| l.moved || l.error.is_some()) {
+        printer.warn(&format!("{why}; no alias was moved"));
+    } else if options.no_rollback {
+        printer.warn(&format!(
+            "{why}; --no-rollback: the aliases stay where they are"
+        ));
+    } else {
+        printer.warn(&format!("{why}; putting every alias back"));
+        put_back(client, lanes, options, printer).await;
     }
 }
 
