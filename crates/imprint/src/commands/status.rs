@@ -58,8 +58,9 @@ pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitSta
     let mut found = lambda::read_functions(client, &names).await?;
     let alias = settings.config.sections.deploy.alias.as_deref();
     if let Some(alias) = alias {
-        for f in &mut found {
-            f.alias = lambda::read_alias(client, &f.name, alias).await?;
+        let views = lambda::read_alias_views(client, &found, alias).await?;
+        for (f, view) in found.iter_mut().zip(views) {
+            f.alias = view;
         }
     }
     let query = TagQuery {

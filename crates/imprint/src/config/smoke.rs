@@ -2,6 +2,7 @@
 //! optional expectations of the answer; the event files are read and checked here.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -119,16 +120,16 @@ pub fn load(section: &BTreeMap<String, SmokeSpec>, dir: &Path) -> Result<Vec<Smo
             };
             let path = dir.join(file);
             let shown = file.display().to_string();
-            let size = std::fs::metadata(&path)
-                .map_err(|e| format!("[deploy.smoke] \"{functions}\": cannot read {shown}: {e}"))?
-                .len();
-            if size > MAX_EVENT {
+            // One read, at most one byte past the limit: a huge file is refused unread.
+            let mut event = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|f| f.take(MAX_EVENT + 1).read_to_end(&mut event))
+                .map_err(|e| format!("[deploy.smoke] \"{functions}\": cannot read {shown}: {e}"))?;
+            if event.len() as u64 > MAX_EVENT {
                 return Err(format!(
-                    "[deploy.smoke] \"{functions}\": {shown} is {size} bytes; Lambda takes events up to 6 MB"
+                    "[deploy.smoke] \"{functions}\": {shown} is larger than 6 MB; Lambda takes events up to 6 MB"
                 ));
             }
-            let event = std::fs::read(&path)
-                .map_err(|e| format!("[deploy.smoke] \"{functions}\": cannot read {shown}: {e}"))?;
             serde_json::from_slice::<Value>(&event).map_err(|e| {
                 format!("{shown}:{}: not JSON ({e}); smoke events are JSON", e.line())
             })?;

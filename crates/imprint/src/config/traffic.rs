@@ -65,9 +65,7 @@ impl Traffic {
             final_bake,
         })
     }
-}
 
-impl Traffic {
     /// The alarms to watch when `functions` are deployed: the group's, and those of any
     /// function named; each once.
     pub fn alarms_for(&self, functions: &[String]) -> Vec<String> {

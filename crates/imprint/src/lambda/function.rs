@@ -135,11 +135,7 @@ pub async fn read_aliases(
     functions: &mut [Function],
     alias: &str,
 ) -> anyhow::Result<()> {
-    let views: Vec<Option<AliasView>> = stream::iter(functions.iter())
-        .map(|f| read_alias(client, &f.name, alias))
-        .buffered(PARALLEL_READS)
-        .try_collect()
-        .await?;
+    let views = read_alias_views(client, functions, alias).await?;
     let missing: Vec<&str> = functions
         .iter()
         .zip(&views)
@@ -157,6 +153,20 @@ pub async fn read_aliases(
         f.alias = view;
     }
     Ok(())
+}
+
+/// Each function's `alias` (with the images of its versions), a few at a time; `None` for a
+/// function without it.
+pub async fn read_alias_views(
+    client: &Lambda,
+    functions: &[Function],
+    alias: &str,
+) -> anyhow::Result<Vec<Option<AliasView>>> {
+    stream::iter(functions)
+        .map(|f| read_alias(client, &f.name, alias))
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await
 }
 
 /// Reads one function; a missing one is a usage error naming it.

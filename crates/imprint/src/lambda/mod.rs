@@ -15,7 +15,8 @@ mod versions;
 pub use alarms::{Alarms, Firing};
 pub use aliases::routing_aliases;
 pub use function::{
-    architecture_of, read_aliases, read_function, read_functions, Function, UpdateStatus,
+    architecture_of, read_alias_views, read_aliases, read_function, read_functions, Function,
+    UpdateStatus,
 };
 #[cfg(test)]
 pub use function::{PackageType, State};
@@ -26,5 +27,5 @@ pub use retry::{Lambda, PARALLEL_READS};
 pub use select::select;
 pub use update::{update_image, MoveError};
 pub use versions::{
-    percent_of, publish_version, read_alias, set_route, version_image, AliasView, Route,
+    percent_of, publish_version, read_alias_route, set_route, version_image, AliasView, Route,
 };

@@ -220,8 +220,9 @@ pub async fn set_route(
     }
 }
 
-/// The alias's route and revision, without the images.
-async fn read_alias_route(
+/// The alias's route and revision, without the images of its versions (`None` when the
+/// function has no such alias).
+pub async fn read_alias_route(
     client: &Lambda,
     function: &str,
     alias: &str,

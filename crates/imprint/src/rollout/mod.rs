@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures_util::stream::{self, StreamExt};
 
 pub use apply::{Move, Options};
 pub use pulumi::pin_pulumi;
@@ -294,19 +295,27 @@ impl Rollout<'_> {
     /// The versions the journal names for the target (a rollback's) that still run it: their
     /// aliases flip without a new update or version.
     async fn known_versions(&self, todo: &[&Function]) -> BTreeMap<String, String> {
+        let recorded = todo
+            .iter()
+            .filter_map(|f| Some((f.name.as_str(), self.target.versions.get(&f.name)?)));
+        let checked: Vec<(&str, &String, bool)> = stream::iter(recorded)
+            .map(|(name, version)| async move {
+                let image = lambda::version_image(self.clients.lambda, name, version).await;
+                let runs = matches!(image, Ok(Some(i)) if i.digest.as_deref() == Some(&self.target.digest));
+                (name, version, runs)
+            })
+            .buffered(lambda::PARALLEL_READS)
+            .collect()
+            .await;
         let mut known = BTreeMap::new();
-        for f in todo {
-            let Some(version) = self.target.versions.get(&f.name) else {
-                continue;
-            };
-            match lambda::version_image(self.clients.lambda, &f.name, version).await {
-                Ok(Some(image)) if image.digest.as_deref() == Some(&self.target.digest) => {
-                    known.insert(f.name.clone(), version.clone());
-                }
-                _ => self.printer.note(&format!(
-                    "version {version} of {} no longer runs {}; publishing it again",
-                    f.name, self.target.tag
-                )),
+        for (name, version, runs) in checked {
+            if runs {
+                known.insert(name.to_string(), version.clone());
+            } else {
+                self.printer.note(&format!(
+                    "version {version} of {name} no longer runs {}; publishing it again",
+                    self.target.tag
+                ));
             }
         }
         known

@@ -74,9 +74,9 @@ async fn read_back(
         return Ok(lambda::read_function(client, &planned.name).await?.image());
     };
     let alias = &traffic.alias;
-    let now = lambda::read_alias(client, &planned.name, alias).await?;
+    let now = lambda::read_alias_route(client, &planned.name, alias).await?;
     let back = lambda::Route::to(old);
-    if now.as_ref().map(|a| &a.route) != Some(&back) {
+    if now.as_ref().map(|(route, _)| route) != Some(&back) {
         lambda::set_route(client, &planned.name, alias, &back, None).await?;
         printer.step(&format!(
             "  put the alias {alias} of {} back on version {old}",

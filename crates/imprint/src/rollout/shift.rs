@@ -346,10 +346,12 @@ async fn put_back(client: &Lambda, lanes: &mut [Lane<'_>], options: &Options, pr
     // A failed move's error is replaced by the put-back's outcome.
     for lane in lanes.iter_mut() {
         if lane.error.is_some() {
-            if let Ok(Some(now)) = lambda::read_alias(client, &lane.function.name, lane.alias).await
+            let name = &lane.function.name;
+            if let Ok(Some((route, revision))) =
+                lambda::read_alias_route(client, name, lane.alias).await
             {
-                lane.route = now.route;
-                lane.revision = now.revision_id;
+                lane.route = route;
+                lane.revision = revision;
             }
         }
     }
