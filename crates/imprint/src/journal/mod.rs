@@ -11,6 +11,6 @@ pub use record::{
     Action, AliasDeploy, Caller, DeploymentOutcome, Finished, Firing, ImageRef, Kind, Outcome,
     Planned, Record, Runner, Shift, SmokeResult,
 };
-pub(crate) use rollback::{previous, succeeded};
+pub(crate) use rollback::{previous, succeeded, Back};
 pub use store::{entries, Deployment};
 pub(crate) use store::{unfinished, write};

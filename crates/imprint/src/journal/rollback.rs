@@ -13,15 +13,31 @@ pub fn succeeded(entry: &Deployment) -> Option<&Record> {
         .filter(|r| r.outcome == Some(DeploymentOutcome::Succeeded))
 }
 
+/// Where a rollback goes, as the journal tells it.
+#[derive(Debug, Clone, Copy)]
+pub enum Back<'a> {
+    /// The end record of the deployment to return to.
+    To(&'a Record),
+    /// There is no earlier deployment: the functions go back to what they ran before the
+    /// first one, as its begin record says (absent when someone deleted it).
+    BeforeFirst {
+        /// The end record of the journal's first deployment of the current image.
+        first: &'a Record,
+        /// Its begin record, with each function's `old` image.
+        begin: Option<&'a Record>,
+    },
+}
+
 /// The deployment to go back to. Among the successful deployments of any of `names`, oldest
 /// first, the current one is the newest, or, when that is a rollback, the deploy it went back
 /// to, so a second rollback steps further back. The answer is the newest one before it whose
-/// image differs.
+/// image differs; with none, what the functions ran before the first deployment of the
+/// current image ([`Back::BeforeFirst`]).
 pub fn previous<'a>(
     entries: &'a [Deployment],
     names: &[String],
     repository: &Repository,
-) -> Result<&'a Record, UsageError> {
+) -> Result<Back<'a>, UsageError> {
     let ours: Vec<&Record> = entries
         .iter()
         .filter_map(succeeded)
@@ -39,27 +55,53 @@ pub fn previous<'a>(
     };
     let mut anchor = older.len();
     if current.action == Action::Rollback {
-        if let Some(i) = older
+        match older
             .iter()
             .rposition(|r| r.action == Action::Deploy && r.image.digest == current.image.digest)
         {
-            anchor = i;
+            Some(i) => anchor = i,
+            None if older.iter().all(|r| r.image.digest != current.image.digest)
+                && current_is_before_first(entries, &ours, current) =>
+            {
+                return Err(UsageError::new(
+                    format!(
+                        "{} (rolled back to {}) is what the functions ran before the journal's first deployment; there is nothing older to go back to",
+                        current.tag, current.time
+                    ),
+                    "pass --to TAG to go to a pushed image (see `imprint history`)",
+                ));
+            }
+            None => {}
         }
     }
     let now = ours[anchor];
-    ours[..anchor]
+    if let Some(before) = ours[..anchor]
         .iter()
         .rev()
         .find(|r| r.image.digest != now.image.digest)
-        .copied()
-        .ok_or_else(|| {
-            UsageError::new(
-                format!(
-                    "{} (deployed {}) is the earliest successful deployment in the journal; there is none before it",
-                    now.tag, now.time
-                ),
-                "pass --to TAG to go to a pushed image (see `imprint history`)",
-            )
+    {
+        return Ok(Back::To(before));
+    }
+    // Every older deployment ran the current image: go to what ran before the first of them.
+    let first = ours[0];
+    let begin = entries
+        .iter()
+        .find(|e| e.id == first.id)
+        .and_then(|e| e.begin.as_ref());
+    Ok(Back::BeforeFirst { first, begin })
+}
+
+/// Whether `current`, a rollback, went to what the functions ran before the first deployment.
+fn current_is_before_first(entries: &[Deployment], ours: &[&Record], current: &Record) -> bool {
+    let first = ours[0];
+    entries
+        .iter()
+        .find(|e| e.id == first.id)
+        .and_then(|e| e.begin.as_ref())
+        .is_some_and(|begin| {
+            begin.functions.iter().any(|f| {
+                f.old.as_ref().and_then(|o| o.digest.as_ref()) == current.image.digest.as_ref()
+            })
         })
 }
 
@@ -67,7 +109,7 @@ pub fn previous<'a>(
 mod tests {
     use super::*;
     use crate::journal::record::sample;
-    use crate::journal::{Finished, Kind, Outcome};
+    use crate::journal::{Finished, ImageRef, Kind, Outcome};
 
     fn entry(
         n: u32,
@@ -103,7 +145,10 @@ mod tests {
     fn pick(entries: &[Deployment]) -> Result<String, String> {
         let repository = Repository::parse("r.io/a").unwrap();
         previous(entries, &["f".to_string()], &repository)
-            .map(|r| r.tag.clone())
+            .map(|back| match back {
+                Back::To(r) => r.tag.clone(),
+                Back::BeforeFirst { first, .. } => format!("before {}", first.tag),
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -138,7 +183,11 @@ mod tests {
             DeploymentOutcome::Succeeded,
             f,
         ));
-        assert!(pick(&journal).unwrap_err().contains("earliest"));
+        assert_eq!(
+            pick(&journal).unwrap(),
+            "before t-a",
+            "back from the first image: what ran before it"
+        );
         // A new deploy after rolling back to a: back means a again.
         journal.push(entry(
             8,
@@ -158,5 +207,46 @@ mod tests {
         ));
         assert_eq!(pick(&journal).unwrap(), "t-a");
         assert!(pick(&[]).unwrap_err().contains("no successful deployment"));
+        // The first deployment alone: back to what ran before it.
+        let first = vec![entry(
+            1,
+            Action::Deploy,
+            "a",
+            DeploymentOutcome::Succeeded,
+            f,
+        )];
+        assert_eq!(pick(&first).unwrap(), "before t-a");
+    }
+
+    #[test]
+    fn a_rollback_to_before_the_first_deployment_is_the_end() {
+        use crate::journal::Planned;
+        let f = &["f"];
+        let mut first = entry(1, Action::Deploy, "a", DeploymentOutcome::Succeeded, f);
+        first.begin = Some(Record {
+            functions: vec![Planned {
+                name: "f".into(),
+                old: Some(ImageRef {
+                    uri: "r.io/a:latest".into(),
+                    digest: Some("z".into()),
+                }),
+                new: first.end.as_ref().unwrap().image.clone(),
+                old_version: None,
+            }],
+            ..sample(Kind::Begin, Action::Deploy, "t-a", "a")
+        });
+        let mut journal = vec![first];
+        journal.push(entry(
+            2,
+            Action::Rollback,
+            "z",
+            DeploymentOutcome::Succeeded,
+            f,
+        ));
+        let err = pick(&journal).unwrap_err();
+        assert!(
+            err.contains("before the journal's first deployment"),
+            "{err}"
+        );
     }
 }

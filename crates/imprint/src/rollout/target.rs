@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::error::UsageError;
 use crate::image::publish::Published;
-use crate::journal::{self, ImageRef};
+use crate::journal::{self, Back, ImageRef, Record};
+use crate::lambda::tag_of;
 use crate::printer::Printer;
 use crate::registry::Registry;
 
@@ -135,21 +136,25 @@ pub async fn rollback_target(
             }
             (tag, recorded)
         }
-        None => {
-            let record = journal::previous(&entries, names, &registry.repository)?;
-            printer.note(&format!(
-                "going back to {} ({}), deployed {} by {}",
-                record.tag,
-                record
-                    .image
-                    .digest
-                    .as_deref()
-                    .unwrap_or("no digest recorded"),
-                record.time,
-                record.caller.arn.as_deref().unwrap_or("an unknown caller")
-            ));
-            (record.tag.as_str(), Some(record))
-        }
+        None => match journal::previous(&entries, names, &registry.repository)? {
+            Back::To(record) => {
+                printer.note(&format!(
+                    "going back to {} ({}), deployed {} by {}",
+                    record.tag,
+                    record
+                        .image
+                        .digest
+                        .as_deref()
+                        .unwrap_or("no digest recorded"),
+                    record.time,
+                    record.caller.arn.as_deref().unwrap_or("an unknown caller")
+                ));
+                (record.tag.as_str(), Some(record))
+            }
+            Back::BeforeFirst { first, begin } => {
+                return before_first(registry, names, first, begin, printer).await
+            }
+        },
     };
     let mut target = pushed_target(
         registry,
@@ -167,5 +172,110 @@ pub async fn rollback_target(
             .filter(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .collect();
     }
+    Ok(target)
+}
+
+/// Where a rollback of `names` goes when the journal has no deployment before `first`: the
+/// one image they ran before it, from its begin record (by digest when its tag has moved).
+async fn before_first(
+    registry: &Registry,
+    names: &[String],
+    first: &Record,
+    begin: Option<&Record>,
+    printer: &Printer,
+) -> anyhow::Result<Target> {
+    let refuse = |why: String| {
+        UsageError::new(
+            format!(
+                "{} (deployed {}) is the first deployment in the journal; {why}",
+                first.tag, first.time
+            ),
+            "pass --to TAG to go to a pushed image (see `imprint history`)",
+        )
+    };
+    let begin = begin.ok_or_else(|| refuse("its begin record is gone".into()))?;
+    let planned: Vec<_> = begin
+        .functions
+        .iter()
+        .filter(|f| names.contains(&f.name))
+        .collect();
+    let mut before: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for f in &planned {
+        let old = f
+            .old
+            .as_ref()
+            .and_then(|o| Some((o.uri.as_str(), o.digest.as_deref()?)));
+        let Some((uri, digest)) = old else {
+            return Err(
+                refuse(format!("it does not say which image {} ran before", f.name)).into(),
+            );
+        };
+        before.entry((digest, uri)).or_default().push(&f.name);
+    }
+    let mut digests = before.keys().map(|(d, _)| *d).collect::<Vec<_>>();
+    digests.dedup();
+    let (&(digest, uri), _) = match (digests.len(), before.iter().next()) {
+        (1, Some(one)) => one,
+        (0, _) | (_, None) => return Err(refuse("it names none of these functions".into()).into()),
+        _ => {
+            let list = before
+                .iter()
+                .map(|((_, uri), fs)| format!("{uri} ({})", fs.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(UsageError::new(
+                format!("before {}, the functions ran different images: {list}", first.tag),
+                "a rollback moves every selected function to one image: roll back each group with --function NAME --to TAG",
+            )
+            .into());
+        }
+    };
+    let repository = registry.repository.to_string();
+    let ours = uri
+        .strip_prefix(repository.as_str())
+        .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('@'));
+    if !ours {
+        return Err(refuse(format!(
+            "before it the functions ran {uri}, which is not in {repository}"
+        ))
+        .into());
+    }
+    printer.note(&format!(
+        "no deployment in the journal before {} ({}); going back to what the functions ran before it: {uri} ({digest})",
+        first.tag, first.time
+    ));
+    for name in names
+        .iter()
+        .filter(|n| !planned.iter().any(|f| &f.name == *n))
+    {
+        printer.warn(&format!(
+            "{name} was not part of {}; it goes to the same image",
+            first.tag
+        ));
+    }
+    let mut target = match tag_of(uri) {
+        Some(tag) => pushed_target(registry, &tag, Some(digest), None, printer).await?,
+        None => {
+            if registry.manifest_digest(digest).await?.as_deref() != Some(digest) {
+                return Err(UsageError::new(
+                    format!("the image {uri} is gone from the registry; nothing was changed"),
+                    "pass --to TAG to go to a pushed image (see `imprint history`)",
+                )
+                .into());
+            }
+            Target {
+                tag: digest.to_string(),
+                uri: uri.to_string(),
+                digest: digest.to_string(),
+                hash: None,
+                versions: BTreeMap::new(),
+            }
+        }
+    };
+    target.versions = planned
+        .iter()
+        .filter_map(|f| Some((f.name.clone(), f.old_version.clone()?)))
+        .filter(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
     Ok(target)
 }

@@ -248,3 +248,40 @@ fn rollback_with_pulumi_ownership_pins_the_tag_through_the_pulumi_cli() {
         )
     );
 }
+
+#[test]
+fn rollback_after_the_first_deploy_returns_to_what_ran_before_it() {
+    let g = group("it-rollback-first", 3);
+    let deploys = deploy_rounds(&g, 1);
+    g.assert_all_on(deploys[0]["digest"].as_str().unwrap());
+
+    let run = rollback(&g, &[]).success();
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    assert_eq!(report["tag"], g.first["tag"]);
+    g.assert_all_on(g.first["digest"].as_str().unwrap());
+    assert!(
+        run.stderr.contains("no deployment in the journal before")
+            && run
+                .stderr
+                .contains("going back to what the functions ran before it"),
+        "{}",
+        run.stderr
+    );
+    // Nothing is older than that: a second rollback says so and changes nothing.
+    let writes = g.writes();
+    let run = rollback(&g, &[]).usage_error();
+    assert!(
+        run.stderr
+            .contains("before the journal's first deployment; there is nothing older"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(g.writes(), writes);
+    // A deploy after it can be rolled back to it again.
+    g.p.file("main.py", "print('again')\n");
+    let again = g.deploy(&[]).success().json();
+    assert_eq!(again["outcome"], "succeeded");
+    let report = rollback(&g, &[]).success().json();
+    assert_eq!(report["digest"], g.first["digest"]);
+}
