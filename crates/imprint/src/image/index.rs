@@ -1,7 +1,8 @@
 //! The index artifact: beside every pushed image, a small OCI artifact tagged
 //! `imprint-<full hash>` whose subject is the image, whose annotations name the image's tag,
 //! and whose one blob is the input manifest. Looking it up makes the tag stable across calls
-//! and machines.
+//! and machines. Each artifact tag is written once (ECR's immutable tags): a rebuild of the
+//! same content goes to the next slot, `imprint-<full hash>-2`, `-3`, …
 
 use std::collections::BTreeMap;
 
@@ -22,9 +23,49 @@ pub const TAG_ANNOTATION: &str = "dev.imprint.tag";
 /// Annotation with the full content hash.
 pub const HASH_ANNOTATION: &str = "dev.imprint.content-hash";
 
-/// The tag the artifact for `hash` lives at.
+/// The tag the first artifact for `hash` lives at.
 pub fn artifact_tag(hash: &str) -> String {
-    format!("imprint-{hash}")
+    slot_tag(hash, 1)
+}
+
+/// The tag of slot `n` of `hash`'s artifacts: the first push at `imprint-<hash>`, the
+/// rebuilds after it at `imprint-<hash>-<n>`.
+fn slot_tag(hash: &str, n: usize) -> String {
+    match n {
+        1 => format!("imprint-{hash}"),
+        n => format!("imprint-{hash}-{n}"),
+    }
+}
+
+/// The content hash and slot an index artifact tag names (`imprint-<64 hex>[-<n>]`).
+pub fn parse_artifact_tag(tag: &str) -> Option<(&str, usize)> {
+    let rest = tag.strip_prefix("imprint-")?;
+    let (hash, n) = match rest.split_once('-') {
+        Some((hash, n)) => (hash, n.parse().ok().filter(|n| *n >= 2)?),
+        None => (rest, 1),
+    };
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some((hash, n))
+}
+
+/// The artifacts pushed for `hash`, slot by slot from the first until one is missing, each
+/// with its tag; and that first missing slot.
+async fn slots(
+    registry: &Registry,
+    hash: &str,
+) -> Result<(Vec<(String, ArtifactManifest)>, usize), RegistryError> {
+    let mut found = Vec::new();
+    let mut n = 1;
+    loop {
+        let tag = slot_tag(hash, n);
+        let Some(manifest) = registry.get_manifest(&tag).await? else {
+            return Ok((found, n));
+        };
+        match serde_json::from_slice::<ArtifactManifest>(&manifest.bytes) {
+            Ok(m) => found.push((tag, m)),
+            Err(_) => tracing::warn!("{tag} is not an imprint index artifact; ignoring it"),
+        }
+        n += 1;
+    }
 }
 
 /// An image the registry already holds for a content hash.
@@ -43,44 +84,34 @@ struct InputManifest<'a> {
     inputs: &'a [imprint_context::Input],
 }
 
-/// Finds the image pushed for `hash`, if the artifact exists and its image tag still points
-/// at the image it names.
+/// Finds the image pushed for `hash`: the newest artifact whose image tag still points at
+/// the image it names.
 pub async fn lookup(registry: &Registry, hash: &str) -> Result<Option<Pushed>, RegistryError> {
-    let Some(found) = registry.get_manifest(&artifact_tag(hash)).await? else {
-        return Ok(None);
-    };
-    let Ok(manifest) = serde_json::from_slice::<ArtifactManifest>(&found.bytes) else {
-        tracing::warn!(
-            "{} is not an imprint index artifact; ignoring it",
-            artifact_tag(hash)
-        );
-        return Ok(None);
-    };
-    let (Some(tag), Some(subject)) = (manifest.annotations.get(TAG_ANNOTATION), manifest.subject)
-    else {
-        return Ok(None);
-    };
-    match registry.manifest_digest(tag).await? {
-        Some(digest) if digest == subject.digest => Ok(Some(Pushed {
-            tag: tag.clone(),
-            digest,
-        })),
-        Some(other) => {
-            tracing::warn!(
-                "{} now points at {other}, not at the image {} recorded for this content",
+    for (artifact, manifest) in slots(registry, hash).await?.0.into_iter().rev() {
+        let (Some(tag), Some(subject)) =
+            (manifest.annotations.get(TAG_ANNOTATION), manifest.subject)
+        else {
+            continue;
+        };
+        match registry.manifest_digest(tag).await? {
+            Some(digest) if digest == subject.digest => {
+                return Ok(Some(Pushed {
+                    tag: tag.clone(),
+                    digest,
+                }))
+            }
+            Some(other) => tracing::warn!(
+                "{} now points at {other}, not at the image {} that {artifact} records for this content",
                 registry.repository.uri(tag),
                 subject.digest
-            );
-            Ok(None)
-        }
-        None => {
-            tracing::info!(
-                "the image {} recorded for this content is gone",
+            ),
+            None => tracing::info!(
+                "the image {} that {artifact} records for this content is gone",
                 registry.repository.uri(tag)
-            );
-            Ok(None)
+            ),
         }
     }
+    Ok(None)
 }
 
 /// One entry of an input manifest as stored (see docs/index-artifact.md).
@@ -114,7 +145,10 @@ pub async fn recorded_inputs(
     registry: &Registry,
     hash: &str,
 ) -> Result<Option<Vec<RecordedInput>>, RegistryError> {
-    let tag = artifact_tag(hash);
+    // Every slot of a hash holds the same inputs; the first one there is read.
+    let Some((tag, _)) = slots(registry, hash).await?.0.into_iter().next() else {
+        return Ok(None);
+    };
     let Some(bytes) =
         read_artifact_blob(registry, &tag, INPUTS_MEDIA_TYPE, "index artifact").await?
     else {
@@ -165,7 +199,8 @@ pub async fn image_hash(
         .and_then(|mut l| l.remove(super::builder::HASH_LABEL)))
 }
 
-/// Pushes the artifact for an image just pushed under `tag`.
+/// Pushes the artifact for an image just pushed under `tag`, at the first free slot of its
+/// hash (a tag already written is never moved).
 pub async fn push(
     registry: &Registry,
     hashed: &ContextHash,
@@ -182,9 +217,10 @@ pub async fn push(
         path: "input manifest".into(),
         source: e.into(),
     })?;
+    let (_, slot) = slots(registry, &hash).await?;
     put_artifact(
         registry,
-        &artifact_tag(&hash),
+        &slot_tag(&hash, slot),
         ARTIFACT_TYPE,
         (INPUTS_MEDIA_TYPE, inputs),
         Some(Descriptor {
@@ -199,4 +235,26 @@ pub async fn push(
         ]),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_tags_name_their_hash_and_slot() {
+        let hash = "0123456789abcdef".repeat(4);
+        assert_eq!(parse_artifact_tag(&artifact_tag(&hash)), Some((&*hash, 1)));
+        assert_eq!(parse_artifact_tag(&slot_tag(&hash, 3)), Some((&*hash, 3)));
+        for not in [
+            "imprint-journal-20261201-000000-000-00000001-begin".to_string(),
+            "imprint-lease-4".into(),
+            format!("imprint-{hash}-1"),
+            format!("imprint-{hash}-x"),
+            format!("imprint-{}", &hash[1..]),
+            "20261201-000000-0123abcd".into(),
+        ] {
+            assert_eq!(parse_artifact_tag(&not), None, "{not}");
+        }
+    }
 }

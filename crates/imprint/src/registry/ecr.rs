@@ -194,11 +194,15 @@ pub async fn ensure_repository(
                 .create_repository()
                 .registry_id(&host.account)
                 .repository_name(name)
+                // imprint never moves a tag it wrote: the tags can be immutable, as ECR advises.
+                .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
                 .send()
                 .await
                 .map_err(|e| anyhow::anyhow!(aws_sdk_ecr::error::DisplayErrorContext(e)))
                 .with_context(|| format!("failed to create the ECR repository {name}"))?;
-            printer.note(&format!("created the ECR repository {name}"));
+            printer.note(&format!(
+                "created the ECR repository {name} (immutable tags)"
+            ));
             Ok(())
         }
         Err(e) => Err(anyhow::anyhow!(aws_sdk_ecr::error::DisplayErrorContext(e)))

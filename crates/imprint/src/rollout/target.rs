@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::UsageError;
 use crate::image::publish::Published;
-use crate::journal::{self, Back, ImageRef, Record};
+use crate::journal::{self, Back, ImageRef, Planned, Record};
 use crate::lambda::tag_of;
 use crate::printer::Printer;
 use crate::registry::Registry;
@@ -184,52 +184,14 @@ async fn before_first(
     begin: Option<&Record>,
     printer: &Printer,
 ) -> anyhow::Result<Target> {
-    let refuse = |why: String| {
-        UsageError::new(
-            format!(
-                "{} (deployed {}) is the first deployment in the journal; {why}",
-                first.tag, first.time
-            ),
-            "pass --to TAG to go to a pushed image (see `imprint history`)",
-        )
-    };
+    let refuse = |why: String| no_image_before(first, &why);
     let begin = begin.ok_or_else(|| refuse("its begin record is gone".into()))?;
     let planned: Vec<_> = begin
         .functions
         .iter()
         .filter(|f| names.contains(&f.name))
         .collect();
-    let mut before: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-    for f in &planned {
-        let old = f
-            .old
-            .as_ref()
-            .and_then(|o| Some((o.uri.as_str(), o.digest.as_deref()?)));
-        let Some((uri, digest)) = old else {
-            return Err(
-                refuse(format!("it does not say which image {} ran before", f.name)).into(),
-            );
-        };
-        before.entry((digest, uri)).or_default().push(&f.name);
-    }
-    let mut digests = before.keys().map(|(d, _)| *d).collect::<Vec<_>>();
-    digests.dedup();
-    let (&(digest, uri), _) = match (digests.len(), before.iter().next()) {
-        (1, Some(one)) => one,
-        (0, _) | (_, None) => return Err(refuse("it names none of these functions".into()).into()),
-        _ => {
-            let list = before
-                .iter()
-                .map(|((_, uri), fs)| format!("{uri} ({})", fs.join(", ")))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(UsageError::new(
-                format!("before {}, the functions ran different images: {list}", first.tag),
-                "a rollback moves every selected function to one image: roll back each group with --function NAME --to TAG",
-            )
-            .into());
-        }
-    };
+    let (digest, uri) = one_image_before(first, &planned)?;
     let repository = registry.repository.to_string();
     let ours = uri
         .strip_prefix(repository.as_str())
@@ -278,4 +240,51 @@ async fn before_first(
         .filter(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
         .collect();
     Ok(target)
+}
+
+/// Refusing a rollback past `first`, the journal's first deployment, for `why`.
+fn no_image_before(first: &Record, why: &str) -> UsageError {
+    UsageError::new(
+        format!(
+            "{} (deployed {}) is the first deployment in the journal; {why}",
+            first.tag, first.time
+        ),
+        "pass --to TAG to go to a pushed image (see `imprint history`)",
+    )
+}
+
+/// The one image (digest, URI) `planned`, from `first`'s begin record, ran before it.
+fn one_image_before<'a>(
+    first: &Record,
+    planned: &[&'a Planned],
+) -> Result<(&'a str, &'a str), UsageError> {
+    let mut before: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for f in planned {
+        let old = f
+            .old
+            .as_ref()
+            .and_then(|o| Some((o.uri.as_str(), o.digest.as_deref()?)));
+        let Some((uri, digest)) = old else {
+            let why = format!("it does not say which image {} ran before", f.name);
+            return Err(no_image_before(first, &why));
+        };
+        before.entry((digest, uri)).or_default().push(&f.name);
+    }
+    let mut digests = before.keys().map(|(d, _)| *d).collect::<Vec<_>>();
+    digests.dedup();
+    match (digests.len(), before.keys().next()) {
+        (1, Some(&(digest, uri))) => Ok((digest, uri)),
+        (0, _) | (_, None) => Err(no_image_before(first, "it names none of these functions")),
+        _ => {
+            let list = before
+                .iter()
+                .map(|((_, uri), fs)| format!("{uri} ({})", fs.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Err(UsageError::new(
+                format!("before {}, the functions ran different images: {list}", first.tag),
+                "a rollback moves every selected function to one image: roll back each group with --function NAME --to TAG",
+            ))
+        }
+    }
 }

@@ -280,3 +280,65 @@ fn lambda_in_moto_runs_an_image_imprint_pushed() {
         "moto accepted an image its ECR does not hold"
     );
 }
+
+#[test]
+fn push_rebuild_on_a_repository_with_immutable_tags_never_moves_a_tag() {
+    use imprint::registry::{Registry, Repository};
+    let p = crate::support::ecr_project("it-ecr-immutable", "");
+    p.run(&["build", "--offline"]).success();
+    let run = p.run(&["push", "--create-repo", "--json"]).success();
+    assert!(run.stderr.contains("(immutable tags)"), "{}", run.stderr);
+    let first = run.json();
+    let hash = first["hash"].as_str().unwrap().to_string();
+    let mut pushed = vec![first];
+    for _ in 0..2 {
+        p.run(&["build", "--rebuild"]).success();
+        pushed.push(p.run(&["push", "--rebuild", "--json"]).success().json());
+        // The newest push is what the registry now names for this content.
+        assert_eq!(
+            p.run(&["tag"]).success().stdout.trim(),
+            pushed.last().unwrap()["tag"].as_str().unwrap()
+        );
+    }
+    assert_ne!(pushed[0]["digest"], pushed[2]["digest"]);
+    let registry = Registry::new(
+        Repository::parse(&format!("{ECR_HOST}/it-ecr-immutable")).unwrap(),
+        Some(&format!(
+            "http://{}",
+            server_env("IMPRINT_TEST_ECR_STANDIN")
+        )),
+        None,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut tags = runtime.block_on(registry.tags()).unwrap();
+    tags.sort();
+    let mut want = vec![
+        format!("imprint-{hash}"),
+        format!("imprint-{hash}-2"),
+        format!("imprint-{hash}-3"),
+    ];
+    want.extend(
+        pushed
+            .iter()
+            .map(|p| p["tag"].as_str().unwrap().to_string()),
+    );
+    want.sort();
+    assert_eq!(tags, want);
+    // The stand-in refuses to move a tag, as ECR does (even to the same manifest).
+    let manifest = runtime
+        .block_on(registry.get_manifest(pushed[0]["tag"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    let err = runtime
+        .block_on(registry.put_manifest(
+            pushed[0]["tag"].as_str().unwrap(),
+            &manifest.media_type,
+            manifest.bytes,
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("TAG_INVALID"), "{err}");
+}

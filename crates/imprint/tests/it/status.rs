@@ -128,7 +128,9 @@ fn status_reports_a_tag_moved_in_the_registry() {
     p.file("main.py", "print('second')\n");
     p.run(&["build", "--offline"]).success();
     let second = p.run(&["push", "--json"]).success().json();
-    // Someone re-tags: the first tag now names the second image.
+    // Someone re-tags (their repository has mutable tags): the first tag now names the
+    // second image.
+    crate::support::set_tag_mutability("it-status-moved", "MUTABLE");
     let registry = Registry::new(
         Repository::parse(&format!("{ECR_HOST}/it-status-moved")).unwrap(),
         Some(&format!(

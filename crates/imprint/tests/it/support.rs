@@ -311,6 +311,17 @@ pub fn lambda_fixture(args: &[&str]) -> Run {
     aws_python(&[&[script][..], args].concat())
 }
 
+/// Sets the tag mutability of a repository in moto's ECR (`MUTABLE` or `IMMUTABLE`).
+pub fn set_tag_mutability(repository: &str, mutability: &str) {
+    aws_python(&[
+        "-c",
+        "import sys, boto3; boto3.client('ecr').put_image_tag_mutability(repositoryName=sys.argv[1], imageTagMutability=sys.argv[2])",
+        repository,
+        mutability,
+    ])
+    .success();
+}
+
 /// The account host of the ECR repositories the tests push to (through the ECR stand-in).
 pub const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
