@@ -6,6 +6,10 @@
 //! machine) it writes `N+1`, waits a settling moment and reads `N+1` back: the deployer whose
 //! record is there holds the lease, every other one lost the race. With immutable tags (ECR's
 //! recommended setting) the second write of `N+1` is refused outright.
+//!
+//! Generations are written one after another from 1, so the newest is found by probing tags
+//! (a doubling search, then bisection), never by listing the repository; and each names the
+//! journal ID of the run that took it, which makes the generations the journal's index.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,13 +18,17 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{unix_now, Runner};
 use crate::lambda::Caller;
-use crate::registry::{put_artifact, read_artifact_blob, Registry, RegistryError};
+use crate::registry::{
+    put_artifact, read_artifact_blob, ArtifactManifest, Registry, RegistryError,
+};
 
 /// Every lease tag starts with this.
 pub const LEASE_PREFIX: &str = "imprint-lease-";
 const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.lease.v1";
 const MEDIA_TYPE: &str = "application/vnd.dev.imprint.lease.v1+json";
 const RELEASED: &str = "-released";
+/// Annotation of a lease naming the journal ID of the run that took it.
+const DEPLOYMENT_ANNOTATION: &str = "dev.imprint.lease.deployment";
 
 /// Who holds a lease, and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,11 +43,15 @@ pub struct Holder {
     pub since: i64,
     /// Until when, at the latest (Unix seconds).
     pub until: i64,
+    /// The journal ID of the deployment (or gc run) this run records; absent in leases
+    /// written before the journal was indexed by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
 }
 
 impl Holder {
-    /// This run, holding for `ttl` from now.
-    pub fn this(caller: Caller, ttl: Duration) -> Self {
+    /// This run, recording the journal ID `deployment`, holding for `ttl` from now.
+    pub fn this(caller: Caller, ttl: Duration, deployment: String) -> Self {
         let since = unix_now();
         Self {
             id: format!("{:016x}", fastrand::u64(..)),
@@ -47,6 +59,7 @@ impl Holder {
             runner: Runner::this(),
             since,
             until: since + ttl.as_secs() as i64,
+            deployment: Some(deployment),
         }
     }
 
@@ -128,17 +141,58 @@ fn tag(generation: u64) -> String {
 
 /// The newest generation, its holder and whether it was released.
 async fn newest(registry: &Registry) -> Result<Option<(u64, Option<Holder>, bool)>, RegistryError> {
-    let tags = registry.tags().await?;
-    let generations = tags.iter().filter_map(|t| {
-        t.strip_prefix(LEASE_PREFIX)
-            .and_then(|g| g.parse::<u64>().ok())
-    });
-    let Some(generation) = generations.max() else {
+    let Some(generation) = newest_generation(registry).await? else {
         return Ok(None);
     };
-    let released = tags.contains(&format!("{}{RELEASED}", tag(generation)));
+    let released = exists(registry, &format!("{}{RELEASED}", tag(generation))).await?;
     let holder = read_holder(registry, generation).await?;
     Ok(Some((generation, holder, released)))
+}
+
+async fn exists(registry: &Registry, tag: &str) -> Result<bool, RegistryError> {
+    Ok(registry.manifest_digest(tag).await?.is_some())
+}
+
+/// The newest lease generation: generations are written in order from 1, so doubling until
+/// one is missing and then bisecting finds it in about 2·log2(N) probes. A repository whose
+/// first generation is gone is listed instead.
+pub(crate) async fn newest_generation(registry: &Registry) -> Result<Option<u64>, RegistryError> {
+    if !exists(registry, &tag(1)).await? {
+        let tags = registry.tags().await?;
+        return Ok(tags
+            .iter()
+            .filter_map(|t| t.strip_prefix(LEASE_PREFIX)?.parse::<u64>().ok())
+            .max());
+    }
+    let (mut present, mut missing) = (1u64, 2u64);
+    while exists(registry, &tag(missing)).await? {
+        present = missing;
+        missing = missing.saturating_mul(2);
+    }
+    while missing - present > 1 {
+        let middle = present + (missing - present) / 2;
+        if exists(registry, &tag(middle)).await? {
+            present = middle;
+        } else {
+            missing = middle;
+        }
+    }
+    Ok(Some(present))
+}
+
+/// What lease `generation` says about the journal: `None` when it is missing, `Some(None)`
+/// for a lease that names no journal ID (written by an older imprint), else that ID.
+pub(crate) async fn deployment_at(
+    registry: &Registry,
+    generation: u64,
+) -> Result<Option<Option<String>>, RegistryError> {
+    let Some(found) = registry.get_manifest(&tag(generation)).await? else {
+        return Ok(None);
+    };
+    let id = serde_json::from_slice::<ArtifactManifest>(&found.bytes)
+        .ok()
+        .and_then(|mut m| m.annotations.remove(DEPLOYMENT_ANNOTATION));
+    Ok(Some(id))
 }
 
 async fn read_holder(
@@ -160,7 +214,16 @@ async fn put(registry: &Registry, tag: &str, holder: &Holder) -> Result<(), Regi
         ARTIFACT_TYPE,
         (MEDIA_TYPE, body),
         None,
-        BTreeMap::from([("dev.imprint.lease.holder".to_string(), holder.id.clone())]),
+        BTreeMap::from_iter(
+            [("dev.imprint.lease.holder".to_string(), holder.id.clone())]
+                .into_iter()
+                .chain(
+                    (!tag.ends_with(RELEASED))
+                        .then(|| holder.deployment.clone())
+                        .flatten()
+                        .map(|id| (DEPLOYMENT_ANNOTATION.to_string(), id)),
+                ),
+        ),
     )
     .await?;
     Ok(())
@@ -243,6 +306,7 @@ mod tests {
             },
             since: 0,
             until,
+            deployment: None,
         }
     }
 

@@ -32,18 +32,23 @@ pub enum Back<'a> {
 /// first, the current one is the newest, or, when that is a rollback, the deploy it went back
 /// to, so a second rollback steps further back. The answer is the newest one before it whose
 /// image differs; with none, what the functions ran before the first deployment of the
-/// current image ([`Back::BeforeFirst`]).
+/// current image ([`Back::BeforeFirst`]). `entries` may be only the newest part of the
+/// journal (`complete` false): `None` when the answer needs older entries.
 pub fn previous<'a>(
     entries: &'a [Deployment],
+    complete: bool,
     names: &[String],
     repository: &Repository,
-) -> Result<Back<'a>, UsageError> {
+) -> Result<Option<Back<'a>>, UsageError> {
     let ours: Vec<&Record> = entries
         .iter()
         .filter_map(succeeded)
         .filter(|r| r.results.iter().any(|f| names.contains(&f.name)))
         .collect();
     let Some((&current, older)) = ours.split_last() else {
+        if !complete {
+            return Ok(None);
+        }
         return Err(UsageError::new(
             format!(
                 "the journal in {} has no successful deployment of {}",
@@ -60,6 +65,7 @@ pub fn previous<'a>(
             .rposition(|r| r.action == Action::Deploy && r.image.digest == current.image.digest)
         {
             Some(i) => anchor = i,
+            None if !complete => return Ok(None),
             None if older.iter().all(|r| r.image.digest != current.image.digest)
                 && current_is_before_first(entries, &ours, current) =>
             {
@@ -80,7 +86,10 @@ pub fn previous<'a>(
         .rev()
         .find(|r| r.image.digest != now.image.digest)
     {
-        return Ok(Back::To(before));
+        return Ok(Some(Back::To(before)));
+    }
+    if !complete {
+        return Ok(None);
     }
     // Every older deployment ran the current image: go to what ran before the first of them.
     let first = ours[0];
@@ -88,7 +97,7 @@ pub fn previous<'a>(
         .iter()
         .find(|e| e.id == first.id)
         .and_then(|e| e.begin.as_ref());
-    Ok(Back::BeforeFirst { first, begin })
+    Ok(Some(Back::BeforeFirst { first, begin }))
 }
 
 /// Whether `current`, a rollback, went to what the functions ran before the first deployment.
@@ -144,8 +153,8 @@ mod tests {
 
     fn pick(entries: &[Deployment]) -> Result<String, String> {
         let repository = Repository::parse("r.io/a").unwrap();
-        previous(entries, &["f".to_string()], &repository)
-            .map(|back| match back {
+        previous(entries, true, &["f".to_string()], &repository)
+            .map(|back| match back.expect("the whole journal decides") {
                 Back::To(r) => r.tag.clone(),
                 Back::BeforeFirst { first, .. } => format!("before {}", first.tag),
             })
@@ -216,6 +225,19 @@ mod tests {
             f,
         )];
         assert_eq!(pick(&first).unwrap(), "before t-a");
+        // Part of the journal decides only what it can.
+        let names = ["f".to_string()];
+        let repository = Repository::parse("r.io/a").unwrap();
+        assert!(previous(&first, false, &names, &repository)
+            .unwrap()
+            .is_none());
+        assert!(previous(&journal[8..], false, &names, &repository)
+            .unwrap()
+            .is_none());
+        assert!(matches!(
+            previous(&journal[5..], false, &names, &repository),
+            Ok(Some(Back::To(r))) if r.tag == "t-a"
+        ));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Reading and writing the journal in the registry: each record is a one-blob artifact at
 //! `imprint-journal-<id>-begin` / `-end` whose subject is the deployed image, so the
-//! referrers API and a later `gc` see what the journal keeps alive.
+//! referrers API and `gc` see what the journal keeps alive. Reading walks back through the
+//! lease generations, each naming the journal ID of the run that took it: the newest
+//! deployments cost a few requests however long the journal is. Journals (or their older
+//! part) written before leases named IDs are read by listing the repository's tags.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
+use super::lease::{deployment_at, newest_generation};
 use super::record::{
     record_tag, Kind, Record, ARTIFACT_TYPE, JOURNAL_FORMAT, RECORD_MEDIA_TYPE, TAG_PREFIX,
 };
@@ -84,8 +88,9 @@ pub struct Deployment {
     pub end: Option<Record>,
 }
 
-/// The IDs in the journal, oldest first, with whether each has a begin and an end tag.
-pub async fn list(registry: &Registry) -> Result<Vec<(String, bool, bool)>, RegistryError> {
+/// The IDs in the journal's tags, oldest first, with whether each has a begin and an end tag
+/// (lists every tag: only for journals written before leases named their IDs).
+async fn list(registry: &Registry) -> Result<Vec<(String, bool, bool)>, RegistryError> {
     let mut ids: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for tag in registry.tags().await? {
         let Some(rest) = tag.strip_prefix(TAG_PREFIX) else {
@@ -100,30 +105,13 @@ pub async fn list(registry: &Registry) -> Result<Vec<(String, bool, bool)>, Regi
     Ok(ids.into_iter().map(|(id, (b, e))| (id, b, e)).collect())
 }
 
-/// Deploys that began and never ended, oldest first, with their begin records.
-pub async fn unfinished(registry: &Registry) -> Result<Vec<Record>, RegistryError> {
-    let mut out = Vec::new();
-    for (id, begin, end) in list(registry).await? {
-        if begin && !end {
-            if let Some(record) = read(registry, &record_tag(&id, Kind::Begin)).await? {
-                out.push(record);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Reads the deploys in the journal (the newest `limit` of them, or all), oldest first, a few
-/// at a time.
-pub async fn entries(
+/// Reads the records of `ids` (each with whether to look for its begin and end), in order,
+/// a few at a time; IDs with neither record are left out.
+async fn read_all(
     registry: &Registry,
-    limit: Option<usize>,
+    ids: Vec<(String, bool, bool)>,
 ) -> Result<Vec<Deployment>, RegistryError> {
-    let mut ids = list(registry).await?;
-    if let Some(limit) = limit {
-        ids.drain(..ids.len().saturating_sub(limit));
-    }
-    stream::iter(ids)
+    let read: Vec<Deployment> = stream::iter(ids)
         .map(|(id, begin, end)| async move {
             let begin = if begin {
                 read(registry, &record_tag(&id, Kind::Begin)).await?
@@ -135,9 +123,101 @@ pub async fn entries(
             } else {
                 None
             };
-            Ok(Deployment { id, begin, end })
+            Ok::<_, RegistryError>(Deployment { id, begin, end })
         })
         .buffered(PARALLEL_READS)
         .try_collect()
-        .await
+        .await?;
+    Ok(read
+        .into_iter()
+        .filter(|d| d.begin.is_some() || d.end.is_some())
+        .collect())
+}
+
+/// Walks the journal back from the newest deployment, handing each to `enough` until it says
+/// so; what it read, newest first. Lease generations are read a batch at a time, newest
+/// first; from a lease that names no journal ID (an older imprint's) on, the rest comes from
+/// the tag list.
+async fn walk_back(
+    registry: &Registry,
+    mut enough: impl FnMut(&Deployment) -> bool,
+) -> Result<Vec<Deployment>, RegistryError> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut next = newest_generation(registry).await?.unwrap_or(0);
+    let mut legacy = next == 0;
+    while next >= 1 && !legacy {
+        let low = next.saturating_sub(PARALLEL_READS as u64 - 1).max(1);
+        let named: Vec<Option<Option<String>>> = stream::iter((low..=next).rev())
+            .map(|generation| deployment_at(registry, generation))
+            .buffered(PARALLEL_READS)
+            .try_collect()
+            .await?;
+        let mut ids = Vec::new();
+        for id in named.into_iter().flatten() {
+            match id {
+                Some(id) if seen.insert(id.clone()) => ids.push((id, true, true)),
+                Some(_) => {}
+                None => {
+                    legacy = true;
+                    break;
+                }
+            }
+        }
+        for deployment in read_all(registry, ids).await? {
+            let done = enough(&deployment);
+            out.push(deployment);
+            if done {
+                return Ok(out);
+            }
+        }
+        next = low - 1;
+    }
+    if legacy {
+        let older = list(registry)
+            .await?
+            .into_iter()
+            .filter(|(id, ..)| !seen.contains(id))
+            .collect();
+        for deployment in read_all(registry, older).await?.into_iter().rev() {
+            let done = enough(&deployment);
+            out.push(deployment);
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Deploys that began and never ended, oldest first, with their begin records. A deploy
+/// closes every unfinished one before it writes its own begin record, so the walk stops at
+/// the newest deployment that has one.
+pub async fn unfinished(registry: &Registry) -> Result<Vec<Record>, RegistryError> {
+    let walked = walk_back(registry, |d| d.begin.is_some()).await?;
+    Ok(walked
+        .into_iter()
+        .rev()
+        .filter(|d| d.end.is_none())
+        .filter_map(|d| d.begin)
+        .collect())
+}
+
+/// Reads the deploys in the journal (the newest `limit` of them, or all), oldest first.
+pub async fn entries(
+    registry: &Registry,
+    limit: Option<usize>,
+) -> Result<Vec<Deployment>, RegistryError> {
+    let limit = limit.unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut count = 0;
+    let mut walked = walk_back(registry, |_| {
+        count += 1;
+        count >= limit
+    })
+    .await?;
+    walked.reverse();
+    Ok(walked)
 }

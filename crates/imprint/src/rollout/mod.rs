@@ -125,9 +125,11 @@ impl Rollout<'_> {
             plan::confirm(self.action, options.yes, &todo, &self.target, printer)?;
         }
         let caller = lambda::caller_identity(clients.sts, printer).await;
-        let holder = Holder::this(caller.clone(), lease_time(options, todo.len()));
+        // The lease names the journal ID this run records under: the journal's index.
+        let id = journal::new_id();
+        let holder = Holder::this(caller.clone(), lease_time(options, todo.len()), id.clone());
         let lease = self.take_lease(&holder).await?;
-        let result = self.under_lease(names, &found, caller).await;
+        let result = self.under_lease(names, &found, caller, id).await;
         if let Err(e) = journal::release(clients.registry, &lease, &holder).await {
             printer.warn(&format!(
                 "could not release the deploy lease ({e}); it ends by itself at {}",
@@ -197,6 +199,7 @@ impl Rollout<'_> {
         names: &[String],
         planned: &[Function],
         caller: Caller,
+        id: String,
     ) -> anyhow::Result<Report> {
         let (clients, options, printer) = (self.clients, self.options, self.printer);
         // Read again under the lease: another run may have closed them meanwhile.
@@ -225,7 +228,14 @@ impl Rollout<'_> {
         if todo.is_empty() {
             return Ok(self.up_to_date(&found, recovered));
         }
-        let begin = plan::begin_record(self.action, &self.target, &found, caller, &options.traffic);
+        let begin = plan::begin_record(
+            id,
+            self.action,
+            &self.target,
+            &found,
+            caller,
+            &options.traffic,
+        );
         journal::write(clients.registry, &begin)
             .await
             .context("failed to write the journal's begin record; no function was changed")?;

@@ -239,6 +239,7 @@ pub fn confirm(
 /// The begin record: every function's image (and alias version) now and the target, who,
 /// where, when, and through which alias how.
 pub fn begin_record(
+    id: String,
     action: Action,
     target: &Target,
     found: &[Function],
@@ -248,7 +249,7 @@ pub fn begin_record(
     Record {
         format: journal::JOURNAL_FORMAT,
         kind: Kind::Begin,
-        id: journal::new_id(),
+        id,
         action,
         time: journal::now_rfc3339(),
         unix_time: journal::unix_now(),
@@ -332,7 +333,14 @@ pub(crate) mod tests {
             alias: Some("live".into()),
             ..Traffic::default()
         };
-        let record = begin_record(Action::Deploy, &t, &found, Caller::default(), &traffic);
+        let record = begin_record(
+            journal::new_id(),
+            Action::Deploy,
+            &t,
+            &found,
+            Caller::default(),
+            &traffic,
+        );
         assert_eq!(record.functions[0].old_version.as_deref(), Some("2"));
         assert_eq!(record.traffic.unwrap().strategy, "all-at-once");
     }
@@ -402,6 +410,7 @@ pub(crate) mod tests {
             function("b", "r.io/a:new", "sha256:2"),
         ];
         let record = begin_record(
+            journal::new_id(),
             Action::Deploy,
             &target(),
             &found,

@@ -112,6 +112,9 @@ pub async fn pushed_target(
     })
 }
 
+/// How many of the newest deployments a rollback reads first.
+const RECENT: usize = 50;
+
 /// Where a rollback of `names` goes: `to`, guarded by the digest the journal recorded for
 /// it when it was deployed; else the deployment before the current one
 /// ([`journal::previous`]).
@@ -121,7 +124,24 @@ pub async fn rollback_target(
     to: Option<&str>,
     printer: &Printer,
 ) -> anyhow::Result<Target> {
-    let entries = journal::entries(registry, None).await?;
+    // The newest deployments decide almost every rollback; the whole journal is read only
+    // when they do not.
+    let recent = journal::entries(registry, Some(RECENT)).await?;
+    let decided = |entries: &[journal::Deployment]| match to {
+        Some(tag) => entries
+            .iter()
+            .filter_map(journal::succeeded)
+            .any(|r| r.tag == tag),
+        None => !matches!(
+            journal::previous(entries, false, names, &registry.repository),
+            Ok(None)
+        ),
+    };
+    let entries = if recent.len() < RECENT || decided(&recent) {
+        recent
+    } else {
+        journal::entries(registry, None).await?
+    };
     let (tag, recorded) = match to {
         Some(tag) => {
             let recorded = entries
@@ -136,7 +156,9 @@ pub async fn rollback_target(
             }
             (tag, recorded)
         }
-        None => match journal::previous(&entries, names, &registry.repository)? {
+        None => match journal::previous(&entries, true, names, &registry.repository)?
+            .ok_or_else(|| anyhow::anyhow!("the whole journal did not decide the rollback"))?
+        {
             Back::To(record) => {
                 printer.note(&format!(
                     "going back to {} ({}), deployed {} by {}",

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::deploy::{assert_journal_matches, group, outcomes, Group};
 use crate::preview::delete_manifest;
-use crate::support::{ecr_project, fault_rules};
+use crate::support::{ecr_project, fault_rules, standin_log};
 
 /// Deploys `rounds` edits of main.py; their `deploy --json` reports, oldest first.
 fn deploy_rounds(g: &Group, rounds: usize) -> Vec<Value> {
@@ -30,6 +30,9 @@ fn rollback(g: &Group, extra: &[&str]) -> crate::support::Run {
 fn history_lists_deployments_newest_first_and_rollback_steps_back() {
     let g = group("it-rollback-steps", 4);
     let deploys = deploy_rounds(&g, 3);
+    // The journal is read through the lease generations, never by listing the repository.
+    let listings = || standin_log("/it-rollback-steps/tags/list").len();
+    let listed_before = listings();
 
     let history = g.p.run(&["history", "--json"]).success().json();
     let listed = history.as_array().unwrap();
@@ -102,6 +105,11 @@ fn history_lists_deployments_newest_first_and_rollback_steps_back() {
     assert_eq!(report["digest"], deploys[0]["digest"]);
     g.assert_all_on(deploys[0]["digest"].as_str().unwrap());
     assert_eq!(g.journal().len(), 7);
+    assert_eq!(
+        listings(),
+        listed_before,
+        "history, rollback or deploy listed the tags"
+    );
 }
 
 #[test]
@@ -284,4 +292,39 @@ fn rollback_after_the_first_deploy_returns_to_what_ran_before_it() {
     assert_eq!(again["outcome"], "succeeded");
     let report = rollback(&g, &[]).success().json();
     assert_eq!(report["digest"], g.first["digest"]);
+}
+
+#[test]
+fn a_journal_written_before_leases_named_their_deployments_is_still_read() {
+    let g = group("it-rollback-legacy", 2);
+    let deploys = deploy_rounds(&g, 3);
+    // Make the first two leases look like an older imprint's: no journal ID in them.
+    crate::support::set_tag_mutability("it-rollback-legacy", "MUTABLE");
+    let registry = g.registry();
+    for generation in 1..=2 {
+        let tag = format!("imprint-lease-{generation}");
+        let manifest = crate::deploy::block_on(registry.get_manifest(&tag))
+            .unwrap()
+            .unwrap();
+        let mut json: Value = serde_json::from_slice(&manifest.bytes).unwrap();
+        let annotations = json["annotations"].as_object_mut().unwrap();
+        assert!(annotations.remove("dev.imprint.lease.deployment").is_some());
+        let bytes = serde_json::to_vec(&json).unwrap();
+        crate::deploy::block_on(registry.put_manifest(&tag, &manifest.media_type, bytes)).unwrap();
+    }
+    let history = g.p.run(&["history", "--json"]).success().json();
+    let ids: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = deploys
+        .iter()
+        .rev()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, want);
+    let report = rollback(&g, &[]).success().json();
+    assert_eq!(report["tag"], deploys[1]["tag"]);
 }

@@ -361,8 +361,28 @@ pub fn create_functions(prefix: &str, count: usize, image_uri: &str, tag: &str) 
 
 /// One HTTP/1.0 request to the fault proxy's admin paths; the response body.
 pub fn fault_admin(method: &str, path: &str, body: &str) -> String {
+    proxy_admin("IMPRINT_TEST_FAULT_PROXY", method, path, body)
+}
+
+/// Every registry request the ECR stand-in saw whose path contains `needle`
+/// (`{"method", "path"}`).
+pub fn standin_log(needle: &str) -> Vec<serde_json::Value> {
+    let log: Vec<serde_json::Value> = serde_json::from_str(&proxy_admin(
+        "IMPRINT_TEST_ECR_STANDIN",
+        "GET",
+        "/__standin/log",
+        "",
+    ))
+    .unwrap();
+    log.into_iter()
+        .filter(|r| r["path"].as_str().unwrap_or_default().contains(needle))
+        .collect()
+}
+
+/// One HTTP/1.0 request to the admin paths of the proxy at `env`; the response body.
+fn proxy_admin(env: &str, method: &str, path: &str, body: &str) -> String {
     use std::io::{Read as _, Write as _};
-    let proxy = server_env("IMPRINT_TEST_FAULT_PROXY");
+    let proxy = server_env(env);
     let host = proxy.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     write!(
