@@ -152,6 +152,56 @@ pub fn format_rfc3339(unix_seconds: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
+/// The Unix time of a UTC time written `YYYY-MM-DDTHH:MM:SSZ` (what [`format_rfc3339`]
+/// writes; fractions of a second allowed) or `YYYYMMDD-HHMMSS` (a tag's timestamp, at the
+/// start of `text`); `None` for anything else.
+pub fn parse_utc(text: &str) -> Option<i64> {
+    let digits = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let b = text.as_bytes();
+    let (date, time) = if b.len() >= 20 && b[10] == b'T' && text.ends_with('Z') {
+        let (d, t) = (&text[..10], &text[11..19]);
+        let date = [digits(&d[..4])?, digits(&d[5..7])?, digits(&d[8..10])?];
+        let time = [digits(&t[..2])?, digits(&t[3..5])?, digits(&t[6..8])?];
+        (d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-' && t.as_bytes()[2] == b':')
+            .then_some((date, time))?
+    } else if b.len() >= 15 && b[8] == b'-' {
+        let date = [
+            digits(&text[..4])?,
+            digits(&text[4..6])?,
+            digits(&text[6..8])?,
+        ];
+        let time = [
+            digits(&text[9..11])?,
+            digits(&text[11..13])?,
+            digits(&text[13..15])?,
+        ];
+        (date, time)
+    } else {
+        return None;
+    };
+    let [year, month, day] = date;
+    let [h, m, s] = time;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Howard Hinnant's civil-to-days conversion (proleptic Gregorian calendar).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A Unix time as UTC year, month, day, hour, minute, second.
 fn utc(unix_seconds: i64) -> (i64, u32, u32, i64, i64, i64) {
     let secs = unix_seconds.rem_euclid(86_400);
@@ -181,6 +231,24 @@ mod tests {
     fn rfc3339_times() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(1_748_271_100), "2025-05-26T14:51:40Z");
+        for t in [0, 1_748_271_100, 951_782_400, 4_102_444_799] {
+            assert_eq!(parse_utc(&format_rfc3339(t)), Some(t));
+            assert_eq!(parse_utc(&format_timestamp(t)), Some(t));
+            assert_eq!(
+                parse_utc(&format!("{}-0123abcd", format_timestamp(t))),
+                Some(t)
+            );
+        }
+        assert_eq!(parse_utc("2025-05-26T14:51:40.123Z"), Some(1_748_271_100));
+        for not in [
+            "",
+            "latest",
+            "2025-13-01T00:00:00Z",
+            "20251301-000000",
+            "v1.2.3-rc",
+        ] {
+            assert_eq!(parse_utc(not), None, "{not}");
+        }
     }
 
     #[test]

@@ -75,6 +75,35 @@ pub enum Command {
     RunLocal(RunLocalArgs),
     /// Print the least-privilege IAM policy for the configured repository and functions.
     IamPolicy(IamPolicyArgs),
+    /// Delete images (and their artifacts) no function, version, alias, recent deployment or
+    /// recent push needs. A dry run unless --yes.
+    Gc(GcArgs),
+}
+
+/// `imprint gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The repository and the functions.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Delete (without it, gc only shows what it would delete).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Keep the images of the newest N successful deployments [config: gc.keep_deployments; default 10].
+    #[arg(long, value_name = "N")]
+    pub keep_deployments: Option<usize>,
+    /// Keep anything pushed within the last N days [config: gc.keep_days; default 14].
+    #[arg(long, value_name = "DAYS")]
+    pub keep_days: Option<u32>,
+    /// Also delete images imprint did not push (no index artifact) [config: gc.include_foreign].
+    #[arg(long)]
+    pub include_foreign: bool,
+    /// Also delete Lambda versions no alias routes to and no kept deployment names [config: gc.versions].
+    #[arg(long)]
+    pub versions: bool,
+    /// Delete journal records older than DAYS (never those of kept deployments) [config: gc.journal_older_than].
+    #[arg(long, value_name = "DAYS")]
+    pub journal_older_than: Option<u32>,
 }
 
 /// `imprint iam-policy`.
@@ -92,6 +121,9 @@ pub struct IamPolicyArgs {
     /// Also allow creating the repository (`imprint push --create-repo`).
     #[arg(long)]
     pub create_repo: bool,
+    /// Also allow `imprint gc --yes` (delete images and unused Lambda versions).
+    #[arg(long)]
+    pub gc: bool,
 }
 
 impl Command {
@@ -111,6 +143,7 @@ impl Command {
             Self::Doctor(a) => &a.input,
             Self::RunLocal(a) => &a.input,
             Self::IamPolicy(a) => &a.input,
+            Self::Gc(a) => &a.input,
         }
     }
 }

@@ -40,6 +40,11 @@ const REPOSITORY_ACTIONS: [&str; 10] = [
     "ecr:DescribeImages",
     "ecr:DescribeRepositories",
 ];
+/// Lambda actions of `imprint gc` (reading and deleting versions), on the functions and
+/// their versions.
+const GC_FUNCTION_ACTIONS: [&str; 2] = ["lambda:ListVersionsByFunction", "lambda:DeleteFunction"];
+/// ECR actions of `imprint gc --yes` on the repository.
+const GC_REPOSITORY_ACTIONS: [&str; 1] = ["ecr:BatchDeleteImage"];
 /// `imprint push --create-repo`.
 const CREATE_ACTIONS: [&str; 1] = ["ecr:CreateRepository"];
 /// The registry token, which IAM grants on every resource only.
@@ -64,6 +69,7 @@ pub fn policy(
     region: Option<&str>,
     account: Option<&str>,
     create: bool,
+    gc: bool,
 ) -> Policy {
     let ecr = settings
         .registry
@@ -100,6 +106,14 @@ pub fn policy(
         statements.push(json!({"Sid": "DeployThroughAlias", "Effect": "Allow",
             "Action": ALIAS_ACTIONS, "Resource": qualified}));
     }
+    if gc {
+        let qualified: Vec<String> = functions
+            .iter()
+            .flat_map(|f| [f.clone(), format!("{f}:*")])
+            .collect();
+        statements.push(json!({"Sid": "CollectGarbageVersions", "Effect": "Allow",
+            "Action": GC_FUNCTION_ACTIONS, "Resource": qualified}));
+    }
     let alarms = deploy
         .alarms
         .as_ref()
@@ -127,6 +141,9 @@ pub fn policy(
         let mut actions: Vec<&str> = REPOSITORY_ACTIONS.to_vec();
         if create {
             actions.extend(CREATE_ACTIONS);
+        }
+        if gc {
+            actions.extend(GC_REPOSITORY_ACTIONS);
         }
         statements.push(json!({"Sid": "PushAndJournal", "Effect": "Allow",
             "Action": actions, "Resource": repository}));
@@ -189,6 +206,7 @@ mod tests {
             .iter()
             .chain(&SELECT_ACTIONS)
             .chain(&ALIAS_ACTIONS)
+            .chain(&GC_FUNCTION_ACTIONS)
             .copied()
             .collect();
         for call in &lambda {
@@ -208,7 +226,9 @@ mod tests {
         for call in &cloudwatch {
             assert!(ALARM_ACTIONS.contains(&format!("cloudwatch:{call}").as_str()));
         }
-        let ecr = calls("registry/ecr.rs", "client.");
+        let mut ecr = calls("registry/ecr.rs", "client.");
+        ecr.extend(calls("registry/delete.rs", "client."));
+        assert!(ecr.contains(&"BatchDeleteImage".to_string()), "{ecr:?}");
         assert!(
             ecr.contains(&"GetAuthorizationToken".to_string()),
             "{ecr:?}"
@@ -217,6 +237,7 @@ mod tests {
             .iter()
             .chain(&CREATE_ACTIONS)
             .chain(&TOKEN_ACTIONS)
+            .chain(&GC_REPOSITORY_ACTIONS)
             .copied()
             .collect();
         for call in &ecr {

@@ -12,6 +12,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+mod gc;
 mod iam;
 pub mod image;
 pub mod journal;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::RunLocal(args) => commands::run_local::run(s, args).await,
             Command::IamPolicy(args) => commands::iam_policy::run(s, args).await,
             Command::Status(args) => commands::status::run(s, args).await,
+            Command::Gc(args) => commands::gc::run(s, args).await,
         }
     });
     match result {

@@ -12,6 +12,7 @@ pub async fn run(session: &Session, args: &IamPolicyArgs) -> anyhow::Result<Exit
         args.region.as_deref(),
         args.account.as_deref(),
         args.create_repo,
+        args.gc,
     );
     session.printer.report(&policy)?;
     Ok(ExitStatus::Success)

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod deploy;
 pub mod doctor;
+pub mod gc;
 pub mod history;
 pub mod iam_policy;
 pub mod lock;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::builder::BuilderChoice;
+use super::gc::GcSection;
 use super::network::NetworkSection;
 use super::smoke::SmokeSpec;
 use super::strategy::Strategy;
@@ -79,7 +80,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -206,6 +207,9 @@ pub struct Sections {
     /// `[network]`.
     #[serde(default)]
     pub network: NetworkSection,
+    /// `[gc]`.
+    #[serde(default)]
+    pub gc: GcSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +224,8 @@ struct RawFile {
     #[serde(default)]
     network: NetworkSection,
     #[serde(default)]
+    gc: GcSection,
+    #[serde(default)]
     env: BTreeMap<String, Sections>,
 }
 
@@ -230,6 +236,9 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// The merged sections.
     pub sections: Sections,
+    /// Every `[env.NAME]` of the file, each merged over the base sections (`gc` looks
+    /// after every environment that shares the repository).
+    pub envs: BTreeMap<String, Sections>,
 }
 
 impl Config {
@@ -280,12 +289,19 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
             message: e.message().to_string(),
         }
     })?;
-    let mut sections = Sections {
+    let base = Sections {
         image: raw.image,
         registry: raw.registry,
         deploy: raw.deploy,
         network: raw.network,
+        gc: raw.gc,
     };
+    let envs: BTreeMap<String, Sections> = raw
+        .env
+        .iter()
+        .map(|(name, overlay)| (name.clone(), merge(base.clone(), overlay.clone())))
+        .collect();
+    let mut sections = base;
     if let Some(name) = env {
         let overlay = raw.env.get(name).ok_or_else(|| ConfigError::UnknownEnv {
             path: path.clone(),
@@ -314,6 +330,7 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
     Ok(Config {
         path: Some(path),
         sections,
+        envs,
     })
 }
 
@@ -419,6 +436,7 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
             }
         },
         network: base.network.merge(overlay.network),
+        gc: base.gc.merge(overlay.gc),
     }
 }
 

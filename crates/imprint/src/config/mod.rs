@@ -2,6 +2,7 @@
 
 mod builder;
 pub(crate) mod file;
+mod gc;
 mod network;
 mod settings;
 mod smoke;
@@ -9,7 +10,8 @@ mod strategy;
 mod traffic;
 
 pub use builder::{builder_program, docker_program, BuilderChoice};
-pub use file::{Config, ConfigError, DeploySection, Owner, Selector};
+pub use file::{Config, ConfigError, DeploySection, Owner, Sections, Selector};
+pub use gc::{GcPolicy, GcSection};
 pub use network::{parse_duration, NetworkArgs};
 pub use settings::{BuildInputArgs, BuildSettings, Settings};
 pub use smoke::{load as load_smoke, Smoke};

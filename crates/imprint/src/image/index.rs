@@ -20,6 +20,8 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.inputs.v1";
 pub const INPUTS_MEDIA_TYPE: &str = "application/vnd.dev.imprint.inputs.v1+json";
 /// Annotation naming the image's tag.
 pub const TAG_ANNOTATION: &str = "dev.imprint.tag";
+/// Annotation with the time the artifact (and its image) was pushed.
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
 /// Annotation with the full content hash.
 pub const HASH_ANNOTATION: &str = "dev.imprint.content-hash";
 
@@ -232,6 +234,11 @@ pub async fn push(
             (TAG_ANNOTATION.to_string(), tag.to_string()),
             (HASH_ANNOTATION.to_string(), hash.clone()),
             ("dev.imprint.format".to_string(), FORMAT_VERSION.to_string()),
+            // When it was pushed: `gc` keeps what is younger than keep_days.
+            (
+                CREATED_ANNOTATION.to_string(),
+                imprint_context::format_rfc3339(crate::journal::unix_now()),
+            ),
         ]),
     )
     .await

@@ -47,6 +47,11 @@ pub struct Lockfile {
 }
 
 impl Lockfile {
+    /// Every pinned digest.
+    pub fn digests(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|p| p.digest.as_str())
+    }
+
     /// Reads the lock (an absent file is an empty lock).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let entries = match std::fs::read_to_string(path) {

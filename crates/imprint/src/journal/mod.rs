@@ -1,16 +1,20 @@
 //! The deploy journal: begin and end records kept as OCI artifacts in the image repository.
 
+mod gc;
 mod lease;
 pub(crate) mod record;
 mod rollback;
 mod store;
 
+pub(crate) use gc::write_gc;
+pub use gc::{DeletedImage, GcRecord};
+pub(crate) use lease::LEASE_PREFIX;
 pub(crate) use lease::{acquire, force_release, release, Holder, Lease};
-pub(crate) use record::{new_id, now_rfc3339, unix_now, Liveness, JOURNAL_FORMAT};
+pub(crate) use record::{new_id, now_rfc3339, unix_now, Liveness, JOURNAL_FORMAT, TAG_PREFIX};
 pub use record::{
     Action, AliasDeploy, Caller, DeploymentOutcome, Finished, Firing, ImageRef, Kind, Outcome,
     Planned, Record, Runner, Shift, SmokeResult,
 };
 pub(crate) use rollback::{previous, succeeded, Back};
 pub use store::{entries, Deployment};
-pub(crate) use store::{unfinished, write};
+pub(crate) use store::{successful, unfinished, write};

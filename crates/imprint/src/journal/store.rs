@@ -203,6 +203,23 @@ pub async fn unfinished(registry: &Registry) -> Result<Vec<Record>, RegistryErro
         .collect())
 }
 
+/// The newest `n` deployments (or rollbacks) that succeeded, newest first.
+pub async fn successful(registry: &Registry, n: usize) -> Result<Vec<Deployment>, RegistryError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut count = 0;
+    let walked = walk_back(registry, |d| {
+        count += usize::from(super::rollback::succeeded(d).is_some());
+        count >= n
+    })
+    .await?;
+    Ok(walked
+        .into_iter()
+        .filter(|d| super::rollback::succeeded(d).is_some())
+        .collect())
+}
+
 /// Reads the deploys in the journal (the newest `limit` of them, or all), oldest first.
 pub async fn entries(
     registry: &Registry,

@@ -1,10 +1,20 @@
-//! Aliases: which of a function's aliases route traffic away from `$LATEST`.
+//! Aliases: every alias with the versions it routes to, and which route away from `$LATEST`.
 
 use super::retry::Lambda;
 
-/// Aliases of the function that route traffic somewhere other than `$LATEST` (so updating
-/// `$LATEST` does not change what their callers run).
-pub async fn routing_aliases(client: &Lambda, name: &str) -> anyhow::Result<Vec<String>> {
+/// One alias and the versions it sends traffic to (its version first, then any weighted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRoutes {
+    /// The alias.
+    pub name: String,
+    /// Its version (`$LATEST` when it names none).
+    pub version: String,
+    /// Versions with a weight above zero besides it.
+    pub weighted: Vec<String>,
+}
+
+/// Every alias of the function with the versions it routes to.
+pub async fn list_aliases(client: &Lambda, name: &str) -> anyhow::Result<Vec<AliasRoutes>> {
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -25,22 +35,48 @@ pub async fn routing_aliases(client: &Lambda, name: &str) -> anyhow::Result<Vec<
                 )
             })?;
         for alias in page.aliases() {
-            let version = alias.function_version().unwrap_or("$LATEST");
-            let weighted = alias
+            let mut weighted: Vec<String> = alias
                 .routing_config()
                 .and_then(|r| r.additional_version_weights())
-                .is_some_and(|w| !w.is_empty());
-            if version != "$LATEST" || weighted {
-                out.push(format!(
-                    "{} → version {version}{}",
-                    alias.name().unwrap_or("?"),
-                    if weighted { " (weighted)" } else { "" }
-                ));
-            }
+                .map(|w| {
+                    w.iter()
+                        .filter(|(_, share)| **share > 0.0)
+                        .map(|(v, _)| v.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            weighted.sort();
+            out.push(AliasRoutes {
+                name: alias.name().unwrap_or("?").to_string(),
+                version: alias.function_version().unwrap_or("$LATEST").to_string(),
+                weighted,
+            });
         }
         match page.next_marker() {
             Some(next) if !next.is_empty() => marker = Some(next.to_string()),
             _ => return Ok(out),
         }
     }
+}
+
+/// Aliases of the function that route traffic somewhere other than `$LATEST` (so updating
+/// `$LATEST` does not change what their callers run).
+pub async fn routing_aliases(client: &Lambda, name: &str) -> anyhow::Result<Vec<String>> {
+    Ok(list_aliases(client, name)
+        .await?
+        .into_iter()
+        .filter(|a| a.version != "$LATEST" || !a.weighted.is_empty())
+        .map(|a| {
+            format!(
+                "{} → version {}{}",
+                a.name,
+                a.version,
+                if a.weighted.is_empty() {
+                    ""
+                } else {
+                    " (weighted)"
+                }
+            )
+        })
+        .collect())
 }

@@ -6,6 +6,7 @@ mod aliases;
 mod function;
 mod identity;
 mod image;
+mod inventory;
 mod invoke;
 mod retry;
 mod select;
@@ -22,6 +23,7 @@ pub use function::{
 pub use function::{PackageType, State};
 pub use identity::{caller_identity, identify, Caller};
 pub use image::{tag_of, ImageRef};
+pub use inventory::{delete_version, read_images, FunctionImages};
 pub use invoke::invoke;
 pub use retry::{Lambda, PARALLEL_READS};
 pub use select::select;

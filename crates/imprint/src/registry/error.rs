@@ -62,6 +62,12 @@ pub enum RegistryError {
         /// Where they would go.
         address: String,
     },
+    /// The registry does not allow deleting manifests.
+    #[error("the registry of {repository} does not allow deleting images (it answered 405)")]
+    DeleteUnsupported {
+        /// The repository.
+        repository: String,
+    },
     /// A local blob file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -76,7 +82,7 @@ pub enum RegistryError {
 impl RegistryError {
     /// Whether the fix is in the user's input (exit code 2).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::Insecure { .. })
+        matches!(self, Self::Insecure { .. } | Self::DeleteUnsupported { .. })
     }
 
     /// What to do about it, when there is something to say.
@@ -90,6 +96,9 @@ impl RegistryError {
             )),
             Self::Insecure { .. } => Some(
                 "use an https endpoint, or a proxy on this machine ([registry] endpoint / --endpoint)".into(),
+            ),
+            Self::DeleteUnsupported { .. } => Some(
+                "enable deletes on the registry (CNCF distribution: `storage: delete: enabled: true`), or clean it with its own tools".into(),
             ),
             Self::Unreachable { source, .. } if source.is_timeout() => Some(
                 "the registry did not answer in time: check the address and [registry] endpoint, or allow more with --call-timeout / [network] call_timeout".into(),

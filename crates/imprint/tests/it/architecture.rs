@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["session"],
     &["image"],
     &["rollout"],
+    &["gc"],
     &["iam"],
     &["cli", "diagnose", "commands", "lib", "fuzz"],
 ];

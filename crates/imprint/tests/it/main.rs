@@ -10,6 +10,7 @@ mod deploy;
 mod docker_diff;
 mod doctor;
 mod ecr;
+mod gc;
 mod hostile;
 mod lock;
 mod makefile;

@@ -1,0 +1,140 @@
+//! `gc`: reference-aware cleanup of the image repository: what no function, version, alias,
+//! kept deployment or recent push needs goes, with its index artifacts.
+
+mod inventory;
+mod plan;
+mod report;
+mod sweep;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
+
+pub use report::GcReport;
+
+use crate::config::{GcPolicy, Sections};
+use crate::error::UsageError;
+use crate::image::lock::{self, Lockfile};
+use crate::journal::{self, Holder};
+use crate::lambda::{self, FunctionImages, PARALLEL_READS};
+use crate::registry::Registry;
+use crate::session::Session;
+
+/// How long a gc run may hold the repository's lease.
+const LEASE_TIME: Duration = Duration::from_secs(30 * 60);
+/// How long a new lease settles before it is read back.
+const LEASE_SETTLE: Duration = Duration::from_secs(1);
+
+/// Plans a gc run and, with `delete`, carries it out under the repository's lease.
+pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::Result<GcReport> {
+    let (registry, printer) = (session.registry().await?, &session.printer);
+    refuse_open_deploys(registry).await?;
+    let names = functions(session).await?;
+    printer.step(&format!(
+        "reading the repository {} and what {} function{} use",
+        registry.repository,
+        names.len(),
+        if names.len() == 1 { "" } else { "s" }
+    ));
+    let bases = base_images(session)?;
+    let refs = references(session, registry, &names, policy, &bases).await?;
+    let inventory = inventory::read(registry).await?;
+    let planned = plan::plan(&inventory, &refs, policy, journal::unix_now());
+    if !delete {
+        return Ok(GcReport::dry_run(&registry.repository, planned));
+    }
+    if planned.delete.is_empty() && planned.versions.is_empty() && planned.journal.is_empty() {
+        return Ok(GcReport::nothing(&registry.repository, planned));
+    }
+    let caller = lambda::caller_identity(session.sts().await?, printer).await;
+    let id = journal::new_id();
+    let holder = Holder::this(caller.clone(), LEASE_TIME, id.clone());
+    let lease = journal::acquire(registry, &holder, LEASE_SETTLE).await?;
+    let result = async {
+        // Under the lease no deploy starts; what changed since the plan is read again, and
+        // only what both plans delete goes.
+        refuse_open_deploys(registry).await?;
+        let again = references(session, registry, &names, policy, &bases).await?;
+        let replanned = plan::plan(&inventory, &again, policy, journal::unix_now());
+        let (confirmed, kept_since) = plan::intersect(planned, &replanned);
+        sweep::sweep(session, registry, confirmed, kept_since, id, caller).await
+    }
+    .await;
+    if let Err(e) = journal::release(registry, &lease, &holder).await {
+        printer.warn(&format!(
+            "could not release the lease ({e}); it ends by itself at {}",
+            imprint_context::format_rfc3339(holder.until)
+        ));
+    }
+    result
+}
+
+/// A deployment that began and never ended may still need anything: gc waits for it.
+async fn refuse_open_deploys(registry: &Registry) -> anyhow::Result<()> {
+    if let Some(open) = journal::unfinished(registry).await?.first() {
+        return Err(UsageError::new(
+            format!(
+                "{} {} (began {}) has not ended; gc deletes nothing while a deployment is open",
+                open.action, open.id, open.time
+            ),
+            "wait for it to end, or close it with the next `imprint deploy` (see `imprint status`)",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Every function of this configuration and of each `[env.NAME]` that shares the repository.
+async fn functions(session: &Session) -> anyhow::Result<Vec<String>> {
+    let settings = &session.settings;
+    let ours = settings.registry.as_ref().map(|r| r.repository.to_string());
+    let sharing = |s: &Sections| {
+        s.registry.repository.is_none() || s.registry.repository.as_deref() == ours.as_deref()
+    };
+    let mut sections = vec![&settings.config.sections];
+    sections.extend(settings.config.envs.values().filter(|s| sharing(s)));
+    let client = session.lambda().await?;
+    let mut names = BTreeSet::new();
+    for s in sections {
+        if s.deploy.functions.is_some() || s.deploy.select.is_some() {
+            names.extend(lambda::select(client, &s.deploy, &[]).await?);
+        }
+    }
+    if names.is_empty() {
+        return Err(UsageError::new(
+            "no functions are configured, so gc cannot tell which images are in use",
+            "list them in [deploy] functions (or select them with [deploy] select)",
+        )
+        .into());
+    }
+    Ok(names.into_iter().collect())
+}
+
+/// The base images imprint.lock pins.
+fn base_images(session: &Session) -> anyhow::Result<BTreeSet<String>> {
+    let lock = Lockfile::load(&lock::path(&session.settings))?;
+    Ok(lock.digests().map(str::to_string).collect())
+}
+
+/// What the functions and the newest successful deployments use now.
+async fn references(
+    session: &Session,
+    registry: &Registry,
+    names: &[String],
+    policy: &GcPolicy,
+    bases: &BTreeSet<String>,
+) -> anyhow::Result<plan::References> {
+    let client = session.lambda().await?;
+    let functions: Vec<FunctionImages> = stream::iter(names)
+        .map(|name| lambda::read_images(client, name))
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await?;
+    let deployments = journal::successful(registry, policy.keep_deployments).await?;
+    Ok(plan::References {
+        functions,
+        deployments,
+        bases: bases.clone(),
+    })
+}

@@ -1,0 +1,127 @@
+//! Carrying out a gc plan under the lease: versions, then images (ECR's BatchDeleteImage or
+//! the registry's DELETE), then their index artifacts and old journal records; the run is
+//! recorded in the journal.
+
+use super::plan::{Kept, Plan};
+use super::report::GcReport;
+use crate::journal::{self, Caller, DeletedImage, GcRecord, Runner};
+use crate::lambda;
+use crate::registry::{ecr::EcrHost, ecr_delete, Registry};
+use crate::session::Session;
+
+/// Deletes what `plan` says; `kept_since` are the images spared because something started
+/// using them after the first plan.
+pub async fn sweep(
+    session: &Session,
+    registry: &Registry,
+    plan: Plan,
+    kept_since: Vec<Kept>,
+    id: String,
+    caller: Caller,
+) -> anyhow::Result<GcReport> {
+    let printer = &session.printer;
+    let mut failed = Vec::new();
+    let mut versions = Vec::new();
+    if !plan.versions.is_empty() {
+        let client = session.lambda().await?;
+        for v in &plan.versions {
+            match lambda::delete_version(client, &v.function, &v.version).await {
+                Ok(()) => versions.push(format!("{}:{}", v.function, v.version)),
+                Err(e) => failed.push(format!("{e:#}")),
+            }
+        }
+    }
+    printer.step(&format!("deleting {} images", plan.delete.len()));
+    let digests: Vec<String> = plan.delete.iter().map(|i| i.digest.clone()).collect();
+    let gone = delete_manifests(session, registry, &digests, &mut failed).await?;
+    let deleted: Vec<DeletedImage> = plan
+        .delete
+        .iter()
+        .filter(|i| gone.contains(&i.digest))
+        .map(|i| DeletedImage {
+            digest: i.digest.clone(),
+            tags: i.tags.clone(),
+            bytes: plan.freed.get(&i.digest).copied().unwrap_or(0),
+        })
+        .collect();
+    // An image's index artifacts go after it: a run cut short leaves an artifact whose image
+    // is gone (ignored by lookups), never an image that looks foreign.
+    let artifacts: Vec<String> = plan
+        .delete
+        .iter()
+        .filter(|i| gone.contains(&i.digest))
+        .flat_map(|i| i.artifacts.iter().map(|(_, d)| d.clone()))
+        .collect();
+    delete_manifests(session, registry, &artifacts, &mut failed).await?;
+    let mut journal_gone = Vec::new();
+    for record in &plan.journal {
+        match registry.manifest_digest(&record.tag).await? {
+            Some(digest) => {
+                if !delete_manifests(session, registry, &[digest], &mut failed)
+                    .await?
+                    .is_empty()
+                {
+                    journal_gone.push(record.tag.clone());
+                }
+            }
+            None => journal_gone.push(record.tag.clone()),
+        }
+    }
+    let record = GcRecord {
+        format: journal::JOURNAL_FORMAT,
+        id,
+        time: journal::now_rfc3339(),
+        caller,
+        runner: Runner::this(),
+        deleted,
+        versions,
+        journal: journal_gone,
+        failed,
+    };
+    let unrecorded = journal::write_gc(registry, &record)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    Ok(GcReport::done(
+        &registry.repository,
+        plan,
+        kept_since,
+        record,
+        unrecorded,
+    ))
+}
+
+/// Deletes manifests by digest, on ECR through its API; the digests now gone. A failure of
+/// one image is noted in `failed`; a registry that cannot delete at all is an error.
+async fn delete_manifests(
+    session: &Session,
+    registry: &Registry,
+    digests: &[String],
+    failed: &mut Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Some(host) = EcrHost::parse(&registry.repository.host) {
+        let client = session.ecr(&host.region).await;
+        let (deleted, failures) =
+            ecr_delete(&client, &host, &registry.repository.path, digests).await?;
+        failed.extend(failures.into_iter().map(|(d, why)| format!("{d}: {why}")));
+        // ImageNotFound is not a failure: what is not reported failed is gone.
+        let refused: Vec<&str> = failed.iter().map(String::as_str).collect();
+        return Ok(digests
+            .iter()
+            .filter(|d| deleted.contains(d) || !refused.iter().any(|f| f.starts_with(d.as_str())))
+            .cloned()
+            .collect());
+    }
+    let mut gone = Vec::new();
+    for digest in digests {
+        match registry.delete_manifest(digest).await {
+            Ok(_) => gone.push(digest.clone()),
+            Err(e) if e.is_usage() => return Err(e.into()),
+            Err(e) => failed.push(format!("{digest}: {e}")),
+        }
+    }
+    Ok(gone)
+}

@@ -1,0 +1,326 @@
+//! `imprint gc` against moto and the ECR stand-in (BatchDeleteImage), and against the plain
+//! registry (DELETE): what it keeps and why, what it deletes with the artifacts, the dry run,
+//! an open deploy, and a reference that appears between the plan and the deletes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::deploy::{block_on, group, Group};
+use crate::support::{aws_python, fault_log, fault_rules, server_env, Project};
+
+/// Deploys one edit of main.py; its `deploy --json` report.
+fn deploy_edit(g: &Group, text: &str) -> Value {
+    g.p.file("main.py", &format!("print('{text}')\n"));
+    let report = g.deploy(&[]).success().json();
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    report
+}
+
+/// Runs a boto3 Lambda call against moto: `lambda_call("publish_version", {...})`.
+fn lambda_call(method: &str, args: Value) -> Value {
+    let run = aws_python(&[
+        "-c",
+        "import sys, json, boto3; r = getattr(boto3.client('lambda'), sys.argv[1])(**json.loads(sys.argv[2])); r.pop('ResponseMetadata', None); print(json.dumps(r, default=str))",
+        method,
+        &args.to_string(),
+    ]);
+    run.success().json()
+}
+
+/// The deleted (or to-delete) image digests of a gc report.
+fn deleted(report: &Value) -> Vec<String> {
+    let mut out: Vec<String> = report["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Why gc keeps `digest`, as `Keep`'s display names it.
+fn kept_why(report: &Value, digest: &str) -> Vec<String> {
+    report["keep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["digest"] == digest)
+        .map(|k| {
+            k["why"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["why"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn gc_keeps_every_referenced_image_and_deletes_the_rest_with_its_artifacts() {
+    let g = group("it-gc-keep", 2);
+    let a = g.first["digest"].as_str().unwrap().to_string();
+    let b = deploy_edit(&g, "b");
+    // Version 1 of it-gc-keep-0 runs b (no alias routes to it).
+    lambda_call("publish_version", json!({"FunctionName": "it-gc-keep-0"}));
+    let c = deploy_edit(&g, "c");
+    // Version 1 of it-gc-keep-1 runs c, and its alias `live` routes to it.
+    lambda_call("publish_version", json!({"FunctionName": "it-gc-keep-1"}));
+    lambda_call(
+        "create_alias",
+        json!({"FunctionName": "it-gc-keep-1", "Name": "live", "FunctionVersion": "1"}),
+    );
+    let d = deploy_edit(&g, "d");
+    let e = deploy_edit(&g, "e");
+    // Pushed, never deployed.
+    g.p.file("main.py", "print('f')\n");
+    g.p.run(&["build"]).success();
+    let f = g.p.run(&["push", "--json"]).success().json();
+    // Not pushed by imprint: the first image's manifest with an annotation, under its own tag.
+    let registry = g.registry();
+    let manifest = block_on(registry.get_manifest(&a)).unwrap().unwrap();
+    let mut foreign: Value = serde_json::from_slice(&manifest.bytes).unwrap();
+    foreign["annotations"] = json!({"org.example": "someone else"});
+    let foreign = block_on(registry.put_manifest(
+        "foreign-1",
+        &manifest.media_type,
+        serde_json::to_vec(&foreign).unwrap(),
+    ))
+    .unwrap();
+    let digest = |r: &Value| r["digest"].as_str().unwrap().to_string();
+    let (b, c, d, e, f) = (digest(&b), digest(&c), digest(&d), digest(&e), digest(&f));
+    let tags_before = g.tags();
+    let args = [
+        "gc",
+        "--json",
+        "--keep-deployments",
+        "1",
+        "--keep-days",
+        "0",
+    ];
+
+    // The dry run: a and f go; every other image stays, each for its reasons.
+    let dry = g.p.run(&args).success().json();
+    assert_eq!(dry["outcome"], "dry-run", "{dry}");
+    let mut want = vec![a.clone(), f.clone()];
+    want.sort();
+    assert_eq!(deleted(&dry), want, "{dry}");
+    assert!(dry["bytes_freed"].as_u64().unwrap() > 0, "{dry}");
+    assert_eq!(kept_why(&dry, &b), ["version"]);
+    assert_eq!(kept_why(&dry, &c), ["version"]);
+    assert_eq!(
+        kept_why(&dry, &d),
+        ["deployment"],
+        "d is the rollback target"
+    );
+    assert_eq!(kept_why(&dry, &e), ["latest", "latest", "deployment"]);
+    assert_eq!(kept_why(&dry, &foreign), ["age-unknown", "foreign"]);
+    assert_eq!(g.tags(), tags_before, "a dry run deletes nothing");
+    let human =
+        g.p.run(&["gc", "--keep-deployments", "1", "--keep-days", "0"]);
+    let human = human.success().stdout;
+    assert!(human.contains("pass --yes to delete"), "{human}");
+    assert!(human.contains("deployment "), "{human}");
+
+    // --versions: version 1 of it-gc-keep-0 goes (no alias, no kept deployment), and b with it;
+    // it-gc-keep-1:1 stays (its alias routes to it).
+    let with_versions =
+        g.p.run(&[&args[..], &["--versions"]].concat())
+            .success()
+            .json();
+    assert_eq!(with_versions["versions"], json!(["it-gc-keep-0:1"]));
+    assert!(deleted(&with_versions).contains(&b));
+    assert_eq!(kept_why(&with_versions, &c), ["version"]);
+
+    // Deleting: a and f go, with their tags and index artifacts; the run is journaled.
+    let done = g.p.run(&[&args[..], &["--yes"]].concat()).success().json();
+    assert_eq!(done["outcome"], "deleted", "{done}");
+    assert_eq!(deleted(&done), want);
+    let tags = g.tags();
+    for image in [&a, &f] {
+        assert!(
+            block_on(registry.manifest_digest(image)).unwrap().is_none(),
+            "{image} is still in the registry"
+        );
+    }
+    let artifacts = |tags: &[String]| {
+        tags.iter()
+            .filter(|t| t.len() == 72 && t.starts_with("imprint-"))
+            .count()
+    };
+    assert_eq!(artifacts(&tags), artifacts(&tags_before) - 2, "{tags:?}");
+    assert!(!tags.contains(&g.first["tag"].as_str().unwrap().to_string()));
+    let id = done["id"].as_str().unwrap();
+    assert!(
+        tags.contains(&format!("imprint-journal-{id}-gc")),
+        "{tags:?}"
+    );
+    // moto's ECR lost them too.
+    let images = aws_python(&[
+        "-c",
+        "import sys, json, boto3; print(json.dumps([i['imageDigest'] for i in boto3.client('ecr').describe_images(repositoryName=sys.argv[1])['imageDetails']]))",
+        "it-gc-keep",
+    ])
+    .success()
+    .json();
+    assert!(
+        !images.as_array().unwrap().iter().any(|i| i == &a),
+        "{images}"
+    );
+    // Everything still works: history, and a rollback to the kept target.
+    let history = g.p.run(&["history", "--json"]).success().json();
+    assert_eq!(history.as_array().unwrap().len(), 4);
+    let again = g.p.run(&[&args[..], &["--yes"]].concat()).success().json();
+    assert_eq!(again["outcome"], "nothing-to-delete", "{again}");
+    let back = g.p.run(&["rollback", "--yes", "--json"]).success().json();
+    assert_eq!(back["digest"], d);
+}
+
+#[test]
+fn gc_waits_for_an_open_deploy_and_spares_an_image_taken_into_use_before_the_deletes() {
+    let g = group("it-gc-race", 2);
+    let a = g.first["digest"].as_str().unwrap().to_string();
+    let a_uri = g.first["image_uri"].as_str().unwrap().to_string();
+    deploy_edit(&g, "b");
+    let args = [
+        "gc",
+        "--yes",
+        "--json",
+        "--keep-deployments",
+        "0",
+        "--keep-days",
+        "0",
+    ];
+
+    // A deploy in flight: gc refuses, deleting nothing.
+    g.slow_updates();
+    g.p.file("main.py", "print('c')\n");
+    g.p.run(&["build"]).success();
+    g.p.run(&["push"]).success();
+    let journal_before = g.journal().len();
+    let mut deploy =
+        g.p.command(&["deploy", "--yes", "--concurrency", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while g.journal().len() == journal_before {
+        assert!(Instant::now() < deadline, "the deploy never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tags = g.tags();
+    let run = g.p.run(&args).usage_error();
+    assert!(
+        run.stderr
+            .contains("has not ended; gc deletes nothing while a deployment is open"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(g.tags(), tags);
+    assert!(deploy.wait().unwrap().success());
+
+    // A function moves to `a` between the plan and the deletes (the second read of
+    // it-gc-race-0, the check under the lease, is held back while it moves): `a` is spared.
+    fault_rules(json!([{
+        "match": {"method": "GET", "path": "/functions/it-gc-race-0$"},
+        "after": 1, "times": 1, "delay": 4
+    }]));
+    let seen = || {
+        fault_log("/functions/it-gc-race-0")
+            .iter()
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/functions/it-gc-race-0")
+            })
+            .count()
+    };
+    let reads_before = seen();
+    let gc =
+        g.p.command(&args)
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen() < reads_before + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "gc never read the function again"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    lambda_call(
+        "update_function_code",
+        json!({"FunctionName": "it-gc-race-0", "ImageUri": a_uri}),
+    );
+    let out = gc.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "deleted", "{report}");
+    assert!(!deleted(&report).contains(&a), "{report}");
+    let spared = report["kept_since_plan"].as_array().unwrap();
+    assert_eq!(spared.len(), 1, "{report}");
+    assert_eq!(spared[0]["digest"], a.as_str());
+    assert!(block_on(g.registry().manifest_digest(&a))
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn gc_on_a_plain_registry_deletes_with_delete() {
+    // The functions live in moto on an ECR image; the repository gc cleans is on the plain
+    // registry, where nothing runs: every image imprint pushed there older than keep_days goes.
+    let g = group("it-gc-oci", 1);
+    let p = Project::new().with_servers().with_aws().env(
+        "IMPRINT_REPOSITORY",
+        &format!("{}/it/gc-oci", server_env("IMPRINT_TEST_REGISTRY")),
+    );
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
+        .file("imprint.toml", "[deploy]\nfunctions = [\"it-gc-oci-0\"]\n");
+    let mut pushed = Vec::new();
+    for i in 0..2 {
+        p.file("main.py", &format!("print({i})\n"));
+        p.run(&["build"]).success();
+        pushed.push(p.run(&["push", "--json"]).success().json());
+    }
+    let report = p
+        .run(&["gc", "--yes", "--json", "--keep-days", "0"])
+        .success()
+        .json();
+    assert_eq!(report["outcome"], "deleted", "{report}");
+    assert_eq!(report["delete"].as_array().unwrap().len(), 2, "{report}");
+    let registry = imprint::registry::Registry::new(
+        imprint::registry::Repository::parse(&format!(
+            "{}/it/gc-oci",
+            server_env("IMPRINT_TEST_REGISTRY")
+        ))
+        .unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
+    let tags = block_on(registry.tags()).unwrap();
+    for image in &pushed {
+        assert!(
+            !tags.contains(&image["tag"].as_str().unwrap().to_string()),
+            "{tags:?}"
+        );
+        assert!(
+            block_on(registry.manifest_digest(image["digest"].as_str().unwrap()))
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(
+        !tags
+            .iter()
+            .any(|t| t.len() == 72 && t.starts_with("imprint-")),
+        "{tags:?}"
+    );
+    drop(g);
+}
