@@ -51,9 +51,33 @@ def define(project_dir: Path) -> dict:
         image_scanning_configuration={"scan_on_push": True},
     )
     pulumi.export("ecr_repository_url", repository.repository_url)
+    # ECR's lifecycle rules cannot see which images a function, a version, an alias or a
+    # rollback still needs, so they touch only untagged images here (left by interrupted
+    # pushes). `imprint gc` removes the rest: it knows every reference.
+    lifecycle = aws.ecr.LifecyclePolicy(
+        "untagged",
+        repository=repository.name,
+        policy=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "description": "untagged images only; imprint gc handles the rest",
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 7,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+    )
     if config.get_bool("bootstrap"):
         # The first deploy: only the repository, so the first image can be pushed.
-        return {"repository": repository}
+        return {"repository": repository, "lifecycle": lifecycle}
 
     tag = image_tag.resolve(config.get("imageTag"), project_dir)
     if not pulumi.runtime.is_dry_run():

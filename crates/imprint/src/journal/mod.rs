@@ -15,6 +15,6 @@ pub use record::{
     Action, AliasDeploy, Caller, DeploymentOutcome, Finished, Firing, ImageRef, Kind, Outcome,
     Planned, Record, Runner, Shift, SmokeResult,
 };
-pub(crate) use rollback::{previous, succeeded, Back};
+pub(crate) use rollback::{previous, Back};
 pub use store::{entries, Deployment};
-pub(crate) use store::{successful, unfinished, write};
+pub(crate) use store::{succeeded, successful, unfinished, write};

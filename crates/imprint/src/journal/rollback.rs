@@ -1,17 +1,9 @@
 //! Which deployment a rollback returns to, read from the journal alone.
 
-use super::record::{Action, DeploymentOutcome, Record};
-use super::store::Deployment;
+use super::record::{Action, Record};
+use super::store::{succeeded, Deployment};
 use crate::error::UsageError;
 use crate::registry::Repository;
-
-/// The end record of a deployment (or rollback) that succeeded.
-pub fn succeeded(entry: &Deployment) -> Option<&Record> {
-    entry
-        .end
-        .as_ref()
-        .filter(|r| r.outcome == Some(DeploymentOutcome::Succeeded))
-}
 
 /// Where a rollback goes, as the journal tells it.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +110,7 @@ fn current_is_before_first(entries: &[Deployment], ours: &[&Record], current: &R
 mod tests {
     use super::*;
     use crate::journal::record::sample;
-    use crate::journal::{Finished, ImageRef, Kind, Outcome};
+    use crate::journal::{DeploymentOutcome, Finished, ImageRef, Kind, Outcome};
 
     fn entry(
         n: u32,

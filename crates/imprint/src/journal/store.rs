@@ -11,7 +11,8 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
 use super::lease::{deployment_at, newest_generation};
 use super::record::{
-    record_tag, Kind, Record, ARTIFACT_TYPE, JOURNAL_FORMAT, RECORD_MEDIA_TYPE, TAG_PREFIX,
+    record_tag, DeploymentOutcome, Kind, Record, ARTIFACT_TYPE, JOURNAL_FORMAT, RECORD_MEDIA_TYPE,
+    TAG_PREFIX,
 };
 use crate::lambda::PARALLEL_READS;
 use crate::registry::{put_artifact, read_artifact_blob, Descriptor, Registry, RegistryError};
@@ -203,6 +204,14 @@ pub async fn unfinished(registry: &Registry) -> Result<Vec<Record>, RegistryErro
         .collect())
 }
 
+/// The end record of a deployment (or rollback) that succeeded.
+pub fn succeeded(entry: &Deployment) -> Option<&Record> {
+    entry
+        .end
+        .as_ref()
+        .filter(|r| r.outcome == Some(DeploymentOutcome::Succeeded))
+}
+
 /// The newest `n` deployments (or rollbacks) that succeeded, newest first.
 pub async fn successful(registry: &Registry, n: usize) -> Result<Vec<Deployment>, RegistryError> {
     if n == 0 {
@@ -210,13 +219,13 @@ pub async fn successful(registry: &Registry, n: usize) -> Result<Vec<Deployment>
     }
     let mut count = 0;
     let walked = walk_back(registry, |d| {
-        count += usize::from(super::rollback::succeeded(d).is_some());
+        count += usize::from(succeeded(d).is_some());
         count >= n
     })
     .await?;
     Ok(walked
         .into_iter()
-        .filter(|d| super::rollback::succeeded(d).is_some())
+        .filter(|d| succeeded(d).is_some())
         .collect())
 }
 

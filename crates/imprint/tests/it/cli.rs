@@ -369,6 +369,7 @@ fn help_lists_only_working_commands() {
             "doctor",
             "run-local",
             "iam-policy",
+            "gc",
             "help"
         ]
     );

@@ -74,8 +74,20 @@ def test_an_unpushed_tree_is_refused_outside_preview(program):
 def test_bootstrap_creates_only_the_repository_without_asking_imprint(program, monkeypatch):
     monkeypatch.setenv("IMPRINT", "/nonexistent/imprint")
     seen = program.run(config={"bootstrap": "true"})
-    assert set(seen["resources"]) == {"repository"}
+    assert set(seen["resources"]) == {"repository", "lifecycle"}
     assert seen["repository_url"] == program.repository_url
+
+
+def test_the_repositorys_lifecycle_rule_expires_untagged_images_only(program, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764374400")
+    program.run(preview=True)
+    created = program.mocks.created
+    policies = [i for t, _, i in created if t == "aws:ecr/lifecyclePolicy:LifecyclePolicy"]
+    assert len(policies) == 1
+    rules = json.loads(policies[0]["policy"])["rules"]
+    assert rules, "a rule for untagged images"
+    # Anything tagged (images, index artifacts, journal records) is imprint gc's to judge.
+    assert {r["selection"]["tagStatus"] for r in rules} == {"untagged"}
 
 
 def test_owner_imprint_leaves_image_uri_to_imprint_after_creation():
