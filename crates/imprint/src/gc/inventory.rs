@@ -83,18 +83,22 @@ pub async fn read(registry: &Registry) -> Result<Inventory, RegistryError> {
             image_tags.push(tag);
         }
     }
-    let named: Vec<(String, Option<String>)> = stream::iter(image_tags)
+    // One GET per image tag gives its digest and its blobs.
+    let named: Vec<(String, Option<(String, BTreeMap<String, u64>)>)> = stream::iter(image_tags)
         .map(|tag| async move {
-            let digest = registry.manifest_digest(&tag).await?;
-            Ok::<_, RegistryError>((tag, digest))
+            let found = blobs(registry, &tag).await?;
+            Ok::<_, RegistryError>((tag, found))
         })
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await?;
-    for (tag, digest) in named {
-        let Some(digest) = digest else { continue };
+    for (tag, found) in named {
+        let Some((digest, blobs)) = found else {
+            continue;
+        };
         let image = inventory.images.entry(digest.clone()).or_default();
         image.digest = digest;
+        image.blobs = blobs;
         image.tags.push(tag);
     }
     let artifacts: Vec<Option<(String, String, ArtifactManifest)>> = stream::iter(artifact_tags)
@@ -133,14 +137,19 @@ pub async fn read(registry: &Registry) -> Result<Inventory, RegistryError> {
                 .max();
         }
     }
-    let sized: Vec<(String, BTreeMap<String, u64>)> = stream::iter(inventory.images.keys())
-        .map(|digest| async move {
-            Ok::<_, RegistryError>((digest.clone(), blobs(registry, digest).await?))
-        })
+    // Images only an artifact names (their tag is gone): read by digest.
+    let untagged: Vec<String> = inventory
+        .images
+        .values()
+        .filter(|i| i.blobs.is_empty())
+        .map(|i| i.digest.clone())
+        .collect();
+    let sized: Vec<Option<(String, BTreeMap<String, u64>)>> = stream::iter(untagged)
+        .map(|digest| async move { blobs(registry, &digest).await })
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await?;
-    for (digest, blobs) in sized {
+    for (digest, blobs) in sized.into_iter().flatten() {
         if let Some(image) = inventory.images.get_mut(&digest) {
             image.blobs = blobs;
         }
@@ -148,9 +157,12 @@ pub async fn read(registry: &Registry) -> Result<Inventory, RegistryError> {
     Ok(inventory)
 }
 
-/// The blobs an image manifest stores (itself, its config, its layers) with their sizes;
-/// empty when the manifest is gone.
-async fn blobs(registry: &Registry, digest: &str) -> Result<BTreeMap<String, u64>, RegistryError> {
+/// The manifest at `reference` (a tag or digest): its digest and the blobs it stores
+/// (itself, its config, its layers) with their sizes; `None` when it is gone.
+async fn blobs(
+    registry: &Registry,
+    reference: &str,
+) -> Result<Option<(String, BTreeMap<String, u64>)>, RegistryError> {
     #[derive(Deserialize)]
     struct Blob {
         digest: String,
@@ -162,8 +174,8 @@ async fn blobs(registry: &Registry, digest: &str) -> Result<BTreeMap<String, u64
         #[serde(default)]
         layers: Vec<Blob>,
     }
-    let Some(manifest) = registry.get_manifest(digest).await? else {
-        return Ok(BTreeMap::new());
+    let Some(manifest) = registry.get_manifest(reference).await? else {
+        return Ok(None);
     };
     let mut out = BTreeMap::from([(manifest.digest.clone(), manifest.bytes.len() as u64)]);
     if let Ok(parts) = serde_json::from_slice::<Parts>(&manifest.bytes) {
@@ -171,5 +183,5 @@ async fn blobs(registry: &Registry, digest: &str) -> Result<BTreeMap<String, u64
             out.insert(blob.digest, blob.size);
         }
     }
-    Ok(out)
+    Ok(Some((manifest.digest, out)))
 }

@@ -154,20 +154,31 @@ async fn exists(registry: &Registry, tag: &str) -> Result<bool, RegistryError> {
 }
 
 /// The newest lease generation: generations are written in order from 1, so doubling until
-/// one is missing and then bisecting finds it in about 2·log2(N) probes. A repository whose
-/// first generation is gone is listed instead.
+/// one is missing and then bisecting finds it in about 2·log2(N) probes; from the generation
+/// this machine saw last (a hint in the cache folder, checked like any other probe) it
+/// usually takes two. A repository whose first generation is gone is listed instead.
 pub(crate) async fn newest_generation(registry: &Registry) -> Result<Option<u64>, RegistryError> {
-    if !exists(registry, &tag(1)).await? {
-        let tags = registry.tags().await?;
-        return Ok(tags
-            .iter()
-            .filter_map(|t| t.strip_prefix(LEASE_PREFIX)?.parse::<u64>().ok())
-            .max());
-    }
-    let (mut present, mut missing) = (1u64, 2u64);
+    let hint = read_hint(registry);
+    let start = match hint {
+        Some(h) if exists(registry, &tag(h)).await? => h,
+        _ => {
+            if !exists(registry, &tag(1)).await? {
+                let tags = registry.tags().await?;
+                return Ok(tags
+                    .iter()
+                    .filter_map(|t| t.strip_prefix(LEASE_PREFIX)?.parse::<u64>().ok())
+                    .max());
+            }
+            1
+        }
+    };
+    // From a generation that exists: double the step until a missing one, then bisect.
+    let (mut present, mut step) = (start, 1u64);
+    let mut missing = present + step;
     while exists(registry, &tag(missing)).await? {
         present = missing;
-        missing = missing.saturating_mul(2);
+        step = step.saturating_mul(2);
+        missing = present.saturating_add(step);
     }
     while missing - present > 1 {
         let middle = present + (missing - present) / 2;
@@ -177,7 +188,43 @@ pub(crate) async fn newest_generation(registry: &Registry) -> Result<Option<u64>
             missing = middle;
         }
     }
+    if hint != Some(present) {
+        write_hint(registry, present);
+    }
     Ok(Some(present))
+}
+
+/// Where this machine keeps the newest generation it saw of the registry's repository.
+fn hint_path(registry: &Registry) -> Option<std::path::PathBuf> {
+    let key = crate::registry::sha256_digest(registry.repository.to_string().as_bytes());
+    let name = format!("lease-{}", key.trim_start_matches("sha256:").get(..16)?);
+    Some(crate::state::cache_dir().ok()?.join("journal").join(name))
+}
+
+fn read_hint(registry: &Registry) -> Option<u64> {
+    std::fs::read_to_string(hint_path(registry)?)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|g| *g >= 1)
+}
+
+/// Remembers the newest generation seen; a cache, so a failure to write it is no error.
+fn write_hint(registry: &Registry, generation: u64) {
+    let Some(path) = hint_path(registry) else {
+        return;
+    };
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| crate::state::write_atomic(&path, generation.to_string().as_bytes()));
+    if let Err(e) = written {
+        tracing::debug!(
+            "could not remember the newest lease in {}: {e}",
+            path.display()
+        );
+    }
 }
 
 /// What lease `generation` says about the journal: `None` when it is missing, `Some(None)`
