@@ -84,7 +84,7 @@ pub async fn read(registry: &Registry) -> Result<Inventory, RegistryError> {
         }
     }
     // One GET per image tag gives its digest and its blobs.
-    let named: Vec<(String, Option<(String, BTreeMap<String, u64>)>)> = stream::iter(image_tags)
+    let named: Vec<(String, Option<Stored>)> = stream::iter(image_tags)
         .map(|tag| async move {
             let found = blobs(registry, &tag).await?;
             Ok::<_, RegistryError>((tag, found))
@@ -144,7 +144,7 @@ pub async fn read(registry: &Registry) -> Result<Inventory, RegistryError> {
         .filter(|i| i.blobs.is_empty())
         .map(|i| i.digest.clone())
         .collect();
-    let sized: Vec<Option<(String, BTreeMap<String, u64>)>> = stream::iter(untagged)
+    let sized: Vec<Option<Stored>> = stream::iter(untagged)
         .map(|digest| async move { blobs(registry, &digest).await })
         .buffer_unordered(PARALLEL)
         .try_collect()
@@ -157,12 +157,11 @@ pub async fn read(registry: &Registry) -> Result<Inventory, RegistryError> {
     Ok(inventory)
 }
 
-/// The manifest at `reference` (a tag or digest): its digest and the blobs it stores
-/// (itself, its config, its layers) with their sizes; `None` when it is gone.
-async fn blobs(
-    registry: &Registry,
-    reference: &str,
-) -> Result<Option<(String, BTreeMap<String, u64>)>, RegistryError> {
+/// A manifest's digest and the blobs it stores (itself, its config, its layers) by size.
+type Stored = (String, BTreeMap<String, u64>);
+
+/// The manifest at `reference` (a tag or digest), [`Stored`]; `None` when it is gone.
+async fn blobs(registry: &Registry, reference: &str) -> Result<Option<Stored>, RegistryError> {
     #[derive(Deserialize)]
     struct Blob {
         digest: String,
