@@ -114,16 +114,17 @@ async fn read_all(
 ) -> Result<Vec<Deployment>, RegistryError> {
     let read: Vec<Deployment> = stream::iter(ids)
         .map(|(id, begin, end)| async move {
-            let begin = if begin {
-                read(registry, &record_tag(&id, Kind::Begin)).await?
-            } else {
-                None
+            let read_if = |wanted: bool, kind: Kind| {
+                let tag = record_tag(&id, kind);
+                async move {
+                    match wanted {
+                        true => read(registry, &tag).await,
+                        false => Ok(None),
+                    }
+                }
             };
-            let end = if end {
-                read(registry, &record_tag(&id, Kind::End)).await?
-            } else {
-                None
-            };
+            let (begin, end) =
+                tokio::try_join!(read_if(begin, Kind::Begin), read_if(end, Kind::End))?;
             Ok::<_, RegistryError>(Deployment { id, begin, end })
         })
         .buffered(PARALLEL_READS)
