@@ -163,11 +163,47 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// The reasons to keep an image, for one line: many functions' `$LATEST` or versions are
+/// summed up (`--json` has each).
 fn reasons(why: &[Keep]) -> String {
-    why.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut latest = Vec::new();
+    let mut versions: Vec<(&str, &str)> = Vec::new();
+    let mut parts = Vec::new();
+    for keep in why {
+        match keep {
+            Keep::Latest { function } => latest.push(function.as_str()),
+            Keep::Version { function, version } => versions.push((function, version)),
+            other => parts.push(other.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    match latest.as_slice() {
+        [] => {}
+        [one] => out.push(format!("{one} ($LATEST)")),
+        many => out.push(format!("$LATEST of {} functions", many.len())),
+    }
+    match versions.as_slice() {
+        [] => {}
+        [(function, version)] => out.push(format!("{function}:{version}")),
+        many => {
+            let mut numbers: Vec<&str> = many.iter().map(|(_, v)| *v).collect();
+            numbers.sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+            numbers.dedup();
+            let mut functions: Vec<&str> = many.iter().map(|(f, _)| *f).collect();
+            functions.sort_unstable();
+            functions.dedup();
+            out.push(match functions.as_slice() {
+                [one] => format!("{one}:{}", numbers.join(",")),
+                _ => format!(
+                    "version {} of {} functions",
+                    numbers.join(", "),
+                    functions.len()
+                ),
+            });
+        }
+    }
+    out.extend(parts);
+    out.join(", ")
 }
 
 impl fmt::Display for GcReport {
@@ -224,5 +260,33 @@ impl fmt::Display for GcReport {
             writeln!(f, "dry run: nothing was deleted; pass --yes to delete")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_functions_reasons_are_summed_up() {
+        let latest = |f: &str| Keep::Latest { function: f.into() };
+        let version = |f: &str, v: &str| Keep::Version {
+            function: f.into(),
+            version: v.into(),
+        };
+        assert_eq!(reasons(&[latest("a")]), "a ($LATEST)");
+        assert_eq!(
+            reasons(&[
+                latest("a"),
+                latest("b"),
+                version("a", "10"),
+                version("b", "9"),
+                Keep::Recent
+            ]),
+            "$LATEST of 2 functions, version 9, 10 of 2 functions, recent"
+        );
+        assert_eq!(reasons(&[version("a", "2"), version("a", "3")]), "a:2,3");
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(41_300_000), "41.3 MB");
     }
 }
