@@ -53,20 +53,20 @@ pub async fn sweep(
         .flat_map(|i| i.artifacts.iter().map(|(_, d)| d.clone()))
         .collect();
     delete_manifests(session, registry, &artifacts, &mut failed).await?;
-    let mut journal_gone = Vec::new();
+    // Old journal records: each tag's manifest, deleted together.
+    let mut records = Vec::new();
     for record in &plan.journal {
-        match registry.manifest_digest(&record.tag).await? {
-            Some(digest) => {
-                if !delete_manifests(session, registry, &[digest], &mut failed)
-                    .await?
-                    .is_empty()
-                {
-                    journal_gone.push(record.tag.clone());
-                }
-            }
-            None => journal_gone.push(record.tag.clone()),
+        if let Some(digest) = registry.manifest_digest(&record.tag).await? {
+            records.push((record.tag.clone(), digest));
         }
     }
+    let digests: Vec<String> = records.iter().map(|(_, d)| d.clone()).collect();
+    let gone = delete_manifests(session, registry, &digests, &mut failed).await?;
+    let journal_gone = records
+        .into_iter()
+        .filter(|(_, d)| gone.contains(d))
+        .map(|(tag, _)| tag)
+        .collect();
     let record = GcRecord {
         format: journal::JOURNAL_FORMAT,
         id,
@@ -104,16 +104,15 @@ async fn delete_manifests(
     }
     if let Some(host) = EcrHost::parse(&registry.repository.host) {
         let client = session.ecr(&host.region).await;
-        let (deleted, failures) =
-            ecr_delete(&client, &host, &registry.repository.path, digests).await?;
-        failed.extend(failures.into_iter().map(|(d, why)| format!("{d}: {why}")));
-        // ImageNotFound is not a failure: what is not reported failed is gone.
-        let refused: Vec<&str> = failed.iter().map(String::as_str).collect();
-        return Ok(digests
+        let refused = ecr_delete(&client, &host, &registry.repository.path, digests).await?;
+        // What ECR does not report as failed is gone (ImageNotFound included).
+        let gone = digests
             .iter()
-            .filter(|d| deleted.contains(d) || !refused.iter().any(|f| f.starts_with(d.as_str())))
+            .filter(|d| !refused.iter().any(|(r, _)| r == *d))
             .cloned()
-            .collect());
+            .collect();
+        failed.extend(refused.into_iter().map(|(d, why)| format!("{d}: {why}")));
+        return Ok(gone);
     }
     let mut gone = Vec::new();
     for digest in digests {

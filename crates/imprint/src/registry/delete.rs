@@ -28,14 +28,15 @@ impl Registry {
 }
 
 /// Deletes the manifests `digests` from the ECR repository `name` (`client` for its
-/// region); the digests ECR reports deleted, and each failure with its reason.
+/// region); each digest ECR could not delete, with its reason (one already gone is not a
+/// failure).
 pub async fn ecr_delete(
     client: &aws_sdk_ecr::Client,
     host: &EcrHost,
     name: &str,
     digests: &[String],
-) -> anyhow::Result<(Vec<String>, Vec<(String, String)>)> {
-    let (mut deleted, mut failed) = (Vec::new(), Vec::new());
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut failed = Vec::new();
     for batch in digests.chunks(ECR_BATCH) {
         let ids = batch
             .iter()
@@ -58,12 +59,6 @@ pub async fn ecr_delete(
                     aws_sdk_ecr::error::DisplayErrorContext(e)
                 )
             })?;
-        deleted.extend(
-            answer
-                .image_ids()
-                .iter()
-                .filter_map(|id| id.image_digest().map(str::to_string)),
-        );
         for failure in answer.failures() {
             let digest = failure
                 .image_id()
@@ -82,7 +77,5 @@ pub async fn ecr_delete(
             failed.push((digest, format!("{code}: {reason}")));
         }
     }
-    deleted.sort();
-    deleted.dedup();
-    Ok((deleted, failed))
+    Ok(failed)
 }

@@ -176,6 +176,22 @@ fn gc_keeps_every_referenced_image_and_deletes_the_rest_with_its_artifacts() {
     assert_eq!(again["outcome"], "nothing-to-delete", "{again}");
     let back = g.p.run(&["rollback", "--yes", "--json"]).success().json();
     assert_eq!(back["digest"], d);
+
+    // --journal-older-than 0: every record but the kept deployment's (the rollback) goes,
+    // the first gc run's record with them; history then shows what is left.
+    let pruned =
+        g.p.run(&[&args[..], &["--yes", "--journal-older-than", "0"]].concat())
+            .success()
+            .json();
+    let journal = pruned["journal"].as_array().unwrap();
+    assert_eq!(journal.len(), 4 * 2 + 1, "{pruned}");
+    assert!(journal
+        .iter()
+        .any(|t| t == &json!(format!("imprint-journal-{id}-gc"))));
+    let history = g.p.run(&["history", "--json"]).success().json();
+    let left = history.as_array().unwrap();
+    assert_eq!(left.len(), 1, "{history}");
+    assert_eq!(left[0]["action"], "rollback");
 }
 
 #[test]
@@ -271,23 +287,32 @@ fn gc_waits_for_an_open_deploy_and_spares_an_image_taken_into_use_before_the_del
         .is_some());
 }
 
-#[test]
-fn gc_on_a_plain_registry_deletes_with_delete() {
-    // The functions live in moto on an ECR image; the repository gc cleans is on the plain
-    // registry, where nothing runs: every image imprint pushed there older than keep_days goes.
-    let g = group("it-gc-oci", 1);
+/// A project on the plain registry `registry` (env var) at `it/<name>`, with two images
+/// pushed and `function` configured; the push reports.
+fn plain_project(registry: &str, name: &str, function: &str) -> (Project, Vec<Value>) {
     let p = Project::new().with_servers().with_aws().env(
         "IMPRINT_REPOSITORY",
-        &format!("{}/it/gc-oci", server_env("IMPRINT_TEST_REGISTRY")),
+        &format!("{}/it/{name}", server_env(registry)),
     );
-    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n")
-        .file("imprint.toml", "[deploy]\nfunctions = [\"it-gc-oci-0\"]\n");
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n").file(
+        "imprint.toml",
+        &format!("[deploy]\nfunctions = [\"{function}\"]\n"),
+    );
     let mut pushed = Vec::new();
     for i in 0..2 {
         p.file("main.py", &format!("print({i})\n"));
         p.run(&["build"]).success();
         pushed.push(p.run(&["push", "--json"]).success().json());
     }
+    (p, pushed)
+}
+
+#[test]
+fn gc_on_a_plain_registry_deletes_with_delete_and_a_registry_without_deletes_is_exit_2() {
+    // The function lives in moto on an ECR image; the repositories gc cleans are on plain
+    // registries, where nothing runs: every image imprint pushed there goes.
+    let _g = group("it-gc-oci", 1);
+    let (p, pushed) = plain_project("IMPRINT_TEST_REGISTRY", "gc-oci", "it-gc-oci-0");
     let report = p
         .run(&["gc", "--yes", "--json", "--keep-days", "0"])
         .success()
@@ -322,5 +347,23 @@ fn gc_on_a_plain_registry_deletes_with_delete() {
             .any(|t| t.len() == 72 && t.starts_with("imprint-")),
         "{tags:?}"
     );
-    drop(g);
+
+    // A registry that does not allow deletes: exit 2 naming the setting, nothing deleted.
+    let (p, pushed) = plain_project(
+        "IMPRINT_TEST_NODELETE_REGISTRY",
+        "gc-nodelete",
+        "it-gc-oci-0",
+    );
+    let run = p.run(&["gc", "--yes", "--keep-days", "0"]).usage_error();
+    assert!(
+        run.stderr.contains("does not allow deleting images")
+            && run.stderr.contains("storage: delete: enabled: true"),
+        "{}",
+        run.stderr
+    );
+    let again = p
+        .run(&["gc", "--json", "--keep-days", "0"])
+        .success()
+        .json();
+    assert_eq!(again["delete"].as_array().unwrap().len(), pushed.len());
 }
