@@ -2,6 +2,7 @@
 //! (format v1) and tag formatting. No async, no network.
 
 pub mod builder;
+pub mod cache;
 pub mod dockerfile;
 pub mod error;
 pub mod hash;
@@ -17,6 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 pub use builder::BuilderKind;
+pub use cache::HashCache;
 pub use error::ContextError;
 pub use hash::{Observer, Quiet};
 pub use ignore::IgnoreRules;
@@ -139,6 +141,21 @@ pub fn hash_context(
     params: &BuildParams,
     observer: &dyn Observer,
 ) -> Result<ContextHash, ContextError> {
+    hash_context_cached(root, params, observer, None).map(|(hashed, _)| hashed)
+}
+
+/// [`hash_context`], reading no file whose stat `cache` has unchanged; also the cache for
+/// the next run (every file of this one that is not racy). The hash is the same with any
+/// cache or none.
+pub fn hash_context_cached(
+    root: &Path,
+    params: &BuildParams,
+    observer: &dyn Observer,
+    cache: Option<&HashCache>,
+) -> Result<(ContextHash, HashCache), ContextError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
     let meta = std::fs::metadata(root)
         .map_err(io_error(root, |path| ContextError::ContextMissing { path }))?;
     if !meta.is_dir() {
@@ -164,7 +181,11 @@ pub fn hash_context(
         None => IgnoreRules::default(),
     };
 
-    let walked = walk::walk(root, &rules, params.builder, observer)?;
+    let mut walked = walk::walk(root, &rules, params.builder, observer, cache)?;
+    let mut next = HashCache::new(stamp);
+    for (path, entry) in std::mem::take(&mut walked.stats) {
+        next.insert(path, entry);
+    }
     let files = walked
         .inputs
         .iter()
@@ -185,7 +206,7 @@ pub fn hash_context(
     };
     let hash = hash::root_hash(&walked.inputs, params, &special);
     let warnings = warnings(&walked.inputs, &walked.special);
-    Ok(ContextHash {
+    let hashed = ContextHash {
         hash,
         inputs: walked.inputs,
         excluded: walked.excluded,
@@ -194,7 +215,8 @@ pub fn hash_context(
         warnings,
         files,
         bytes,
-    })
+    };
+    Ok((hashed, next))
 }
 
 /// `path` relative to `base` with `/` separators, through `..` when outside it. Both are

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::builder::BuilderKind;
+use crate::cache::{Entry, HashCache, Stat};
 use crate::error::ContextError;
 use crate::hash::{hash_file, Observer};
 use crate::ignore::IgnoreRules;
@@ -25,6 +26,8 @@ pub(crate) struct Walk {
     pub excluded: Vec<Excluded>,
     /// Fifos, sockets and devices: never sent by a builder, left out with a warning.
     pub special: Vec<(Vec<u8>, &'static str)>,
+    /// Every file hashed (or found unchanged in the cache) with its stat, for the next cache.
+    pub stats: Vec<(Vec<u8>, Entry)>,
 }
 
 impl Walk {
@@ -32,6 +35,7 @@ impl Walk {
         self.inputs.append(&mut other.inputs);
         self.excluded.append(&mut other.excluded);
         self.special.append(&mut other.special);
+        self.stats.append(&mut other.stats);
     }
 }
 
@@ -49,26 +53,30 @@ struct Walker<'a> {
     rules: &'a IgnoreRules,
     builder: BuilderKind,
     observer: &'a dyn Observer,
+    cache: Option<&'a HashCache>,
 }
 
 /// Work left after reading one folder: files to hash and folders to walk.
 enum Task {
-    Hash(Input),
+    Hash(Input, Stat),
     Descend(Vec<u8>),
 }
 
-/// Walks `root` with `rules` as `builder` would, hashing every file it sends.
+/// Walks `root` with `rules` as `builder` would, hashing every file it sends (a file whose
+/// stat `cache` has unchanged is not read).
 pub(crate) fn walk(
     root: &Path,
     rules: &IgnoreRules,
     builder: BuilderKind,
     observer: &dyn Observer,
+    cache: Option<&HashCache>,
 ) -> Result<Walk, ContextError> {
     let walker = Walker {
         root,
         rules,
         builder,
         observer,
+        cache,
     };
     let mut out = walker.dir(Vec::new())?;
     add_implied_parents(&mut out.inputs);
@@ -104,10 +112,7 @@ impl Walker<'_> {
         let results: Vec<Result<Walk, ContextError>> = tasks
             .into_par_iter()
             .map(|task| match task {
-                Task::Hash(input) => self.hash(input).map(|input| Walk {
-                    inputs: vec![input],
-                    ..Walk::default()
-                }),
+                Task::Hash(input, stat) => self.hash(input, stat),
                 Task::Descend(rel) => self.dir(rel),
             })
             .collect();
@@ -145,11 +150,10 @@ impl Walker<'_> {
             tasks.push(Task::Descend(rel));
         } else if file_type.is_file() {
             self.observer.found(meta.len());
-            tasks.push(Task::Hash(Input::file(
-                rel,
-                meta.permissions().mode(),
-                meta.len(),
-            )));
+            tasks.push(Task::Hash(
+                Input::file(rel, meta.permissions().mode(), meta.len()),
+                Stat::of(&meta),
+            ));
         } else if file_type.is_symlink() {
             let target = fs::read_link(&abs).map_err(unreadable(abs.clone()))?;
             out.inputs
@@ -167,12 +171,26 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn hash(&self, mut input: Input) -> Result<Input, ContextError> {
-        let (hash, size) = hash_file(&absolute(self.root, &input.path))?;
+    /// One file: from the cache when its stat is unchanged, else read and hashed.
+    fn hash(&self, mut input: Input, stat: Stat) -> Result<Walk, ContextError> {
+        let cached = self.cache.and_then(|c| c.get(&input.path, &stat));
+        let (hash, size) = match cached {
+            Some(hash) => (hash, stat.size),
+            None => hash_file(&absolute(self.root, &input.path))?,
+        };
         input.hash = hash;
         input.size = size;
         self.observer.hashed(size);
-        Ok(input)
+        // A file that grew or shrank while it was read is not remembered.
+        let stats = match size == stat.size {
+            true => vec![(input.path.clone(), Entry { stat, hash })],
+            false => Vec::new(),
+        };
+        Ok(Walk {
+            inputs: vec![input],
+            stats,
+            ..Walk::default()
+        })
     }
 }
 

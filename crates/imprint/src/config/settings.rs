@@ -53,6 +53,9 @@ pub struct BuildInputArgs {
     /// Fail instead of adding a missing base image to imprint.lock.
     #[arg(long)]
     pub locked: bool,
+    /// Read and hash every file, without the hash cache (the hash is the same either way).
+    #[arg(long, env = "IMPRINT_NO_HASH_CACHE")]
+    pub no_hash_cache: bool,
 }
 
 /// Everything a build or a hash needs, resolved.
@@ -66,6 +69,8 @@ pub struct BuildSettings {
     pub builder_choice: BuilderChoice,
     /// The tag template.
     pub template: TagTemplate,
+    /// Use the hash cache (not with `--no-hash-cache`).
+    pub hash_cache: bool,
 }
 
 /// Where images go.
@@ -217,6 +222,7 @@ fn build_settings(
         },
         builder_choice,
         template,
+        hash_cache: !input.no_hash_cache,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Which tag the current content has: the one already pushed (through the index artifact),
 //! the one already built locally, or a new one from the template and the clock.
 
-use imprint_context::{hash_context, ContextHash, Observer};
+use imprint_context::{hash_context_cached, ContextHash, HashCache, Observer};
 use indicatif::ProgressBar;
 
 use super::index::{self, Pushed};
@@ -136,14 +136,62 @@ pub fn hash_tree(build: &BuildSettings, printer: &Printer) -> anyhow::Result<Con
         build.context.display(),
         build.params.builder
     );
+    let cache_file = build.hash_cache.then(|| cache_path(build)).flatten();
+    let old = cache_file
+        .as_deref()
+        .and_then(|path| load_cache(path, printer));
     let progress = Progress(printer.bytes_bar("hashing"));
-    let result = hash_context(&build.context, &build.params, &progress);
+    let result = hash_context_cached(&build.context, &build.params, &progress, old.as_ref());
     progress.0.finish_and_clear();
-    let hashed = result?;
+    let (hashed, next) = result?;
+    if let Some(path) = cache_file.filter(|_| old.as_ref() != Some(&next)) {
+        save_cache(&path, &next);
+    }
     for warning in &hashed.warnings {
         printer.warn(&warning.message);
     }
     Ok(hashed)
+}
+
+/// Where the hash cache of this context and builder lives:
+/// `$XDG_CACHE_HOME/imprint/hash/<SHA-256 of the context's real path and the builder>`.
+fn cache_path(build: &BuildSettings) -> Option<std::path::PathBuf> {
+    let root = std::fs::canonicalize(&build.context).ok()?;
+    let key = [
+        root.as_os_str().as_encoded_bytes(),
+        &[0],
+        build.params.builder.as_str().as_bytes(),
+    ]
+    .concat();
+    let digest = crate::registry::sha256_digest(&key);
+    let name = digest.trim_start_matches("sha256:").get(..32)?.to_string();
+    Some(crate::state::cache_dir().ok()?.join("hash").join(name))
+}
+
+/// The cache at `path`; a damaged or foreign one is ignored with a warning (and rewritten).
+fn load_cache(path: &std::path::Path, printer: &Printer) -> Option<HashCache> {
+    let bytes = std::fs::read(path).ok()?;
+    match HashCache::decode(&bytes) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            printer.warn(&format!(
+                "the hash cache {} is {e}; hashing every file and writing it again",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// Writes the cache atomically; it only saves work, so a failure is a debug message.
+fn save_cache(path: &std::path::Path, cache: &HashCache) {
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| crate::state::write_atomic(path, &cache.encode()));
+    if let Err(e) = written {
+        tracing::debug!("could not write the hash cache {}: {e}", path.display());
+    }
 }
 
 /// A tag from the template and the clock, never equal to `old` (a rebuild within the same
