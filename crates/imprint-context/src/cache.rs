@@ -103,6 +103,12 @@ impl HashCache {
         }
     }
 
+    /// Whether both hold the same files with the same stats and hashes (whatever their
+    /// stamps): then the one on disk need not be written again.
+    pub fn same_entries(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+
     /// How many files it holds.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -144,7 +144,8 @@ pub fn hash_tree(build: &BuildSettings, printer: &Printer) -> anyhow::Result<Con
     let result = hash_context_cached(&build.context, &build.params, &progress, old.as_ref());
     progress.0.finish_and_clear();
     let (hashed, next) = result?;
-    if let Some(path) = cache_file.filter(|_| old.as_ref() != Some(&next)) {
+    if let Some(path) = cache_file.filter(|_| !old.as_ref().is_some_and(|o| o.same_entries(&next)))
+    {
         save_cache(&path, &next);
     }
     for warning in &hashed.warnings {
