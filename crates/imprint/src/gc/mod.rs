@@ -23,8 +23,6 @@ use crate::session::Session;
 
 /// How long a gc run may hold the repository's lease.
 const LEASE_TIME: Duration = Duration::from_secs(30 * 60);
-/// How long a new lease settles before it is read back.
-const LEASE_SETTLE: Duration = Duration::from_secs(1);
 
 /// Plans a gc run and, with `delete`, carries it out under the repository's lease.
 pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::Result<GcReport> {
@@ -50,7 +48,7 @@ pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::
     let caller = lambda::caller_identity(session.sts().await?, printer).await;
     let id = journal::new_id();
     let holder = Holder::this(caller.clone(), LEASE_TIME, id.clone());
-    let lease = journal::acquire(registry, &holder, LEASE_SETTLE).await?;
+    let lease = journal::acquire(registry, &holder, journal::LEASE_SETTLE).await?;
     let result = async {
         // Under the lease no deploy starts; what changed since the plan is read again, and
         // only what both plans delete goes.

@@ -22,6 +22,8 @@ use crate::registry::{
     put_artifact, read_artifact_blob, ArtifactManifest, Registry, RegistryError,
 };
 
+/// How long a new lease settles before it is read back (a rival's claim lands meanwhile).
+pub const LEASE_SETTLE: Duration = Duration::from_secs(1);
 /// Every lease tag starts with this.
 pub const LEASE_PREFIX: &str = "imprint-lease-";
 const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.lease.v1";

@@ -8,8 +8,8 @@ mod store;
 
 pub(crate) use gc::write_gc;
 pub use gc::{DeletedImage, GcRecord};
-pub(crate) use lease::LEASE_PREFIX;
 pub(crate) use lease::{acquire, force_release, release, Holder, Lease};
+pub(crate) use lease::{LEASE_PREFIX, LEASE_SETTLE};
 pub(crate) use record::{new_id, now_rfc3339, unix_now, Liveness, JOURNAL_FORMAT, TAG_PREFIX};
 pub use record::{
     Action, AliasDeploy, Caller, DeploymentOutcome, Finished, Firing, ImageRef, Kind, Outcome,

@@ -28,9 +28,6 @@ use crate::printer::Printer;
 use crate::registry::Registry;
 use crate::session::Session;
 
-/// How long a claimed lease is left to settle before it is read back.
-const LEASE_SETTLE: Duration = Duration::from_secs(1);
-
 /// The clients a rollout talks to.
 #[derive(Clone, Copy)]
 struct Clients<'a> {
@@ -190,7 +187,7 @@ impl Rollout<'_> {
                 ));
             }
         }
-        Ok(journal::acquire(registry, holder, LEASE_SETTLE).await?)
+        Ok(journal::acquire(registry, holder, journal::LEASE_SETTLE).await?)
     }
 
     /// Everything that writes, while this run holds the lease.

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use imprint::journal::{self, Action, Deployment, DeploymentOutcome};
-use imprint::registry::{Registry, Repository};
+use imprint::registry::Registry;
 use serde_json::{json, Value};
 
 use crate::support::{
-    create_functions, ecr_project, fault_log, fault_rules, server_env, Project, Run, ECR_HOST,
+    create_functions, ecr_project, fault_log, fault_rules, Project, Run, ECR_HOST,
 };
 
 /// A project with `count` functions in moto running its first image, and an edit on disk so
@@ -102,15 +102,7 @@ impl Group {
 
     /// The group's repository, through the ECR stand-in.
     pub(crate) fn registry(&self) -> Registry {
-        Registry::new(
-            Repository::parse(&format!("{ECR_HOST}/{}", self.prefix)).unwrap(),
-            Some(&format!(
-                "http://{}",
-                server_env("IMPRINT_TEST_ECR_STANDIN")
-            )),
-            None,
-        )
-        .unwrap()
+        crate::support::standin_registry(&self.prefix)
     }
 
     /// Every tag in the group's repository.

@@ -283,7 +283,7 @@ fn lambda_in_moto_runs_an_image_imprint_pushed() {
 
 #[test]
 fn push_rebuild_on_a_repository_with_immutable_tags_never_moves_a_tag() {
-    use imprint::registry::{Registry, Repository};
+    use crate::deploy::block_on;
     let p = crate::support::ecr_project("it-ecr-immutable", "");
     p.run(&["build", "--offline"]).success();
     let run = p.run(&["push", "--create-repo", "--json"]).success();
@@ -301,20 +301,8 @@ fn push_rebuild_on_a_repository_with_immutable_tags_never_moves_a_tag() {
         );
     }
     assert_ne!(pushed[0]["digest"], pushed[2]["digest"]);
-    let registry = Registry::new(
-        Repository::parse(&format!("{ECR_HOST}/it-ecr-immutable")).unwrap(),
-        Some(&format!(
-            "http://{}",
-            server_env("IMPRINT_TEST_ECR_STANDIN")
-        )),
-        None,
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut tags = runtime.block_on(registry.tags()).unwrap();
+    let registry = crate::support::standin_registry("it-ecr-immutable");
+    let mut tags = block_on(registry.tags()).unwrap();
     tags.sort();
     let mut want = vec![
         format!("imprint-{hash}"),
@@ -329,16 +317,14 @@ fn push_rebuild_on_a_repository_with_immutable_tags_never_moves_a_tag() {
     want.sort();
     assert_eq!(tags, want);
     // The stand-in refuses to move a tag, as ECR does (even to the same manifest).
-    let manifest = runtime
-        .block_on(registry.get_manifest(pushed[0]["tag"].as_str().unwrap()))
+    let manifest = block_on(registry.get_manifest(pushed[0]["tag"].as_str().unwrap()))
         .unwrap()
         .unwrap();
-    let err = runtime
-        .block_on(registry.put_manifest(
-            pushed[0]["tag"].as_str().unwrap(),
-            &manifest.media_type,
-            manifest.bytes,
-        ))
-        .unwrap_err();
+    let err = block_on(registry.put_manifest(
+        pushed[0]["tag"].as_str().unwrap(),
+        &manifest.media_type,
+        manifest.bytes,
+    ))
+    .unwrap_err();
     assert!(err.to_string().contains("TAG_INVALID"), "{err}");
 }

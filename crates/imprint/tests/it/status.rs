@@ -1,6 +1,6 @@
 //! `imprint status` against moto, with images pushed through the ECR stand-in.
 
-use crate::support::{create_functions, ecr_project as project, server_env, ECR_HOST};
+use crate::support::{create_functions, ecr_project as project, ECR_HOST};
 
 #[test]
 fn status_reports_each_function_and_local_drift() {
@@ -112,7 +112,7 @@ fn status_selects_by_lambda_tag_and_names_a_missing_function() {
 
 #[test]
 fn status_reports_a_tag_moved_in_the_registry() {
-    use imprint::registry::{Registry, Repository};
+    use crate::deploy::block_on;
     let p = project(
         "it-status-moved",
         "[deploy]\nfunctions = [\"it-status-moved-0\"]\n",
@@ -131,30 +131,16 @@ fn status_reports_a_tag_moved_in_the_registry() {
     // Someone re-tags (their repository has mutable tags): the first tag now names the
     // second image.
     crate::support::set_tag_mutability("it-status-moved", "MUTABLE");
-    let registry = Registry::new(
-        Repository::parse(&format!("{ECR_HOST}/it-status-moved")).unwrap(),
-        Some(&format!(
-            "http://{}",
-            server_env("IMPRINT_TEST_ECR_STANDIN")
-        )),
-        None,
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let manifest = runtime
-        .block_on(registry.get_manifest(second["tag"].as_str().unwrap()))
+    let registry = crate::support::standin_registry("it-status-moved");
+    let manifest = block_on(registry.get_manifest(second["tag"].as_str().unwrap()))
         .unwrap()
         .unwrap();
-    runtime
-        .block_on(registry.put_manifest(
-            first["tag"].as_str().unwrap(),
-            &manifest.media_type,
-            manifest.bytes,
-        ))
-        .unwrap();
+    block_on(registry.put_manifest(
+        first["tag"].as_str().unwrap(),
+        &manifest.media_type,
+        manifest.bytes,
+    ))
+    .unwrap();
     let status = p.run(&["status", "--json"]).success().json();
     let drift = status["functions"][0]["drift"].to_string();
     let expected = format!(

@@ -322,6 +322,19 @@ pub fn set_tag_mutability(repository: &str, mutability: &str) {
     .success();
 }
 
+/// A client for the repository `ECR_HOST/<path>` through the ECR stand-in.
+pub fn standin_registry(path: &str) -> imprint::registry::Registry {
+    imprint::registry::Registry::new(
+        imprint::registry::Repository::parse(&format!("{ECR_HOST}/{path}")).unwrap(),
+        Some(&format!(
+            "http://{}",
+            server_env("IMPRINT_TEST_ECR_STANDIN")
+        )),
+        None,
+    )
+    .unwrap()
+}
+
 /// The account host of the ECR repositories the tests push to (through the ECR stand-in).
 pub const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
