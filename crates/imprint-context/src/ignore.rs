@@ -20,11 +20,14 @@ pub struct Pattern {
     /// 1-based line number in the ignore file.
     pub line: usize,
     regex: Regex,
+    /// The literal text every match ends with (after the last wildcard): a cheap test that
+    /// spares most paths the regex.
+    tail: Vec<u8>,
 }
 
 impl Pattern {
     fn is_match(&self, path: &[u8]) -> bool {
-        self.regex.is_match(path)
+        path.ends_with(&self.tail) && self.regex.is_match(path)
     }
 
     /// The pattern as written in the ignore file (after cleaning), with its `!`.
@@ -81,11 +84,13 @@ impl IgnoreRules {
             }
             validate(&cleaned).map_err(|reason| bad(&reason))?;
             let regex = compile(&cleaned).map_err(|reason| bad(&reason))?;
+            let tail = literal_tail(&cleaned);
             patterns.push(Pattern {
                 text: cleaned,
                 exclusion,
                 line,
                 regex,
+                tail,
             });
         }
         let has_exclusions = patterns.iter().any(|p| p.exclusion);
@@ -129,6 +134,16 @@ impl IgnoreRules {
             }
         }
         decided
+    }
+
+    /// [`excluded_by`](Self::excluded_by) for a path whose parent folders are all included
+    /// (as in a walk that does not descend into excluded folders): then only the path itself
+    /// can match.
+    pub(crate) fn excluded_by_below_included(&self, path: &[u8]) -> Option<&Pattern> {
+        match self.has_exclusions {
+            true => self.excluded_by(path),
+            false => self.patterns.iter().find(|p| p.is_match(path)),
+        }
     }
 
     /// Whether the walk must descend into the excluded folder `dir` because a `!` pattern
@@ -294,6 +309,15 @@ fn compile(pattern: &str) -> Result<Regex, String> {
         .unicode(true)
         .build()
         .map_err(|e| format!("cannot compile the pattern: {e}"))
+}
+
+/// The text after a cleaned pattern's last wildcard, escape or class: literal, so every
+/// path the pattern matches ends with it.
+fn literal_tail(pattern: &str) -> Vec<u8> {
+    let start = pattern
+        .rfind(['*', '?', '[', ']', '\\'])
+        .map_or(0, |at| at + 1);
+    pattern.as_bytes()[start..].to_vec()
 }
 
 /// A pattern for a message: at most 120 characters.

@@ -70,12 +70,18 @@ impl Input {
     }
 
     pub(crate) fn file(path: Vec<u8>, mode: u32, size: u64) -> Self {
-        Self {
-            executable: mode & 0o100 != 0,
-            other_readable: mode & 0o004 != 0,
+        let mut file = Self {
             size,
             ..Self::new(path, InputKind::File)
-        }
+        };
+        file.set_mode(mode);
+        file
+    }
+
+    /// Takes a file's owner-executable and other-readable bits from its `mode`.
+    pub(crate) fn set_mode(&mut self, mode: u32) {
+        self.executable = mode & 0o100 != 0;
+        self.other_readable = mode & 0o004 != 0;
     }
 
     pub(crate) fn symlink(path: Vec<u8>, target: Vec<u8>) -> Self {

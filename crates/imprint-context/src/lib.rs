@@ -145,17 +145,17 @@ pub fn hash_context(
 }
 
 /// [`hash_context`], reading no file whose stat `cache` has unchanged; also the cache for
-/// the next run (every file of this one that is not racy). The hash is the same with any
-/// cache or none.
+/// the next run (every file of this one that is not racy), or `None` when `cache` holds
+/// exactly this run's files, unchanged. The hash is the same with any cache or none.
 pub fn hash_context_cached(
     root: &Path,
     params: &BuildParams,
     observer: &dyn Observer,
     cache: Option<&HashCache>,
-) -> Result<(ContextHash, HashCache), ContextError> {
+) -> Result<(ContextHash, Option<HashCache>), ContextError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let meta = std::fs::metadata(root)
         .map_err(io_error(root, |path| ContextError::ContextMissing { path }))?;
     if !meta.is_dir() {
@@ -181,11 +181,8 @@ pub fn hash_context_cached(
         None => IgnoreRules::default(),
     };
 
-    let mut walked = walk::walk(root, &rules, params.builder, observer, cache)?;
-    let mut next = HashCache::new(stamp);
-    for (path, entry) in std::mem::take(&mut walked.stats) {
-        next.insert(path, entry);
-    }
+    let mut walked = walk::walk(root, &rules, params.builder, observer, cache, stamp)?;
+    let next = walked.next_cache.take();
     let files = walked
         .inputs
         .iter()
@@ -239,19 +236,19 @@ fn relative_to(path: &Path, base: &Path) -> String {
 /// State that should not ship in a Lambda image, and files Lambda's user cannot read.
 fn warnings(inputs: &[Input], special: &[(Vec<u8>, &'static str)]) -> Vec<Warning> {
     const STATE: [&[u8]; 4] = [b".git", b".venv", b"__pycache__", b".env"];
+    // Every folder on the way to an entry is an entry too, and parents sort before what is
+    // in them: each entry's own name is enough, and the first hit of a subtree is its top.
     let mut state: Vec<String> = Vec::new();
+    let mut top: Option<&[u8]> = None;
     for input in inputs {
-        let mut end = 0;
-        for component in input.path.split(|&b| b == b'/') {
-            end += component.len();
-            if STATE.contains(&component) {
-                let top = String::from_utf8_lossy(&input.path[..end]).into_owned();
-                if !state.contains(&top) {
-                    state.push(top);
-                }
-                break;
-            }
-            end += 1;
+        let path = input.path.as_slice();
+        if top.is_some_and(|t| path.starts_with(t) && path.get(t.len()) == Some(&b'/')) {
+            continue;
+        }
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        if STATE.contains(&name) {
+            top = Some(path);
+            state.push(String::from_utf8_lossy(path).into_owned());
         }
     }
     let mut out = Vec::new();

@@ -1,6 +1,7 @@
-//! The context walk: every entry the builder would send, with file contents hashed as they are
-//! found. Folders are read and files hashed in parallel; the result does not depend on the
-//! order in which either happens.
+//! The context walk: every entry the builder would send, with file contents hashed. Folders
+//! are read in parallel (each entry's stat taken relative to its open folder) and put
+//! together in path order, then the files the cache does not vouch for are hashed in
+//! parallel; the result does not depend on the order in which either happens.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -13,7 +14,7 @@ use rayon::prelude::*;
 use crate::builder::BuilderKind;
 use crate::cache::{Entry, HashCache, Stat};
 use crate::error::ContextError;
-use crate::hash::{hash_file, Observer};
+use crate::hash::{hash_open, Observer};
 use crate::ignore::IgnoreRules;
 use crate::input::{Excluded, Input, InputKind};
 
@@ -26,17 +27,80 @@ pub(crate) struct Walk {
     pub excluded: Vec<Excluded>,
     /// Fifos, sockets and devices: never sent by a builder, left out with a warning.
     pub special: Vec<(Vec<u8>, &'static str)>,
-    /// Every file hashed (or found unchanged in the cache) with its stat, for the next cache.
-    pub stats: Vec<(Vec<u8>, Entry)>,
+    /// The cache for the next walk: every file with its stat, or `None` when the cache given
+    /// already holds exactly these files with these stats.
+    pub next_cache: Option<HashCache>,
 }
 
-impl Walk {
-    fn append(&mut self, mut other: Walk) {
-        self.inputs.append(&mut other.inputs);
+/// A regular file as the walk saw it.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    /// Listed only: with no cache to compare with, its stat comes from the open file (one
+    /// path lookup per file instead of two).
+    Listed,
+    /// What `lstat` said, to compare with the cache.
+    Stated(Stat),
+    /// Its hash came from the cache.
+    Cached(Stat),
+    /// Read and hashed; the stat is from before the read.
+    Hashed(Stat),
+}
+
+impl Seen {
+    fn to_hash(self) -> bool {
+        matches!(self, Seen::Listed | Seen::Stated(_))
+    }
+}
+
+/// Entries the builder sends, files with what the walk saw.
+type Entries = Vec<(Input, Option<Seen>)>;
+
+/// What reading the folders found, before any file is hashed.
+#[derive(Debug, Default)]
+struct Found {
+    /// Entries the builder sends in path order, in runs (joined once, at the end: a deep
+    /// tree's entries are not moved once per level).
+    runs: Vec<Entries>,
+    excluded: Vec<Excluded>,
+    special: Vec<(Vec<u8>, &'static str)>,
+    /// Some excluded folder was walked for re-included entries (which need their parents).
+    reincluded: bool,
+}
+
+impl Found {
+    fn append(&mut self, mut other: Found) {
+        self.runs.append(&mut other.runs);
         self.excluded.append(&mut other.excluded);
         self.special.append(&mut other.special);
-        self.stats.append(&mut other.stats);
+        self.reincluded |= other.reincluded;
     }
+}
+
+/// One entry of a folder.
+enum Item {
+    /// A file, symlink or a folder's own record.
+    Leaf(Input, Option<Seen>),
+    /// A subfolder's contents, to walk.
+    Under(Vec<u8>),
+}
+
+impl Item {
+    /// The entry's name in its folder (the end of its path); a subfolder's contents sort as
+    /// the name and a `/`, which puts every path below in byte order without sorting them
+    /// all again.
+    fn key(&self) -> (&[u8], &'static [u8]) {
+        let (path, slash): (&[u8], &[u8]) = match self {
+            Item::Leaf(input, _) => (&input.path, b""),
+            Item::Under(rel) => (rel, b"/"),
+        };
+        let start = path.iter().rposition(|&b| b == b'/').map_or(0, |at| at + 1);
+        (&path[start..], slash)
+    }
+}
+
+fn by_key(a: &Item, b: &Item) -> std::cmp::Ordering {
+    let ((a, a_slash), (b, b_slash)) = (a.key(), b.key());
+    a.iter().chain(a_slash).cmp(b.iter().chain(b_slash))
 }
 
 /// Joins a relative `/`-separated byte path onto the root.
@@ -53,111 +117,279 @@ struct Walker<'a> {
     rules: &'a IgnoreRules,
     builder: BuilderKind,
     observer: &'a dyn Observer,
-    cache: Option<&'a HashCache>,
-}
-
-/// Work left after reading one folder: files to hash and folders to walk.
-enum Task {
-    Hash(Input, Stat),
-    Descend(Vec<u8>),
+    /// `lstat` every file while listing (to compare with a cache); else its stat is taken
+    /// when it is opened to be hashed.
+    stat_files: bool,
 }
 
 /// Walks `root` with `rules` as `builder` would, hashing every file it sends (a file whose
-/// stat `cache` has unchanged is not read).
+/// stat `cache` has unchanged is not read). `stamp`: when the walk began, for the next cache.
 pub(crate) fn walk(
     root: &Path,
     rules: &IgnoreRules,
     builder: BuilderKind,
     observer: &dyn Observer,
     cache: Option<&HashCache>,
+    stamp: i64,
 ) -> Result<Walk, ContextError> {
     let walker = Walker {
         root,
         rules,
         builder,
         observer,
-        cache,
+        stat_files: cache.is_some(),
     };
-    let mut out = walker.dir(Vec::new())?;
-    add_implied_parents(&mut out.inputs);
-    out.inputs.sort_by(|a, b| a.path.cmp(&b.path));
-    out.excluded.sort_by(|a, b| a.path.cmp(&b.path));
-    out.special.sort();
-    Ok(out)
+    let mut found = walker.dir(Vec::new())?;
+    if found.reincluded {
+        let mut entries: Entries = found.runs.drain(..).flatten().collect();
+        add_implied_parents(&mut entries);
+        entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        found.runs = vec![entries];
+    }
+    let hits = cache.map_or(0, |cache| from_cache(&mut found.runs, cache, observer));
+    // In path order, so the first error reported is the same on every run.
+    found
+        .runs
+        .par_iter_mut()
+        .map(|run| hash_run(root, run, observer))
+        .collect::<Vec<Result<(), ContextError>>>()
+        .into_iter()
+        .collect::<Result<(), _>>()?;
+    let entries = || found.runs.iter().flatten();
+    let files = entries().filter(|(_, seen)| seen.is_some()).count();
+    let unchanged = cache.is_some_and(|c| c.len() == files && hits == files);
+    let next_cache = (!unchanged).then(|| {
+        let next = entries()
+            // A file that grew or shrank while it was read is not remembered.
+            .filter_map(|(input, seen)| {
+                let stat = match seen {
+                    Some(Seen::Cached(stat) | Seen::Hashed(stat)) if stat.size == input.size => {
+                        *stat
+                    }
+                    _ => return None,
+                };
+                let entry = Entry {
+                    stat,
+                    hash: input.hash,
+                };
+                Some((input.path.as_slice(), entry))
+            });
+        HashCache::from_entries(stamp, next)
+    });
+    let inputs = found
+        .runs
+        .into_iter()
+        .flatten()
+        .map(|(input, _)| input)
+        .collect();
+    found.excluded.sort_by(|a, b| a.path.cmp(&b.path));
+    found.special.sort();
+    Ok(Walk {
+        inputs,
+        excluded: found.excluded,
+        special: found.special,
+        next_cache,
+    })
+}
+
+/// Fills in the hash of every file whose stat `cache` has unchanged (both lists are in path
+/// order, so one pass side by side); returns how many.
+fn from_cache(runs: &mut [Entries], cache: &HashCache, observer: &dyn Observer) -> usize {
+    let mut cached = cache.iter().peekable();
+    let (mut hits, mut bytes) = (0, 0);
+    for (input, seen) in runs.iter_mut().flatten() {
+        let Some(Seen::Stated(stat)) = *seen else {
+            continue;
+        };
+        while cached
+            .next_if(|(path, _)| *path < input.path.as_slice())
+            .is_some()
+        {}
+        if let Some(hash) = cached
+            .next_if(|(path, _)| *path == input.path.as_slice())
+            .and_then(|(_, entry)| cache.vouches(&entry, &stat))
+        {
+            input.hash = hash;
+            *seen = Some(Seen::Cached(stat));
+            hits += 1;
+            bytes += stat.size;
+        }
+    }
+    observer.hashed(bytes);
+    hits
+}
+
+/// Hashes the files of `run` the cache did not vouch for, in parallel. A run's files share
+/// a folder, which is opened once: each file is opened relative to it.
+fn hash_run(root: &Path, run: &mut Entries, observer: &dyn Observer) -> Result<(), ContextError> {
+    let todo: Vec<(&mut Input, &mut Option<Seen>)> = run
+        .iter_mut()
+        .filter(|(_, seen)| seen.is_some_and(Seen::to_hash))
+        .map(|(input, seen)| (input, seen))
+        .collect();
+    let Some((first, _)) = todo.first() else {
+        return Ok(());
+    };
+    let dir_len = first
+        .path
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |at| at + 1);
+    let dir_rel = first.path[..dir_len.saturating_sub(1)].to_vec();
+    let dir_abs = absolute(root, &dir_rel);
+    let dir = fs::File::open(&dir_abs).map_err(unreadable(dir_abs))?;
+    let folder = (root, dir, dir_rel);
+    todo.into_par_iter()
+        .map(|(input, seen)| {
+            hash_one(&folder, input, seen, observer).map_err(|source| ContextError::Unreadable {
+                path: absolute(root, &input.path),
+                source,
+            })
+        })
+        .collect::<Vec<Result<(), ContextError>>>()
+        .into_iter()
+        .collect()
+}
+
+/// Opens, stats (unless the walk did) and hashes one file of the open `folder` (in the
+/// context at `root`).
+fn hash_one(
+    (root, dir, dir_rel): &(&Path, fs::File, Vec<u8>),
+    input: &mut Input,
+    seen: &mut Option<Seen>,
+    observer: &dyn Observer,
+) -> std::io::Result<()> {
+    let name = match dir_rel.is_empty() {
+        true => Some(input.path.as_slice()),
+        false => input
+            .path
+            .strip_prefix(dir_rel.as_slice())
+            .and_then(|rest| rest.strip_prefix(b"/")),
+    };
+    use rustix::fs::{openat, OFlags, CWD};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let file = fs::File::from(match name.filter(|name| !name.contains(&b'/')) {
+        Some(name) => openat(dir, name, flags, rustix::fs::Mode::empty())?,
+        // A run put together after re-includes mixes folders: opened from the context root.
+        None => openat(
+            CWD,
+            absolute(root, &input.path),
+            flags,
+            rustix::fs::Mode::empty(),
+        )?,
+    });
+    let stat = match *seen {
+        Some(Seen::Stated(stat)) => stat,
+        _ => {
+            let meta = file.metadata()?;
+            observer.found(meta.len());
+            input.set_mode(meta.permissions().mode());
+            Stat::of(&meta)
+        }
+    };
+    let (hash, size) = hash_open(file, Some(stat.size))?;
+    observer.hashed(size);
+    input.hash = hash;
+    input.size = size;
+    *seen = Some(Seen::Hashed(stat));
+    Ok(())
 }
 
 impl Walker<'_> {
-    fn dir(&self, dir_rel: Vec<u8>) -> Result<Walk, ContextError> {
+    /// One folder: its entries, then its subfolders in parallel, put together in path order.
+    fn dir(&self, dir_rel: Vec<u8>) -> Result<Found, ContextError> {
         let dir_abs = absolute(self.root, &dir_rel);
-        let mut names: Vec<Vec<u8>> = fs::read_dir(&dir_abs)
+        let mut listing: Vec<(Vec<u8>, fs::DirEntry)> = fs::read_dir(&dir_abs)
             .map_err(unreadable(dir_abs.clone()))?
-            .map(|entry| {
-                entry
-                    .map(|e| e.file_name().as_bytes().to_vec())
-                    .map_err(unreadable(dir_abs.clone()))
-            })
-            .collect::<Result<_, _>>()?;
-        names.sort();
-        let mut out = Walk::default();
-        let mut tasks = Vec::new();
-        for name in names {
+            .map(|entry| entry.map(|e| (e.file_name().as_bytes().to_vec(), e)))
+            .collect::<Result<_, _>>()
+            .map_err(unreadable(dir_abs.clone()))?;
+        listing.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Found::default();
+        let mut items: Vec<Item> = Vec::with_capacity(listing.len() + 1);
+        let mut bytes = 0;
+        for (name, entry) in listing {
             let rel = if dir_rel.is_empty() {
                 name
             } else {
                 [dir_rel.as_slice(), b"/", name.as_slice()].concat()
             };
-            self.entry(rel, &mut out, &mut tasks)?;
+            self.entry(&entry, rel, &mut out, &mut items, &mut bytes)?;
         }
-        // In name order, so the first error reported is the same on every run.
-        let results: Vec<Result<Walk, ContextError>> = tasks
-            .into_par_iter()
-            .map(|task| match task {
-                Task::Hash(input, stat) => self.hash(input, stat),
-                Task::Descend(rel) => self.dir(rel),
+        self.observer.found(bytes);
+        items.sort_unstable_by(by_key);
+        let unders: Vec<&Vec<u8>> = items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Under(rel) => Some(rel),
+                Item::Leaf(..) => None,
             })
             .collect();
-        for result in results {
-            out.append(result?);
+        // In path order, so the first error reported is the same on every run.
+        let mut walked = unders
+            .into_par_iter()
+            .map(|rel| self.dir(rel.clone()))
+            .collect::<Vec<_>>()
+            .into_iter();
+        let mut run = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Item::Leaf(input, seen) => run.push((input, seen)),
+                Item::Under(_) => match walked.next() {
+                    Some(found) => {
+                        out.runs.push(std::mem::take(&mut run));
+                        out.append(found?);
+                    }
+                    None => unreachable!("one walk per folder"),
+                },
+            }
         }
+        out.runs.push(run);
         Ok(out)
     }
 
     fn entry(
         &self,
+        entry: &fs::DirEntry,
         rel: Vec<u8>,
-        out: &mut Walk,
-        tasks: &mut Vec<Task>,
+        out: &mut Found,
+        items: &mut Vec<Item>,
+        bytes: &mut u64,
     ) -> Result<(), ContextError> {
-        let abs = absolute(self.root, &rel);
-        let meta = fs::symlink_metadata(&abs).map_err(unreadable(abs.clone()))?;
-        let file_type = meta.file_type();
-        if let Some(pattern) = self.rules.excluded_by(&rel) {
+        let at = |rel: &[u8]| absolute(self.root, rel);
+        // From the folder listing (d_type); one lstat only where it says nothing.
+        let file_type = entry.file_type().map_err(unreadable(at(&rel)))?;
+        // Only paths in included folders are asked about here, unless `!` patterns exist.
+        if let Some(pattern) = self.rules.excluded_by_below_included(&rel) {
             out.excluded.push(Excluded {
                 path: rel.clone(),
                 pattern: pattern.display(),
                 line: pattern.line,
             });
             if file_type.is_dir() && self.rules.may_reinclude_under(&rel) {
+                out.reincluded = true;
                 if self.builder.sends_descended_excluded_dirs() {
-                    out.inputs.push(Input::dir(rel.clone()));
+                    items.push(Item::Leaf(Input::dir(rel.clone()), None));
                 }
-                tasks.push(Task::Descend(rel));
+                items.push(Item::Under(rel));
             }
             return Ok(());
         }
         if file_type.is_dir() {
-            out.inputs.push(Input::dir(rel.clone()));
-            tasks.push(Task::Descend(rel));
+            items.push(Item::Under(rel.clone()));
+            items.push(Item::Leaf(Input::dir(rel), None));
+        } else if file_type.is_file() && !self.stat_files {
+            items.push(Item::Leaf(Input::file(rel, 0, 0), Some(Seen::Listed)));
         } else if file_type.is_file() {
-            self.observer.found(meta.len());
-            tasks.push(Task::Hash(
-                Input::file(rel, meta.permissions().mode(), meta.len()),
-                Stat::of(&meta),
-            ));
+            // Relative to the open folder: no walk of the whole path again.
+            let meta = entry.metadata().map_err(unreadable(at(&rel)))?;
+            *bytes += meta.len();
+            let input = Input::file(rel, meta.permissions().mode(), meta.len());
+            items.push(Item::Leaf(input, Some(Seen::Stated(Stat::of(&meta)))));
         } else if file_type.is_symlink() {
-            let target = fs::read_link(&abs).map_err(unreadable(abs.clone()))?;
-            out.inputs
-                .push(Input::symlink(rel, target.as_os_str().as_bytes().to_vec()));
+            let target = fs::read_link(at(&rel)).map_err(unreadable(at(&rel)))?;
+            let input = Input::symlink(rel, target.as_os_str().as_bytes().to_vec());
+            items.push(Item::Leaf(input, None));
         } else {
             let what = if file_type.is_fifo() {
                 "fifo"
@@ -170,44 +402,22 @@ impl Walker<'_> {
         }
         Ok(())
     }
-
-    /// One file: from the cache when its stat is unchanged, else read and hashed.
-    fn hash(&self, mut input: Input, stat: Stat) -> Result<Walk, ContextError> {
-        let cached = self.cache.and_then(|c| c.get(&input.path, &stat));
-        let (hash, size) = match cached {
-            Some(hash) => (hash, stat.size),
-            None => hash_file(&absolute(self.root, &input.path))?,
-        };
-        input.hash = hash;
-        input.size = size;
-        self.observer.hashed(size);
-        // A file that grew or shrank while it was read is not remembered.
-        let stats = match size == stat.size {
-            true => vec![(input.path.clone(), Entry { stat, hash })],
-            false => Vec::new(),
-        };
-        Ok(Walk {
-            inputs: vec![input],
-            stats,
-            ..Walk::default()
-        })
-    }
 }
 
 /// A re-included entry inside an excluded folder still arrives with its parent folders.
-fn add_implied_parents(inputs: &mut Vec<Input>) {
-    let dirs: BTreeSet<Vec<u8>> = inputs
+fn add_implied_parents(entries: &mut Entries) {
+    let dirs: BTreeSet<Vec<u8>> = entries
         .iter()
-        .filter(|i| i.kind == InputKind::Dir)
-        .map(|i| i.path.clone())
+        .filter(|(i, _)| i.kind == InputKind::Dir)
+        .map(|(i, _)| i.path.clone())
         .collect();
     let mut missing = BTreeSet::new();
-    for input in inputs.iter() {
+    for (input, _) in entries.iter() {
         for (i, &b) in input.path.iter().enumerate() {
             if b == b'/' && !dirs.contains(&input.path[..i]) {
                 missing.insert(input.path[..i].to_vec());
             }
         }
     }
-    inputs.extend(missing.into_iter().map(Input::dir));
+    entries.extend(missing.into_iter().map(|path| (Input::dir(path), None)));
 }

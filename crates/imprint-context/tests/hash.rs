@@ -8,7 +8,9 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use imprint_context::{hash_context, BuildParams, BuilderKind, ContextError, InputKind, Quiet};
+use imprint_context::{
+    hash_context, hash_context_cached, BuildParams, BuilderKind, ContextError, InputKind, Quiet,
+};
 
 struct Tree {
     dir: tempfile::TempDir,
@@ -416,4 +418,107 @@ fn a_dockerfile_outside_the_context_is_named_relative_to_it() {
         Some("../build/api.Dockerfile.dockerignore")
     );
     assert!(hashed.inputs.is_empty());
+}
+
+/// Every path under `root`, found by the simplest walk there is, in byte order.
+fn every_path(root: &Path, rel: &Path, out: &mut Vec<Vec<u8>>) {
+    for entry in fs::read_dir(root.join(rel)).unwrap() {
+        let entry = entry.unwrap();
+        let rel = rel.join(entry.file_name());
+        out.push(rel.as_os_str().as_bytes().to_vec());
+        if entry.file_type().unwrap().is_dir() {
+            every_path(root, &rel, out);
+        }
+    }
+}
+
+#[test]
+fn entries_come_in_byte_order_with_their_own_hashes_cached_or_not() {
+    // Names whose folder contents sort apart from the folder's own name: `-` and `.` sort
+    // before `/`, `0` after it.
+    let t = Tree::new();
+    t.write("Dockerfile", b"FROM scratch\n");
+    for rel in [
+        "a/inner/file",
+        "a-b",
+        "a.txt",
+        "a0",
+        "b/a/x",
+        "b/a-b",
+        "b/a.txt",
+        "b/a0/y",
+        "b/ab/z",
+        "c/d/e/f/g",
+        "c/d.e",
+    ] {
+        t.write(rel, rel.as_bytes());
+    }
+    t.link("b/link", "a.txt");
+    let p = t.params();
+    let mut expected = Vec::new();
+    every_path(t.root(), Path::new(""), &mut expected);
+    expected.sort();
+    let cold = hash_context(t.root(), &p, &Quiet).unwrap();
+    let paths: Vec<Vec<u8>> = cold.inputs.iter().map(|i| i.path.clone()).collect();
+    assert_eq!(paths, expected, "every entry once, in byte order");
+    for input in cold.inputs.iter().filter(|i| i.kind == InputKind::File) {
+        let bytes = fs::read(t.root().join(std::ffi::OsStr::from_bytes(&input.path))).unwrap();
+        assert_eq!(input.hash, *blake3::hash(&bytes).as_bytes(), "{input:?}");
+        assert_eq!(input.size, bytes.len() as u64);
+    }
+    // Aged past the racy window, so that the second walk takes every hash from the cache.
+    std::thread::sleep(Duration::from_millis(2_100));
+    let (first, cache) = hash_context_cached(t.root(), &p, &Quiet, None).unwrap();
+    let cache = cache.expect("a first walk writes a cache");
+    assert_eq!(cache.len(), cold.files as usize);
+    let (warm, unchanged) = hash_context_cached(t.root(), &p, &Quiet, Some(&cache)).unwrap();
+    assert!(unchanged.is_none(), "nothing changed: the cache stands");
+    assert_eq!(warm.inputs, cold.inputs);
+    assert_eq!((first.hex(), warm.hex()), (cold.hex(), cold.hex()));
+}
+
+#[test]
+fn re_included_entries_keep_byte_order_and_their_parents() {
+    let t = Tree::new();
+    t.write("Dockerfile", b"FROM scratch\n")
+        .write(
+            ".dockerignore",
+            b"vendor\n!vendor/keep/a.txt\n!vendor/keep-b\n",
+        )
+        .write("vendor/keep/a.txt", b"a")
+        .write("vendor/keep/b.txt", b"b")
+        .write("vendor/keep-b", b"kb")
+        .write("vendor/keep.c", b"c")
+        .write("z", b"z");
+    for cached in [false, true] {
+        let hashed = match cached {
+            false => hash_context(t.root(), &t.params(), &Quiet).unwrap(),
+            true => {
+                let (_, cache) = hash_context_cached(t.root(), &t.params(), &Quiet, None).unwrap();
+                hash_context_cached(t.root(), &t.params(), &Quiet, cache.as_ref())
+                    .unwrap()
+                    .0
+            }
+        };
+        let paths: Vec<String> = hashed.inputs.iter().map(|i| i.display_path()).collect();
+        assert_eq!(
+            paths,
+            [
+                ".dockerignore",
+                "Dockerfile",
+                "vendor",
+                "vendor/keep",
+                "vendor/keep-b",
+                "vendor/keep/a.txt",
+                "z"
+            ],
+            "cached: {cached}"
+        );
+        let a = hashed
+            .inputs
+            .iter()
+            .find(|i| i.path == b"vendor/keep/a.txt")
+            .unwrap();
+        assert_eq!(a.hash, *blake3::hash(b"a").as_bytes());
+    }
 }

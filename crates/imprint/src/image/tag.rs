@@ -144,8 +144,8 @@ pub fn hash_tree(build: &BuildSettings, printer: &Printer) -> anyhow::Result<Con
     let result = hash_context_cached(&build.context, &build.params, &progress, old.as_ref());
     progress.0.finish_and_clear();
     let (hashed, next) = result?;
-    if let Some(path) = cache_file.filter(|_| !old.as_ref().is_some_and(|o| o.same_entries(&next)))
-    {
+    // `None`: the cache on disk is still exact.
+    if let (Some(path), Some(next)) = (cache_file, next) {
         save_cache(&path, &next);
     }
     for warning in &hashed.warnings {
@@ -172,7 +172,7 @@ fn cache_path(build: &BuildSettings) -> Option<std::path::PathBuf> {
 /// The cache at `path`; a damaged or foreign one is ignored with a warning (and rewritten).
 fn load_cache(path: &std::path::Path, printer: &Printer) -> Option<HashCache> {
     let bytes = std::fs::read(path).ok()?;
-    match HashCache::decode(&bytes) {
+    match HashCache::decode(bytes) {
         Ok(cache) => Some(cache),
         Err(e) => {
             printer.warn(&format!(
