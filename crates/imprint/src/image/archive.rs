@@ -145,6 +145,31 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
+/// Hears about each layer as the export streams past (to upload it while it is made).
+pub trait LayerWatch: Send {
+    /// A layer member (its `name` in the export and `size` as exported) begins: returns a
+    /// writer for a copy of its compressed bytes as they are made, if wanted.
+    fn begins(&mut self, name: &str, size: u64) -> Option<Box<dyn LayerTee>>;
+    /// A layer is compressed and stored (after its copy, if any, was finished).
+    fn done(&mut self, name: &str, size: u64, layer: &Layer);
+}
+
+/// A copy of one layer's compressed bytes.
+pub trait LayerTee: Write + Send {
+    /// The layer is complete: its digest and size are known.
+    fn finish(self: Box<Self>, layer: &Layer);
+}
+
+/// Watches nothing.
+pub struct Unwatched;
+
+impl LayerWatch for Unwatched {
+    fn begins(&mut self, _: &str, _: u64) -> Option<Box<dyn LayerTee>> {
+        None
+    }
+    fn done(&mut self, _: &str, _: u64, _: &Layer) {}
+}
+
 /// Reads a builder's export as one stream (a pipe from `docker save`, or an OCI archive file
 /// from podman or buildah) in the legacy docker-save layout or an OCI layout. JSON members
 /// (manifests, configs) are kept; every other member is compressed into `blobs` as it
@@ -154,9 +179,10 @@ pub fn from_stream(
     label: &Path,
     blobs: &Path,
     platform: &str,
+    watch: &mut dyn LayerWatch,
 ) -> Result<Image, ImageError> {
     fs::create_dir_all(blobs).map_err(io_err("cannot create", blobs))?;
-    let members = read_members(source, label, blobs)?;
+    let members = read_members(source, label, blobs, watch)?;
     let entry = members.image_entry()?;
     let config = members.json(&entry.config)?.clone();
     let parsed: ConfigJson = serde_json::from_slice(&config)
@@ -229,6 +255,7 @@ fn read_members<'a>(
     source: impl Read,
     label: &'a Path,
     blobs: &Path,
+    watch: &mut dyn LayerWatch,
 ) -> Result<Members<'a>, ImageError> {
     let mut members = Members {
         label,
@@ -244,6 +271,7 @@ fn read_members<'a>(
         let name = String::from_utf8_lossy(&entry.path_bytes())
             .trim_start_matches("./")
             .to_string();
+        let size = entry.size();
         let mut member = io::BufReader::with_capacity(256 * 1024, entry);
         let first = io::BufRead::fill_buf(&mut member)
             .map_err(io_err("cannot read", label))?
@@ -257,7 +285,9 @@ fn read_members<'a>(
                 .map_err(io_err("cannot read", label))?;
             members.json.insert(name, bytes);
         } else {
-            let layer = compress_member(&mut member, label, blobs)?;
+            let copy = watch.begins(&name, size);
+            let layer = compress_member(&mut member, label, blobs, copy)?;
+            watch.done(&name, size, &layer);
             members.compressed.insert(name, layer);
         }
     }
@@ -314,13 +344,18 @@ impl Members<'_> {
 }
 
 /// Reads an export file; see [`from_stream`].
-pub fn from_archive(archive: &Path, blobs: &Path, platform: &str) -> Result<Image, ImageError> {
+pub fn from_archive(
+    archive: &Path,
+    blobs: &Path,
+    platform: &str,
+    watch: &mut dyn LayerWatch,
+) -> Result<Image, ImageError> {
     let file = File::open(archive).map_err(|source| ImageError::Io {
         what: "cannot open",
         path: archive.to_path_buf(),
         source,
     })?;
-    from_stream(file, archive, blobs, platform)
+    from_stream(file, archive, blobs, platform, watch)
 }
 
 fn check_platform(config: &ConfigJson, expected: &str) -> Result<(), ImageError> {
@@ -343,6 +378,25 @@ fn check_platform(config: &ConfigJson, expected: &str) -> Result<(), ImageError>
             expected: expected.into(),
             actual,
         })
+    }
+}
+
+/// Writes into the blob file and, when wanted, a copy.
+struct Both<W> {
+    file: W,
+    copy: Option<Box<dyn LayerTee>>,
+}
+
+impl<W: Write> Write for Both<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write_all(buf)?;
+        if let Some(copy) = &mut self.copy {
+            copy.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -371,6 +425,7 @@ fn compress_member(
     member: &mut impl io::BufRead,
     label: &Path,
     blobs: &Path,
+    copy: Option<Box<dyn LayerTee>>,
 ) -> Result<Layer, ImageError> {
     let gzipped = member
         .fill_buf()
@@ -388,7 +443,10 @@ fn compress_member(
         .try_clone()
         .map_err(io_err("cannot write", tmp.path()))?;
     let mut out = Hashing {
-        inner: BufWriter::with_capacity(256 * 1024, file),
+        inner: Both {
+            file: BufWriter::with_capacity(256 * 1024, file),
+            copy,
+        },
         hasher: Sha256::new(),
         count: 0,
     };
@@ -404,10 +462,14 @@ fn compress_member(
         path: path.clone(),
         source: e.error,
     })?;
-    Ok(Layer {
+    let layer = Layer {
         digest,
         size: out.count,
         diff_id,
         path,
-    })
+    };
+    if let Some(copy) = out.inner.copy {
+        copy.finish(&layer);
+    }
+    Ok(layer)
 }

@@ -282,6 +282,7 @@ pub fn export_image(
     image: &str,
     blobs: &Path,
     platform: &str,
+    watch: &mut dyn archive::LayerWatch,
 ) -> anyhow::Result<Image> {
     let kind = build.params.builder;
     match kind {
@@ -299,7 +300,7 @@ pub fn export_image(
                 })?;
             let stdout = child.stdout.take().context("docker save has no stdout")?;
             let label = PathBuf::from(format!("`{program} save {image}`"));
-            let read = archive::from_stream(stdout, &label, blobs, platform);
+            let read = archive::from_stream(stdout, &label, blobs, platform, watch);
             let out = child
                 .wait_with_output()
                 .context("docker save did not finish")?;
@@ -328,7 +329,7 @@ pub fn export_image(
                     &["push", "--quiet", image, &format!("oci-archive:{path}")],
                 )?,
             };
-            Ok(archive::from_archive(&archive, blobs, platform)
+            Ok(archive::from_archive(&archive, blobs, platform, watch)
                 .with_context(|| format!("failed to read the export of {image}"))?)
         }
     }

@@ -10,6 +10,7 @@ pub(crate) mod lock;
 pub(crate) mod publish;
 mod runtime_api;
 mod tag;
+mod upload;
 
-pub use archive::{from_archive, Image, ImageError, Layer};
+pub use archive::{from_archive, Image, ImageError, Layer, LayerTee, LayerWatch, Unwatched};
 pub(crate) use tag::{hash_tree, tag_content, TagQuery, TagSource};

@@ -1,13 +1,15 @@
 //! Publishing the image for the local tree: build it once (the builder), export it, push only
 //! the blobs the registry lacks, verify the stored digest, then push its index artifact.
 
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::archive::{Image, MANIFEST_MEDIA_TYPE};
+use super::archive::{Image, Layer, MANIFEST_MEDIA_TYPE};
 use super::tag::{local_tag, tag_content, TagQuery, TagSource, Tagged};
-use super::{builder, index};
+use super::{builder, index, upload};
 use crate::config::Settings;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
@@ -55,13 +57,14 @@ impl std::fmt::Display for PushReport {
     }
 }
 
-/// Uploads the config and the layers the registry lacks (a few at a time), counting what
-/// went and what was there.
+/// Uploads the config and the layers the registry lacks (a few at a time; none of those in
+/// `done`: digest → whether bytes went), counting what went and what was there.
 async fn upload_blobs(
     registry: &Registry,
     image: &Image,
     report: &mut PushReport,
     printer: &Printer,
+    done: &HashMap<String, bool>,
 ) -> Result<(), RegistryError> {
     let bar = printer.bytes_bar("pushing");
     bar.set_length(image.blob_bytes());
@@ -77,7 +80,9 @@ async fn upload_blobs(
         .map(|layer| {
             let bar = bar.clone();
             async move {
-                let result = if registry.has_blob(&layer.digest).await? {
+                let result = if let Some(&sent) = done.get(&layer.digest) {
+                    sent.then_some(layer.size)
+                } else if registry.has_blob(&layer.digest).await? {
                     None
                 } else {
                     registry.put_blob_file(&layer.digest, &layer.path).await?;
@@ -216,16 +221,27 @@ pub fn build_new(session: &Session, tagged: &Tagged, fresh: bool) -> anyhow::Res
     Ok(image)
 }
 
-/// Exports the local image built for `tagged`, pushes it under its tag, verified, and then
-/// its index artifact.
+/// Exports the local image built for `tagged` (its layers uploaded as they are made), pushes
+/// it under its tag, verified, and then its index artifact.
 pub async fn push_local(
     session: &Session,
     registry: &Registry,
     tagged: &Tagged,
     local: &str,
 ) -> anyhow::Result<PushReport> {
-    let image = export(session, local).await?;
-    let mut report = push_image(registry, &image, &tagged.tag, &session.printer).await?;
+    let sent = upload::Sent::load(&registry.repository);
+    let (events, heard) = tokio::sync::mpsc::unbounded_channel();
+    let watch = upload::Watch::new(sent, events);
+    let bar = session.printer.bytes_bar("pushing");
+    let (exported, uploaded) = tokio::join!(
+        export(session, local, watch),
+        upload::upload_as_exported(registry, heard, &bar)
+    );
+    bar.finish_and_clear();
+    let (image, (sent, layers)) = exported?;
+    let uploaded = uploaded?;
+    let mut report = push_image(registry, &image, &tagged.tag, &session.printer, &uploaded).await?;
+    sent.save(&layers);
     index::push(registry, &tagged.hashed, &tagged.tag, &image)
         .await
         .context("failed to push the index artifact")?;
@@ -241,8 +257,14 @@ pub async fn push_local(
     Ok(report)
 }
 
-/// Exports the local image and turns it into registry blobs and a manifest.
-async fn export(session: &Session, local: &str) -> anyhow::Result<Image> {
+/// Exports the local image and turns it into registry blobs and a manifest, telling `watch`
+/// about each layer; then what it saw (the uploads hear that the export is over whether it
+/// succeeded or not: `watch` is gone).
+async fn export(
+    session: &Session,
+    local: &str,
+    mut watch: upload::Watch,
+) -> anyhow::Result<(Image, (upload::Sent, Vec<(String, u64, Layer)>))> {
     let settings = &session.settings;
     let cache = crate::state::cache_dir().context("failed to find imprint's cache folder")?;
     let blobs = cache.join("blobs");
@@ -251,18 +273,23 @@ async fn export(session: &Session, local: &str) -> anyhow::Result<Image> {
     let build = settings.build.clone();
     let local = local.to_string();
     let platform = settings.build.params.platform.clone();
-    tokio::task::spawn_blocking(move || builder::export_image(&build, &local, &blobs, &platform))
-        .await
-        .context("the export reader stopped")?
+    tokio::task::spawn_blocking(move || {
+        let image = builder::export_image(&build, &local, &blobs, &platform, &mut watch);
+        image.map(|image| (image, watch.finish()))
+    })
+    .await
+    .context("the export reader stopped")?
 }
 
-/// Pushes blobs the registry lacks, then the manifest, and verifies the stored digest. A tag
-/// that already holds this very image is success; on another image, an error.
+/// Pushes blobs the registry lacks (but those in `uploaded`: digest → whether bytes went),
+/// then the manifest, and verifies the stored digest. A tag that already holds this very
+/// image is success; on another image, an error.
 pub async fn push_image(
     registry: &Registry,
     image: &Image,
     tag: &str,
     printer: &Printer,
+    uploaded: &HashMap<String, bool>,
 ) -> anyhow::Result<PushReport> {
     let image_uri = registry.repository.uri(tag);
     let mut report = PushReport {
@@ -288,7 +315,7 @@ pub async fn push_image(
         }
         None => {}
     }
-    upload_blobs(registry, image, &mut report, printer).await?;
+    upload_blobs(registry, image, &mut report, printer, uploaded).await?;
     registry
         .put_manifest(tag, MANIFEST_MEDIA_TYPE, image.manifest.clone())
         .await?;

@@ -1,12 +1,12 @@
-//! A thin client for the OCI distribution API: blobs and manifests, HEAD/GET/PUT, monolithic
-//! uploads. Plain HTTP for loopback registries, HTTPS otherwise; `[registry] endpoint` changes
+//! A thin client for the OCI distribution API: blobs and manifests, HEAD/GET/PUT (uploads:
+//! `upload.rs`). Plain HTTP for loopback registries, HTTPS otherwise; `[registry] endpoint` changes
 //! where requests go, never the image names.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -123,7 +123,7 @@ fn response_origin(url: &str) -> String {
 
 /// The `Docker-Content-Digest` a registry reports for what it stored must be the one imprint
 /// computed before sending.
-fn check_reported_digest(
+pub(super) fn check_reported_digest(
     response: &reqwest::Response,
     expected: &str,
     what: impl FnOnce() -> String,
@@ -162,7 +162,7 @@ pub struct Registry {
     /// The `Authorization` value the registry accepted last (Basic or Bearer).
     pub(super) authorization: Arc<Mutex<Option<String>>>,
     /// How long one request may take (the HTTP client's default; uploads get more).
-    call_timeout: Duration,
+    pub(super) call_timeout: Duration,
     /// The repository this client talks to.
     pub repository: Repository,
 }
@@ -176,7 +176,7 @@ const MAX_TAG_PAGE: u64 = 16 << 20;
 /// The most of an error answer read (its start goes into the message).
 const MAX_ERROR_BODY: u64 = 64 << 10;
 /// The slowest upload rate a blob's time limit allows for, in bytes per second.
-const MIN_UPLOAD_RATE: u64 = 256 << 10;
+pub(super) const MIN_UPLOAD_RATE: u64 = 256 << 10;
 
 /// The HTTP clients registries are spoken to with: imprint's user agent, at most five
 /// redirects (reqwest drops `Authorization` when one leaves the host), the time limits of
@@ -346,68 +346,6 @@ impl Registry {
             StatusCode::NOT_FOUND => Ok(false),
             _ => Err(Self::unexpected(Method::HEAD, &url, response).await),
         }
-    }
-
-    /// Uploads a blob in one `PUT` (ECR refuses small chunks, so never `PATCH`).
-    pub async fn put_blob(
-        &self,
-        digest: &str,
-        body: BlobBody,
-        size: u64,
-    ) -> Result<(), RegistryError> {
-        let start = self.url("blobs/uploads/");
-        let response = self
-            .send(|h| Ok(h.post(start.clone()).header(CONTENT_LENGTH, 0)))
-            .await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(Self::unexpected(Method::POST, &start, response).await);
-        }
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .ok_or_else(|| RegistryError::Status {
-                method: Method::POST,
-                url: start.to_string(),
-                status: StatusCode::ACCEPTED,
-                body: "no Location header for the upload".into(),
-            })?;
-        let mut upload = start.join(&location).map_err(|e| RegistryError::Status {
-            method: Method::POST,
-            url: start.to_string(),
-            status: StatusCode::ACCEPTED,
-            body: format!("bad upload Location `{location}`: {e}"),
-        })?;
-        // Requests stay on the configured endpoint even when the registry names its own host.
-        if upload.host_str() != self.base.host_str() || upload.port() != self.base.port() {
-            let (path, query) = (
-                upload.path().to_string(),
-                upload.query().map(str::to_string),
-            );
-            upload = self.base.clone();
-            upload.set_path(&path);
-            upload.set_query(query.as_deref());
-        }
-        upload.query_pairs_mut().append_pair("digest", digest);
-        // A big layer takes longer than one call; the limit grows with its size.
-        let limit = self.call_timeout + Duration::from_secs(size / MIN_UPLOAD_RATE);
-        let response = self
-            .send_on(&self.http.uploads, |h| {
-                Ok(h.put(upload.clone())
-                    .timeout(limit)
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_LENGTH, size)
-                    .body(body.open()?))
-            })
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(Self::unexpected(Method::PUT, &upload, response).await);
-        }
-        check_reported_digest(&response, digest, || {
-            format!("blob upload to {}", self.repository)
-        })?;
-        Ok(())
     }
 
     /// Uploads a blob held in memory.

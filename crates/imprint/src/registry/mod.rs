@@ -8,11 +8,13 @@ mod delete;
 pub(crate) mod ecr;
 mod error;
 mod reference;
+mod upload;
 
 pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, Descriptor};
-pub(crate) use client::{http_client, sha256_digest, Http};
-pub use client::{BlobBody, Manifest, Registry};
+pub(crate) use client::{http_client, Http};
+pub use client::{sha256_digest, BlobBody, Manifest, Registry};
 pub use delete::ecr_delete;
 pub use error::RegistryError;
 pub(crate) use reference::is_loopback_host;
 pub use reference::{ImageName, Repository};
+pub use upload::{ChunkedUpload, MIN_CHUNK};

@@ -4,7 +4,9 @@ use std::process::Command;
 
 use imprint::registry::{Registry, Repository};
 
-use crate::support::{busybox_in, docker, server_env, Project};
+use crate::support::{
+    busybox_in, docker, ecr_servers, server_env, standin_log, standin_registry, Project,
+};
 
 fn repository(name: &str) -> String {
     format!("{}/it/{name}", server_env("IMPRINT_TEST_REGISTRY"))
@@ -143,9 +145,14 @@ fn the_same_image_exported_twice_gives_the_same_digest() {
             let archive = dir.path().join("image.tar");
             docker(&["save", "--output", archive.to_str().unwrap(), image]).success();
             let blobs = dir.path().join(format!("blobs{i}"));
-            imprint::image::from_archive(&archive, &blobs, "linux/amd64")
-                .unwrap()
-                .digest
+            imprint::image::from_archive(
+                &archive,
+                &blobs,
+                "linux/amd64",
+                &mut imprint::image::Unwatched,
+            )
+            .unwrap()
+            .digest
         })
         .collect();
     assert_eq!(digests[0], digests[1]);
@@ -316,4 +323,92 @@ fn podman_builds_what_imprint_pushes() {
 #[test]
 fn buildah_builds_what_imprint_pushes() {
     build_and_push_with("buildah");
+}
+
+/// `bytes` pseudo-random (incompressible) bytes, the same on every run.
+fn noise(bytes: usize) -> Vec<u8> {
+    let mut out = vec![0; bytes];
+    blake3::Hasher::new()
+        .update(b"imprint push test noise")
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+/// A project whose image has one 24 MB layer (over the size that is streamed).
+fn large_layer(p: &Project) {
+    p.file("Dockerfile", "FROM scratch\nCOPY big.bin /data/\n");
+    std::fs::write(p.path("big.bin"), noise(24 << 20)).unwrap();
+}
+
+#[test]
+fn a_large_layer_goes_out_in_chunks_while_it_is_compressed() {
+    // The plain registry: the image comes back whole through dockerd.
+    let (p, repo) = scratch_project("chunked");
+    large_layer(&p);
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--json"]).success().json();
+    assert_eq!(pushed["outcome"], "pushed");
+    assert!(
+        pushed["bytes_uploaded"].as_u64().unwrap() > 24 << 20,
+        "{pushed}"
+    );
+    let image = format!("{repo}:{}", pushed["tag"].as_str().unwrap());
+    docker(&["rmi", "-f", &image]);
+    let pulled = docker(&["pull", &image]);
+    assert_eq!(pulled.code, 0, "{}", pulled.stderr);
+
+    // Through the ECR stand-in, which refuses parts under 5 MiB but the last.
+    let name = "chunked-ecr";
+    let p = ecr_servers(name);
+    large_layer(&p);
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    assert_eq!(pushed["outcome"], "pushed");
+    let uploads = standin_log(&format!("/v2/{name}/blobs/uploads/"));
+    let patches = uploads.iter().filter(|r| r["method"] == "PATCH").count();
+    assert!(patches >= 2, "24 MB in 8 MiB chunks: {uploads:?}");
+    // Every part taken: none refused and sent again whole.
+    assert!(
+        uploads.iter().all(|r| r["status"].as_u64() < Some(400)),
+        "{uploads:?}"
+    );
+    let registry = standin_registry(name);
+    let stored = block_on(registry.get_manifest(pushed["tag"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.digest, pushed["digest"].as_str().unwrap());
+    let manifest: serde_json::Value = serde_json::from_slice(&stored.bytes).unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        assert!(block_on(registry.has_blob(layer["digest"].as_str().unwrap())).unwrap());
+    }
+}
+
+#[test]
+fn the_ecr_stand_in_refuses_a_small_part_before_the_last() {
+    // What keeps the test above honest: a 1 MiB part followed by more is refused, as ECR
+    // refuses it; the same bytes as one last part are taken.
+    let registry = standin_registry("small-parts");
+    let p = ecr_servers("small-parts");
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n");
+    p.run(&["build"]).success();
+    p.run(&["push", "--create-repo"]).success();
+    let bytes = noise(2 << 20);
+    let digest = imprint::registry::sha256_digest(&bytes);
+    let refused = block_on(async {
+        let mut upload = registry.begin_chunked().await?;
+        upload.send(bytes[..1 << 20].to_vec()).await?;
+        upload.finish(&digest, bytes[1 << 20..].to_vec()).await
+    })
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("BLOB_UPLOAD_INVALID"),
+        "{refused}"
+    );
+    block_on(async {
+        let upload = registry.begin_chunked().await?;
+        upload.finish(&digest, bytes.clone()).await
+    })
+    .unwrap();
+    assert!(block_on(registry.has_blob(&digest)).unwrap());
 }

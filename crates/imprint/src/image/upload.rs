@@ -1,0 +1,281 @@
+//! Uploading layers while the export makes them: a large layer this repository has not been
+//! sent from here goes out in chunks as it is compressed; every other layer is checked
+//! (`HEAD`) and sent whole the moment it is stored, while the next one is being compressed.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt as _;
+use indicatif::ProgressBar;
+use tokio::sync::mpsc;
+
+use super::archive::{Layer, LayerTee, LayerWatch};
+use crate::registry::{Registry, RegistryError, Repository, MIN_CHUNK};
+
+/// Bytes per `PATCH` (ECR's minimum is 5 MiB).
+const CHUNK: usize = 8 << 20;
+/// Layers smaller than this (as exported) are sent whole once stored: a chunked upload
+/// saves them little.
+const STREAM_FROM: u64 = 16 << 20;
+/// Chunks waiting for the network before compression waits too.
+const CHUNKS_AHEAD: usize = 4;
+/// Layers remembered per repository.
+const REMEMBERED: usize = 2_000;
+
+const _: () = assert!(CHUNK >= MIN_CHUNK);
+
+/// What the export reports to the uploads.
+pub(super) enum Event {
+    /// A layer's compressed bytes as they are made, ending with the layer.
+    Streamed(mpsc::Receiver<Piece>),
+    /// A layer compressed and stored whole.
+    Stored(Layer),
+}
+
+/// Part of a streamed layer.
+pub(super) enum Piece {
+    /// The next compressed bytes.
+    Data(Vec<u8>),
+    /// The layer is complete; its last bytes.
+    End(Layer, Vec<u8>),
+}
+
+/// The layers this repository was sent from this machine: export member name and size →
+/// digest. A layer found here is probably in the registry already, so it is checked first
+/// instead of being streamed.
+#[derive(Debug, Default)]
+pub(super) struct Sent {
+    path: Option<PathBuf>,
+    lines: Vec<String>,
+    keys: HashSet<(String, u64)>,
+}
+
+impl Sent {
+    /// The record for `repository` (empty when there is none or no cache folder).
+    pub(super) fn load(repository: &Repository) -> Self {
+        let path = crate::state::cache_dir().ok().map(|dir| {
+            let key = crate::registry::sha256_digest(repository.to_string().as_bytes());
+            dir.join("sent").join(&key["sha256:".len()..][..32])
+        });
+        let text = path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let keys = lines.iter().filter_map(|line| parse(line)).collect();
+        Self { path, lines, keys }
+    }
+
+    fn knows(&self, name: &str, size: u64) -> bool {
+        self.keys.contains(&(name.to_string(), size))
+    }
+
+    /// Remembers `layers` (export name, size, the layer) as sent; a failure to write only
+    /// costs a later push its shortcut.
+    pub(super) fn save(mut self, layers: &[(String, u64, Layer)]) {
+        let Some(path) = self.path.take() else {
+            return;
+        };
+        for (name, size, layer) in layers {
+            if !self.keys.contains(&(name.clone(), *size)) && !name.contains('\t') {
+                self.lines.push(format!("{size}\t{name}\t{}", layer.digest));
+            }
+        }
+        let start = self.lines.len().saturating_sub(REMEMBERED);
+        let text = self.lines[start..].join("\n") + "\n";
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| crate::state::write_atomic(&path, text.as_bytes()));
+        if let Err(e) = written {
+            tracing::debug!("could not write {}: {e}", path.display());
+        }
+    }
+}
+
+fn parse(line: &str) -> Option<(String, u64)> {
+    let mut fields = line.split('\t');
+    let size = fields.next()?.parse().ok()?;
+    Some((fields.next()?.to_string(), size))
+}
+
+/// The export's side: decides per layer whether to stream it and reports each one.
+pub(super) struct Watch {
+    sent: Sent,
+    events: mpsc::UnboundedSender<Event>,
+    /// Every layer stored: export name, size, layer.
+    pub(super) layers: Vec<(String, u64, Layer)>,
+}
+
+impl Watch {
+    pub(super) fn new(sent: Sent, events: mpsc::UnboundedSender<Event>) -> Self {
+        Self {
+            sent,
+            events,
+            layers: Vec::new(),
+        }
+    }
+
+    /// What the repository was sent before, and every layer of this export; the uploads
+    /// hear that the export is over.
+    pub(super) fn finish(self) -> (Sent, Vec<(String, u64, Layer)>) {
+        (self.sent, self.layers)
+    }
+}
+
+impl LayerWatch for Watch {
+    fn begins(&mut self, name: &str, size: u64) -> Option<Box<dyn LayerTee>> {
+        if size < STREAM_FROM || self.sent.knows(name, size) {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
+        self.events.send(Event::Streamed(rx)).ok()?;
+        Some(Box::new(Chunks {
+            tx,
+            buffer: Vec::with_capacity(CHUNK),
+        }))
+    }
+
+    fn done(&mut self, name: &str, size: u64, layer: &Layer) {
+        let streamed = size >= STREAM_FROM && !self.sent.knows(name, size);
+        if !streamed {
+            // Nobody listening any more means the uploads failed; that error is reported.
+            let _ = self.events.send(Event::Stored(layer.clone()));
+        }
+        self.layers.push((name.to_string(), size, layer.clone()));
+    }
+}
+
+/// A streamed layer's copy: cut into chunks and handed to its upload (waiting for it when
+/// it falls behind).
+struct Chunks {
+    tx: mpsc::Sender<Piece>,
+    buffer: Vec<u8>,
+}
+
+impl Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        while self.buffer.len() >= CHUNK {
+            let rest = self.buffer.split_off(CHUNK);
+            let chunk = std::mem::replace(&mut self.buffer, rest);
+            // A closed upload has failed and says why; the layer is still stored.
+            let _ = self.tx.blocking_send(Piece::Data(chunk));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LayerTee for Chunks {
+    fn finish(self: Box<Self>, layer: &Layer) {
+        let _ = self
+            .tx
+            .blocking_send(Piece::End(layer.clone(), self.buffer));
+    }
+}
+
+/// Every layer's upload (digest → whether bytes were sent), run as the export reports them
+/// until it ends.
+pub(super) async fn upload_as_exported(
+    registry: &Registry,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    bar: &ProgressBar,
+) -> Result<HashMap<String, bool>, RegistryError> {
+    let mut running = FuturesUnordered::new();
+    let mut done = HashMap::new();
+    let mut open = true;
+    while open || !running.is_empty() {
+        tokio::select! {
+            event = events.recv(), if open => match event {
+                Some(Event::Streamed(pieces)) => running.push(streamed(registry, pieces, bar).boxed()),
+                Some(Event::Stored(layer)) => running.push(whole(registry, layer, bar).boxed()),
+                None => open = false,
+            },
+            Some(result) = running.next(), if !running.is_empty() => {
+                if let Some((digest, uploaded)) = result? {
+                    done.insert(digest, uploaded);
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// A stored layer: sent whole unless the registry has it.
+async fn whole(
+    registry: &Registry,
+    layer: Layer,
+    bar: &ProgressBar,
+) -> Result<Option<(String, bool)>, RegistryError> {
+    bar.inc_length(layer.size);
+    let uploaded = !registry.has_blob(&layer.digest).await?;
+    if uploaded {
+        registry.put_blob_file(&layer.digest, &layer.path).await?;
+    }
+    bar.inc(layer.size);
+    Ok(Some((layer.digest, uploaded)))
+}
+
+/// A layer sent chunk by chunk as it is compressed. A registry that refuses chunked uploads
+/// gets the stored layer whole instead; an export that stops midway leaves nothing (its own
+/// error says why).
+async fn streamed(
+    registry: &Registry,
+    mut pieces: mpsc::Receiver<Piece>,
+    bar: &ProgressBar,
+) -> Result<Option<(String, bool)>, RegistryError> {
+    let mut upload = Some(registry.begin_chunked().await?);
+    while let Some(piece) = pieces.recv().await {
+        match piece {
+            Piece::Data(chunk) => {
+                let len = chunk.len() as u64;
+                bar.inc_length(len);
+                if let Some(u) = upload.as_mut() {
+                    if let Err(e) = u.send(chunk).await {
+                        refused(e)?;
+                        if let Some(u) = upload.take() {
+                            u.cancel().await;
+                        }
+                    }
+                }
+                bar.inc(len);
+            }
+            Piece::End(layer, last) => {
+                let Some(u) = upload else {
+                    return whole(registry, layer, bar).await;
+                };
+                bar.inc_length(last.len() as u64);
+                bar.inc(last.len() as u64);
+                return match u.finish(&layer.digest, last).await {
+                    Ok(()) => Ok(Some((layer.digest, true))),
+                    Err(e) => {
+                        refused(e)?;
+                        whole(registry, layer, bar).await
+                    }
+                };
+            }
+        }
+    }
+    if let Some(u) = upload {
+        u.cancel().await;
+    }
+    Ok(None)
+}
+
+/// `Ok` when the registry answered the chunked upload with an error status (it may not take
+/// chunks: the layer goes whole); any other failure stands.
+fn refused(e: RegistryError) -> Result<(), RegistryError> {
+    match e {
+        RegistryError::Status { .. } => {
+            tracing::info!("the registry refused a chunked upload ({e}); sending the layer whole");
+            Ok(())
+        }
+        _ => Err(e),
+    }
+}

@@ -1,0 +1,170 @@
+//! Blob uploads: monolithic (`POST`, then one `PUT` with the digest) and chunked (`PATCH`es of
+//! at least [`MIN_CHUNK`] bytes as they are made, then a `PUT` with the digest and the rest),
+//! which lets a layer go out while it is still being compressed.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::client::{check_reported_digest, BlobBody, Registry, MIN_UPLOAD_RATE};
+use super::error::RegistryError;
+
+/// The smallest chunk but the last: ECR refuses smaller layer parts (as S3 does).
+pub const MIN_CHUNK: usize = 5 << 20;
+
+impl Registry {
+    /// Uploads a blob in one `PUT`.
+    pub async fn put_blob(
+        &self,
+        digest: &str,
+        body: BlobBody,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        let upload = self.start_upload().await?;
+        self.finish_upload(upload, digest, body, size).await
+    }
+
+    /// Starts a chunked upload.
+    pub async fn begin_chunked(&self) -> Result<ChunkedUpload<'_>, RegistryError> {
+        Ok(ChunkedUpload {
+            url: self.start_upload().await?,
+            registry: self,
+            sent: 0,
+        })
+    }
+
+    /// `POST …/blobs/uploads/`: where the upload goes on.
+    async fn start_upload(&self) -> Result<Url, RegistryError> {
+        let start = self.url("blobs/uploads/");
+        let response = self
+            .send(|h| Ok(h.post(start.clone()).header(CONTENT_LENGTH, 0)))
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(Self::unexpected(Method::POST, &start, response).await);
+        }
+        self.next_location(Method::POST, &start, &response)
+    }
+
+    /// The upload's next URL from an answer's `Location`, kept on the configured endpoint
+    /// even when the registry names its own host.
+    fn next_location(
+        &self,
+        method: Method,
+        url: &Url,
+        response: &reqwest::Response,
+    ) -> Result<Url, RegistryError> {
+        let bad = |body: String| RegistryError::Status {
+            method: method.clone(),
+            url: url.to_string(),
+            status: response.status(),
+            body,
+        };
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| bad("no Location header for the upload".into()))?;
+        let mut next = url
+            .join(location)
+            .map_err(|e| bad(format!("bad upload Location `{location}`: {e}")))?;
+        if next.host_str() != self.base.host_str() || next.port() != self.base.port() {
+            let (path, query) = (next.path().to_string(), next.query().map(str::to_string));
+            next = self.base.clone();
+            next.set_path(&path);
+            next.set_query(query.as_deref());
+        }
+        Ok(next)
+    }
+
+    /// The closing `PUT` with the digest (and the last bytes, if any), checked.
+    async fn finish_upload(
+        &self,
+        mut upload: Url,
+        digest: &str,
+        body: BlobBody,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        upload.query_pairs_mut().append_pair("digest", digest);
+        let limit = self.upload_limit(size);
+        let response = self
+            .send_on(&self.http.uploads, |h| {
+                Ok(h.put(upload.clone())
+                    .timeout(limit)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, size)
+                    .body(body.open()?))
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(Self::unexpected(Method::PUT, &upload, response).await);
+        }
+        check_reported_digest(&response, digest, || {
+            format!("blob upload to {}", self.repository)
+        })
+    }
+
+    /// A big body takes longer than one call; the limit grows with its size.
+    fn upload_limit(&self, size: u64) -> Duration {
+        self.call_timeout + Duration::from_secs(size / MIN_UPLOAD_RATE)
+    }
+}
+
+/// A chunked upload under way: `PATCH` by `PATCH`, then [`finish`](Self::finish).
+#[derive(Debug)]
+pub struct ChunkedUpload<'a> {
+    registry: &'a Registry,
+    url: Url,
+    sent: u64,
+}
+
+impl ChunkedUpload<'_> {
+    /// Bytes sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Sends the next chunk (at least [`MIN_CHUNK`] bytes: only the last may be smaller,
+    /// and that one goes with [`finish`](Self::finish)).
+    pub async fn send(&mut self, chunk: Vec<u8>) -> Result<(), RegistryError> {
+        let registry = self.registry;
+        let len = chunk.len() as u64;
+        let range = format!("{}-{}", self.sent, self.sent + len.saturating_sub(1));
+        let body = BlobBody::Bytes(chunk);
+        let limit = registry.upload_limit(len);
+        let url = self.url.clone();
+        let response = registry
+            .send_on(&registry.http.uploads, |h| {
+                Ok(h.patch(url.clone())
+                    .timeout(limit)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, len)
+                    .header("Content-Range", range.as_str())
+                    .body(body.open()?))
+            })
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(Registry::unexpected(Method::PATCH, &url, response).await);
+        }
+        self.url = registry.next_location(Method::PATCH, &url, &response)?;
+        self.sent += len;
+        Ok(())
+    }
+
+    /// Closes the upload with the blob's digest and its last bytes.
+    pub async fn finish(self, digest: &str, last: Vec<u8>) -> Result<(), RegistryError> {
+        let size = last.len() as u64;
+        self.registry
+            .finish_upload(self.url, digest, BlobBody::Bytes(last), size)
+            .await
+    }
+
+    /// Gives the upload up (the registry would drop it after a while anyway).
+    pub async fn cancel(self) {
+        let url = self.url.clone();
+        if let Err(e) = self.registry.send(|h| Ok(h.delete(url.clone()))).await {
+            tracing::debug!("could not cancel the upload {url}: {e}");
+        }
+    }
+}
