@@ -29,9 +29,40 @@ pub struct Summary {
 }
 
 /// Compresses `input` into `output` as one gzip member (no name, time 0, OS 255); `observe`
-/// sees every uncompressed byte in order (for the layer's diff ID).
+/// sees every uncompressed byte in order (for the layer's diff ID). Reading goes on while
+/// earlier blocks are compressed and written (on another thread), so a slow producer (a
+/// `docker save` pipe) and the compression overlap; the bytes are the same either way.
 pub fn compress(
     mut input: impl Read,
+    output: impl Write + Send,
+    observe: impl FnMut(&[u8]) + Send,
+) -> io::Result<Summary> {
+    std::thread::scope(|scope| {
+        let (blocks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCH);
+        let writer = scope.spawn(move || write_blocks(received, output, observe));
+        let read = loop {
+            match read_block(&mut input) {
+                Ok(block) if block.is_empty() => break Ok(()),
+                // The writer stopped: its error is the one to report.
+                Ok(block) => match blocks.send(block) {
+                    Ok(()) => {}
+                    Err(_) => break Ok(()),
+                },
+                Err(e) => break Err(e),
+            }
+        };
+        drop(blocks);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the compressing thread panicked")));
+        read.and(written)
+    })
+}
+
+/// The writing side of [`compress`]: blocks as they arrive, compressed a batch at a time on
+/// every core (the last block of the input, known when the channel closes, carries BFINAL).
+fn write_blocks(
+    blocks: std::sync::mpsc::Receiver<Vec<u8>>,
     mut output: impl Write,
     mut observe: impl FnMut(&[u8]),
 ) -> io::Result<Summary> {
@@ -42,14 +73,29 @@ pub fn compress(
         bytes_in: 0,
         bytes_out: HEADER.len() as u64,
     };
-    let mut pending = read_block(&mut input)?;
-    loop {
-        let mut batch = Vec::with_capacity(BATCH);
-        while batch.len() < BATCH && !pending.is_empty() {
-            let next = read_block(&mut input)?;
-            batch.push(std::mem::replace(&mut pending, next));
+    let mut pending = blocks.recv().ok();
+    if pending.is_none() {
+        // Empty input: one final, empty stored block.
+        let empty = stored(&[], true);
+        output.write_all(&empty)?;
+        summary.bytes_out += empty.len() as u64;
+    }
+    while let Some(first) = pending.take() {
+        // What has arrived (at least one block), keeping the newest back until the next
+        // one shows that it is not the last.
+        let mut batch = vec![first];
+        loop {
+            let next = match batch.len() < BATCH {
+                true => blocks.try_recv().ok(),
+                false => None,
+            };
+            match next {
+                Some(block) => batch.push(block),
+                None => break,
+            }
         }
-        let last_batch = pending.is_empty();
+        pending = blocks.recv().ok();
+        let last_batch = pending.is_none();
         let count = batch.len();
         let compressed: Vec<Vec<u8>> = batch
             .par_iter()
@@ -62,15 +108,6 @@ pub fn compress(
             summary.bytes_in += block.len() as u64;
             output.write_all(out)?;
             summary.bytes_out += out.len() as u64;
-        }
-        if last_batch {
-            if count == 0 {
-                // Empty input: one final, empty stored block.
-                let empty = stored(&[], true);
-                output.write_all(&empty)?;
-                summary.bytes_out += empty.len() as u64;
-            }
-            break;
         }
     }
     output.write_all(&crc.finalize().to_le_bytes())?;
@@ -204,10 +241,35 @@ mod tests {
         roundtrip(&mixed);
     }
 
+    /// Hands out at most a few bytes per read, varying: input arriving in odd pieces.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1 = (self.1 * 7 + 3) % 70_001;
+            let n = buf.len().min(self.0.len()).min(self.1 + 1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     #[test]
-    fn the_same_input_gives_the_same_bytes() {
+    fn the_same_input_gives_the_same_bytes_however_it_arrives_and_on_any_cores() {
         let mut data = b"x = 1\n".repeat(400_000);
         data.extend(noise(BLOCK / 2));
-        assert_eq!(roundtrip(&data), roundtrip(&data));
+        let expected = roundtrip(&data);
+        assert_eq!(roundtrip(&data), expected);
+        let mut trickled = Vec::new();
+        compress(Trickle(&data, 1), &mut trickled, |_| {}).unwrap();
+        assert_eq!(trickled, expected, "read in odd pieces");
+        let one_core = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let mut single = Vec::new();
+        one_core
+            .install(|| compress(data.as_slice(), &mut single, |_| {}))
+            .unwrap();
+        assert_eq!(single, expected, "on one core");
     }
 }

@@ -1,6 +1,7 @@
 //! Uploading layers while the export makes them: a large layer this repository has not been
-//! sent from here goes out in chunks as it is compressed; every other layer is checked
-//! (`HEAD`) and sent whole the moment it is stored, while the next one is being compressed.
+//! sent from here goes out as it is compressed (one streamed `PATCH`); every other layer is
+//! checked (`HEAD`) and sent whole the moment it is stored, while the next one is being
+//! compressed.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -12,24 +13,23 @@ use indicatif::ProgressBar;
 use tokio::sync::mpsc;
 
 use super::archive::{Layer, LayerTee, LayerWatch};
-use crate::registry::{Registry, RegistryError, Repository, MIN_CHUNK};
+use crate::registry::{Registry, RegistryError, Repository};
 
-/// Bytes per `PATCH` (ECR's minimum is 5 MiB).
-const CHUNK: usize = 8 << 20;
+/// Bytes handed from compression to the upload at a time.
+const CHUNK: usize = 1 << 20;
 /// Layers smaller than this (as exported) are sent whole once stored: a chunked upload
 /// saves them little.
 const STREAM_FROM: u64 = 16 << 20;
 /// Chunks waiting for the network before compression waits too.
-const CHUNKS_AHEAD: usize = 4;
+const CHUNKS_AHEAD: usize = 16;
 /// Layers remembered per repository.
 const REMEMBERED: usize = 2_000;
 
-const _: () = assert!(CHUNK >= MIN_CHUNK);
-
 /// What the export reports to the uploads.
 pub(super) enum Event {
-    /// A layer's compressed bytes as they are made, ending with the layer.
-    Streamed(mpsc::Receiver<Piece>),
+    /// A layer's compressed bytes as they are made, ending with the layer; about how many
+    /// (its size as exported).
+    Streamed(mpsc::Receiver<Piece>, u64),
     /// A layer compressed and stored whole.
     Stored(Layer),
 }
@@ -131,7 +131,7 @@ impl LayerWatch for Watch {
             return None;
         }
         let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
-        self.events.send(Event::Streamed(rx)).ok()?;
+        self.events.send(Event::Streamed(rx, size)).ok()?;
         Some(Box::new(Chunks {
             tx,
             buffer: Vec::with_capacity(CHUNK),
@@ -193,7 +193,9 @@ pub(super) async fn upload_as_exported(
     while open || !running.is_empty() {
         tokio::select! {
             event = events.recv(), if open => match event {
-                Some(Event::Streamed(pieces)) => running.push(streamed(registry, pieces, bar).boxed()),
+                Some(Event::Streamed(pieces, size)) => {
+                    running.push(streamed(registry, pieces, size, bar).boxed());
+                }
                 Some(Event::Stored(layer)) => running.push(whole(registry, layer, bar).boxed()),
                 None => open = false,
             },
@@ -222,50 +224,57 @@ async fn whole(
     Ok(Some((layer.digest, uploaded)))
 }
 
-/// A layer sent chunk by chunk as it is compressed. A registry that refuses chunked uploads
+/// A layer sent as it is compressed, in one streamed `PATCH`. A registry that refuses it
 /// gets the stored layer whole instead; an export that stops midway leaves nothing (its own
 /// error says why).
 async fn streamed(
     registry: &Registry,
     mut pieces: mpsc::Receiver<Piece>,
+    expected: u64,
     bar: &ProgressBar,
 ) -> Result<Option<(String, bool)>, RegistryError> {
-    let mut upload = Some(registry.begin_chunked().await?);
-    while let Some(piece) = pieces.recv().await {
-        match piece {
-            Piece::Data(chunk) => {
-                let len = chunk.len() as u64;
-                bar.inc_length(len);
-                if let Some(u) = upload.as_mut() {
-                    if let Err(e) = u.send(chunk).await {
-                        refused(e)?;
-                        if let Some(u) = upload.take() {
-                            u.cancel().await;
-                        }
-                    }
-                }
-                bar.inc(len);
-            }
-            Piece::End(layer, last) => {
-                let Some(u) = upload else {
-                    return whole(registry, layer, bar).await;
-                };
-                bar.inc_length(last.len() as u64);
-                bar.inc(last.len() as u64);
-                return match u.finish(&layer.digest, last).await {
-                    Ok(()) => Ok(Some((layer.digest, true))),
-                    Err(e) => {
-                        refused(e)?;
-                        whole(registry, layer, bar).await
-                    }
-                };
+    let mut upload = registry.begin_chunked().await?;
+    let (body, body_rx) = mpsc::channel::<io::Result<Vec<u8>>>(CHUNKS_AHEAD);
+    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    // The pieces go on to the request for as long as it takes them, and are read to the
+    // end in any case: the end names the layer.
+    let pump = async {
+        let mut end = None;
+        while let Some(piece) = pieces.recv().await {
+            let (bytes, layer) = match piece {
+                Piece::Data(bytes) => (bytes, None),
+                Piece::End(layer, last) => (last, Some(layer)),
+            };
+            let len = bytes.len() as u64;
+            bar.inc_length(len);
+            let _ = body.send(Ok(bytes)).await;
+            bar.inc(len);
+            if layer.is_some() {
+                end = layer;
+                break;
             }
         }
+        drop(body);
+        end
+    };
+    let (sent, end) = tokio::join!(upload.send_stream(stream, expected), pump);
+    let Some(layer) = end else {
+        upload.cancel().await;
+        return Ok(None);
+    };
+    let finished = match sent {
+        Ok(()) => upload.finish(&layer.digest, Vec::new()).await,
+        Err(e) => Err(e),
+    };
+    match finished {
+        Ok(()) => Ok(Some((layer.digest, true))),
+        Err(e) => {
+            refused(e)?;
+            whole(registry, layer, bar).await
+        }
     }
-    if let Some(u) = upload {
-        u.cancel().await;
-    }
-    Ok(None)
 }
 
 /// `Ok` when the registry answered the chunked upload with an error status (it may not take

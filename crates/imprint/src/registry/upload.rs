@@ -152,6 +152,41 @@ impl ChunkedUpload<'_> {
         Ok(())
     }
 
+    /// Sends `body` (byte chunks as they are made, `expected` bytes or so) as one `PATCH`
+    /// with no length given: the whole blob, streamed. One part, however large, is what
+    /// ECR takes as a layer upload (docker pushes so).
+    pub async fn send_stream<S>(&mut self, body: S, expected: u64) -> Result<(), RegistryError>
+    where
+        S: futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static,
+    {
+        let registry = self.registry;
+        let limit = registry.upload_limit(expected);
+        let url = self.url.clone();
+        // A stream goes once: a second try (after an authentication challenge) is refused
+        // as a status, which sends the layer whole instead.
+        let body = std::sync::Mutex::new(Some(body));
+        let response = registry
+            .send_on(&registry.http.uploads, |h| {
+                let stream = body.lock().ok().and_then(|mut b| b.take());
+                let stream = stream.ok_or_else(|| RegistryError::Status {
+                    method: Method::PATCH,
+                    url: url.to_string(),
+                    status: StatusCode::UNAUTHORIZED,
+                    body: "a streamed upload cannot be sent again after a challenge".into(),
+                })?;
+                Ok(h.patch(url.clone())
+                    .timeout(limit)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(reqwest::Body::wrap_stream(stream)))
+            })
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(Registry::unexpected(Method::PATCH, &url, response).await);
+        }
+        self.url = registry.next_location(Method::PATCH, &url, &response)?;
+        Ok(())
+    }
+
     /// Closes the upload with the blob's digest and its last bytes.
     pub async fn finish(self, digest: &str, last: Vec<u8>) -> Result<(), RegistryError> {
         let size = last.len() as u64;

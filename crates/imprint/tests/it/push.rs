@@ -342,7 +342,7 @@ fn large_layer(p: &Project) {
 }
 
 #[test]
-fn a_large_layer_goes_out_in_chunks_while_it_is_compressed() {
+fn a_large_layer_streams_out_while_it_is_compressed() {
     // The plain registry: the image comes back whole through dockerd.
     let (p, repo) = scratch_project("chunked");
     large_layer(&p);
@@ -367,7 +367,7 @@ fn a_large_layer_goes_out_in_chunks_while_it_is_compressed() {
     assert_eq!(pushed["outcome"], "pushed");
     let uploads = standin_log(&format!("/v2/{name}/blobs/uploads/"));
     let patches = uploads.iter().filter(|r| r["method"] == "PATCH").count();
-    assert!(patches >= 2, "24 MB in 8 MiB chunks: {uploads:?}");
+    assert_eq!(patches, 1, "the layer streamed in one PATCH: {uploads:?}");
     // Every part taken: none refused and sent again whole.
     assert!(
         uploads.iter().all(|r| r["status"].as_u64() < Some(400)),
@@ -382,6 +382,41 @@ fn a_large_layer_goes_out_in_chunks_while_it_is_compressed() {
     for layer in manifest["layers"].as_array().unwrap() {
         assert!(block_on(registry.has_blob(layer["digest"].as_str().unwrap())).unwrap());
     }
+}
+
+#[test]
+fn a_registry_that_refuses_patch_gets_the_layer_in_one_put() {
+    let name = "nochunks-layer";
+    let p = ecr_servers(name);
+    large_layer(&p);
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    assert_eq!(pushed["outcome"], "pushed");
+    let uploads = standin_log(&format!("/v2/{name}/blobs/uploads/"));
+    let refused: Vec<_> = uploads.iter().filter(|r| r["method"] == "PATCH").collect();
+    assert_eq!(refused.len(), 1, "{uploads:?}");
+    assert_eq!(refused[0]["status"], 405);
+    // The layer went whole: a PUT carrying it was taken.
+    let layer = serde_json::from_slice::<serde_json::Value>(
+        &block_on(standin_registry(name).get_manifest(pushed["tag"].as_str().unwrap()))
+            .unwrap()
+            .unwrap()
+            .bytes,
+    )
+    .unwrap()["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        uploads.iter().any(|r| r["method"] == "PUT"
+            && r["status"] == 201
+            && r["path"]
+                .as_str()
+                .unwrap()
+                .contains(&layer.replace(':', "%3A"))),
+        "{uploads:?}"
+    );
+    assert!(block_on(standin_registry(name).has_blob(&layer)).unwrap());
 }
 
 #[test]
