@@ -155,27 +155,14 @@ pub(crate) fn walk(
         .collect::<Vec<Result<(), ContextError>>>()
         .into_iter()
         .collect::<Result<(), _>>()?;
-    let entries = || found.runs.iter().flatten();
-    let files = entries().filter(|(_, seen)| seen.is_some()).count();
+    let files = found
+        .runs
+        .iter()
+        .flatten()
+        .filter(|(_, seen)| seen.is_some())
+        .count();
     let unchanged = cache.is_some_and(|c| c.len() == files && hits == files);
-    let next_cache = (!unchanged).then(|| {
-        let next = entries()
-            // A file that grew or shrank while it was read is not remembered.
-            .filter_map(|(input, seen)| {
-                let stat = match seen {
-                    Some(Seen::Cached(stat) | Seen::Hashed(stat)) if stat.size == input.size => {
-                        *stat
-                    }
-                    _ => return None,
-                };
-                let entry = Entry {
-                    stat,
-                    hash: input.hash,
-                };
-                Some((input.path.as_slice(), entry))
-            });
-        HashCache::from_entries(stamp, next)
-    });
+    let next_cache = (!unchanged).then(|| next_cache(&found.runs, stamp));
     let inputs = found
         .runs
         .into_iter()
@@ -190,6 +177,25 @@ pub(crate) fn walk(
         special: found.special,
         next_cache,
     })
+}
+
+/// The cache for the next walk (begun at `stamp`): every file hashed or found unchanged,
+/// with the stat it had. A file that grew or shrank while it was read is not remembered.
+fn next_cache(runs: &[Entries], stamp: i64) -> HashCache {
+    let entries = runs
+        .iter()
+        .flatten()
+        .filter_map(|(input, seen)| match seen {
+            Some(Seen::Cached(stat) | Seen::Hashed(stat)) if stat.size == input.size => {
+                let entry = Entry {
+                    stat: *stat,
+                    hash: input.hash,
+                };
+                Some((input.path.as_slice(), entry))
+            }
+            _ => None,
+        });
+    HashCache::from_entries(stamp, entries)
 }
 
 /// Fills in the hash of every file whose stat `cache` has unchanged (both lists are in path

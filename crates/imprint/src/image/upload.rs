@@ -17,8 +17,8 @@ use crate::registry::{Registry, RegistryError, Repository};
 
 /// Bytes handed from compression to the upload at a time.
 const CHUNK: usize = 1 << 20;
-/// Layers smaller than this (as exported) are sent whole once stored: a chunked upload
-/// saves them little.
+/// Layers smaller than this (as exported) are sent whole once stored: streaming saves them
+/// little.
 const STREAM_FROM: u64 = 16 << 20;
 /// Chunks waiting for the network before compression waits too.
 const CHUNKS_AHEAD: usize = 16;
@@ -105,8 +105,10 @@ fn parse(line: &str) -> Option<(String, u64)> {
 pub(super) struct Watch {
     sent: Sent,
     events: mpsc::UnboundedSender<Event>,
+    /// The layer being compressed now is streaming (the export goes one layer at a time).
+    streaming: bool,
     /// Every layer stored: export name, size, layer.
-    pub(super) layers: Vec<(String, u64, Layer)>,
+    layers: Vec<(String, u64, Layer)>,
 }
 
 impl Watch {
@@ -114,6 +116,7 @@ impl Watch {
         Self {
             sent,
             events,
+            streaming: false,
             layers: Vec::new(),
         }
     }
@@ -127,11 +130,13 @@ impl Watch {
 
 impl LayerWatch for Watch {
     fn begins(&mut self, name: &str, size: u64) -> Option<Box<dyn LayerTee>> {
+        self.streaming = false;
         if size < STREAM_FROM || self.sent.knows(name, size) {
             return None;
         }
         let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
         self.events.send(Event::Streamed(rx, size)).ok()?;
+        self.streaming = true;
         Some(Box::new(Chunks {
             tx,
             buffer: Vec::with_capacity(CHUNK),
@@ -139,8 +144,7 @@ impl LayerWatch for Watch {
     }
 
     fn done(&mut self, name: &str, size: u64, layer: &Layer) {
-        let streamed = size >= STREAM_FROM && !self.sent.knows(name, size);
-        if !streamed {
+        if !self.streaming {
             // Nobody listening any more means the uploads failed; that error is reported.
             let _ = self.events.send(Event::Stored(layer.clone()));
         }
