@@ -2,14 +2,18 @@
 //! nothing hashed). `IMPRINT_BENCH_LARGE=1` adds the 50,000-file / 600 MB context.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use imprint_context::{hash_context, BuildParams, BuilderKind, InputKind, Quiet};
+use imprint_context::{hash_context, BuilderKind, InputKind, Quiet};
 use rayon::prelude::*;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::params;
 
 /// A deterministic byte stream (xorshift), so every run hashes the same trees.
 struct Bytes(u64);
@@ -50,17 +54,6 @@ fn make_context(root: &Path, files: usize, bytes: usize, ignored_dir: &str, igno
     }
 }
 
-fn params(root: &Path) -> BuildParams {
-    BuildParams {
-        builder: BuilderKind::Buildkit,
-        dockerfile: root.join("Dockerfile"),
-        target: None,
-        platform: "linux/amd64".into(),
-        build_args: BTreeMap::new(),
-        base_images: Vec::new(),
-    }
-}
-
 /// The floor: read every byte of the same files, in parallel, without hashing.
 fn read_all(paths: &[PathBuf]) -> u64 {
     paths
@@ -90,7 +83,7 @@ fn bench_context(
 ) {
     let dir = tempfile::tempdir().unwrap();
     make_context(dir.path(), files, bytes, ignored_dir, ignored);
-    let p = params(dir.path());
+    let p = params(dir.path(), BuilderKind::Buildkit);
     let hashed = hash_context(dir.path(), &p, &Quiet).unwrap();
     let paths: Vec<PathBuf> = hashed
         .inputs

@@ -93,8 +93,15 @@ impl Item {
             Item::Leaf(input, _) => (&input.path, b""),
             Item::Under(rel) => (rel, b"/"),
         };
-        let start = path.iter().rposition(|&b| b == b'/').map_or(0, |at| at + 1);
-        (&path[start..], slash)
+        (split_name(path).1, slash)
+    }
+}
+
+/// A relative path's folder (empty at the root) and its last component.
+fn split_name(path: &[u8]) -> (&[u8], &[u8]) {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(at) => (&path[..at], &path[at + 1..]),
+        None => (&[], path),
     }
 }
 
@@ -236,12 +243,7 @@ fn hash_run(root: &Path, run: &mut Entries, observer: &dyn Observer) -> Result<(
     let Some((first, _)) = todo.first() else {
         return Ok(());
     };
-    let dir_len = first
-        .path
-        .iter()
-        .rposition(|&b| b == b'/')
-        .map_or(0, |at| at + 1);
-    let dir_rel = first.path[..dir_len.saturating_sub(1)].to_vec();
+    let dir_rel = split_name(&first.path).0.to_vec();
     let dir_abs = absolute(root, &dir_rel);
     let dir = fs::File::open(&dir_abs).map_err(unreadable(dir_abs))?;
     let folder = (root, dir, dir_rel);
@@ -265,19 +267,13 @@ fn hash_one(
     seen: &mut Option<Seen>,
     observer: &dyn Observer,
 ) -> std::io::Result<()> {
-    let name = match dir_rel.is_empty() {
-        true => Some(input.path.as_slice()),
-        false => input
-            .path
-            .strip_prefix(dir_rel.as_slice())
-            .and_then(|rest| rest.strip_prefix(b"/")),
-    };
     use rustix::fs::{openat, OFlags, CWD};
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-    let file = fs::File::from(match name.filter(|name| !name.contains(&b'/')) {
-        Some(name) => openat(dir, name, flags, rustix::fs::Mode::empty())?,
+    let (parent, name) = split_name(&input.path);
+    let file = fs::File::from(match parent == dir_rel.as_slice() {
+        true => openat(dir, name, flags, rustix::fs::Mode::empty())?,
         // A run put together after re-includes mixes folders: opened from the context root.
-        None => openat(
+        false => openat(
             CWD,
             absolute(root, &input.path),
             flags,

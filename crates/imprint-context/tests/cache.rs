@@ -4,26 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use imprint_context::{
-    hash_context, hash_context_cached, BuildParams, BuilderKind, HashCache, Quiet,
-};
+use imprint_context::{hash_context, hash_context_cached, BuilderKind, HashCache, Quiet};
 
-fn params(root: &Path) -> BuildParams {
-    BuildParams {
-        builder: BuilderKind::Buildkit,
-        dockerfile: root.join("Dockerfile"),
-        target: None,
-        platform: "linux/amd64".into(),
-        build_args: BTreeMap::new(),
-        base_images: Vec::new(),
-    }
-}
+mod support;
+
+use support::params;
 
 /// xorshift64*: the same edits on every run.
 struct Rng(u64);
@@ -103,7 +93,7 @@ fn the_cache_never_changes_a_hash() {
         )
         .unwrap();
     }
-    let p = params(root);
+    let p = params(root, BuilderKind::Buildkit);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut cache: Option<HashCache> = None;
     let mut cached_files = 0;

@@ -1,7 +1,6 @@
 //! Determinism, sensitivity and framing of the content hash, on real trees in temp folders.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -11,6 +10,10 @@ use std::time::{Duration, SystemTime};
 use imprint_context::{
     hash_context, hash_context_cached, BuildParams, BuilderKind, ContextError, InputKind, Quiet,
 };
+
+mod support;
+
+use support::params;
 
 struct Tree {
     dir: tempfile::TempDir,
@@ -60,17 +63,6 @@ impl Tree {
 
     fn hash(&self) -> String {
         self.hash_with(&self.params())
-    }
-}
-
-fn params(root: &Path, builder: BuilderKind) -> BuildParams {
-    BuildParams {
-        builder,
-        dockerfile: root.join("Dockerfile"),
-        target: None,
-        platform: "linux/amd64".into(),
-        build_args: BTreeMap::new(),
-        base_images: Vec::new(),
     }
 }
 
