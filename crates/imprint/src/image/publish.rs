@@ -13,7 +13,7 @@ use super::{builder, index, upload};
 use crate::config::Settings;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{BlobBody, Registry, RegistryError};
 use crate::session::Session;
 
 /// Blob uploads in flight at once.
@@ -71,7 +71,11 @@ async fn upload_blobs(
     if registry.has_blob(&image.config_digest).await? {
         report.blobs_skipped += 1;
     } else {
-        registry.put_blob_bytes(image.config.clone()).await?;
+        let size = image.config.len() as u64;
+        let config = BlobBody::Bytes(image.config.clone());
+        registry
+            .put_blob(&image.config_digest, config, size)
+            .await?;
         report.blobs_uploaded += 1;
         report.bytes_uploaded += image.config.len() as u64;
     }
@@ -80,14 +84,11 @@ async fn upload_blobs(
         .map(|layer| {
             let bar = bar.clone();
             async move {
-                let result = if let Some(&sent) = done.get(&layer.digest) {
-                    sent.then_some(layer.size)
-                } else if registry.has_blob(&layer.digest).await? {
-                    None
-                } else {
-                    registry.put_blob_file(&layer.digest, &layer.path).await?;
-                    Some(layer.size)
+                let sent = match done.get(&layer.digest) {
+                    Some(&sent) => sent,
+                    None => registry.put_blob_file(&layer.digest, &layer.path).await?,
                 };
+                let result = sent.then_some(layer.size);
                 bar.inc(layer.size);
                 Ok::<_, RegistryError>(result)
             }

@@ -220,10 +220,7 @@ async fn whole(
     bar: &ProgressBar,
 ) -> Result<Option<(String, bool)>, RegistryError> {
     bar.inc_length(layer.size);
-    let uploaded = !registry.has_blob(&layer.digest).await?;
-    if uploaded {
-        registry.put_blob_file(&layer.digest, &layer.path).await?;
-    }
+    let uploaded = registry.put_blob_file(&layer.digest, &layer.path).await?;
     bar.inc(layer.size);
     Ok(Some((layer.digest, uploaded)))
 }

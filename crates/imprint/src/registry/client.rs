@@ -358,15 +358,19 @@ impl Registry {
         Ok(digest)
     }
 
-    /// Uploads a blob file, streamed.
-    pub async fn put_blob_file(&self, digest: &str, path: &Path) -> Result<(), RegistryError> {
+    /// Uploads a blob file, streamed, unless the registry has it; whether it was sent.
+    pub async fn put_blob_file(&self, digest: &str, path: &Path) -> Result<bool, RegistryError> {
+        if self.has_blob(digest).await? {
+            return Ok(false);
+        }
         let io = |source| RegistryError::Io {
             path: path.display().to_string(),
             source,
         };
         let size = std::fs::metadata(path).map_err(io)?.len();
         self.put_blob(digest, BlobBody::File(path.to_path_buf()), size)
-            .await
+            .await?;
+        Ok(true)
     }
 
     /// A small blob's bytes (journal records, input manifests), checked against its digest.

@@ -17,4 +17,4 @@ pub use delete::ecr_delete;
 pub use error::RegistryError;
 pub(crate) use reference::is_loopback_host;
 pub use reference::{ImageName, Repository};
-pub use upload::{ChunkedUpload, MIN_CHUNK};
+pub use upload::ChunkedUpload;

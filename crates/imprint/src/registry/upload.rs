@@ -1,6 +1,6 @@
-//! Blob uploads: monolithic (`POST`, then one `PUT` with the digest) and chunked (`PATCH`es of
-//! at least [`MIN_CHUNK`] bytes as they are made, then a `PUT` with the digest and the rest),
-//! which lets a layer go out while it is still being compressed.
+//! Blob uploads: monolithic (`POST`, then one `PUT` with the digest) and streamed (one `PATCH`
+//! of bytes as they are made, then a `PUT` with the digest and any rest), which lets a layer
+//! go out while it is still being compressed.
 
 use std::time::Duration;
 
@@ -10,9 +10,6 @@ use url::Url;
 
 use super::client::{check_reported_digest, BlobBody, Registry, MIN_UPLOAD_RATE};
 use super::error::RegistryError;
-
-/// The smallest chunk but the last: ECR refuses smaller layer parts (as S3 does).
-pub const MIN_CHUNK: usize = 5 << 20;
 
 impl Registry {
     /// Uploads a blob in one `PUT`.
@@ -31,7 +28,6 @@ impl Registry {
         Ok(ChunkedUpload {
             url: self.start_upload().await?,
             registry: self,
-            sent: 0,
         })
     }
 
@@ -111,47 +107,14 @@ impl Registry {
     }
 }
 
-/// A chunked upload under way: `PATCH` by `PATCH`, then [`finish`](Self::finish).
+/// A chunked upload under way: a streamed `PATCH`, then [`finish`](Self::finish).
 #[derive(Debug)]
 pub struct ChunkedUpload<'a> {
     registry: &'a Registry,
     url: Url,
-    sent: u64,
 }
 
 impl ChunkedUpload<'_> {
-    /// Bytes sent so far.
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
-
-    /// Sends the next chunk (at least [`MIN_CHUNK`] bytes: only the last may be smaller,
-    /// and that one goes with [`finish`](Self::finish)).
-    pub async fn send(&mut self, chunk: Vec<u8>) -> Result<(), RegistryError> {
-        let registry = self.registry;
-        let len = chunk.len() as u64;
-        let range = format!("{}-{}", self.sent, self.sent + len.saturating_sub(1));
-        let body = BlobBody::Bytes(chunk);
-        let limit = registry.upload_limit(len);
-        let url = self.url.clone();
-        let response = registry
-            .send_on(&registry.http.uploads, |h| {
-                Ok(h.patch(url.clone())
-                    .timeout(limit)
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_LENGTH, len)
-                    .header("Content-Range", range.as_str())
-                    .body(body.open()?))
-            })
-            .await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(Registry::unexpected(Method::PATCH, &url, response).await);
-        }
-        self.url = registry.next_location(Method::PATCH, &url, &response)?;
-        self.sent += len;
-        Ok(())
-    }
-
     /// Sends `body` (byte chunks as they are made, `expected` bytes or so) as one `PATCH`
     /// with no length given: the whole blob, streamed. One part, however large, is what
     /// ECR takes as a layer upload (docker pushes so).

@@ -341,6 +341,18 @@ fn large_layer(p: &Project) {
     std::fs::write(p.path("big.bin"), noise(24 << 20)).unwrap();
 }
 
+/// Builds and pushes a large-layer project to `name` through the ECR stand-in (which
+/// refuses parts under 5 MiB but the last); the push report and the stand-in's log of the
+/// repository's blob uploads.
+fn push_large_through_standin(name: &str) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let p = ecr_servers(name);
+    large_layer(&p);
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    assert_eq!(pushed["outcome"], "pushed");
+    (pushed, standin_log(&format!("/v2/{name}/blobs/uploads/")))
+}
+
 #[test]
 fn a_large_layer_streams_out_while_it_is_compressed() {
     // The plain registry: the image comes back whole through dockerd.
@@ -358,14 +370,9 @@ fn a_large_layer_streams_out_while_it_is_compressed() {
     let pulled = docker(&["pull", &image]);
     assert_eq!(pulled.code, 0, "{}", pulled.stderr);
 
-    // Through the ECR stand-in, which refuses parts under 5 MiB but the last.
+    // Through the ECR stand-in.
     let name = "chunked-ecr";
-    let p = ecr_servers(name);
-    large_layer(&p);
-    p.run(&["build"]).success();
-    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
-    assert_eq!(pushed["outcome"], "pushed");
-    let uploads = standin_log(&format!("/v2/{name}/blobs/uploads/"));
+    let (pushed, uploads) = push_large_through_standin(name);
     let patches = uploads.iter().filter(|r| r["method"] == "PATCH").count();
     assert_eq!(patches, 1, "the layer streamed in one PATCH: {uploads:?}");
     // Every part taken: none refused and sent again whole.
@@ -387,12 +394,7 @@ fn a_large_layer_streams_out_while_it_is_compressed() {
 #[test]
 fn a_registry_that_refuses_patch_gets_the_layer_in_one_put() {
     let name = "nochunks-layer";
-    let p = ecr_servers(name);
-    large_layer(&p);
-    p.run(&["build"]).success();
-    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
-    assert_eq!(pushed["outcome"], "pushed");
-    let uploads = standin_log(&format!("/v2/{name}/blobs/uploads/"));
+    let (pushed, uploads) = push_large_through_standin(name);
     let refused: Vec<_> = uploads.iter().filter(|r| r["method"] == "PATCH").collect();
     assert_eq!(refused.len(), 1, "{uploads:?}");
     assert_eq!(refused[0]["status"], 405);
@@ -432,7 +434,8 @@ fn the_ecr_stand_in_refuses_a_small_part_before_the_last() {
     let digest = imprint::registry::sha256_digest(&bytes);
     let refused = block_on(async {
         let mut upload = registry.begin_chunked().await?;
-        upload.send(bytes[..1 << 20].to_vec()).await?;
+        let first = futures_util::stream::iter([Ok(bytes[..1 << 20].to_vec())]);
+        upload.send_stream(first, 1 << 20).await?;
         upload.finish(&digest, bytes[1 << 20..].to_vec()).await
     })
     .unwrap_err();
