@@ -247,26 +247,34 @@ fn hash_run(root: &Path, run: &mut Entries, observer: &dyn Observer) -> Result<(
     let dir_abs = absolute(root, &dir_rel);
     let dir = fs::File::open(&dir_abs).map_err(unreadable(dir_abs))?;
     let folder = (root, dir, dir_rel);
-    todo.into_par_iter()
+    let sizes: Vec<Result<(u64, u64), ContextError>> = todo
+        .into_par_iter()
         .map(|(input, seen)| {
-            hash_one(&folder, input, seen, observer).map_err(|source| ContextError::Unreadable {
+            hash_one(&folder, input, seen).map_err(|source| ContextError::Unreadable {
                 path: absolute(root, &input.path),
                 source,
             })
         })
-        .collect::<Vec<Result<(), ContextError>>>()
-        .into_iter()
-        .collect()
+        .collect();
+    // Told once per folder: an observer's bookkeeping per file costs more than small files.
+    let (mut found, mut hashed) = (0, 0);
+    for sizes in sizes {
+        let (f, h) = sizes?;
+        found += f;
+        hashed += h;
+    }
+    observer.found(found);
+    observer.hashed(hashed);
+    Ok(())
 }
 
 /// Opens, stats (unless the walk did) and hashes one file of the open `folder` (in the
-/// context at `root`).
+/// context at `root`); returns the bytes it found (when it made the stat) and hashed.
 fn hash_one(
     (root, dir, dir_rel): &(&Path, fs::File, Vec<u8>),
     input: &mut Input,
     seen: &mut Option<Seen>,
-    observer: &dyn Observer,
-) -> std::io::Result<()> {
+) -> std::io::Result<(u64, u64)> {
     use rustix::fs::{openat, OFlags, CWD};
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
     let (parent, name) = split_name(&input.path);
@@ -280,21 +288,19 @@ fn hash_one(
             rustix::fs::Mode::empty(),
         )?,
     });
-    let stat = match *seen {
-        Some(Seen::Stated(stat)) => stat,
+    let (stat, found) = match *seen {
+        Some(Seen::Stated(stat)) => (stat, 0),
         _ => {
             let meta = file.metadata()?;
-            observer.found(meta.len());
             input.set_mode(meta.permissions().mode());
-            Stat::of(&meta)
+            (Stat::of(&meta), meta.len())
         }
     };
     let (hash, size) = hash_open(file, Some(stat.size))?;
-    observer.hashed(size);
     input.hash = hash;
     input.size = size;
     *seen = Some(Seen::Hashed(stat));
-    Ok(())
+    Ok((found, size))
 }
 
 impl Walker<'_> {

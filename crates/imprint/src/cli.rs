@@ -78,6 +78,17 @@ pub enum Command {
     /// Delete images (and their artifacts) no function, version, alias, recent deployment or
     /// recent push needs. A dry run unless --yes.
     Gc(GcArgs),
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    Completions(CompletionsArgs),
+    /// Print imprint's man page (roff), e.g. `imprint man > /usr/local/share/man/man1/imprint.1`.
+    Man,
+}
+
+/// `imprint completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, powershell (or elvish).
+    pub shell: clap_complete::Shell,
 }
 
 /// `imprint gc`.
@@ -144,9 +155,14 @@ impl Command {
             Self::RunLocal(a) => &a.input,
             Self::IamPolicy(a) => &a.input,
             Self::Gc(a) => &a.input,
+            // They read no settings (run before any are loaded).
+            Self::Completions(_) | Self::Man => &NO_INPUT,
         }
     }
 }
+
+/// The build inputs of a command that has none.
+static NO_INPUT: std::sync::LazyLock<BuildInputArgs> = std::sync::LazyLock::new(Default::default);
 
 /// `imprint run-local`.
 #[derive(Debug, Args)]
@@ -197,6 +213,8 @@ pub struct DoctorArgs {
 pub enum Check {
     /// The builder's engine answers.
     Builder,
+    /// Room on disk for imprint's cache and the builder's storage.
+    Disk,
     /// An AWS region is set.
     Region,
     /// AWS credentials work (STS).
@@ -218,6 +236,7 @@ impl Check {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Builder => "builder",
+            Self::Disk => "disk",
             Self::Region => "region",
             Self::Credentials => "credentials",
             Self::Registry => "registry",
@@ -241,6 +260,9 @@ pub struct DeployArgs {
     /// Build again, under a new tag, even if this content was built or pushed before.
     #[arg(long, conflicts_with = "tag")]
     pub rebuild: bool,
+    /// Create the ECR repository if it does not exist (as `push --create-repo`).
+    #[arg(long, conflicts_with = "tag")]
+    pub create_repo: bool,
     /// How the functions are moved.
     #[command(flatten)]
     pub rollout: RolloutArgs,

@@ -53,6 +53,13 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // Generated from the command line's definition: no settings (a broken imprint.toml
+        // must not stop them).
+        match &cli.command {
+            Command::Completions(args) => return commands::completions::run(args),
+            Command::Man => return commands::completions::man(),
+            _ => {}
+        }
         let settings = Settings::load(
             cli.global.config.as_deref(),
             cli.global.environment.as_deref(),
@@ -76,6 +83,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::IamPolicy(args) => commands::iam_policy::run(s, args).await,
             Command::Status(args) => commands::status::run(s, args).await,
             Command::Gc(args) => commands::gc::run(s, args).await,
+            // Answered above, before the settings.
+            Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
         }
     });
     match result {
@@ -95,18 +104,28 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// imprint's own messages at the chosen verbosity; the libraries' (the AWS SDK's retries and
+/// credential probes, HTTP connections) only with `-vv`, else only their errors.
 fn init_logging(verbosity: Verbosity) {
-    let level = match verbosity {
-        Verbosity::Quiet => tracing::Level::ERROR,
-        Verbosity::Normal => tracing::Level::WARN,
-        Verbosity::Verbose => tracing::Level::INFO,
-        Verbosity::Debug => tracing::Level::DEBUG,
+    use tracing::Level;
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+    let (ours, theirs) = match verbosity {
+        Verbosity::Quiet => (Level::ERROR, Level::ERROR),
+        Verbosity::Normal => (Level::WARN, Level::ERROR),
+        Verbosity::Verbose => (Level::INFO, Level::ERROR),
+        Verbosity::Debug => (Level::DEBUG, Level::DEBUG),
     };
+    let filter = Targets::new()
+        .with_target("imprint", ours)
+        .with_target("imprint_context", ours)
+        .with_default(theirs);
     let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_max_level(ours)
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
         .with_ansi(false)
+        .finish()
+        .with(filter)
         .try_init();
 }

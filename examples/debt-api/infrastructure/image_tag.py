@@ -48,3 +48,11 @@ def refusal(tag: ImageTag, repository: str) -> str:
         "push it first (`make update-image`, i.e. `imprint deploy`), "
         "or pin a pushed tag with `pulumi config set imageTag TAG`"
     )
+
+
+def unpushed_warning(tag: ImageTag, repository: str) -> str:
+    return (
+        f"the image tag {tag.tag} ({tag.source}) is not pushed to {repository}: the functions "
+        "keep the images imprint gave them (owner imprint), but a function created by this "
+        "update would fail; `make deploy` pushes the code first"
+    )

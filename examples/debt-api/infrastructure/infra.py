@@ -81,7 +81,7 @@ def define(project_dir: Path) -> dict:
 
     tag = image_tag.resolve(config.get("imageTag"), project_dir)
     if not pulumi.runtime.is_dry_run():
-        check_pushed(tag)
+        check_pushed(tag, owner)
     image_uri = repository.repository_url.apply(lambda url: f"{url}:{tag.tag}")
 
     role = aws.iam.Role(
@@ -241,12 +241,17 @@ def errors_alarm(functions: dict, alias_name: str) -> aws.cloudwatch.MetricAlarm
     )
 
 
-def check_pushed(tag: image_tag.ImageTag) -> None:
+def check_pushed(tag: image_tag.ImageTag, owner: str) -> None:
     """Outside preview, refuse a tag the repository lacks: a function must never point at an
-    image that was never pushed."""
+    image that was never pushed. With owner "imprint", Pulumi gives the image only to the
+    functions it creates, so unpushed code edits do not stop an infrastructure-only update
+    (`make deploy-infra`); a function created now would fail, which the warning says."""
     if tag.pushed is True:
         return
     if tag.pushed is False:
+        if owner == "imprint":
+            pulumi.log.warn(image_tag.unpushed_warning(tag, REPOSITORY))
+            return
         raise RuntimeError(image_tag.refusal(tag, REPOSITORY))
     # ListImages, not GetImage: a missing tag is an answer here, not a failed invoke.
     listed = aws.ecr.get_images(repository_name=REPOSITORY)

@@ -19,7 +19,7 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
             let registry = session.registry().await?;
             rollout::pushed_target(registry, tag, None, None, printer).await?
         }
-        None => Target::from(ensure_published(session, args.rebuild).await?),
+        None => Target::from(ensure_published(session, args.rebuild, args.create_repo).await?),
     };
     if settings.config.sections.deploy.owner == Some(Owner::Pulumi) {
         printer.note(&format!(

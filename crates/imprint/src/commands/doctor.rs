@@ -12,6 +12,7 @@ use crate::image::{builder, hash_tree, lock};
 use crate::lambda;
 use crate::registry::ecr::{self, EcrHost};
 use crate::session::Session;
+use crate::state;
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,6 +86,9 @@ pub async fn run(session: &Session, args: &DoctorArgs) -> anyhow::Result<ExitSta
     if want(Check::Builder) {
         check_builder(session, &mut checks);
     }
+    if want(Check::Disk) {
+        check_disk(session, &mut checks);
+    }
     if AWS_CHECKS.iter().any(|n| want(*n)) {
         check_aws(session, &mut checks).await;
     }
@@ -152,6 +156,63 @@ fn check_builder(session: &Session, checks: &mut Checks) {
             "start the Docker engine (or set [image] builder / IMPRINT_DOCKER to a working one)",
         ),
     }
+}
+
+/// Free space below which a build or an export may run out (the document's troubleshooting
+/// step "check disk space").
+const MIN_FREE: u64 = 1 << 30;
+
+/// Room on disk where imprint writes an export's blobs and where the builder keeps images
+/// (when it runs on this machine).
+fn check_disk(session: &Session, checks: &mut Checks) {
+    let mut places: Vec<(&str, std::path::PathBuf)> = Vec::new();
+    if let Ok(cache) = state::cache_dir() {
+        places.push(("imprint's cache", cache));
+    }
+    let kind = session.settings.build.params.builder;
+    let remote = ["DOCKER_HOST", "CONTAINER_HOST"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .any(|host| !host.is_empty() && !host.starts_with("unix://"));
+    let mut notes = Vec::new();
+    match builder::storage_dir(kind) {
+        Ok(dir) if !remote && dir.is_dir() => places.push(("the builder's storage", dir)),
+        Ok(dir) => notes.push(format!(
+            "the builder's storage ({}) is on another machine: not measured",
+            dir.display()
+        )),
+        Err(e) => notes.push(format!("the builder's storage: not measured ({e})")),
+    }
+    let mut short = false;
+    let mut lines = Vec::new();
+    for (what, dir) in &places {
+        // The cache folder may not exist yet: its nearest existing parent is measured.
+        let existing = dir.ancestors().find(|d| d.exists()).unwrap_or(dir);
+        lines.push(match state::free_space(existing) {
+            Ok(free) => {
+                short |= free < MIN_FREE;
+                format!("{what} {} free ({})", gib(free), dir.display())
+            }
+            Err(e) => format!("{what} ({}): not measured ({e})", dir.display()),
+        });
+    }
+    lines.extend(notes);
+    let detail = lines.join("; ");
+    if short {
+        checks.push(
+            Check::Disk,
+            Status::Fail,
+            format!("less than {} free: {detail}", gib(MIN_FREE)),
+            Some("free space: `docker system prune` and `docker builder prune` (or podman's), old files on that disk".into()),
+        );
+    } else {
+        checks.ok(Check::Disk, detail);
+    }
+}
+
+/// Bytes as GiB with one decimal.
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
 /// Region, credentials, registry, repository and functions, each skipped when what it needs

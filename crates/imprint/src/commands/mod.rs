@@ -1,6 +1,7 @@
 //! The command layer: one file per command that reads its arguments, calls the library, reports.
 
 pub mod build;
+pub mod completions;
 pub mod deploy;
 pub mod doctor;
 pub mod gc;

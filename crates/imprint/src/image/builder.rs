@@ -254,6 +254,20 @@ pub fn answers(kind: BuilderKind) -> Result<String, BuildError> {
     Ok(out.lines().next().unwrap_or_default().trim().to_string())
 }
 
+/// Where the builder keeps images and layers, as it reports it (on the machine it runs on,
+/// which may be another one).
+pub fn storage_dir(kind: BuilderKind) -> Result<PathBuf, BuildError> {
+    let args: &[&str] = match kind {
+        BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
+            &["info", "--format", "{{.DockerRootDir}}"]
+        }
+        BuilderKind::Podman => &["info", "--format", "{{.Store.GraphRoot}}"],
+        BuilderKind::Buildah => &["info", "--format", "{{.store.GraphRoot}}"],
+    };
+    let out = capture(kind, args)?;
+    Ok(PathBuf::from(out.lines().next().unwrap_or_default().trim()))
+}
+
 /// The newest local image built from this content hash, as `name:tag`.
 pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<String>> {
     let kind = build.params.builder;

@@ -15,7 +15,7 @@ pub const BLOCK: usize = 1 << 20;
 /// Blocks compressed at once (bounds memory to about 2 × BATCH × BLOCK).
 const BATCH: usize = 16;
 /// Bytes of a block tried at a fast level to judge whether it compresses.
-const SAMPLE: usize = 64 * 1024;
+const SAMPLE: usize = 16 * 1024;
 /// Deflate level for blocks that compress (gzip's and docker's default).
 const LEVEL: u32 = 6;
 
@@ -39,12 +39,16 @@ pub fn compress(
 ) -> io::Result<Summary> {
     std::thread::scope(|scope| {
         let (blocks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCH);
-        let writer = scope.spawn(move || write_blocks(received, output, observe));
+        // Blocks come back once written, to be read into again: fresh memory costs the
+        // kernel a page clearing each time.
+        let (spare, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+        let writer = scope.spawn(move || write_blocks(received, spare, output, observe));
         let read = loop {
-            match read_block(&mut input) {
-                Ok(block) if block.is_empty() => break Ok(()),
+            let mut block = returned.try_recv().unwrap_or_default();
+            match read_block(&mut input, &mut block) {
+                Ok(()) if block.is_empty() => break Ok(()),
                 // The writer stopped: its error is the one to report.
-                Ok(block) => match blocks.send(block) {
+                Ok(()) => match blocks.send(block) {
                     Ok(()) => {}
                     Err(_) => break Ok(()),
                 },
@@ -63,6 +67,7 @@ pub fn compress(
 /// every core (the last block of the input, known when the channel closes, carries BFINAL).
 fn write_blocks(
     blocks: std::sync::mpsc::Receiver<Vec<u8>>,
+    spare: std::sync::mpsc::Sender<Vec<u8>>,
     mut output: impl Write,
     mut observe: impl FnMut(&[u8]),
 ) -> io::Result<Summary> {
@@ -73,10 +78,13 @@ fn write_blocks(
         bytes_in: 0,
         bytes_out: HEADER.len() as u64,
     };
+    // Compressed blocks, one per block of a batch, kept from batch to batch.
+    let mut compressed: Vec<Vec<u8>> = Vec::new();
     let mut pending = blocks.recv().ok();
     if pending.is_none() {
         // Empty input: one final, empty stored block.
-        let empty = stored(&[], true);
+        let mut empty = Vec::new();
+        stored(&[], true, &mut empty);
         output.write_all(&empty)?;
         summary.bytes_out += empty.len() as u64;
     }
@@ -97,17 +105,22 @@ fn write_blocks(
         pending = blocks.recv().ok();
         let last_batch = pending.is_none();
         let count = batch.len();
-        let compressed: Vec<Vec<u8>> = batch
+        if compressed.len() < count {
+            compressed.resize_with(count, Vec::new);
+        }
+        batch
             .par_iter()
+            .zip(compressed[..count].par_iter_mut())
             .enumerate()
-            .map(|(i, block)| deflate_block(block, last_batch && i + 1 == count))
-            .collect();
-        for (block, out) in batch.iter().zip(&compressed) {
-            observe(block);
-            crc.update(block);
+            .for_each(|(i, (block, out))| deflate_block(block, last_batch && i + 1 == count, out));
+        for (block, out) in batch.into_iter().zip(&compressed) {
+            observe(&block);
+            crc.update(&block);
             summary.bytes_in += block.len() as u64;
             output.write_all(out)?;
             summary.bytes_out += out.len() as u64;
+            // The reader may have finished: the block is simply dropped.
+            let _ = spare.send(block);
         }
     }
     output.write_all(&crc.finalize().to_le_bytes())?;
@@ -118,32 +131,69 @@ fn write_blocks(
     Ok(summary)
 }
 
-/// Reads up to one block; empty at the end of the input.
-fn read_block(input: &mut impl Read) -> io::Result<Vec<u8>> {
-    let mut block = Vec::with_capacity(BLOCK);
-    input.take(BLOCK as u64).read_to_end(&mut block)?;
-    Ok(block)
+/// Reads up to one block into `block` (a buffer given back or a new one); empty at the end
+/// of the input.
+fn read_block(input: &mut impl Read, block: &mut Vec<u8>) -> io::Result<()> {
+    // Zeroes a new buffer once; a returned one is full length already.
+    block.resize(BLOCK, 0);
+    let mut filled = 0;
+    while filled < BLOCK {
+        match input.read(&mut block[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                block.clear();
+                return Err(e);
+            }
+        }
+    }
+    block.truncate(filled);
+    Ok(())
 }
 
-/// One block as a byte-aligned run of deflate blocks; only the last carries BFINAL.
-fn deflate_block(data: &[u8], last: bool) -> Vec<u8> {
-    let sample = &data[..data.len().min(SAMPLE)];
-    if !sample.is_empty() && deflate(sample, 1, true).len() as f64 > sample.len() as f64 * 0.97 {
-        return stored(data, last);
-    }
-    let out = deflate(data, LEVEL, last);
-    if out.len() > data.len() + data.len() / 64 + 16 {
-        stored(data, last)
-    } else {
-        out
-    }
+/// Deflate streams kept per thread (for the sample, and for blocks), reset between blocks
+/// instead of being allocated again: a reset stream compresses exactly as a new one.
+struct Deflaters {
+    sample: Compress,
+    block: Compress,
+    sample_out: Vec<u8>,
 }
 
-/// Raw deflate of `data`, ending with a full flush (byte-aligned, no BFINAL) or, for the last
-/// block, with BFINAL.
-fn deflate(data: &[u8], level: u32, last: bool) -> Vec<u8> {
-    let mut c = Compress::new(Compression::new(level), false);
-    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+thread_local! {
+    static DEFLATERS: std::cell::RefCell<Deflaters> = std::cell::RefCell::new(Deflaters {
+        sample: Compress::new(Compression::new(1), false),
+        block: Compress::new(Compression::new(LEVEL), false),
+        sample_out: Vec::with_capacity(SAMPLE + 1024),
+    });
+}
+
+/// One block into `out` as a byte-aligned run of deflate blocks; only the last carries
+/// BFINAL.
+fn deflate_block(data: &[u8], last: bool, out: &mut Vec<u8>) {
+    out.clear();
+    DEFLATERS.with_borrow_mut(|d| {
+        let sample = &data[..data.len().min(SAMPLE)];
+        if !sample.is_empty() {
+            d.sample_out.clear();
+            deflate(&mut d.sample, sample, true, &mut d.sample_out);
+            if d.sample_out.len() as f64 > sample.len() as f64 * 0.97 {
+                return stored(data, last, out);
+            }
+        }
+        deflate(&mut d.block, data, last, out);
+        if out.len() > data.len() + data.len() / 64 + 16 {
+            out.clear();
+            stored(data, last, out);
+        }
+    })
+}
+
+/// Raw deflate of `data` onto `out` with a reset `stream`, ending with a full flush
+/// (byte-aligned, no BFINAL) or, for the last block, with BFINAL.
+fn deflate(stream: &mut Compress, data: &[u8], last: bool, out: &mut Vec<u8>) {
+    stream.reset();
+    out.reserve(data.len() / 2 + 1024);
     let flush = if last {
         FlushCompress::Finish
     } else {
@@ -153,9 +203,9 @@ fn deflate(data: &[u8], level: u32, last: bool) -> Vec<u8> {
         if out.capacity() - out.len() < 1024 {
             out.reserve(out.capacity().max(64 * 1024));
         }
-        let consumed = c.total_in() as usize;
-        let status = c.compress_vec(&data[consumed..], &mut out, flush);
-        let done_input = c.total_in() as usize == data.len();
+        let consumed = stream.total_in() as usize;
+        let status = stream.compress_vec(&data[consumed..], out, flush);
+        let done_input = stream.total_in() as usize == data.len();
         match status {
             Ok(Status::StreamEnd) => break,
             Ok(Status::BufError) if done_input => break,
@@ -166,12 +216,11 @@ fn deflate(data: &[u8], level: u32, last: bool) -> Vec<u8> {
             Err(e) => unreachable!("deflate of an in-memory block failed: {e}"),
         }
     }
-    out
 }
 
-/// `data` as deflate stored blocks (at most 65,535 bytes each), byte-aligned.
-fn stored(data: &[u8], last: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 65_535 * 5 + 5);
+/// `data` as deflate stored blocks (at most 65,535 bytes each), byte-aligned, onto `out`.
+fn stored(data: &[u8], last: bool, out: &mut Vec<u8>) {
+    out.reserve(data.len() + data.len() / 65_535 * 5 + 5);
     let chunks: Vec<&[u8]> = if data.is_empty() {
         vec![&[][..]]
     } else {
@@ -185,7 +234,6 @@ fn stored(data: &[u8], last: bool) -> Vec<u8> {
         out.extend_from_slice(&(!len).to_le_bytes());
         out.extend_from_slice(chunk);
     }
-    out
 }
 
 #[cfg(test)]
@@ -271,5 +319,24 @@ mod tests {
             .install(|| compress(data.as_slice(), &mut single, |_| {}))
             .unwrap();
         assert_eq!(single, expected, "on one core");
+    }
+
+    /// The bytes of a layer never change between releases either: a pushed image keeps its
+    /// digests when a newer imprint exports it again.
+    #[test]
+    fn the_bytes_stay_the_same_from_release_to_release() {
+        use sha2::{Digest, Sha256};
+        let mut data = b"def handler(event, context):\n    return 42\n".repeat(60_000);
+        let mut x = 7u64;
+        data.extend((0..2 * BLOCK + 5).map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) as u8
+        }));
+        data.extend(b"x = 1\n".repeat(1000));
+        let gz = roundtrip(&data);
+        assert_eq!(
+            imprint_context::hex(&Sha256::digest(&gz)),
+            "f6828d0c20f471e3b6cfcff8cef8b01421298c307a5b84c2c31af3ed1944f2fa"
+        );
     }
 }

@@ -135,10 +135,14 @@ pub struct Published {
 }
 
 /// The image for the local tree in the registry: found there, or built (when not built yet)
-/// and pushed. An ECR repository must exist already.
-pub async fn ensure_published(session: &Session, rebuild: bool) -> anyhow::Result<Published> {
+/// and pushed. An ECR repository must exist already unless `create_repo`.
+pub async fn ensure_published(
+    session: &Session,
+    rebuild: bool,
+    create_repo: bool,
+) -> anyhow::Result<Published> {
     let registry = session.registry().await?;
-    ensure_repository(session, registry, false).await?;
+    ensure_repository(session, registry, create_repo).await?;
     let tagged = tag_content(
         session,
         TagQuery {
@@ -239,7 +243,8 @@ pub async fn push_local(
         upload::upload_as_exported(registry, heard, &bar)
     );
     bar.finish_and_clear();
-    let (image, (sent, layers)) = exported?;
+    // The blobs stay until the push ends: a layer not streamed is sent from its file.
+    let (image, (sent, layers), _blobs) = exported?;
     let uploaded = uploaded?;
     let mut report = push_image(registry, &image, &tagged.tag, &session.printer, &uploaded).await?;
     sent.save(&layers);
@@ -258,25 +263,28 @@ pub async fn push_local(
     Ok(report)
 }
 
-/// Exports the local image and turns it into registry blobs and a manifest, telling `watch`
-/// about each layer; then what it saw (the uploads hear that the export is over whether it
-/// succeeded or not: `watch` is gone).
+/// Exports the local image and turns it into registry blobs (in a scratch folder, removed
+/// when the returned handle is dropped) and a manifest, telling `watch` about each layer; then
+/// what it saw (the uploads hear that the export is over whether it succeeded or not: `watch`
+/// is gone).
 async fn export(
     session: &Session,
     local: &str,
     mut watch: upload::Watch,
-) -> anyhow::Result<(Image, (upload::Sent, Vec<(String, u64, Layer)>))> {
+) -> anyhow::Result<(
+    Image,
+    (upload::Sent, Vec<(String, u64, Layer)>),
+    tempfile::TempDir,
+)> {
     let settings = &session.settings;
-    let cache = crate::state::cache_dir().context("failed to find imprint's cache folder")?;
-    let blobs = cache.join("blobs");
-    std::fs::create_dir_all(&blobs)
-        .with_context(|| format!("failed to create {}", blobs.display()))?;
+    let blobs = crate::state::scratch_dir("blobs")
+        .context("failed to make a folder for the image's blobs in imprint's cache")?;
     let build = settings.build.clone();
     let local = local.to_string();
     let platform = settings.build.params.platform.clone();
     tokio::task::spawn_blocking(move || {
-        let image = builder::export_image(&build, &local, &blobs, &platform, &mut watch);
-        image.map(|image| (image, watch.finish()))
+        let image = builder::export_image(&build, &local, blobs.path(), &platform, &mut watch);
+        image.map(|image| (image, watch.finish(), blobs))
     })
     .await
     .context("the export reader stopped")?

@@ -189,7 +189,7 @@ fn save_cache(path: &std::path::Path, cache: &HashCache) {
     let written = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| crate::state::write_atomic(path, &cache.encode()));
+        .and_then(|()| crate::state::write_cache(path, &cache.encode()));
     if let Err(e) = written {
         tracing::debug!("could not write the hash cache {}: {e}", path.display());
     }

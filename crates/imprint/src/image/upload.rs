@@ -88,7 +88,7 @@ impl Sent {
         let written = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| crate::state::write_atomic(&path, text.as_bytes()));
+            .and_then(|()| crate::state::write_cache(&path, text.as_bytes()));
         if let Err(e) = written {
             tracing::debug!("could not write {}: {e}", path.display());
         }
@@ -139,7 +139,7 @@ impl LayerWatch for Watch {
         self.streaming = true;
         Some(Box::new(Chunks {
             tx,
-            buffer: Vec::with_capacity(CHUNK),
+            buffer: Vec::new(),
         }))
     }
 
@@ -161,13 +161,20 @@ struct Chunks {
 
 impl Write for Chunks {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.buffer.extend_from_slice(buf);
-        while self.buffer.len() >= CHUNK {
-            let rest = self.buffer.split_off(CHUNK);
-            let chunk = std::mem::replace(&mut self.buffer, rest);
-            // A closed upload has failed and says why; the layer is still stored.
-            let _ = self.tx.blocking_send(Piece::Data(chunk));
+        // Chunks need not be equal (one streamed request carries them all): a chunk goes
+        // as soon as it holds CHUNK bytes, made to measure, copied once.
+        if self.buffer.len() + buf.len() < CHUNK {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(CHUNK);
+            }
+            self.buffer.extend_from_slice(buf);
+            return Ok(buf.len());
         }
+        let mut chunk = std::mem::take(&mut self.buffer);
+        chunk.reserve_exact(buf.len());
+        chunk.extend_from_slice(buf);
+        // A closed upload has failed and says why; the layer is still stored.
+        let _ = self.tx.blocking_send(Piece::Data(chunk));
         Ok(buf.len())
     }
 

@@ -370,6 +370,8 @@ fn help_lists_only_working_commands() {
             "run-local",
             "iam-policy",
             "gc",
+            "completions",
+            "man",
             "help"
         ]
     );
@@ -409,4 +411,62 @@ fn iam_policy_names_the_functions_and_the_repository() {
         statements[2]["Action"],
         serde_json::json!(["ecr:GetAuthorizationToken"])
     );
+}
+
+/// Off EC2 (this machine's firmware names no EC2), a missing region is one clean error: no
+/// SDK warnings at the default verbosity, and the instance metadata service is never asked
+/// (its time-outs are what such a laptop would wait on).
+#[test]
+fn without_a_region_status_says_so_alone_and_never_asks_the_instance_metadata_service() {
+    let p = example()
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let run = p.run(&["status"]).usage_error();
+    assert!(
+        run.stderr.contains("no AWS region is set"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("WARN"), "{}", run.stderr);
+    assert!(
+        run.stderr.len() < 400,
+        "only imprint's own error: {}",
+        run.stderr
+    );
+    let debug = p.run(&["-vv", "status"]).usage_error();
+    assert!(
+        !debug.stderr.to_ascii_lowercase().contains("imds"),
+        "{}",
+        debug.stderr
+    );
+}
+
+#[test]
+fn completions_for_every_shell_and_a_man_page_come_from_the_command_line() {
+    // Even where imprint.toml is broken: they read no settings.
+    let p = example();
+    p.file("imprint.toml", "[image\n");
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef imprint"),
+        ("fish", "complete -c imprint"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let run = p.run(&["completions", shell]).success();
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        for command in ["deploy", "rollback", "preview", "gc", "completions"] {
+            assert!(run.stdout.contains(command), "{shell} completes {command}");
+        }
+        assert!(
+            run.stdout.contains("create-repo"),
+            "{shell} completes flags"
+        );
+    }
+    p.run(&["completions", "tcsh"]).usage_error();
+    let man = p.run(&["man"]).success().stdout;
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH imprint"),
+        "{man}"
+    );
+    assert!(man.contains("deploy") && man.contains("rollback"), "{man}");
 }

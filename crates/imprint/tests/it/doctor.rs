@@ -66,6 +66,7 @@ fn every_doctor_check_passes_then_fails_alone_with_its_hint() {
         names,
         [
             "builder",
+            "disk",
             "region",
             "credentials",
             "registry",
@@ -153,4 +154,47 @@ fn every_doctor_check_passes_then_fails_alone_with_its_hint() {
     );
     let bad = p.run(&["doctor", "--check", "dns"]);
     assert_eq!(bad.code, 2);
+}
+
+#[test]
+fn doctor_measures_the_room_in_the_cache_and_the_builders_storage() {
+    let p = Project::new().with_servers();
+    p.file("Dockerfile", "FROM scratch\nCOPY . /app/\n");
+    let run = p.run(&["doctor", "--check", "disk", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(statuses(&report), [("disk".to_string(), "ok".to_string())]);
+    let detail = report["checks"][0]["detail"].as_str().unwrap();
+    let cache = p.home().join(".cache/imprint");
+    assert!(
+        detail.contains("imprint's cache ")
+            && detail.contains(&format!("GiB free ({})", cache.display())),
+        "{detail}"
+    );
+    let root = p
+        .program(
+            &server_env("IMPRINT_TEST_DOCKER_CLI"),
+            &["info", "--format", "{{.DockerRootDir}}"],
+        )
+        .output()
+        .unwrap();
+    let root = String::from_utf8(root.stdout).unwrap();
+    assert!(
+        detail.contains("the builder's storage ") && detail.contains(&format!("({})", root.trim())),
+        "{detail}"
+    );
+
+    // A daemon elsewhere: its storage is named but not measured here.
+    let mut cmd = p.command(&["doctor", "--check", "disk", "--json"]);
+    cmd.env("DOCKER_HOST", "tcp://127.0.0.1:1");
+    let run = output(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let detail = run.json()["checks"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("the builder's storage: not measured"),
+        "{detail}"
+    );
 }

@@ -47,6 +47,37 @@ fn recording_docker(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
+fn deploy_to_a_missing_repository_takes_create_repo_as_its_hint_says() {
+    let p = ecr_project("ecr-deploy-create");
+    p.file(
+        "imprint.toml",
+        "[deploy]\nfunctions = [\"ecr-deploy-create-fn\"]\n",
+    );
+    p.run(&["build", "--offline"]).success();
+    let run = p.run(&["deploy", "--yes"]).usage_error();
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(run.stderr.contains("--create-repo"), "{}", run.stderr);
+    // The flag the hint names is one deploy takes: the repository is made and the image
+    // pushed, and the deploy goes on to the (missing) function.
+    let run = p.run(&["deploy", "--yes", "--create-repo"]);
+    assert!(
+        run.stderr
+            .contains("created the ECR repository it/ecr-deploy-create"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("ecr-deploy-create-fn"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        p.run(&["push", "--json"]).success().json()["outcome"],
+        "already-pushed"
+    );
+}
+
+#[test]
 fn push_to_an_ecr_host_needs_the_repository_or_create_repo() {
     let p = ecr_project("ecr-push");
     p.run(&["build", "--offline"]).success();

@@ -19,5 +19,5 @@ fn the_pulumi_program_tests_pass_under_pulumis_mocks() {
             .unwrap(),
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("11 passed"), "{}", run.stdout);
+    assert!(run.stdout.contains("12 passed"), "{}", run.stdout);
 }

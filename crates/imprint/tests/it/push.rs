@@ -117,6 +117,31 @@ fn build_then_push_lands_a_verified_single_platform_image() {
 }
 
 #[test]
+fn a_push_leaves_no_blobs_in_the_cache_and_sweeps_old_leftovers() {
+    let (p, _) = scratch_project("no-leftovers");
+    let blobs = p.home().join(".cache/imprint/blobs");
+    std::fs::create_dir_all(blobs.join("run-killed")).unwrap();
+    // A loose blob as older versions left them, and a killed run's folder, two days old; and
+    // a folder of a run that may still be going.
+    std::fs::write(blobs.join("sha256-0123"), "old").unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    for old in ["sha256-0123", "run-killed"] {
+        let file = std::fs::File::open(blobs.join(old)).unwrap();
+        file.set_modified(two_days_ago).unwrap();
+    }
+    std::fs::create_dir_all(blobs.join("run-current")).unwrap();
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--json"]).success().json();
+    assert_eq!(pushed["outcome"], "pushed");
+    let mut left: Vec<String> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["run-current"], "the push's own blobs are gone too");
+}
+
+#[test]
 fn a_rebuild_gets_a_new_tag_and_uploads_only_what_changed() {
     let (p, _) = scratch_project("rebuild");
     p.run(&["build"]).success();

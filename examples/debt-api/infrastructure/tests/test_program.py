@@ -1,10 +1,12 @@
 """The Pulumi program under Pulumi's mocks: the image URI every function gets comes from
 imprint's tag, follows the content, stays put for unchanged content, yields to config
-`imageTag`, and is refused outside preview when the image is not pushed."""
+`imageTag`, and is refused outside preview when the image is not pushed (owner pulumi) or
+warned about (owner imprint, where Pulumi only gives new functions their image)."""
 
 import json
 import time
 
+import pulumi
 import pytest
 
 import infra
@@ -65,10 +67,19 @@ def test_config_image_tag_wins_and_must_be_pushed(program):
     }
 
 
-def test_an_unpushed_tree_is_refused_outside_preview(program):
+def test_an_unpushed_tree_is_refused_outside_preview_when_pulumi_owns_the_image(program):
     with pytest.raises(Exception, match=r"\(imprint tag\) is not pushed.*make update-image"):
-        program.run()
-    assert set(program.run(preview=True)["uris"]) == HANDLERS
+        program.run(config={"owner": "pulumi"})
+    assert set(program.run(config={"owner": "pulumi"}, preview=True)["uris"]) == HANDLERS
+
+
+def test_an_unpushed_tree_does_not_stop_an_infrastructure_update_when_imprint_owns_the_image(
+    program, monkeypatch
+):
+    warnings = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: warnings.append(message))
+    assert set(program.run()["uris"]) == HANDLERS
+    assert len(warnings) == 1 and "is not pushed" in warnings[0] and "make deploy" in warnings[0]
 
 
 def test_bootstrap_creates_only_the_repository_without_asking_imprint(program, monkeypatch):
