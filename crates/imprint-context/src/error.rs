@@ -70,6 +70,14 @@ pub enum ContextError {
         /// Why it is rejected.
         reason: String,
     },
+    /// The template names a value this tree does not have (no git checkout, no version).
+    #[error("the tag template `{template}` uses {placeholder}, which this tree does not give")]
+    TagValueMissing {
+        /// The template as given.
+        template: String,
+        /// `{git}`, `{branch}` or `{version}`.
+        placeholder: String,
+    },
 }
 
 impl ContextError {
@@ -97,8 +105,12 @@ impl ContextError {
             Self::DockerfileIgnoreWithLegacy { .. } => {
                 "move its patterns into .dockerignore, or build with BuildKit (install docker buildx, or pass --builder buildkit)".into()
             }
+            Self::TagValueMissing { placeholder, .. } => match placeholder.as_str() {
+                "{version}" => "set [project] version in pyproject.toml beside imprint.toml, or pass --app-version VERSION".into(),
+                _ => "run imprint in a git checkout (CI: check the repository out), or drop it from [image] tag".into(),
+            },
             Self::BadTemplate { .. } => {
-                "a template needs {hash:N} (N from 4 to 64) and may use {timestamp}; the result must be a valid tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}".into()
+                "a template needs {hash:N} (N from 4 to 64) and may use {timestamp}, {git:N} (4 to 40), {branch} and {version}; the result must be a valid tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}".into()
             }
         })
     }

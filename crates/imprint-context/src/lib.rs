@@ -25,8 +25,8 @@ pub use ignore::IgnoreRules;
 pub use input::{escape_bytes, hex, Excluded, Input, InputKind};
 pub use syntax::{check as check_dockerfile, Refusal};
 pub use tag::{
-    format_rfc3339, format_timestamp, parse_utc, validate_tag, TagTemplate, DEFAULT_TEMPLATE,
-    MAX_TAG_TIME,
+    format_rfc3339, format_timestamp, parse_utc, validate_tag, Needs, TagMetadata, TagTemplate,
+    DEFAULT_TEMPLATE, MAX_BRANCH, MAX_TAG_TIME, MAX_VERSION,
 };
 
 /// The version of the hash format, stored in image labels.

@@ -1,4 +1,5 @@
-//! Tag templates (`{timestamp}-{hash:8}`) and UTC timestamps.
+//! Tag templates (`{timestamp}-{hash:8}`, with `{git:N}`, `{branch}`, `{version}`) and UTC
+//! timestamps.
 
 use crate::error::ContextError;
 
@@ -10,6 +11,38 @@ enum Part {
     Literal(String),
     Timestamp,
     Hash(usize),
+    /// The commit, its first N hex characters.
+    Git(usize),
+    Branch,
+    Version,
+}
+
+/// The most characters of a branch name a tag carries.
+pub const MAX_BRANCH: usize = 40;
+/// The most characters of a version a tag carries.
+pub const MAX_VERSION: usize = 32;
+
+/// What a tag may carry besides the content hash and the time, for templates that name it;
+/// never part of the content hash. Values are made tag-safe when rendered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagMetadata {
+    /// The commit checked out (`{git:N}`).
+    pub commit: Option<String>,
+    /// The branch (`{branch}`).
+    pub branch: Option<String>,
+    /// The project's version (`{version}`).
+    pub version: Option<String>,
+}
+
+/// Which metadata a template names (so only that is looked up).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// `{git:N}`.
+    pub commit: bool,
+    /// `{branch}`.
+    pub branch: bool,
+    /// `{version}`.
+    pub version: bool,
 }
 
 /// A parsed tag template; `{hash:N}` is required, `{timestamp}` optional.
@@ -34,19 +67,28 @@ impl TagTemplate {
                     .find('}')
                     .ok_or_else(|| bad("a `{` is never closed".into()))?;
                 let name = &after[..end];
+                let length = |n: &str, range: std::ops::RangeInclusive<usize>, what: &str| {
+                    n.parse::<usize>()
+                        .ok()
+                        .filter(|n| range.contains(n))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "`{{{name}}}`: the {what} length must be a number from {} to {}",
+                                range.start(),
+                                range.end()
+                            ))
+                        })
+                };
                 parts.push(match name {
                     "timestamp" => Part::Timestamp,
                     "hash" => Part::Hash(8),
-                    _ => match name.strip_prefix("hash:") {
-                        Some(n) => match n.parse::<usize>() {
-                            Ok(n) if (4..=64).contains(&n) => Part::Hash(n),
-                            _ => {
-                                return Err(bad(format!(
-                                    "`{{{name}}}`: the hash length must be a number from 4 to 64"
-                                )))
-                            }
-                        },
-                        None => return Err(bad(format!("unknown placeholder `{{{name}}}`"))),
+                    "git" => Part::Git(7),
+                    "branch" => Part::Branch,
+                    "version" => Part::Version,
+                    _ => match (name.strip_prefix("hash:"), name.strip_prefix("git:")) {
+                        (Some(n), _) => Part::Hash(length(n, 4..=64, "hash")?),
+                        (_, Some(n)) => Part::Git(length(n, 4..=40, "commit")?),
+                        _ => return Err(bad(format!("unknown placeholder `{{{name}}}`"))),
                     },
                 });
                 rest = &after[end + 1..];
@@ -69,11 +111,27 @@ impl TagTemplate {
             text: text.to_string(),
             parts,
         };
-        // Hex and timestamps are always valid tag characters, so a sample render checks the
-        // first character and the length for every render.
-        let sample = template.render(&"0".repeat(64), 0);
+        // Hex, timestamps and tag-safe metadata are always valid tag characters, so a sample
+        // render with the longest values checks the first character and the length for every
+        // render.
+        let longest = TagMetadata {
+            commit: Some("f".repeat(40)),
+            branch: Some("b".repeat(MAX_BRANCH)),
+            version: Some("9".repeat(MAX_VERSION)),
+        };
+        let sample = template.render(&"0".repeat(64), 0, &longest)?;
         validate_tag(&sample).map_err(bad)?;
         Ok(template)
+    }
+
+    /// The metadata the template names.
+    pub fn needs(&self) -> Needs {
+        let has = |want: fn(&Part) -> bool| self.parts.iter().any(want);
+        Needs {
+            commit: has(|p| matches!(p, Part::Git(_))),
+            branch: has(|p| matches!(p, Part::Branch)),
+            version: has(|p| matches!(p, Part::Version)),
+        }
     }
 
     /// The template as written.
@@ -81,16 +139,45 @@ impl TagTemplate {
         &self.text
     }
 
-    /// Renders the tag for a full hex hash at a Unix time (seconds, UTC).
-    pub fn render(&self, hash_hex: &str, unix_seconds: i64) -> String {
-        self.parts
-            .iter()
-            .map(|part| match part {
-                Part::Literal(s) => s.clone(),
-                Part::Timestamp => format_timestamp(unix_seconds),
-                Part::Hash(n) => hash_hex.chars().take(*n).collect(),
-            })
-            .collect()
+    /// Renders the tag for a full hex hash at a Unix time (seconds, UTC) with `metadata`
+    /// made tag-safe; an error when the template names metadata that is missing.
+    pub fn render(
+        &self,
+        hash_hex: &str,
+        unix_seconds: i64,
+        metadata: &TagMetadata,
+    ) -> Result<String, ContextError> {
+        let missing = |placeholder: &str| ContextError::TagValueMissing {
+            template: self.text.clone(),
+            placeholder: placeholder.to_string(),
+        };
+        let mut tag = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => tag.push_str(s),
+                Part::Timestamp => tag.push_str(&format_timestamp(unix_seconds)),
+                Part::Hash(n) => tag.extend(hash_hex.chars().take(*n)),
+                Part::Git(n) => {
+                    let commit = metadata.commit.as_deref().ok_or_else(|| missing("{git}"))?;
+                    tag.push_str(&tag_safe(commit, *n));
+                }
+                Part::Branch => {
+                    let branch = metadata
+                        .branch
+                        .as_deref()
+                        .ok_or_else(|| missing("{branch}"))?;
+                    tag.push_str(&tag_safe(branch, MAX_BRANCH));
+                }
+                Part::Version => {
+                    let version = metadata
+                        .version
+                        .as_deref()
+                        .ok_or_else(|| missing("{version}"))?;
+                    tag.push_str(&tag_safe(version, MAX_VERSION));
+                }
+            }
+        }
+        Ok(tag)
     }
 
     /// Whether the template holds `{timestamp}`.
@@ -112,6 +199,24 @@ impl TagTemplate {
 
 fn is_tag_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// `value` as tag characters, at most `max` of them: any other character becomes `-`, a
+/// first character a tag cannot start with becomes `_`, and an empty value is `_`, so it may
+/// stand anywhere in a tag (`feature/login` → `feature-login`, `1.0+local` → `1.0-local`).
+fn tag_safe(value: &str, max: usize) -> String {
+    let mut out: String = value
+        .chars()
+        .take(max)
+        .map(|c| if is_tag_char(c) { c } else { '-' })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        out = match out.char_indices().nth(1) {
+            Some((i, _)) => format!("_{}", &out[i..]),
+            None => "_".into(),
+        };
+    }
+    out
 }
 
 /// Checks a tag against the OCI distribution spec: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
@@ -264,7 +369,11 @@ mod tests {
     fn default_template_renders_the_documents_format() {
         let t = TagTemplate::parse(DEFAULT_TEMPLATE).unwrap();
         let hash = "9f6a1a2a".to_string() + &"0".repeat(56);
-        assert_eq!(t.render(&hash, 1_748_271_100), "20250526-145140-9f6a1a2a");
+        let none = TagMetadata::default();
+        assert_eq!(
+            t.render(&hash, 1_748_271_100, &none).unwrap(),
+            "20250526-145140-9f6a1a2a"
+        );
         assert_eq!(t.hash_len(), 8);
     }
 
@@ -299,5 +408,55 @@ mod tests {
         assert!(validate_tag(".a").is_err());
         assert!(validate_tag(&"a".repeat(129)).is_err());
         assert!(validate_tag(&"a".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn git_branch_and_version_placeholders_render_tag_safe() {
+        let t = TagTemplate::parse("{version}-{branch}-{git:10}-{hash:8}").unwrap();
+        assert_eq!(
+            t.needs(),
+            Needs {
+                commit: true,
+                branch: true,
+                version: true
+            }
+        );
+        assert_eq!(
+            TagTemplate::parse("{timestamp}-{hash}").unwrap().needs(),
+            Needs::default()
+        );
+        let hash = "9f6a1a2a".repeat(8);
+        let meta = TagMetadata {
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            branch: Some("feature/login+ünïcode".into()),
+            version: Some("1.4.0+local".into()),
+        };
+        let tag = t.render(&hash, 0, &meta).unwrap();
+        assert_eq!(tag, "1.4.0-local-feature-login--n-code-0123456789-9f6a1a2a");
+        assert!(validate_tag(&tag).is_ok());
+        // A value a tag cannot start with, an empty one, a very long one.
+        let t = TagTemplate::parse("{branch}{hash:4}").unwrap();
+        for (branch, want) in [(".hidden", "_hidden9f6a"), ("", "_9f6a"), ("-x", "_x9f6a")] {
+            let meta = TagMetadata {
+                branch: Some(branch.into()),
+                ..TagMetadata::default()
+            };
+            assert_eq!(t.render(&hash, 0, &meta).unwrap(), want);
+        }
+        let long = TagMetadata {
+            branch: Some("b".repeat(500)),
+            ..TagMetadata::default()
+        };
+        assert_eq!(t.render(&hash, 0, &long).unwrap().len(), MAX_BRANCH + 4);
+        match t.render(&hash, 0, &TagMetadata::default()) {
+            Err(ContextError::TagValueMissing { placeholder, .. }) => {
+                assert_eq!(placeholder, "{branch}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(TagTemplate::parse("{git:3}-{hash}").is_err());
+        assert!(TagTemplate::parse("{git:41}-{hash}").is_err());
+        // The longest values must fit in 128 characters.
+        assert!(TagTemplate::parse(&format!("{}{{branch}}{{hash:64}}", "x".repeat(30))).is_err());
     }
 }

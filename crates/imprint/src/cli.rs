@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config, Strategy, Traffic};
-pub use crate::config::{parse_duration, BuildInputArgs, BuilderChoice, NetworkArgs};
+pub use crate::config::{parse_duration, BuildInputArgs, BuilderChoice, NetworkArgs, RegistryArgs};
 use crate::error::UsageError;
 use crate::rollout::Options;
 
@@ -96,7 +96,7 @@ pub struct CompletionsArgs {
 pub struct GcArgs {
     /// The repository and the functions.
     #[command(flatten)]
-    pub input: BuildInputArgs,
+    pub registry: RegistryArgs,
     /// Delete (without it, gc only shows what it would delete).
     #[arg(short, long)]
     pub yes: bool,
@@ -122,7 +122,7 @@ pub struct GcArgs {
 pub struct IamPolicyArgs {
     /// The repository and the functions.
     #[command(flatten)]
-    pub input: BuildInputArgs,
+    pub registry: RegistryArgs,
     /// The functions' region (default: the ECR repository's; else `*`).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
@@ -139,30 +139,35 @@ pub struct IamPolicyArgs {
 
 impl Command {
     /// What the command says about the build inputs, the registry and the settings file.
-    pub fn input(&self) -> &BuildInputArgs {
+    pub fn input(&self) -> std::borrow::Cow<'_, BuildInputArgs> {
+        use std::borrow::Cow;
+        // Commands that only speak to the registry take only its flags.
+        let registry_only = |registry: &RegistryArgs| {
+            Cow::Owned(BuildInputArgs {
+                registry: registry.clone(),
+                ..BuildInputArgs::default()
+            })
+        };
         match self {
-            Self::Tag(a) => &a.input,
-            Self::Build(a) => &a.input,
-            Self::Push(a) => &a.input,
-            Self::Lock(a) => &a.input,
-            Self::Login(a) => &a.input,
-            Self::Deploy(a) => &a.input,
-            Self::Preview(a) => &a.input,
-            Self::Status(a) => &a.input,
-            Self::History(a) => &a.input,
-            Self::Rollback(a) => &a.input,
-            Self::Doctor(a) => &a.input,
-            Self::RunLocal(a) => &a.input,
-            Self::IamPolicy(a) => &a.input,
-            Self::Gc(a) => &a.input,
+            Self::Tag(a) => Cow::Borrowed(&a.input),
+            Self::Build(a) => Cow::Borrowed(&a.input),
+            Self::Push(a) => Cow::Borrowed(&a.input),
+            Self::Lock(a) => Cow::Borrowed(&a.input),
+            Self::Deploy(a) => Cow::Borrowed(&a.input),
+            Self::Preview(a) => Cow::Borrowed(&a.input),
+            Self::Status(a) => Cow::Borrowed(&a.input),
+            Self::Doctor(a) => Cow::Borrowed(&a.input),
+            Self::RunLocal(a) => Cow::Borrowed(&a.input),
+            Self::Login(a) => registry_only(&a.registry),
+            Self::History(a) => registry_only(&a.registry),
+            Self::Rollback(a) => registry_only(&a.registry),
+            Self::IamPolicy(a) => registry_only(&a.registry),
+            Self::Gc(a) => registry_only(&a.registry),
             // They read no settings (run before any are loaded).
-            Self::Completions(_) | Self::Man => &NO_INPUT,
+            Self::Completions(_) | Self::Man => Cow::Owned(BuildInputArgs::default()),
         }
     }
 }
-
-/// The build inputs of a command that has none.
-static NO_INPUT: std::sync::LazyLock<BuildInputArgs> = std::sync::LazyLock::new(Default::default);
 
 /// `imprint run-local`.
 #[derive(Debug, Args)]
@@ -273,7 +278,7 @@ pub struct DeployArgs {
 pub struct RollbackArgs {
     /// The repository (and its journal) and the function list.
     #[command(flatten)]
-    pub input: BuildInputArgs,
+    pub registry: RegistryArgs,
     /// Go back to this tag instead of the deployment before the current one.
     #[arg(long, value_name = "TAG")]
     pub to: Option<String>,
@@ -371,7 +376,7 @@ pub struct PreviewArgs {
 pub struct HistoryArgs {
     /// The repository whose journal is read.
     #[command(flatten)]
-    pub input: BuildInputArgs,
+    pub registry: RegistryArgs,
     /// Show at most this many deployments, newest first.
     #[arg(long, default_value_t = 20, value_parser = at_least_one, value_name = "N")]
     pub limit: usize,
@@ -393,7 +398,7 @@ pub struct StatusArgs {
 pub struct LoginArgs {
     /// The registry to log in to.
     #[command(flatten)]
-    pub input: BuildInputArgs,
+    pub registry: RegistryArgs,
 }
 
 /// `imprint lock`.

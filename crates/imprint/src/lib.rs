@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
         let settings = Settings::load(
             cli.global.config.as_deref(),
             cli.global.environment.as_deref(),
-            cli.command.input(),
+            &cli.command.input(),
             &cli.global.network,
         )?;
         let session = Session::new(settings, printer.clone());

@@ -114,36 +114,14 @@ impl Session {
         Ok(config)
     }
 
-    /// The standard chain, loaded once, whether or not it names a region. The credential and
-    /// token chains look for the region the way imprint does: left to themselves, they would
-    /// ask the instance metadata service when none is set, and wait on its time-outs off EC2.
+    /// The AWS configuration (`[aws]` of the environment over the standard chain), loaded
+    /// once, whether or not it names a region.
     async fn aws_chain(&self) -> &aws_config::SdkConfig {
         self.aws
             .get_or_init(|| async {
                 tracing::debug!("loaded the AWS configuration");
-                let limits = &self.settings.timeouts;
-                let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(limits.connect)
-                    .read_timeout(limits.read)
-                    .operation_timeout(limits.call)
-                    .build();
-                use aws_config::default_provider::{credentials, token};
-                let credentials = credentials::DefaultCredentialsChain::builder()
-                    .region(region_chain())
-                    .build()
-                    .await;
-                // SSO's bearer tokens: the same.
-                let tokens = token::DefaultTokenChain::builder()
-                    .region(region_chain())
-                    .build()
-                    .await;
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .timeout_config(timeouts)
-                    .region(region_chain())
-                    .credentials_provider(credentials)
-                    .token_provider(tokens)
-                    .load()
-                    .await
+                let aws = &self.settings.config.sections.aws;
+                crate::lambda::load_sdk_config(aws, &self.settings.timeouts).await
             })
             .await
     }
@@ -196,32 +174,4 @@ impl Session {
             })
             .clone()
     }
-}
-
-/// Where the AWS region comes from: the environment, then the profile, then (only on EC2,
-/// where it answers) the instance metadata service; elsewhere asking it costs time-outs.
-fn region_chain() -> aws_config::meta::region::RegionProviderChain {
-    use aws_config::environment::region::EnvironmentVariableRegionProvider;
-    use aws_config::meta::region::RegionProviderChain;
-    use aws_config::profile::ProfileFileRegionProvider;
-    let chain = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(ProfileFileRegionProvider::new());
-    match on_ec2() {
-        true => chain.or_else(aws_config::imds::region::ImdsRegionProvider::builder().build()),
-        false => chain,
-    }
-}
-
-/// Whether this machine looks like an EC2 instance (its firmware says so) and the metadata
-/// service is not turned off.
-fn on_ec2() -> bool {
-    if std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
-        return false;
-    }
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    read("/sys/class/dmi/id/sys_vendor").contains("Amazon")
-        || read("/sys/class/dmi/id/board_asset_tag").starts_with("i-")
-        || read("/sys/hypervisor/uuid")
-            .to_ascii_lowercase()
-            .starts_with("ec2")
 }

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::cli::HistoryArgs;
 use crate::error::ExitStatus;
-use crate::journal::{self, Action, AliasDeploy, Deployment, DeploymentOutcome, ImageRef, Outcome};
+use crate::journal::{
+    self, Action, AliasDeploy, Checkout, Deployment, DeploymentOutcome, ImageRef, Outcome,
+};
 use crate::session::Session;
 
 /// The deployments, newest first.
@@ -32,6 +34,9 @@ struct Row {
     image_uri: String,
     digest: Option<String>,
     content_hash: Option<String>,
+    /// The git commit (and whether the tree was dirty) the image was deployed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkout: Option<Checkout>,
     /// The end record's outcome, or `unfinished` (interrupted, or running now).
     outcome: &'static str,
     /// The caller's ARN.
@@ -112,6 +117,7 @@ fn row(entry: &Deployment) -> Option<Row> {
         image_uri: record.image.uri.clone(),
         digest: record.image.digest.clone(),
         content_hash: record.content_hash.clone(),
+        checkout: record.checkout.clone(),
         outcome: entry
             .end
             .as_ref()

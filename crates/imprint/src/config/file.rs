@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::aws::AwsSection;
 use super::builder::BuilderChoice;
 use super::gc::GcSection;
 use super::network::NetworkSection;
@@ -80,7 +81,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [aws] region, profile, role_arn, external_id, session_name; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -210,6 +211,9 @@ pub struct Sections {
     /// `[gc]`.
     #[serde(default)]
     pub gc: GcSection,
+    /// `[aws]`.
+    #[serde(default)]
+    pub aws: AwsSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,6 +229,8 @@ struct RawFile {
     network: NetworkSection,
     #[serde(default)]
     gc: GcSection,
+    #[serde(default)]
+    aws: AwsSection,
     #[serde(default)]
     env: BTreeMap<String, Sections>,
 }
@@ -295,6 +301,7 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
         deploy: raw.deploy,
         network: raw.network,
         gc: raw.gc,
+        aws: raw.aws,
     };
     let envs: BTreeMap<String, Sections> = raw
         .env
@@ -320,6 +327,14 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
             message: "[deploy] has both `functions` and `select`; use one".into(),
         });
     }
+    sections
+        .aws
+        .check()
+        .map_err(|(key, message)| ConfigError::BadValue {
+            line: line_of(text, key),
+            path: path.clone(),
+            message: format!("[aws] {key}: {message}"),
+        })?;
     if let Some(names) = &sections.deploy.functions {
         check_functions(names).map_err(|(name, message)| ConfigError::BadValue {
             line: line_of(text, name),
@@ -437,6 +452,7 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
         },
         network: base.network.merge(overlay.network),
         gc: base.gc.merge(overlay.gc),
+        aws: overlay.aws.over(base.aws),
     }
 }
 

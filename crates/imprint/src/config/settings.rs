@@ -17,9 +17,26 @@ use crate::timeouts::Timeouts;
 /// Lambda's default architecture; never the host's.
 pub const DEFAULT_PLATFORM: &str = "linux/amd64";
 
+/// Where images go, as the command line says (every command that speaks to the registry).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// The image repository, host/path [config: registry.repository].
+    #[arg(long, env = "IMPRINT_REPOSITORY", value_name = "HOST/PATH")]
+    pub repository: Option<String>,
+    /// Send registry requests here instead of the repository's host [config: registry.endpoint].
+    #[arg(long, env = "IMPRINT_REGISTRY_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Also trust the CA certificates in this PEM file for registries [config: registry.ca_cert].
+    #[arg(long, env = "IMPRINT_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+}
+
 /// What goes into the content hash, as `docker build` would take it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct BuildInputArgs {
+    /// The registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// The build context folder [config: image.context; default: the folder of imprint.toml].
     #[arg(long, env = "IMPRINT_CONTEXT", value_name = "DIR")]
     pub context: Option<PathBuf>,
@@ -41,21 +58,19 @@ pub struct BuildInputArgs {
     /// The tag template; must hold {hash:N} [config: image.tag].
     #[arg(long, env = "IMPRINT_TAG_TEMPLATE", value_name = "TEMPLATE")]
     pub template: Option<String>,
-    /// The image repository, host/path [config: registry.repository].
-    #[arg(long, env = "IMPRINT_REPOSITORY", value_name = "HOST/PATH")]
-    pub repository: Option<String>,
-    /// Send registry requests here instead of the repository's host [config: registry.endpoint].
-    #[arg(long, env = "IMPRINT_REGISTRY_ENDPOINT", value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// Also trust the CA certificates in this PEM file for registries [config: registry.ca_cert].
-    #[arg(long, env = "IMPRINT_CA_CERT", value_name = "PEM")]
-    pub ca_cert: Option<PathBuf>,
     /// Fail instead of adding a missing base image to imprint.lock.
     #[arg(long)]
     pub locked: bool,
     /// Read and hash every file, without the hash cache (the hash is the same either way).
     #[arg(long, env = "IMPRINT_NO_HASH_CACHE")]
     pub no_hash_cache: bool,
+    /// The version for {version} and the image's version label [default: [project] version
+    /// in pyproject.toml].
+    #[arg(long, env = "IMPRINT_APP_VERSION", value_name = "VERSION")]
+    pub app_version: Option<String>,
+    /// Refuse to build from a tree with changes git has not committed (else a warning).
+    #[arg(long, env = "IMPRINT_REQUIRE_CLEAN")]
+    pub require_clean: bool,
 }
 
 /// Everything a build or a hash needs, resolved.
@@ -71,6 +86,10 @@ pub struct BuildSettings {
     pub template: TagTemplate,
     /// Use the hash cache (not with `--no-hash-cache`).
     pub hash_cache: bool,
+    /// `--app-version`.
+    pub app_version: Option<String>,
+    /// `--require-clean`.
+    pub require_clean: bool,
 }
 
 /// Where images go.
@@ -114,9 +133,18 @@ impl Settings {
         let config = file::read(config_file, &cwd, environment)?;
         let build = build_settings(&config, input, &cwd)?;
         let section = &config.sections.registry;
-        let registry = match input.repository.as_ref().or(section.repository.as_ref()) {
+        let registry = match input
+            .registry
+            .repository
+            .as_ref()
+            .or(section.repository.as_ref())
+        {
             Some(text) => {
-                let endpoint = input.endpoint.clone().or_else(|| section.endpoint.clone());
+                let endpoint = input
+                    .registry
+                    .endpoint
+                    .clone()
+                    .or_else(|| section.endpoint.clone());
                 if let Some(endpoint) = &endpoint {
                     check_endpoint(endpoint)?;
                 }
@@ -147,7 +175,7 @@ impl Settings {
             })
             .unwrap_or_else(|| "imprint-image".to_string());
         check_image_name(&image_name)?;
-        let ca_cert = match (&input.ca_cert, &config.sections.registry.ca_cert) {
+        let ca_cert = match (&input.registry.ca_cert, &config.sections.registry.ca_cert) {
             (Some(flag), _) => Some(cwd.join(flag)),
             (None, Some(conf)) => Some(config.dir().unwrap_or(&cwd).join(conf)),
             (None, None) => None,
@@ -223,6 +251,8 @@ fn build_settings(
         builder_choice,
         template,
         hash_cache: !input.no_hash_cache,
+        app_version: input.app_version.clone(),
+        require_clean: input.require_clean,
     })
 }
 

@@ -43,7 +43,8 @@ pub enum BuildError {
     },
 }
 
-/// Builds the context into `image` (`name:tag`), labelled with its content hash. `fresh`
+/// Builds the context into `image` (`name:tag`), labelled with its content hash and
+/// `labels`. `fresh`
 /// (for `--rebuild`) turns the builder's cache off, so nothing is reused from an earlier
 /// build of the same content.
 /// Every base image in `bases` with a digest is pinned to it (the builder gets a copy of the
@@ -54,6 +55,7 @@ pub fn build(
     hash: &str,
     fresh: bool,
     bases: &[BaseImage],
+    labels: &[(&str, String)],
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let p = &build.params;
@@ -88,6 +90,9 @@ pub fn build(
         .args(["--tag", image])
         .args(["--label", &format!("{HASH_LABEL}={hash}")])
         .args(["--label", &format!("{FORMAT_LABEL}={FORMAT_VERSION}")]);
+    for (key, value) in labels {
+        cmd.args(["--label", &format!("{key}={value}")]);
+    }
     if let Some(target) = &p.target {
         cmd.args(["--target", target]);
     }

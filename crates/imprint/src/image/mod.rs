@@ -1,4 +1,5 @@
-//! From the local tree to a pushed image: content tag, lock, builder, layers, push, local runs.
+//! From the local tree to a pushed image: content tag, source metadata, lock, builder, layers,
+//! push, local runs.
 
 mod archive;
 pub(crate) mod builder;
@@ -9,6 +10,7 @@ pub(crate) mod index;
 pub(crate) mod lock;
 pub(crate) mod publish;
 mod runtime_api;
+pub(crate) mod source;
 mod tag;
 mod upload;
 

@@ -8,9 +8,11 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::archive::{Image, Layer, MANIFEST_MEDIA_TYPE};
+use super::source::Source;
 use super::tag::{local_tag, tag_content, TagQuery, TagSource, Tagged};
 use super::{builder, index, upload};
 use crate::config::Settings;
+use crate::journal::Checkout;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
 use crate::registry::{BlobBody, Registry, RegistryError};
@@ -132,6 +134,8 @@ pub struct Published {
     pub digest: String,
     /// The content hash it was built from.
     pub hash: String,
+    /// The git checkout the tree is, when it is one.
+    pub checkout: Option<Checkout>,
 }
 
 /// The image for the local tree in the registry: found there, or built (when not built yet)
@@ -142,6 +146,10 @@ pub async fn ensure_published(
     create_repo: bool,
 ) -> anyhow::Result<Published> {
     let registry = session.registry().await?;
+    let source = Source::read(&session.settings);
+    if session.settings.build.require_clean {
+        source.check_clean(true)?;
+    }
     ensure_repository(session, registry, create_repo).await?;
     let tagged = tag_content(
         session,
@@ -169,6 +177,7 @@ pub async fn ensure_published(
     Ok(Published {
         uri: registry.repository.uri(&tagged.tag),
         hash: tagged.hash(),
+        checkout: source.checkout(),
         tag: tagged.tag,
         digest,
     })
@@ -208,17 +217,24 @@ pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::
     Ok(())
 }
 
-/// Builds the image for content that has none yet; returns its local name, `name:tag`.
-/// `fresh` turns the builder's cache off.
+/// Builds the image for content that has none yet, with the OCI labels of its source (a
+/// dirty tree is a warning, or refused with `--require-clean`); returns its local name,
+/// `name:tag`. `fresh` turns the builder's cache off.
 pub fn build_new(session: &Session, tagged: &Tagged, fresh: bool) -> anyhow::Result<String> {
     let settings = &session.settings;
     let image = format!("{}:{}", settings.image_name, tagged.tag);
+    let source = Source::read(settings);
+    if let Some(warning) = source.check_clean(settings.build.require_clean)? {
+        session.printer.warn(&warning);
+    }
+    let created = imprint_context::format_rfc3339(super::tag::now_for_tags()?);
     builder::build(
         &settings.build,
         &image,
         &tagged.hash(),
         fresh,
         &tagged.bases.images,
+        &source.labels(created),
         &session.printer,
     )
     .with_context(|| format!("failed to build {image}"))?;

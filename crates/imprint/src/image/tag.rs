@@ -1,11 +1,12 @@
 //! Which tag the current content has: the one already pushed (through the index artifact),
 //! the one already built locally, or a new one from the template and the clock.
 
-use imprint_context::{hash_context_cached, ContextHash, HashCache, Observer};
+use imprint_context::{hash_context_cached, ContextHash, HashCache, Needs, Observer, TagMetadata};
 use indicatif::ProgressBar;
 
 use super::index::{self, Pushed};
 use super::lock::{self, Bases};
+use super::source::Source;
 use crate::config::{BuildSettings, Settings};
 use crate::error::UsageError;
 use crate::printer::Printer;
@@ -200,7 +201,12 @@ fn save_cache(path: &std::path::Path, cache: &HashCache) {
 fn new_tag(settings: &Settings, hash: &str, old: Option<&str>) -> anyhow::Result<String> {
     let template = &settings.build.template;
     let mut now = now_for_tags()?;
-    let mut tag = template.render(hash, now);
+    // git and pyproject.toml are read only for templates that name what they give.
+    let metadata = match template.needs() == Needs::default() {
+        true => TagMetadata::default(),
+        false => Source::read(settings).tag_metadata(),
+    };
+    let mut tag = template.render(hash, now, &metadata)?;
     if let Some(old) = old {
         if !template.has_timestamp() {
             return Err(UsageError::new(
@@ -211,14 +217,14 @@ fn new_tag(settings: &Settings, hash: &str, old: Option<&str>) -> anyhow::Result
         }
         while tag == old {
             now += 1;
-            tag = template.render(hash, now);
+            tag = template.render(hash, now, &metadata)?;
         }
     }
     Ok(tag)
 }
 
 /// The current time for tags: `SOURCE_DATE_EPOCH` when set, else the clock (UTC seconds).
-fn now_for_tags() -> Result<i64, UsageError> {
+pub(crate) fn now_for_tags() -> Result<i64, UsageError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) => text
             .trim()

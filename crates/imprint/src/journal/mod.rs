@@ -12,8 +12,8 @@ pub(crate) use lease::{acquire, force_release, release, Holder, Lease};
 pub(crate) use lease::{LEASE_PREFIX, LEASE_SETTLE};
 pub(crate) use record::{new_id, now_rfc3339, unix_now, Liveness, JOURNAL_FORMAT, TAG_PREFIX};
 pub use record::{
-    Action, AliasDeploy, Caller, DeploymentOutcome, Finished, Firing, ImageRef, Kind, Outcome,
-    Planned, Record, Runner, Shift, SmokeResult,
+    Action, AliasDeploy, Caller, Checkout, DeploymentOutcome, Finished, Firing, ImageRef, Kind,
+    Outcome, Planned, Record, Runner, Shift, SmokeResult,
 };
 pub(crate) use rollback::{previous, Back};
 pub use store::{entries, Deployment};

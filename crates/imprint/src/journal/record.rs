@@ -267,6 +267,18 @@ pub struct Shift {
     pub time: String,
 }
 
+/// The git state of the tree a deploy was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkout {
+    /// The commit checked out.
+    pub commit: String,
+    /// Whether the build context had changes not committed.
+    pub dirty: bool,
+    /// The branch, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
 /// One journal record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -294,6 +306,10 @@ pub struct Record {
     /// Its content hash, when imprint built it from a tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_hash: Option<String>,
+    /// The git checkout that tree was, when it was one (begin records of deploys of the
+    /// local tree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<Checkout>,
     /// Begin: every function to move.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<Planned>,
@@ -383,6 +399,7 @@ pub(crate) fn sample(kind: Kind, action: Action, tag: &str, digest: &str) -> Rec
         },
         tag: tag.into(),
         content_hash: None,
+        checkout: None,
         functions: vec![],
         outcome: None,
         results: vec![],

@@ -1,4 +1,5 @@
-//! Lambda (with STS and CloudWatch): one retrying client, function selection and reads,
+//! Lambda (with STS and CloudWatch): the SDK's configuration (region, profile, assumed role),
+//! one retrying client, function selection and reads,
 //! verified image updates, versions and aliases, the alarms watched while traffic shifts.
 
 mod alarms;
@@ -9,6 +10,7 @@ mod image;
 mod inventory;
 mod invoke;
 mod retry;
+mod sdk;
 mod select;
 mod update;
 mod versions;
@@ -26,6 +28,7 @@ pub use image::{tag_of, ImageRef};
 pub use inventory::{delete_version, read_images, FunctionImages};
 pub use invoke::invoke;
 pub use retry::{Lambda, PARALLEL_READS};
+pub use sdk::load as load_sdk_config;
 pub use select::select;
 pub use update::{update_image, MoveError};
 pub use versions::{

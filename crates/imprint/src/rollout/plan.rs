@@ -258,6 +258,7 @@ pub fn begin_record(
         image: target.image(),
         tag: target.tag.clone(),
         content_hash: target.hash.clone(),
+        checkout: target.checkout.clone(),
         functions: found
             .iter()
             .map(|f| Planned {
@@ -359,6 +360,7 @@ pub(crate) mod tests {
             uri: "r.io/a:new".into(),
             digest: "sha256:2".into(),
             hash: None,
+            checkout: None,
             versions: Default::default(),
         }
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::UsageError;
 use crate::image::publish::Published;
-use crate::journal::{self, Back, ImageRef, Planned, Record};
+use crate::journal::{self, Back, Checkout, ImageRef, Planned, Record};
 use crate::lambda::tag_of;
 use crate::printer::Printer;
 use crate::registry::Registry;
@@ -22,6 +22,9 @@ pub struct Target {
     pub digest: String,
     /// Its content hash, when imprint built it from the local tree.
     pub hash: Option<String>,
+    /// That tree's git checkout, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<Checkout>,
     /// Versions the journal says run it, by function (a rollback through an alias flips
     /// the alias to them instead of publishing again).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -45,6 +48,7 @@ impl From<Published> for Target {
             uri: p.uri,
             digest: p.digest,
             hash: Some(p.hash),
+            checkout: p.checkout,
             versions: BTreeMap::new(),
         }
     }
@@ -92,6 +96,7 @@ pub async fn pushed_target(
                 uri: format!("{}@{want}", registry.repository),
                 digest: want.to_string(),
                 hash,
+                checkout: None,
                 versions: BTreeMap::new(),
             });
         }
@@ -108,6 +113,7 @@ pub async fn pushed_target(
         uri,
         digest,
         hash,
+        checkout: None,
         versions: BTreeMap::new(),
     })
 }
@@ -252,6 +258,7 @@ async fn before_first(
                 uri: uri.to_string(),
                 digest: digest.to_string(),
                 hash: None,
+                checkout: None,
                 versions: BTreeMap::new(),
             }
         }

@@ -5,11 +5,13 @@
 mod architecture;
 mod auth;
 mod bad_input;
+mod ci_examples;
 mod cli;
 mod deploy;
 mod docker_diff;
 mod doctor;
 mod ecr;
+mod envs;
 mod gc;
 mod hostile;
 mod lock;
@@ -20,6 +22,7 @@ mod push;
 mod rollback;
 mod run_local;
 mod servers;
+mod source;
 mod status;
 mod traffic;
 

@@ -285,7 +285,7 @@ pub fn busybox_in(image: &str, args: &[&str]) -> Run {
 }
 
 /// What points an AWS client at moto inside scripts/test-env.
-const AWS_ENV: [&str; 4] = [
+pub const AWS_ENV: [&str; 4] = [
     "AWS_ENDPOINT_URL",
     "AWS_REGION",
     "AWS_ACCESS_KEY_ID",
