@@ -60,6 +60,13 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Man => return commands::completions::man(),
             _ => {}
         }
+        if let (Command::Status(args), Some("all")) =
+            (&cli.command, cli.global.environment.as_deref())
+        {
+            let input = cli.command.input();
+            let (config, network) = (cli.global.config.as_deref(), &cli.global.network);
+            return commands::status::run_all(config, &input, network, args, &printer).await;
+        }
         let settings = Settings::load(
             cli.global.config.as_deref(),
             cli.global.environment.as_deref(),

@@ -52,6 +52,98 @@ struct StatusReport {
 
 /// Runs `imprint status`.
 pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
+    session.printer.report(&report(session, args).await?)?;
+    Ok(ExitStatus::Success)
+}
+
+/// `status --env all`.
+#[derive(Debug, Serialize)]
+struct AllReport {
+    environments: Vec<EnvStatus>,
+}
+
+/// One environment's status, or why it could not be read.
+#[derive(Debug, Serialize)]
+struct EnvStatus {
+    env: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Runs `imprint status --env all`: every `[env.NAME]` of imprint.toml, one after another,
+/// each with its own settings and clients (its account, region and repository); one that
+/// cannot be read is reported and makes the exit status 1.
+pub async fn run_all(
+    config_file: Option<&std::path::Path>,
+    input: &crate::config::BuildInputArgs,
+    network: &crate::config::NetworkArgs,
+    args: &StatusArgs,
+    printer: &crate::printer::Printer,
+) -> anyhow::Result<ExitStatus> {
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    let config = crate::config::file::read(config_file, &cwd, None)?;
+    if config.envs.is_empty() {
+        return Err(crate::error::UsageError::new(
+            "--env all: imprint.toml has no [env.NAME] section",
+            "add [env.NAME] sections (one per environment), or run `imprint status` alone",
+        )
+        .into());
+    }
+    let mut environments = Vec::new();
+    for name in config.envs.keys() {
+        let status = async {
+            let settings = crate::config::Settings::load(config_file, Some(name), input, network)?;
+            let session = Session::new(settings, printer.clone());
+            report(&session, args).await
+        }
+        .await;
+        environments.push(match status {
+            Ok(status) => EnvStatus {
+                env: name.clone(),
+                status: Some(status),
+                error: None,
+            },
+            Err(e) => EnvStatus {
+                env: name.clone(),
+                status: None,
+                error: Some(crate::diagnose::message(&e)),
+            },
+        });
+    }
+    let failed = environments.iter().any(|e| e.error.is_some());
+    printer.report(&AllReport { environments })?;
+    Ok(match failed {
+        true => ExitStatus::Failure,
+        false => ExitStatus::Success,
+    })
+}
+
+impl fmt::Display for AllReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for env in &self.environments {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            match (&env.status, &env.error) {
+                (Some(status), _) => write!(f, "[env.{}]\n{status}", env.env)?,
+                (None, error) => write!(
+                    f,
+                    "[env.{}]\nerror: {}",
+                    env.env,
+                    error.as_deref().unwrap_or("unknown")
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `imprint status` reports for the session's settings.
+async fn report(session: &Session, args: &StatusArgs) -> anyhow::Result<StatusReport> {
     let settings = &session.settings;
     let client = session.lambda().await?;
     let names = lambda::select(client, &settings.config.sections.deploy, &args.functions).await?;
@@ -127,7 +219,7 @@ pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitSta
     let common = (uris.len() == 1 && rows.iter().all(|r| r.function.image_uri.is_some()))
         .then(|| uris.iter().next().map(|u| u.to_string()))
         .flatten();
-    session.printer.report(&StatusReport {
+    Ok(StatusReport {
         ecr_repository_url: settings.registry.as_ref().map(|r| r.repository.to_string()),
         image_tag: common.as_deref().and_then(lambda::tag_of),
         image_uri: common,
@@ -135,8 +227,7 @@ pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitSta
         local_pushed: matches!(local.source, TagSource::Pushed(_)),
         unfinished_deploys: unfinished,
         functions: rows,
-    })?;
-    Ok(ExitStatus::Success)
+    })
 }
 
 /// What Lambda itself says is off: not an image function, an update running or failed.

@@ -308,6 +308,14 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
         .iter()
         .map(|(name, overlay)| (name.clone(), merge(base.clone(), overlay.clone())))
         .collect();
+    if raw.env.contains_key("all") {
+        return Err(ConfigError::BadValue {
+            line: line_of(text, "[env.all"),
+            path,
+            message: "[env.all]: `all` is reserved (`status --env all` shows every environment)"
+                .into(),
+        });
+    }
     let mut sections = base;
     if let Some(name) = env {
         let overlay = raw.env.get(name).ok_or_else(|| ConfigError::UnknownEnv {

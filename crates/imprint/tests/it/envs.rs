@@ -96,6 +96,27 @@ fn each_environment_reaches_its_own_region_and_assumes_its_role() {
         "{west}"
     );
     assert_eq!(west["image_tag"], tag, "{west}");
+    // Every environment side by side: prod (us-east-1, the assumed role) has no such
+    // functions, which is its error and the exit status.
+    let all = p.run(&["status", "--env", "all", "--json"]);
+    assert_eq!(all.code, 1, "{}", all.stderr);
+    let all = all.json();
+    let envs = all["environments"].as_array().unwrap();
+    let names: Vec<&str> = envs.iter().map(|e| e["env"].as_str().unwrap()).collect();
+    assert_eq!(names, ["prod", "west"]);
+    assert_eq!(envs[1]["status"]["image_tag"], tag, "{all}");
+    assert!(
+        envs[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{prefix}-0")),
+        "{all}"
+    );
+    let human = p.run(&["status", "--env", "all"]).stdout;
+    assert!(
+        human.contains("[env.prod]") && human.contains("[env.west]"),
+        "{human}"
+    );
     let east = p.run(&["status"]);
     assert_ne!(
         east.code, 0,
