@@ -1,25 +1,9 @@
 //! `[env.NAME]` as a real target: its own region (`[env.NAME.aws] region`) and a role to
 //! assume (`role_arn`, `session_name`), against moto in two regions.
 
-use std::process::Command;
-
-use crate::support::{ecr_project, output, server_env, Project, Run, AWS_ENV, ECR_HOST};
-
-/// scripts/fixtures/lambda-functions.py against moto in `region`.
-fn lambda_fixture_in(region: &str, args: &[&str]) -> Run {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/fixtures/lambda-functions.py"
-    );
-    let mut cmd = Command::new("python3");
-    cmd.arg(script).args(args);
-    for key in AWS_ENV {
-        cmd.env(key, server_env(key));
-    }
-    cmd.env("AWS_REGION", region)
-        .env("AWS_DEFAULT_REGION", region);
-    output(cmd.output().unwrap())
-}
+use crate::support::{
+    aws_python_in, ecr_project, lambda_fixture_in, server_env, Project, ECR_HOST,
+};
 
 const WEST_HOST: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
 
@@ -32,22 +16,12 @@ import boto3, sys, urllib.request
 registry, path, tag = sys.argv[1:4]
 request = urllib.request.Request(f"http://{registry}/v2/{path}/manifests/{tag}", headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
 manifest = urllib.request.urlopen(request).read().decode()
-ecr = boto3.client("ecr", region_name="us-west-2")
+ecr = boto3.client("ecr")
 ecr.create_repository(repositoryName=path)
 ecr.put_image(repositoryName=path, imageManifest=manifest, imageTag=tag)
 "#;
-    let mut cmd = Command::new("python3");
-    cmd.args([
-        "-c",
-        script,
-        &server_env("IMPRINT_TEST_REGISTRY"),
-        path,
-        tag,
-    ]);
-    for key in AWS_ENV {
-        cmd.env(key, server_env(key));
-    }
-    output(cmd.output().unwrap()).success();
+    let registry = server_env("IMPRINT_TEST_REGISTRY");
+    aws_python_in(Some("us-west-2"), &["-c", script, &registry, path, tag]).success();
 }
 
 #[test]
@@ -76,7 +50,7 @@ fn each_environment_reaches_its_own_region_and_assumes_its_role() {
     // Two functions in us-west-2 only: the default region (us-east-1) has none of them.
     let west_uri = format!("{WEST_HOST}/{prefix}:{tag}");
     lambda_fixture_in(
-        "us-west-2",
+        Some("us-west-2"),
         &["create", prefix, "2", &west_uri, "--tag", "app=envs"],
     )
     .success();

@@ -285,7 +285,7 @@ pub fn busybox_in(image: &str, args: &[&str]) -> Run {
 }
 
 /// What points an AWS client at moto inside scripts/test-env.
-pub const AWS_ENV: [&str; 4] = [
+const AWS_ENV: [&str; 4] = [
     "AWS_ENDPOINT_URL",
     "AWS_REGION",
     "AWS_ACCESS_KEY_ID",
@@ -294,21 +294,35 @@ pub const AWS_ENV: [&str; 4] = [
 
 /// `python3 ARGS…` with the AWS client pointed at moto.
 pub fn aws_python(args: &[&str]) -> Run {
+    aws_python_in(None, args)
+}
+
+/// [`aws_python`] in `region` (else test-env's, us-east-1).
+pub fn aws_python_in(region: Option<&str>, args: &[&str]) -> Run {
     let mut cmd = Command::new("python3");
     cmd.args(args);
     for key in AWS_ENV {
         cmd.env(key, server_env(key));
+    }
+    if let Some(region) = region {
+        cmd.env("AWS_REGION", region)
+            .env("AWS_DEFAULT_REGION", region);
     }
     output(cmd.output().unwrap())
 }
 
 /// scripts/fixtures/lambda-functions.py against moto.
 pub fn lambda_fixture(args: &[&str]) -> Run {
+    lambda_fixture_in(None, args)
+}
+
+/// [`lambda_fixture`] in `region`.
+pub fn lambda_fixture_in(region: Option<&str>, args: &[&str]) -> Run {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/fixtures/lambda-functions.py"
     );
-    aws_python(&[&[script][..], args].concat())
+    aws_python_in(region, &[&[script][..], args].concat())
 }
 
 /// Sets the tag mutability of a repository in moto's ECR (`MUTABLE` or `IMMUTABLE`).
