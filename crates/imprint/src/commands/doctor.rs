@@ -178,8 +178,12 @@ fn check_disk(session: &Session, checks: &mut Checks) {
     match builder::storage_dir(kind) {
         Ok(dir) if !remote && dir.is_dir() => places.push(("the builder's storage", dir)),
         Ok(dir) => notes.push(format!(
-            "the builder's storage ({}) is on another machine: not measured",
-            dir.display()
+            "the builder's storage ({}): not measured ({})",
+            dir.display(),
+            match remote {
+                true => "the daemon runs on another machine",
+                false => "not visible to this user",
+            }
         )),
         Err(e) => notes.push(format!("the builder's storage: not measured ({e})")),
     }

@@ -170,7 +170,7 @@ pub async fn ensure_published(
         }
         TagSource::Built(local) => push_local(session, registry, &tagged, local).await?.digest,
         TagSource::New => {
-            let local = build_new(session, &tagged, rebuild)?;
+            let local = build_from(session, &tagged, rebuild, &source)?;
             push_local(session, registry, &tagged, &local).await?.digest
         }
     };
@@ -221,9 +221,18 @@ pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::
 /// dirty tree is a warning, or refused with `--require-clean`); returns its local name,
 /// `name:tag`. `fresh` turns the builder's cache off.
 pub fn build_new(session: &Session, tagged: &Tagged, fresh: bool) -> anyhow::Result<String> {
+    build_from(session, tagged, fresh, &Source::read(&session.settings))
+}
+
+/// [`build_new`] with the source already read.
+fn build_from(
+    session: &Session,
+    tagged: &Tagged,
+    fresh: bool,
+    source: &Source,
+) -> anyhow::Result<String> {
     let settings = &session.settings;
     let image = format!("{}:{}", settings.image_name, tagged.tag);
-    let source = Source::read(settings);
     if let Some(warning) = source.check_clean(settings.build.require_clean)? {
         session.printer.warn(&warning);
     }

@@ -3,7 +3,7 @@
 //! hash (a fresh clone and a tarball of the same files hash the same); it goes into tags that
 //! ask for it, the image's OCI labels and the journal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use imprint_context::TagMetadata;
@@ -112,7 +112,7 @@ impl Source {
 
 /// One line of git's answer in `dir`; `None` when git is missing, fails or says nothing.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new(std::env::var_os("IMPRINT_GIT").unwrap_or_else(|| "git".into()))
+    let out = Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -160,7 +160,7 @@ fn without_user(url: &str) -> String {
 }
 
 /// `[project] version`, else `[tool.poetry] version`, of a pyproject.toml.
-fn pyproject_version(path: &PathBuf) -> Option<String> {
+fn pyproject_version(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let doc: toml::Table = text.parse().ok()?;
     let project = doc.get("project").and_then(|p| p.get("version"));
