@@ -97,7 +97,7 @@ impl Source {
         }
         let commit = self.commit.as_deref().unwrap_or_default();
         let message = format!(
-            "the build context has changes not committed to git (on {}): the image's revision label names the commit, not those changes",
+            "the context folder has changes not committed to git (on {}; files the ignore file excludes count too): the image's revision label names the commit, not those changes",
             commit.get(..12).unwrap_or(commit)
         );
         match require {
