@@ -61,10 +61,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with_mode(path, bytes, 0o644, Durable::Synced)
 }
 
-/// Like [`write_atomic`] without waiting for the disk: for caches, which check what they
-/// read or take it only as a hint (a crash may leave the old file, the new one, or one that
-/// fails its check and is ignored), and whose loss only costs time.
+/// Like [`write_atomic`] without waiting for the disk, its folder made first: for caches,
+/// which check what they read or take it only as a hint (a crash may leave the old file,
+/// the new one, or one that fails its check and is ignored), and whose loss only costs time.
 pub fn write_cache(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     write_with_mode(path, bytes, 0o644, Durable::Unsynced)
 }
 

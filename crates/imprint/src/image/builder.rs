@@ -44,9 +44,8 @@ pub enum BuildError {
 }
 
 /// Builds the context into `image` (`name:tag`), labelled with its content hash and
-/// `labels`. `fresh`
-/// (for `--rebuild`) turns the builder's cache off, so nothing is reused from an earlier
-/// build of the same content.
+/// `labels`. `fresh` (for `--rebuild`) turns the builder's cache off, so nothing is reused
+/// from an earlier build of the same content.
 /// Every base image in `bases` with a digest is pinned to it (the builder gets a copy of the
 /// Dockerfile with `ref@digest`), so a stale local base cannot end up in the image.
 pub fn build(

@@ -187,11 +187,7 @@ fn load_cache(path: &std::path::Path, printer: &Printer) -> Option<HashCache> {
 
 /// Writes the cache atomically; it only saves work, so a failure is a debug message.
 fn save_cache(path: &std::path::Path, cache: &HashCache) {
-    let written = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| crate::state::write_cache(path, &cache.encode()));
-    if let Err(e) = written {
+    if let Err(e) = crate::state::write_cache(path, &cache.encode()) {
         tracing::debug!("could not write the hash cache {}: {e}", path.display());
     }
 }

@@ -85,11 +85,7 @@ impl Sent {
         }
         let start = self.lines.len().saturating_sub(REMEMBERED);
         let text = self.lines[start..].join("\n") + "\n";
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| crate::state::write_cache(&path, text.as_bytes()));
-        if let Err(e) = written {
+        if let Err(e) = crate::state::write_cache(&path, text.as_bytes()) {
             tracing::debug!("could not write {}: {e}", path.display());
         }
     }

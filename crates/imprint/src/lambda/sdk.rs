@@ -18,11 +18,13 @@ pub async fn load(aws: &AwsSection, limits: &Timeouts) -> SdkConfig {
         .read_timeout(limits.read)
         .operation_timeout(limits.call)
         .build();
-    let mut found = credentials::DefaultCredentialsChain::builder().region(region_chain(aws));
-    let mut tokens = token::DefaultTokenChain::builder().region(region_chain(aws));
+    // Found once, for the loader and both chains (each would read the profile again).
+    let region = region_chain(aws).region().await;
+    let mut found = credentials::DefaultCredentialsChain::builder().region(region.clone());
+    let mut tokens = token::DefaultTokenChain::builder().region(region.clone());
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .region(region_chain(aws));
+        .region(region);
     if let Some(profile) = &aws.profile {
         found = found.profile_name(profile);
         tokens = tokens.profile_name(profile);

@@ -88,6 +88,21 @@ fn check_invocations(file: &str, lines: &[String]) -> Vec<String> {
     seen
 }
 
+/// Checks every imprint invocation of a pipeline and that it runs doctor, preview, deploy
+/// and status; returns its shell lines.
+fn check_pipeline(file: &str, pipeline: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    scripts(pipeline, &mut lines);
+    let seen = check_invocations(file, &lines);
+    for command in ["preview", "deploy", "doctor", "status"] {
+        assert!(
+            seen.iter().any(|s| s == command),
+            "{file} runs imprint {command}"
+        );
+    }
+    lines
+}
+
 #[test]
 fn the_github_workflow_previews_pull_requests_and_deploys_main_one_at_a_time() {
     let workflow = load(".github/workflows/deploy.yml");
@@ -115,15 +130,7 @@ fn the_github_workflow_previews_pull_requests_and_deploys_main_one_at_a_time() {
     assert!(uses
         .iter()
         .any(|u| u.starts_with("aws-actions/configure-aws-credentials")));
-    let mut lines = Vec::new();
-    scripts(&workflow, &mut lines);
-    let seen = check_invocations("deploy.yml", &lines);
-    for command in ["preview", "deploy", "doctor", "status"] {
-        assert!(
-            seen.iter().any(|s| s == command),
-            "deploy.yml runs imprint {command}"
-        );
-    }
+    let lines = check_pipeline("deploy.yml", &workflow);
     let text = lines.join("\n");
     assert!(text.contains("imprint deploy --yes --json"), "{text}");
     assert!(
@@ -140,15 +147,7 @@ fn the_gitlab_pipeline_does_the_same() {
         "one deploy at a time"
     );
     assert!(pipeline[".imprint"]["id_tokens"].is_mapping(), "OIDC");
-    let mut lines = Vec::new();
-    scripts(&pipeline, &mut lines);
-    let seen = check_invocations(".gitlab-ci.yml", &lines);
-    for command in ["preview", "deploy", "doctor", "status"] {
-        assert!(
-            seen.iter().any(|s| s == command),
-            ".gitlab-ci.yml runs imprint {command}"
-        );
-    }
+    check_pipeline(".gitlab-ci.yml", &pipeline);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! assume (`role_arn`, `session_name`), against moto in two regions.
 
 use crate::support::{
-    aws_python_in, ecr_project, lambda_fixture_in, server_env, Project, ECR_HOST,
+    aws_python_in, ecr_project, lambda_fixture_in, server_env, status_names, Project, ECR_HOST,
 };
 
 const WEST_HOST: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
@@ -58,14 +58,8 @@ fn each_environment_reaches_its_own_region_and_assumes_its_role() {
         .run(&["status", "--env", "west", "--json"])
         .success()
         .json();
-    let names: Vec<&str> = west["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        status_names(&west),
         [format!("{prefix}-0"), format!("{prefix}-1")],
         "{west}"
     );

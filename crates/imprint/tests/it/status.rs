@@ -1,6 +1,6 @@
 //! `imprint status` against moto, with images pushed through the ECR stand-in.
 
-use crate::support::{create_functions, ecr_project as project, ECR_HOST};
+use crate::support::{create_functions, ecr_project as project, status_names, ECR_HOST};
 
 #[test]
 fn status_reports_each_function_and_local_drift() {
@@ -86,16 +86,7 @@ fn status_selects_by_lambda_tag_and_names_a_missing_function() {
         "app=it-status-tag",
     );
     let status = p.run(&["status", "--json"]).success().json();
-    let names: Vec<&str> = status["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        created.iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    assert_eq!(status_names(&status), created);
 
     let missing = project(
         "it-status-missing",

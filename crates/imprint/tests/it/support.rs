@@ -379,6 +379,16 @@ pub fn ecr_project(repository: &str, config: &str) -> Project {
     p
 }
 
+/// The function names of a `status --json` report, in its order.
+pub fn status_names(report: &serde_json::Value) -> Vec<String> {
+    report["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Creates PREFIX-0 … PREFIX-{count-1} in moto running `image_uri`, tagged `tag` (KEY=VALUE).
 pub fn create_functions(prefix: &str, count: usize, image_uri: &str, tag: &str) -> Vec<String> {
     let count = count.to_string();
