@@ -259,14 +259,19 @@ pub struct DeployArgs {
     /// What goes into the hash and the build.
     #[command(flatten)]
     pub input: BuildInputArgs,
-    /// Deploy this already-pushed tag, without building (promotion between environments).
+    /// Deploy this already-pushed tag, without building; copied here first when it is only
+    /// in the source environment's repository (promotion).
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
+    /// With --tag: the environment whose repository the image is copied from (default: the
+    /// repository outside every [env.NAME]).
+    #[arg(long, value_name = "ENV", requires = "tag")]
+    pub from: Option<String>,
     /// Build again, under a new tag, even if this content was built or pushed before.
     #[arg(long, conflicts_with = "tag")]
     pub rebuild: bool,
     /// Create the ECR repository if it does not exist (as `push --create-repo`).
-    #[arg(long, conflicts_with = "tag")]
+    #[arg(long)]
     pub create_repo: bool,
     /// How the functions are moved.
     #[command(flatten)]

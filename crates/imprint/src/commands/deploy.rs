@@ -1,9 +1,11 @@
 //! `imprint deploy`: tag → build → push (each skipped when already done), then every function
-//! moved to the image by the rollout. With `owner = "pulumi"` it stops after the push.
+//! moved to the image by the rollout. With `--tag`, an image only the source environment
+//! has is copied here first. With `owner = "pulumi"` it stops after the push.
 
 use crate::cli::DeployArgs;
 use crate::config::Owner;
 use crate::error::ExitStatus;
+use crate::image::promote::promote;
 use crate::image::publish::ensure_published;
 use crate::journal::Action;
 use crate::rollout::{self, Fleet, Report, RolloutOutcome, Target};
@@ -14,8 +16,10 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
     let (settings, printer) = (&session.settings, &session.printer);
     // Bad traffic settings or smoke events stop the deploy before anything is built.
     let options = args.rollout.options(&settings.config)?;
+    let mut promoted = None;
     let target = match &args.tag {
         Some(tag) => {
+            promoted = promote(session, tag, args.from.as_deref(), args.create_repo).await?;
             let registry = session.registry().await?;
             rollout::pushed_target(registry, tag, None, None, printer).await?
         }
@@ -26,15 +30,14 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
             "owner = \"pulumi\": imprint does not update functions; {} is pushed, now run `pulumi up` (the program reads the tag from `imprint tag --json`)",
             target.uri
         ));
-        printer.report(&Report::new(
-            Action::Deploy,
-            RolloutOutcome::Pushed,
-            &target,
-        ))?;
+        let mut report = Report::new(Action::Deploy, RolloutOutcome::Pushed, &target);
+        report.promoted = promoted;
+        printer.report(&report)?;
         return Ok(ExitStatus::Success);
     }
     let fleet = Fleet::select(session, &args.rollout.functions).await?;
-    let report = fleet.move_to(target, Action::Deploy, &options).await?;
+    let mut report = fleet.move_to(target, Action::Deploy, &options).await?;
+    report.promoted = promoted;
     printer.report(&report)?;
     Ok(report.conclude(printer))
 }

@@ -242,6 +242,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// The merged sections.
     pub sections: Sections,
+    /// The sections outside every `[env.NAME]` (what a promotion copies from by default).
+    pub base: Sections,
     /// Every `[env.NAME]` of the file, each merged over the base sections (`gc` looks
     /// after every environment that shares the repository).
     pub envs: BTreeMap<String, Sections>,
@@ -316,7 +318,7 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
                 .into(),
         });
     }
-    let mut sections = base;
+    let mut sections = base.clone();
     if let Some(name) = env {
         let overlay = raw.env.get(name).ok_or_else(|| ConfigError::UnknownEnv {
             path: path.clone(),
@@ -353,6 +355,7 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
     Ok(Config {
         path: Some(path),
         sections,
+        base,
         envs,
     })
 }

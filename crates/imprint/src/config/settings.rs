@@ -8,7 +8,7 @@ use clap::Args;
 use imprint_context::{BuildParams, TagTemplate, DEFAULT_TEMPLATE};
 
 use super::builder::BuilderChoice;
-use super::file::{self, Config, ConfigError};
+use super::file::{self, Config, ConfigError, RegistrySection};
 use super::network::NetworkArgs;
 use crate::error::UsageError;
 use crate::registry::Repository;
@@ -93,7 +93,7 @@ pub struct BuildSettings {
 }
 
 /// Where images go.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrySettings {
     /// The image repository.
     pub repository: Repository,
@@ -132,29 +132,7 @@ impl Settings {
         let cwd = std::env::current_dir().context("failed to read the current directory")?;
         let config = file::read(config_file, &cwd, environment)?;
         let build = build_settings(&config, input, &cwd)?;
-        let section = &config.sections.registry;
-        let registry = match input
-            .registry
-            .repository
-            .as_ref()
-            .or(section.repository.as_ref())
-        {
-            Some(text) => {
-                let endpoint = input
-                    .registry
-                    .endpoint
-                    .clone()
-                    .or_else(|| section.endpoint.clone());
-                if let Some(endpoint) = &endpoint {
-                    check_endpoint(endpoint)?;
-                }
-                Some(RegistrySettings {
-                    repository: Repository::parse(text)?,
-                    endpoint,
-                })
-            }
-            None => None,
-        };
+        let registry = registry_settings(&input.registry, &config.sections.registry)?;
         let timeouts = config
             .sections
             .network
@@ -190,6 +168,76 @@ impl Settings {
             timeouts,
         })
     }
+}
+
+impl Settings {
+    /// The settings a promotion reads its image with: the environment `from` (else the
+    /// sections outside every `[env.NAME]`), its repository, endpoint, CA and `[aws]`, with
+    /// this run's time limits. `None` when that repository is this run's own.
+    pub fn source(&self, from: Option<&str>) -> Result<Option<Settings>, ConfigError> {
+        let config = &self.config;
+        let path = || config.path.clone().unwrap_or_default();
+        let sections = match from {
+            None => config.base.clone(),
+            Some(name) => {
+                config
+                    .envs
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| ConfigError::UnknownEnv {
+                        path: path(),
+                        name: name.into(),
+                        known: match config.envs.is_empty() {
+                            true => "none".into(),
+                            false => config.envs.keys().cloned().collect::<Vec<_>>().join(", "),
+                        },
+                    })?
+            }
+        };
+        let invalid = |e: UsageError| ConfigError::Invalid {
+            path: path(),
+            message: format!("[env.{}] registry: {}", from.unwrap_or("(none)"), e.message),
+        };
+        let registry =
+            registry_settings(&RegistryArgs::default(), &sections.registry).map_err(invalid)?;
+        if registry.is_none() || registry == self.registry {
+            return Ok(None);
+        }
+        let ca_cert = match (&sections.registry.ca_cert, config.dir()) {
+            (Some(conf), Some(dir)) => Some(dir.join(conf)),
+            _ => self.ca_cert.clone(),
+        };
+        Ok(Some(Settings {
+            config: Config {
+                sections,
+                ..config.clone()
+            },
+            build: self.build.clone(),
+            registry,
+            image_name: self.image_name.clone(),
+            locked: self.locked,
+            ca_cert,
+            timeouts: self.timeouts,
+        }))
+    }
+}
+
+/// The repository flags over the `[registry]` section: `None` when neither names one.
+fn registry_settings(
+    flags: &RegistryArgs,
+    section: &RegistrySection,
+) -> Result<Option<RegistrySettings>, UsageError> {
+    let Some(text) = flags.repository.as_ref().or(section.repository.as_ref()) else {
+        return Ok(None);
+    };
+    let endpoint = flags.endpoint.clone().or_else(|| section.endpoint.clone());
+    if let Some(endpoint) = &endpoint {
+        check_endpoint(endpoint)?;
+    }
+    Ok(Some(RegistrySettings {
+        repository: Repository::parse(text)?,
+        endpoint,
+    }))
 }
 
 fn build_settings(

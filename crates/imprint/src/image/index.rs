@@ -116,6 +116,23 @@ pub async fn lookup(registry: &Registry, hash: &str) -> Result<Option<Pushed>, R
     Ok(None)
 }
 
+/// The tag of the artifact for `hash` that names the image `digest` at `tag`, if any, and
+/// the tag of the first free slot (where a copy of it would go).
+pub async fn artifact_of(
+    registry: &Registry,
+    hash: &str,
+    tag: &str,
+    digest: &str,
+) -> Result<(Option<String>, String), RegistryError> {
+    let (found, free) = slots(registry, hash).await?;
+    let names = |m: &ArtifactManifest| {
+        m.annotations.get(TAG_ANNOTATION).map(String::as_str) == Some(tag)
+            && m.subject.as_ref().is_some_and(|s| s.digest == digest)
+    };
+    let matching = found.into_iter().rev().find(|(_, m)| names(m));
+    Ok((matching.map(|(t, _)| t), slot_tag(hash, free)))
+}
+
 /// One entry of an input manifest as stored (see docs/index-artifact.md).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RecordedInput {

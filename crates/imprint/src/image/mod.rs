@@ -1,5 +1,5 @@
 //! From the local tree to a pushed image: content tag, source metadata, lock, builder, layers,
-//! push, local runs.
+//! push, promotion between repositories, local runs.
 
 mod archive;
 pub(crate) mod builder;
@@ -8,6 +8,7 @@ pub(crate) mod container;
 mod gzip;
 pub(crate) mod index;
 pub(crate) mod lock;
+pub(crate) mod promote;
 pub(crate) mod publish;
 mod runtime_api;
 pub(crate) mod source;

@@ -1,8 +1,9 @@
-//! Registries: image names, credentials and the ECR token, auth challenges, the OCI client.
+//! Registries: names, credentials and the ECR token, auth challenges, the OCI client, copies.
 
 mod artifact;
 mod auth;
 mod client;
+mod copy;
 pub(crate) mod credentials;
 mod delete;
 pub(crate) mod ecr;
@@ -13,6 +14,7 @@ mod upload;
 pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, Descriptor};
 pub(crate) use client::{http_client, Http};
 pub use client::{sha256_digest, BlobBody, Manifest, Registry};
+pub use copy::{copy_manifest, Copied};
 pub use delete::ecr_delete;
 pub use error::RegistryError;
 pub(crate) use reference::is_loopback_host;

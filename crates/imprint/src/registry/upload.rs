@@ -45,7 +45,7 @@ impl Registry {
 
     /// The upload's next URL from an answer's `Location`, kept on the configured endpoint
     /// even when the registry names its own host.
-    fn next_location(
+    pub(super) fn next_location(
         &self,
         method: Method,
         url: &Url,
@@ -75,7 +75,7 @@ impl Registry {
     }
 
     /// The closing `PUT` with the digest (and the last bytes, if any), checked.
-    async fn finish_upload(
+    pub(super) async fn finish_upload(
         &self,
         mut upload: Url,
         digest: &str,
@@ -83,7 +83,7 @@ impl Registry {
         size: u64,
     ) -> Result<(), RegistryError> {
         upload.query_pairs_mut().append_pair("digest", digest);
-        let limit = self.upload_limit(size);
+        let limit = self.transfer_limit(size);
         let response = self
             .send_on(&self.http.uploads, |h| {
                 Ok(h.put(upload.clone())
@@ -102,7 +102,7 @@ impl Registry {
     }
 
     /// A big body takes longer than one call; the limit grows with its size.
-    fn upload_limit(&self, size: u64) -> Duration {
+    pub(super) fn transfer_limit(&self, size: u64) -> Duration {
         self.call_timeout + Duration::from_secs(size / MIN_UPLOAD_RATE)
     }
 }
@@ -123,7 +123,7 @@ impl ChunkedUpload<'_> {
         S: futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static,
     {
         let registry = self.registry;
-        let limit = registry.upload_limit(expected);
+        let limit = registry.transfer_limit(expected);
         let url = self.url.clone();
         // A stream goes once: a second try (after an authentication challenge) is refused
         // as a status, which sends the layer whole instead.

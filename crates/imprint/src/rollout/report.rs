@@ -10,6 +10,7 @@ use super::plan::runs;
 use super::revert::Reverted;
 use super::target::Target;
 use crate::error::ExitStatus;
+use crate::image::promote::Promoted;
 use crate::journal::{Action, AliasDeploy, DeploymentOutcome, Finished, ImageRef, Outcome};
 use crate::lambda::{self, Function, Lambda};
 use crate::printer::Printer;
@@ -97,6 +98,9 @@ pub struct Report {
     /// Through an alias: the alias, the strategy, each shift and any alarm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<AliasDeploy>,
+    /// The copy from another environment's repository this deploy began with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<Promoted>,
     /// What moved the functions, for the closing message.
     #[serde(skip)]
     pub action: Action,
@@ -118,6 +122,7 @@ impl Report {
             recovered: Vec::new(),
             functions: Vec::new(),
             traffic: None,
+            promoted: None,
             action,
             unrecorded: None,
         }

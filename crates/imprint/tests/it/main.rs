@@ -17,6 +17,7 @@ mod hostile;
 mod lock;
 mod makefile;
 mod preview;
+mod promote;
 mod pulumi_program;
 mod push;
 mod rollback;
