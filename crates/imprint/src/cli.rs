@@ -78,10 +78,34 @@ pub enum Command {
     /// Delete images (and their artifacts) no function, version, alias, recent deployment or
     /// recent push needs. A dry run unless --yes.
     Gc(GcArgs),
+    /// Write imprint.toml (and with --makefile a Makefile) for an existing project: its
+    /// Dockerfile, the repository, the image functions already running images from it.
+    Init(InitArgs),
     /// Print the shell completion script for bash, zsh, fish or powershell.
     Completions(CompletionsArgs),
     /// Print imprint's man page (roff), e.g. `imprint man > /usr/local/share/man/man1/imprint.1`.
     Man,
+}
+
+/// `imprint init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The repository [default: the one the image functions run, else a new ECR repository
+    /// named after the project in the caller's account and region].
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Select the functions by this Lambda tag (`[deploy] select`) instead of listing them.
+    #[arg(long, value_name = "TAG=VALUE")]
+    pub select: Option<String>,
+    /// The Dockerfile [default: ./Dockerfile, else the only one in the folders below].
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+    /// Also write a Makefile: one target per imprint command.
+    #[arg(long)]
+    pub makefile: bool,
+    /// Print what would be written, and write nothing.
+    #[arg(long)]
+    pub print: bool,
 }
 
 /// `imprint completions`.
@@ -163,6 +187,7 @@ impl Command {
             Self::Rollback(a) => registry_only(&a.registry),
             Self::IamPolicy(a) => registry_only(&a.registry),
             Self::Gc(a) => registry_only(&a.registry),
+            Self::Init(a) => registry_only(&a.registry),
             // They read no settings (run before any are loaded).
             Self::Completions(_) | Self::Man => Cow::Owned(BuildInputArgs::default()),
         }

@@ -90,6 +90,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::IamPolicy(args) => commands::iam_policy::run(s, args).await,
             Command::Status(args) => commands::status::run(s, args).await,
             Command::Gc(args) => commands::gc::run(s, args).await,
+            Command::Init(args) => commands::init::run(s, args).await,
             // Answered above, before the settings.
             Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
         }

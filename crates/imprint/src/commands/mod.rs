@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod gc;
 pub mod history;
 pub mod iam_policy;
+pub mod init;
 pub mod lock;
 pub mod login;
 pub mod preview;

@@ -4,6 +4,7 @@ mod aws;
 mod builder;
 pub(crate) mod file;
 mod gc;
+pub(crate) mod init;
 mod network;
 mod settings;
 mod smoke;

@@ -52,8 +52,8 @@ impl fmt::Display for Promoted {
 
 /// Brings `tag` into this run's repository from the environment `from` (else from the
 /// repository outside every `[env.NAME]`) when it is not there yet, or always when `from` is
-/// named (the ECR repository made first when `create_repo`). `None` when there is nothing to copy: the source is this repository, or, with no
-/// `from`, the tag is already here.
+/// named; the ECR repository is made first when `create_repo`. `None` when there is nothing
+/// to copy: the source is this repository, or, with no `from`, the tag is already here.
 pub async fn promote(
     session: &Session,
     tag: &str,

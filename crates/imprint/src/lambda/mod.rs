@@ -29,7 +29,7 @@ pub use inventory::{delete_version, read_images, FunctionImages};
 pub use invoke::invoke;
 pub use retry::{Lambda, PARALLEL_READS};
 pub use sdk::load as load_sdk_config;
-pub use select::select;
+pub use select::{image_functions, select};
 pub use update::{update_image, MoveError};
 pub use versions::{
     percent_of, publish_version, read_alias_route, set_route, version_image, AliasView, Route,

@@ -1,6 +1,7 @@
 //! Which functions imprint looks after: chosen by name (`[deploy] functions`) or by a Lambda
 //! tag (`[deploy] select`), narrowed by `--function`.
 
+use super::function::{read_functions, Function};
 use super::retry::Lambda;
 use crate::config::{DeploySection, Selector};
 use crate::error::UsageError;
@@ -41,6 +42,46 @@ pub async fn select(
 /// Every function whose Lambda tag matches, sorted by name.
 async fn tagged(client: &Lambda, selector: &Selector) -> anyhow::Result<Vec<String>> {
     let mut found = Vec::new();
+    for listed in list_all(client).await? {
+        if has_tag(client, &listed.arn, selector).await? {
+            found.push(listed.name);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Every image function of the region (only those `selector` matches, when given), read
+/// whole (ListFunctions does not name the image), sorted by name: what `imprint init`
+/// proposes.
+pub async fn image_functions(
+    client: &Lambda,
+    selector: Option<&Selector>,
+) -> anyhow::Result<Vec<Function>> {
+    let mut names = Vec::new();
+    for listed in list_all(client).await?.into_iter().filter(|f| f.image) {
+        let selected = match selector {
+            Some(selector) => has_tag(client, &listed.arn, selector).await?,
+            None => true,
+        };
+        if selected {
+            names.push(listed.name);
+        }
+    }
+    names.sort();
+    read_functions(client, &names).await
+}
+
+/// A function as ListFunctions lists it.
+struct Listed {
+    name: String,
+    arn: String,
+    image: bool,
+}
+
+/// Every function of the region, page by page.
+async fn list_all(client: &Lambda) -> anyhow::Result<Vec<Listed>> {
+    let mut found = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let page = client
@@ -59,27 +100,32 @@ async fn tagged(client: &Lambda, selector: &Selector) -> anyhow::Result<Vec<Stri
                 )
             })?;
         for f in page.functions() {
-            let Some(arn) = f.function_arn() else {
+            let (Some(name), Some(arn)) = (f.function_name(), f.function_arn()) else {
                 continue;
             };
-            let tags = client
-                .call("ListTags", || client.sdk.list_tags().resource(arn).send())
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "failed to read the tags of {arn}: {}",
-                        client.error_text(&e)
-                    )
-                })?;
-            if tags.tags().and_then(|t| t.get(&selector.tag)) == Some(&selector.value) {
-                found.push(f.function_name().unwrap_or_default().to_string());
-            }
+            found.push(Listed {
+                name: name.to_string(),
+                arn: arn.to_string(),
+                image: f.package_type() == Some(&aws_sdk_lambda::types::PackageType::Image),
+            });
         }
         match page.next_marker() {
             Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => break,
+            _ => return Ok(found),
         }
     }
-    found.sort();
-    Ok(found)
+}
+
+/// Whether the function `arn` has the selector's tag and value.
+async fn has_tag(client: &Lambda, arn: &str, selector: &Selector) -> anyhow::Result<bool> {
+    let tags = client
+        .call("ListTags", || client.sdk.list_tags().resource(arn).send())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "failed to read the tags of {arn}: {}",
+                client.error_text(&e)
+            )
+        })?;
+    Ok(tags.tags().and_then(|t| t.get(&selector.tag)) == Some(&selector.value))
 }

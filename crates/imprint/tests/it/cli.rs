@@ -370,6 +370,7 @@ fn help_lists_only_working_commands() {
             "run-local",
             "iam-policy",
             "gc",
+            "init",
             "completions",
             "man",
             "help"

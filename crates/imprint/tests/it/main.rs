@@ -14,6 +14,7 @@ mod ecr;
 mod envs;
 mod gc;
 mod hostile;
+mod init;
 mod lock;
 mod makefile;
 mod preview;
