@@ -259,6 +259,8 @@ pub enum Check {
     Lock,
     /// The build context hashes.
     Context,
+    /// imprint.toml's functions are the image functions the Pulumi stack creates.
+    Pulumi,
 }
 
 impl Check {
@@ -274,6 +276,7 @@ impl Check {
             Self::Functions => "functions",
             Self::Lock => "lock",
             Self::Context => "context",
+            Self::Pulumi => "pulumi",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `imprint doctor`: one line per thing a deploy needs, each with a hint when it fails. A check
 //! that cannot run because an earlier one failed says so (`skip`) instead of failing twice.
 
+use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
@@ -11,6 +12,7 @@ use crate::error::{ExitStatus, UsageError};
 use crate::image::{builder, hash_tree, lock};
 use crate::lambda;
 use crate::registry::ecr::{self, EcrHost};
+use crate::rollout;
 use crate::session::Session;
 use crate::state;
 
@@ -109,6 +111,9 @@ pub async fn run(session: &Session, args: &DoctorArgs) -> anyhow::Result<ExitSta
         if want(Check::Context) {
             check_context(session, bases.ok(), &mut checks);
         }
+    }
+    if want(Check::Pulumi) {
+        check_pulumi(session, &mut checks).await;
     }
     // Prerequisites run for what was asked; only what was asked is reported.
     checks.0.retain(|c| want(c.name));
@@ -255,6 +260,106 @@ async fn check_aws(session: &Session, checks: &mut Checks) {
             "create them (Pulumi), or fix [deploy] functions / select",
         ),
     }
+}
+
+/// The image functions the Pulumi stack holds are imprint.toml's (`pulumi stack export`),
+/// when a Pulumi program is there.
+async fn check_pulumi(session: &Session, checks: &mut Checks) {
+    let settings = &session.settings;
+    let Some(dir) = rollout::pulumi_program_dir(settings) else {
+        return checks.skip(
+            Check::Pulumi,
+            "no Pulumi program ([deploy] pulumi_dir, or a Pulumi.yaml in infrastructure/ or beside imprint.toml)",
+        );
+    };
+    let deploy = &settings.config.sections.deploy;
+    let stack = deploy.pulumi_stack.as_deref();
+    let stacked = match rollout::pulumi_stack_functions(&dir, stack).await {
+        Ok(None) => {
+            return checks.skip(
+                Check::Pulumi,
+                "the Pulumi CLI is not on PATH: the stack cannot be read",
+            )
+        }
+        Ok(Some(names)) if names.is_empty() => {
+            return checks.skip(
+                Check::Pulumi,
+                "the stack holds no image function yet (`pulumi up` makes them)",
+            )
+        }
+        Ok(Some(names)) => names,
+        Err(e) => {
+            return checks.fail(
+                Check::Pulumi,
+                &e,
+                "`pulumi login`, and name the stack in [deploy] pulumi_stack",
+            );
+        }
+    };
+    let configured: BTreeSet<String> = match &deploy.functions {
+        Some(names) => names.iter().cloned().collect(),
+        None => match check_functions_selected(session).await {
+            Ok(names) => names,
+            Err(e) => {
+                return checks.fail(
+                    Check::Pulumi,
+                    &e,
+                    "fix [deploy] select, or list [deploy] functions",
+                )
+            }
+        },
+    };
+    let only_imprint: Vec<&str> = configured
+        .difference(&stacked)
+        .map(String::as_str)
+        .collect();
+    let only_pulumi: Vec<&str> = stacked
+        .difference(&configured)
+        .map(String::as_str)
+        .collect();
+    let stack = stack.map_or_else(
+        || "the selected stack".to_string(),
+        |s| format!("stack {s}"),
+    );
+    if only_imprint.is_empty() && only_pulumi.is_empty() {
+        return checks.ok(
+            Check::Pulumi,
+            format!(
+                "imprint.toml and {stack} ({}) name the same {} image function(s)",
+                dir.display(),
+                stacked.len()
+            ),
+        );
+    }
+    let mut parts = Vec::new();
+    if !only_imprint.is_empty() {
+        parts.push(format!(
+            "in imprint.toml, not in {stack}: {}",
+            only_imprint.join(", ")
+        ));
+    }
+    if !only_pulumi.is_empty() {
+        parts.push(format!(
+            "in {stack}, not in imprint.toml: {}",
+            only_pulumi.join(", ")
+        ));
+    }
+    checks.push(
+        Check::Pulumi,
+        Status::Fail,
+        parts.join("; "),
+        Some("make [deploy] functions the functions the Pulumi program creates (or run `pulumi up` if it has not made them yet)".into()),
+    );
+}
+
+/// The functions `[deploy] select` picks now.
+async fn check_functions_selected(session: &Session) -> anyhow::Result<BTreeSet<String>> {
+    let client = session.lambda().await?;
+    let deploy = &session.settings.config.sections.deploy;
+    Ok(lambda::select(client, deploy, &[])
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// STS answers with who we are.

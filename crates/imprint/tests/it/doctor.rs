@@ -73,10 +73,17 @@ fn every_doctor_check_passes_then_fails_alone_with_its_hint() {
             "repository",
             "functions",
             "lock",
-            "context"
+            "context",
+            "pulumi"
         ]
     );
-    assert!(statuses(&report).iter().all(|(_, s)| s == "ok"), "{report}");
+    // No Pulumi program here: that check says so.
+    assert!(
+        statuses(&report)
+            .iter()
+            .all(|(n, s)| s == if n == "pulumi" { "skip" } else { "ok" }),
+        "{report}"
+    );
     let human = p.run(&["doctor"]).success().stdout;
     assert!(
         human.contains("ok    functions    2 image functions exist"),
@@ -197,4 +204,87 @@ fn doctor_measures_the_room_in_the_cache_and_the_builders_storage() {
         detail.contains("the builder's storage: not measured"),
         "{detail}"
     );
+}
+
+/// A stack export as `pulumi stack export` writes it (version 3), with these image
+/// functions, a zip function and an alias.
+fn stack_export(images: &[&str]) -> String {
+    let mut resources = vec![
+        serde_json::json!({"urn": "urn:pulumi:dev::debt-api::pulumi:pulumi:Stack::debt-api-dev", "type": "pulumi:pulumi:Stack"}),
+        serde_json::json!({"urn": "urn:pulumi:dev::debt-api::aws:lambda/function:Function::zip", "type": "aws:lambda/function:Function",
+            "inputs": {"name": "zipped", "packageType": "Zip"}, "outputs": {"name": "zipped", "packageType": "Zip"}}),
+        serde_json::json!({"urn": "urn:pulumi:dev::debt-api::aws:lambda/alias:Alias::live", "type": "aws:lambda/alias:Alias",
+            "outputs": {"name": "live"}}),
+    ];
+    for name in images {
+        resources.push(serde_json::json!({
+            "urn": format!("urn:pulumi:dev::debt-api::aws:lambda/function:Function::{name}"),
+            "type": "aws:lambda/function:Function",
+            "inputs": {"name": name, "packageType": "Image", "imageUri": "r.io/x:t"},
+            "outputs": {"name": name, "packageType": "Image", "arn": format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")},
+        }));
+    }
+    serde_json::json!({"version": 3, "deployment": {"manifest": {"time": "2026-12-02T00:00:00Z"}, "resources": resources}}).to_string()
+}
+
+#[test]
+fn doctor_compares_imprint_tomls_functions_with_the_pulumi_stacks() {
+    let config = "[deploy]\nfunctions = [\"a\", \"b\"]\npulumi_stack = \"dev\"\n";
+    let project = || {
+        let p = Project::new();
+        p.file("Dockerfile", "FROM scratch\n")
+            .file("imprint.toml", config)
+            .file(
+                "infrastructure/Pulumi.yaml",
+                "name: debt-api\nruntime: python\n",
+            );
+        p
+    };
+    // The Pulumi CLI cannot run here (its releases are not reachable): a stand-in prints
+    // the stack export the test wrote (a fixture, named as such).
+    let (p, log) = project().with_stand_in("pulumi", "cat \"$HOME/export.json\"");
+    std::fs::write(p.home().join("export.json"), stack_export(&["a", "c"])).unwrap();
+    let run = p.run(&["doctor", "--check", "pulumi", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let check = &run.json()["checks"][0];
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("in imprint.toml, not in stack dev: b"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("in stack dev, not in imprint.toml: c"),
+        "{detail}"
+    );
+    assert!(!detail.contains("zipped"), "{detail}");
+    let called = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        called
+            .trim_end()
+            .ends_with("/infrastructure|stack export --non-interactive --stack dev"),
+        "{called}"
+    );
+
+    std::fs::write(p.home().join("export.json"), stack_export(&["b", "a"])).unwrap();
+    let run = p.run(&["doctor", "--check", "pulumi"]).success();
+    assert!(
+        run.stdout.contains("name the same 2 image function(s)"),
+        "{}",
+        run.stdout
+    );
+
+    // A stack export that is not one is an error naming the folder.
+    std::fs::write(p.home().join("export.json"), "not json").unwrap();
+    let run = p.run(&["doctor", "--check", "pulumi", "--json"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("cannot read `pulumi stack export`"),
+        "{}",
+        run.stdout
+    );
+
+    // Without the Pulumi CLI the check says why it did not run.
+    let p = project().env("PATH", "/usr/bin:/bin");
+    let run = p.run(&["doctor", "--check", "pulumi", "--json"]).success();
+    assert_eq!(run.json()["checks"][0]["status"], "skip", "{}", run.stdout);
 }
