@@ -50,7 +50,7 @@ impl Stat {
     }
 
     /// Changed within [`RACY_NS`] of `stamp` (or after it).
-    fn is_racy(&self, stamp: i64) -> bool {
+    pub(crate) fn is_racy(&self, stamp: i64) -> bool {
         self.mtime.max(self.ctime) >= stamp.saturating_sub(RACY_NS)
     }
 }

@@ -146,7 +146,8 @@ pub fn hash_context(
 
 /// [`hash_context`], reading no file whose stat `cache` has unchanged; also the cache for
 /// the next run (every file of this one that is not racy), or `None` when `cache` holds
-/// exactly this run's files, unchanged. The hash is the same with any cache or none.
+/// this run's files unchanged, or all but a few that cost less to hash again than a new cache
+/// costs to write. The hash is the same with any cache or none.
 pub fn hash_context_cached(
     root: &Path,
     params: &BuildParams,

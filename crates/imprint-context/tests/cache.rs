@@ -122,3 +122,47 @@ fn the_cache_never_changes_a_hash() {
         "the cache was never used: {cached_files}"
     );
 }
+
+#[test]
+fn the_cache_is_written_again_only_when_that_saves_more_than_it_costs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir(root.join("src")).unwrap();
+    fs::write(root.join("Dockerfile"), "FROM scratch\nCOPY . /app/\n").unwrap();
+    let name = |i: usize| root.join(format!("src/f{i:03}.py"));
+    for i in 0..400 {
+        fs::write(name(i), format!("print({i})\n")).unwrap();
+    }
+    let p = params(root, BuilderKind::Buildkit);
+    // Past the racy window, so what changed can be cached.
+    let settle = || std::thread::sleep(Duration::from_millis(2_200));
+    settle();
+    let (_, first) = hash_context_cached(root, &p, &Quiet, None).unwrap();
+    let cache = first.expect("no cache yet: one is written");
+    assert_eq!(cache.len(), 401, "the 400 files and the Dockerfile");
+
+    // One file edited: hashing it again next time costs less than a new cache of 400.
+    fs::write(name(7), "print('edited')\n").unwrap();
+    settle();
+    let (hashed, next) = hash_context_cached(root, &p, &Quiet, Some(&cache)).unwrap();
+    assert!(next.is_none(), "a cache was written for one edited file");
+    assert_eq!(hashed.hex(), hash_context(root, &p, &Quiet).unwrap().hex());
+
+    // 300 edited: the next walk would hash them all again, so the cache is written.
+    for i in 0..300 {
+        fs::write(name(i), format!("print('again {i}')\n")).unwrap();
+    }
+    settle();
+    let (hashed, next) = hash_context_cached(root, &p, &Quiet, Some(&cache)).unwrap();
+    let next = next.expect("300 files hashed again: the cache pays");
+    assert_eq!(hashed.hex(), hash_context(root, &p, &Quiet).unwrap().hex());
+    let (_, after) = hash_context_cached(root, &p, &Quiet, Some(&next)).unwrap();
+    assert!(after.is_none(), "the new cache holds every file");
+
+    // Most files gone: the old records are dropped.
+    for i in 0..300 {
+        fs::remove_file(name(i)).unwrap();
+    }
+    let (_, next) = hash_context_cached(root, &p, &Quiet, Some(&cache)).unwrap();
+    assert_eq!(next.map(|c| c.len()), Some(101));
+}

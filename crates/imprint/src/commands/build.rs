@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::cli::BuildArgs;
 use crate::error::ExitStatus;
 use crate::image::publish::build_new;
+use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery, TagSource};
 use crate::session::Session;
 
@@ -39,10 +40,12 @@ impl fmt::Display for BuildReport {
 /// Runs `imprint build`.
 pub async fn run(session: &Session, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     let (settings, printer) = (&session.settings, &session.printer);
+    let source = Source::read(settings);
     let query = TagQuery {
         offline: args.offline,
         rebuild: args.rebuild,
         read_only: false,
+        source: Some(&source),
     };
     let tagged = tag_content(session, query)
         .await
@@ -63,7 +66,7 @@ pub async fn run(session: &Session, args: &BuildArgs) -> anyhow::Result<ExitStat
             (image.clone(), BuildOutcome::AlreadyBuilt)
         }
         TagSource::New => (
-            build_new(session, &tagged, args.rebuild)?,
+            build_new(session, &tagged, args.rebuild, &source)?,
             BuildOutcome::Built,
         ),
     };

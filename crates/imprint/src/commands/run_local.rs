@@ -11,6 +11,7 @@ use crate::cli::RunLocalArgs;
 use crate::error::{ExitStatus, UsageError};
 use crate::image::container::{self, RunSpec};
 use crate::image::publish::build_new;
+use crate::image::source::Source;
 use crate::image::{builder, tag_content, TagQuery, TagSource};
 use crate::session::Session;
 
@@ -133,6 +134,6 @@ async fn local_image(session: &Session) -> anyhow::Result<String> {
                 .note(&format!("reusing {image}, built from this content"));
             Ok(image)
         }
-        None => build_new(session, &tagged, false),
+        None => build_new(session, &tagged, false, &Source::read(&session.settings)),
     }
 }

@@ -59,7 +59,7 @@ pub async fn run(session: &Session, args: &TagArgs) -> anyhow::Result<ExitStatus
     let query = TagQuery {
         offline,
         rebuild: args.rebuild,
-        read_only: false,
+        ..TagQuery::default()
     };
     let tagged = tag_content(session, query)
         .await

@@ -172,8 +172,9 @@ impl Settings {
 
 impl Settings {
     /// The settings a promotion reads its image with: the environment `from` (else the
-    /// sections outside every `[env.NAME]`), its repository, endpoint, CA and `[aws]`, with
-    /// this run's time limits. `None` when that repository is this run's own.
+    /// sections outside every `[env.NAME]`), its repository, endpoint (this run's, for a
+    /// repository on the same host that names none), CA and `[aws]`, with this run's time
+    /// limits. `None` when that repository is this run's own.
     pub fn source(&self, from: Option<&str>) -> Result<Option<Settings>, ConfigError> {
         let config = &self.config;
         let path = || config.path.clone().unwrap_or_default();
@@ -198,8 +199,15 @@ impl Settings {
             path: path(),
             message: format!("[env.{}] registry: {}", from.unwrap_or("(none)"), e.message),
         };
-        let registry =
+        let mut registry =
             registry_settings(&RegistryArgs::default(), &sections.registry).map_err(invalid)?;
+        // An endpoint given for this run (`--endpoint`, IMPRINT_REGISTRY_ENDPOINT) is where
+        // its registry host is reached: a source on the same host goes there too.
+        if let (Some(source), Some(own)) = (registry.as_mut(), self.registry.as_ref()) {
+            if source.endpoint.is_none() && source.repository.host == own.repository.host {
+                source.endpoint.clone_from(&own.endpoint);
+            }
+        }
         if registry.is_none() || registry == self.registry {
             return Ok(None);
         }

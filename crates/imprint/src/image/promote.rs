@@ -34,9 +34,7 @@ impl fmt::Display for Promoted {
         let c = &self.copied;
         write!(
             f,
-            "copied {} to {} ({}): {} blob(s) sent ({:.1} MB), {} mounted, {} already there",
-            self.from,
-            self.to,
+            "copied {}: {} blob(s) sent ({:.1} MB), {} mounted, {} already there",
             self.digest,
             c.blobs_sent,
             c.bytes_sent as f64 / 1e6,

@@ -155,6 +155,7 @@ pub async fn ensure_published(
         session,
         TagQuery {
             rebuild,
+            source: Some(&source),
             ..TagQuery::default()
         },
     )
@@ -170,7 +171,7 @@ pub async fn ensure_published(
         }
         TagSource::Built(local) => push_local(session, registry, &tagged, local).await?.digest,
         TagSource::New => {
-            let local = build_from(session, &tagged, rebuild, &source)?;
+            let local = build_new(session, &tagged, rebuild, &source)?;
             push_local(session, registry, &tagged, &local).await?.digest
         }
     };
@@ -217,15 +218,10 @@ pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::
     Ok(())
 }
 
-/// Builds the image for content that has none yet, with the OCI labels of its source (a
+/// Builds the image for content that has none yet, with the OCI labels of its `source` (a
 /// dirty tree is a warning, or refused with `--require-clean`); returns its local name,
 /// `name:tag`. `fresh` turns the builder's cache off.
-pub fn build_new(session: &Session, tagged: &Tagged, fresh: bool) -> anyhow::Result<String> {
-    build_from(session, tagged, fresh, &Source::read(&session.settings))
-}
-
-/// [`build_new`] with the source already read.
-fn build_from(
+pub fn build_new(
     session: &Session,
     tagged: &Tagged,
     fresh: bool,

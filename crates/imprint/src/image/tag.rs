@@ -45,17 +45,19 @@ impl Tagged {
 
 /// How to look for the tag.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TagQuery {
+pub struct TagQuery<'a> {
     /// Skip the registry and the builder: the tag from the local tree alone.
     pub offline: bool,
     /// Always a new tag (`--rebuild`).
     pub rebuild: bool,
     /// Leave imprint.lock as it is (`preview`, `status`).
     pub read_only: bool,
+    /// The checkout, when the caller read it already (else read when the template needs it).
+    pub source: Option<&'a Source>,
 }
 
 /// Hashes the context (with the base images pinned in imprint.lock) and finds its tag.
-pub async fn tag_content(session: &Session, query: TagQuery) -> anyhow::Result<Tagged> {
+pub async fn tag_content(session: &Session, query: TagQuery<'_>) -> anyhow::Result<Tagged> {
     let settings = &session.settings;
     let mode = lock::Mode {
         offline: query.offline,
@@ -75,10 +77,13 @@ pub async fn tag_content(session: &Session, query: TagQuery) -> anyhow::Result<T
     let (tag, source) = match existing {
         Some((tag, source)) if !query.rebuild => (tag, source),
         Some((old, _)) => (
-            new_tag(settings, &hashed.hex(), Some(&old))?,
+            new_tag(settings, query.source, &hashed.hex(), Some(&old))?,
             TagSource::New,
         ),
-        None => (new_tag(settings, &hashed.hex(), None)?, TagSource::New),
+        None => (
+            new_tag(settings, query.source, &hashed.hex(), None)?,
+            TagSource::New,
+        ),
     };
     Ok(Tagged {
         hashed,
@@ -194,13 +199,19 @@ fn save_cache(path: &std::path::Path, cache: &HashCache) {
 
 /// A tag from the template and the clock, never equal to `old` (a rebuild within the same
 /// second takes the next second: a tag is never moved to another image).
-fn new_tag(settings: &Settings, hash: &str, old: Option<&str>) -> anyhow::Result<String> {
+fn new_tag(
+    settings: &Settings,
+    source: Option<&Source>,
+    hash: &str,
+    old: Option<&str>,
+) -> anyhow::Result<String> {
     let template = &settings.build.template;
     let mut now = now_for_tags()?;
     // git and pyproject.toml are read only for templates that name what they give.
-    let metadata = match template.needs() == Needs::default() {
-        true => TagMetadata::default(),
-        false => Source::read(settings).tag_metadata(),
+    let metadata = match (template.needs() == Needs::default(), source) {
+        (true, _) => TagMetadata::default(),
+        (false, Some(source)) => source.tag_metadata(),
+        (false, None) => Source::read(settings).tag_metadata(),
     };
     let mut tag = template.render(hash, now, &metadata)?;
     if let Some(old) = old {
