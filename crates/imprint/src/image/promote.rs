@@ -87,7 +87,7 @@ pub async fn promote(
         )
         .into());
     };
-    if let Some(here) = here.filter(|here| *here != digest) {
+    if let Some(here) = here.as_ref().filter(|here| **here != digest) {
         return Err(UsageError::new(
             format!("{to_uri} is another image ({here}) than {from_uri} ({digest}); imprint never moves a tag"),
             "deploy the image here as it is (without --from), or promote another tag",
@@ -95,14 +95,22 @@ pub async fn promote(
         .into());
     }
     ensure_repository(session, to, create_repo).await?;
-    session
-        .printer
-        .step(&format!("copying {from_uri} to {to_uri}"));
     let scratch = state::scratch_dir("copies")
         .map_err(|e| anyhow::anyhow!("cannot make a scratch folder for the copy: {e}"))?;
-    let (digest, copied) = copy_manifest(from_registry, to, tag, tag, scratch.path())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("{from_uri} went away while it was being copied"))?;
+    // A tag already here (the same image) is not written again: ECR's immutable tags
+    // refuse even the same manifest.
+    let copied = match here {
+        Some(_) => Copied::default(),
+        None => {
+            session
+                .printer
+                .step(&format!("copying {from_uri} to {to_uri}"));
+            let (_, copied) = copy_manifest(from_registry, to, tag, tag, scratch.path())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("{from_uri} went away while it was being copied"))?;
+            copied
+        }
+    };
     let artifact = copy_index_artifact(from_registry, to, tag, &digest, scratch.path()).await?;
     let promoted = Promoted {
         from: from_uri,

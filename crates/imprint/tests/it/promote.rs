@@ -45,7 +45,8 @@ fn deploying_a_tag_into_another_ecr_repository_copies_it_by_digest_with_its_inde
             &format!(
                 "[registry]\nrepository = \"{ECR_HOST}/{dev}\"\nendpoint = \"{standin}\"\n\
                  [deploy]\nfunctions = [\"{prefix}-0\", \"{prefix}-1\"]\n\
-                 [env.prod]\nregistry.repository = \"{ECR_HOST}/{prod}\"\n"
+                 [env.prod]\nregistry.repository = \"{ECR_HOST}/{prod}\"\n\
+                 [env.dev]\nregistry.repository = \"{ECR_HOST}/{dev}\"\n"
             ),
         );
     let (tag, digest) = push(&p);
@@ -109,6 +110,16 @@ fn deploying_a_tag_into_another_ecr_repository_copies_it_by_digest_with_its_inde
         .json();
     assert!(again.get("promoted").is_none(), "{again}");
     assert_eq!(again["outcome"], "up-to-date", "{again}");
+    // Named as the source, it is checked against it, and nothing is written again (prod's
+    // tags are immutable: ECR refuses even the same manifest at a tag it holds).
+    let named = p
+        .run(&[
+            "deploy", "--env", "prod", "--tag", &tag, "--from", "dev", "--yes", "--json",
+        ])
+        .success()
+        .json();
+    assert_eq!(named["promoted"]["copied"]["manifests"], 0, "{named}");
+    assert_eq!(named["promoted"]["artifact"], artifact, "{named}");
 }
 
 #[test]
