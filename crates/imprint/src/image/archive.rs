@@ -17,6 +17,8 @@ use crate::registry::sha256_digest;
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json";
 const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// The largest JSON member of an export read into memory (manifests, configs, indexes).
+const MAX_JSON: u64 = 32 << 20;
 
 /// A problem with the builder's export.
 #[derive(Debug, thiserror::Error)]
@@ -280,9 +282,16 @@ fn read_members<'a>(
             .find(|b| !b.is_ascii_whitespace());
         if matches!(first, Some(b'{') | Some(b'[')) {
             let mut bytes = Vec::new();
-            member
+            (&mut member)
+                .take(MAX_JSON + 1)
                 .read_to_end(&mut bytes)
                 .map_err(io_err("cannot read", label))?;
+            if bytes.len() as u64 > MAX_JSON {
+                return Err(members.malformed(format!(
+                    "its member {name} looks like JSON but is over {} MiB",
+                    MAX_JSON >> 20
+                )));
+            }
             members.json.insert(name, bytes);
         } else {
             let copy = watch.begins(&name, size);
@@ -472,4 +481,37 @@ fn compress_member(
         copy.finish(&layer);
     }
     Ok(layer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_member_past_the_limit_is_refused_unread() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut big = b"{\"x\": \"".to_vec();
+        big.resize(MAX_JSON as usize + 16, b'a');
+        let mut header = tar::Header::new_gnu();
+        header.set_size(big.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "manifest.json", &big[..])
+            .unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let blobs = tempfile::tempdir().unwrap();
+        let err = from_stream(
+            &bytes[..],
+            Path::new("export.tar"),
+            blobs.path(),
+            "linux/amd64",
+            &mut Unwatched,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("manifest.json looks like JSON but is over 32 MiB"),
+            "{err}"
+        );
+    }
 }
