@@ -320,15 +320,10 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
     }
     let mut sections = base.clone();
     if let Some(name) = env {
-        let overlay = raw.env.get(name).ok_or_else(|| ConfigError::UnknownEnv {
-            path: path.clone(),
-            name: name.into(),
-            known: if raw.env.is_empty() {
-                "none".into()
-            } else {
-                raw.env.keys().cloned().collect::<Vec<_>>().join(", ")
-            },
-        })?;
+        let overlay = raw
+            .env
+            .get(name)
+            .ok_or_else(|| unknown_env(&path, name, raw.env.keys()))?;
         sections = merge(sections, overlay.clone());
     }
     if sections.deploy.functions.is_some() && sections.deploy.select.is_some() {
@@ -358,6 +353,22 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
         base,
         envs,
     })
+}
+
+/// `--env NAME` (or `--from NAME`) naming none of `known`.
+pub(crate) fn unknown_env<'a>(
+    path: &Path,
+    name: &str,
+    known: impl ExactSizeIterator<Item = &'a String>,
+) -> ConfigError {
+    ConfigError::UnknownEnv {
+        path: path.to_path_buf(),
+        name: name.into(),
+        known: match known.len() {
+            0 => "none".into(),
+            _ => known.cloned().collect::<Vec<_>>().join(", "),
+        },
+    }
 }
 
 /// Lambda takes a function name (letters, digits, `-` and `_`, up to 64) or its ARN; each

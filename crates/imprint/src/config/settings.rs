@@ -180,24 +180,18 @@ impl Settings {
         let path = || config.path.clone().unwrap_or_default();
         let sections = match from {
             None => config.base.clone(),
-            Some(name) => {
-                config
-                    .envs
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| ConfigError::UnknownEnv {
-                        path: path(),
-                        name: name.into(),
-                        known: match config.envs.is_empty() {
-                            true => "none".into(),
-                            false => config.envs.keys().cloned().collect::<Vec<_>>().join(", "),
-                        },
-                    })?
-            }
+            Some(name) => config
+                .envs
+                .get(name)
+                .cloned()
+                .ok_or_else(|| file::unknown_env(&path(), name, config.envs.keys()))?,
         };
         let invalid = |e: UsageError| ConfigError::Invalid {
             path: path(),
-            message: format!("[env.{}] registry: {}", from.unwrap_or("(none)"), e.message),
+            message: match from {
+                Some(name) => format!("[env.{name}] registry: {}", e.message),
+                None => format!("[registry]: {}", e.message),
+            },
         };
         let mut registry =
             registry_settings(&RegistryArgs::default(), &sections.registry).map_err(invalid)?;
