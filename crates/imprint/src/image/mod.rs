@@ -16,4 +16,4 @@ mod tag;
 mod upload;
 
 pub use archive::{from_archive, Image, ImageError, Layer, LayerTee, LayerWatch, Unwatched};
-pub(crate) use tag::{hash_tree, tag_content, TagQuery, TagSource};
+pub(crate) use tag::{check_given as check_given_tag, hash_tree, tag_content, TagQuery, TagSource};

@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::index;
 use super::publish::ensure_repository;
+use super::{check_given_tag, index};
 use crate::error::UsageError;
 use crate::registry::{copy_manifest, Copied, Registry};
 use crate::session::Session;
@@ -66,12 +66,7 @@ pub async fn promote(
         }
         return Ok(None);
     };
-    imprint_context::validate_tag(tag).map_err(|why| {
-        UsageError::new(
-            format!("{tag} is not a valid tag: {why}"),
-            "pass a tag from `imprint history` or `imprint status`",
-        )
-    })?;
+    check_given_tag(tag)?;
     let to = session.registry().await?;
     let here = to.manifest_digest(tag).await?;
     if from.is_none() && here.is_some() {

@@ -56,6 +56,16 @@ pub struct TagQuery<'a> {
     pub source: Option<&'a Source>,
 }
 
+/// A tag given to deploy or roll back to (`--tag`, `--to`) must be one a registry can hold.
+pub(crate) fn check_given(tag: &str) -> Result<(), UsageError> {
+    imprint_context::validate_tag(tag).map_err(|why| {
+        UsageError::new(
+            format!("{tag} is not a valid tag: {why}"),
+            "pass a tag from `imprint history` or `imprint status`",
+        )
+    })
+}
+
 /// Hashes the context (with the base images pinned in imprint.lock) and finds its tag.
 pub async fn tag_content(session: &Session, query: TagQuery<'_>) -> anyhow::Result<Tagged> {
     let settings = &session.settings;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::UsageError;
+use crate::image::check_given_tag;
 use crate::image::publish::Published;
 use crate::journal::{self, Back, Checkout, ImageRef, Planned, Record};
 use crate::lambda::tag_of;
@@ -64,12 +65,7 @@ pub async fn pushed_target(
     hash: Option<String>,
     printer: &Printer,
 ) -> anyhow::Result<Target> {
-    imprint_context::validate_tag(tag).map_err(|why| {
-        UsageError::new(
-            format!("{tag} is not a valid tag: {why}"),
-            "pass a tag from `imprint history` or `imprint status`",
-        )
-    })?;
+    check_given_tag(tag)?;
     let uri = registry.repository.uri(tag);
     let now = registry.manifest_digest(tag).await?;
     let digest = match (now, recorded) {
