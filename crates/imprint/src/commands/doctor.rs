@@ -91,8 +91,10 @@ pub async fn run(session: &Session, args: &DoctorArgs) -> anyhow::Result<ExitSta
     if want(Check::Disk) {
         check_disk(session, &mut checks);
     }
+    // The functions check's selection, for the Pulumi check (`select` costs a Lambda listing).
+    let mut selected = None;
     if AWS_CHECKS.iter().any(|n| want(*n)) {
-        check_aws(session, &mut checks).await;
+        selected = check_aws(session, &mut checks).await;
     }
     if want(Check::Lock) || want(Check::Context) {
         // One offline, read-only pass over imprint.lock serves both checks: the lock check
@@ -113,7 +115,7 @@ pub async fn run(session: &Session, args: &DoctorArgs) -> anyhow::Result<ExitSta
         }
     }
     if want(Check::Pulumi) {
-        check_pulumi(session, &mut checks).await;
+        check_pulumi(session, selected, &mut checks).await;
     }
     // Prerequisites run for what was asked; only what was asked is reported.
     checks.0.retain(|c| want(c.name));
@@ -225,8 +227,8 @@ fn gib(bytes: u64) -> String {
 }
 
 /// Region, credentials, registry, repository and functions, each skipped when what it needs
-/// failed.
-async fn check_aws(session: &Session, checks: &mut Checks) {
+/// failed; the functions selected, when that check got as far.
+async fn check_aws(session: &Session, checks: &mut Checks) -> Option<Vec<String>> {
     // The region check is the one every AWS command makes.
     let region = match session.aws().await {
         Ok(sdk) => {
@@ -250,21 +252,28 @@ async fn check_aws(session: &Session, checks: &mut Checks) {
     let tags = check_registry(session, credentials, checks).await;
     check_repository(session, tags, credentials, checks).await;
     if !credentials {
-        return checks.skip(Check::Functions, "needs AWS credentials");
+        checks.skip(Check::Functions, "needs AWS credentials");
+        return None;
     }
     match check_functions(session).await {
-        Ok(detail) => checks.ok(Check::Functions, detail),
-        Err(e) => checks.fail(
-            Check::Functions,
-            &e,
-            "create them (Pulumi), or fix [deploy] functions / select",
-        ),
+        Ok((names, detail)) => {
+            checks.ok(Check::Functions, detail);
+            Some(names)
+        }
+        Err(e) => {
+            checks.fail(
+                Check::Functions,
+                &e,
+                "create them (Pulumi), or fix [deploy] functions / select",
+            );
+            None
+        }
     }
 }
 
 /// The image functions the Pulumi stack holds are imprint.toml's (`pulumi stack export`),
-/// when a Pulumi program is there.
-async fn check_pulumi(session: &Session, checks: &mut Checks) {
+/// when a Pulumi program is there; `selected`: what the functions check selected, if it ran.
+async fn check_pulumi(session: &Session, selected: Option<Vec<String>>, checks: &mut Checks) {
     let settings = &session.settings;
     let Some(dir) = rollout::pulumi_program_dir(settings) else {
         return checks.skip(
@@ -296,10 +305,10 @@ async fn check_pulumi(session: &Session, checks: &mut Checks) {
             );
         }
     };
-    let configured: BTreeSet<String> = match &deploy.functions {
-        Some(names) => names.iter().cloned().collect(),
-        None => match check_functions_selected(session).await {
-            Ok(names) => names,
+    let configured: BTreeSet<String> = match selected {
+        Some(names) => names.into_iter().collect(),
+        None => match select_functions(session).await {
+            Ok(names) => names.into_iter().collect(),
             Err(e) => {
                 return checks.fail(
                     Check::Pulumi,
@@ -352,14 +361,14 @@ async fn check_pulumi(session: &Session, checks: &mut Checks) {
     );
 }
 
-/// The functions `[deploy] select` picks now.
-async fn check_functions_selected(session: &Session) -> anyhow::Result<BTreeSet<String>> {
-    let client = session.lambda().await?;
+/// The configured functions: `[deploy] functions` as listed (no AWS call), or what `select`
+/// picks now.
+async fn select_functions(session: &Session) -> anyhow::Result<Vec<String>> {
     let deploy = &session.settings.config.sections.deploy;
-    Ok(lambda::select(client, deploy, &[])
-        .await?
-        .into_iter()
-        .collect())
+    if let Some(names) = &deploy.functions {
+        return Ok(names.clone());
+    }
+    lambda::select(session.lambda().await?, deploy, &[]).await
 }
 
 /// STS answers with who we are.
@@ -483,7 +492,7 @@ async fn check_repository(
     }
 }
 
-async fn check_functions(session: &Session) -> anyhow::Result<String> {
+async fn check_functions(session: &Session) -> anyhow::Result<(Vec<String>, String)> {
     let client = session.lambda().await?;
     let names = lambda::select(client, &session.settings.config.sections.deploy, &[]).await?;
     let found = lambda::read_functions(client, &names).await?;
@@ -499,12 +508,13 @@ async fn check_functions(session: &Session) -> anyhow::Result<String> {
         )
         .into());
     }
-    Ok(format!(
+    let detail = format!(
         "{} image function{} exist: {}",
         found.len(),
         if found.len() == 1 { "" } else { "s" },
         names.join(", ")
-    ))
+    );
+    Ok((names, detail))
 }
 
 /// Every base image the Dockerfile names is pinned in imprint.lock for the platform.
