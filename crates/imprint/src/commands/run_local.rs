@@ -118,7 +118,12 @@ pub async fn run(session: &Session, args: &RunLocalArgs) -> anyhow::Result<ExitS
 
 /// The local image for the tree: the one built from this content, or a new build.
 async fn local_image(session: &Session) -> anyhow::Result<String> {
-    let tagged = tag_content(session, TagQuery::default())
+    let source = Source::read(&session.settings);
+    let query = TagQuery {
+        source: Some(&source),
+        ..TagQuery::default()
+    };
+    let tagged = tag_content(session, query)
         .await
         .context("failed to work out the tag")?;
     let existing = match &tagged.source {
@@ -134,6 +139,6 @@ async fn local_image(session: &Session) -> anyhow::Result<String> {
                 .note(&format!("reusing {image}, built from this content"));
             Ok(image)
         }
-        None => build_new(session, &tagged, false, &Source::read(&session.settings)),
+        None => build_new(session, &tagged, false, &source),
     }
 }
