@@ -20,14 +20,14 @@ pub struct AwsSection {
 }
 
 impl AwsSection {
-    /// This section over `base`, key by key.
-    pub fn over(self, base: Self) -> Self {
+    /// `overlay` over this section, key by key (as the other sections merge).
+    pub fn merge(self, overlay: Self) -> Self {
         Self {
-            region: self.region.or(base.region),
-            profile: self.profile.or(base.profile),
-            role_arn: self.role_arn.or(base.role_arn),
-            external_id: self.external_id.or(base.external_id),
-            session_name: self.session_name.or(base.session_name),
+            region: overlay.region.or(self.region),
+            profile: overlay.profile.or(self.profile),
+            role_arn: overlay.role_arn.or(self.role_arn),
+            external_id: overlay.external_id.or(self.external_id),
+            session_name: overlay.session_name.or(self.session_name),
         }
     }
 
@@ -90,7 +90,7 @@ mod tests {
             role_arn: Some("arn:aws:iam::210987654321:role/deployer".into()),
             ..AwsSection::default()
         };
-        let merged = prod.over(base);
+        let merged = base.merge(prod);
         assert_eq!(merged.region.as_deref(), Some("eu-west-1"));
         assert_eq!(merged.profile.as_deref(), Some("dev"));
         assert!(merged.check().is_ok());

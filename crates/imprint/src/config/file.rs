@@ -318,14 +318,14 @@ pub fn parse(text: &str, path: PathBuf, env: Option<&str>) -> Result<Config, Con
                 .into(),
         });
     }
-    let mut sections = base.clone();
-    if let Some(name) = env {
-        let overlay = raw
-            .env
+    // An environment's sections are merged once, into `envs`.
+    let sections = match env {
+        Some(name) => envs
             .get(name)
-            .ok_or_else(|| unknown_env(&path, name, raw.env.keys()))?;
-        sections = merge(sections, overlay.clone());
-    }
+            .cloned()
+            .ok_or_else(|| unknown_env(&path, name, envs.keys()))?,
+        None => base.clone(),
+    };
     if sections.deploy.functions.is_some() && sections.deploy.select.is_some() {
         return Err(ConfigError::Invalid {
             path,
@@ -474,7 +474,7 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
         },
         network: base.network.merge(overlay.network),
         gc: base.gc.merge(overlay.gc),
-        aws: overlay.aws.over(base.aws),
+        aws: base.aws.merge(overlay.aws),
     }
 }
 
