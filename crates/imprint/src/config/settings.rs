@@ -186,15 +186,20 @@ impl Settings {
                 .cloned()
                 .ok_or_else(|| file::unknown_env(&path(), name, config.envs.keys()))?,
         };
-        let invalid = |e: UsageError| ConfigError::Invalid {
+        // The file's check covered only the run's own environment.
+        let invalid = |section: &str, message: String| ConfigError::Invalid {
             path: path(),
             message: match from {
-                Some(name) => format!("[env.{name}] registry: {}", e.message),
-                None => format!("[registry]: {}", e.message),
+                Some(name) => format!("[env.{name}] {section}: {message}"),
+                None => format!("[{section}]: {message}"),
             },
         };
-        let mut registry =
-            registry_settings(&RegistryArgs::default(), &sections.registry).map_err(invalid)?;
+        sections
+            .aws
+            .check()
+            .map_err(|(key, why)| invalid("aws", format!("{key}: {why}")))?;
+        let mut registry = registry_settings(&RegistryArgs::default(), &sections.registry)
+            .map_err(|e| invalid("registry", e.message))?;
         // An endpoint given for this run (`--endpoint`, IMPRINT_REGISTRY_ENDPOINT) is where
         // its registry host is reached: a source on the same host goes there too.
         if let (Some(source), Some(own)) = (registry.as_mut(), self.registry.as_ref()) {

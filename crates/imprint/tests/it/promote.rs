@@ -138,7 +138,8 @@ fn promotion_within_one_registry_mounts_and_a_moved_tag_is_refused() {
                 "[registry]\nrepository = \"{host}/promo/dev\"\n\
                  [deploy]\nowner = \"pulumi\"\n\
                  [env.prod]\nregistry.repository = \"{host}/promo/prod\"\n\
-                 [env.other]\nregistry.repository = \"{other}/promo/other\"\n"
+                 [env.other]\nregistry.repository = \"{other}/promo/other\"\n\
+                 [env.bad]\nregistry.repository = \"{host}/promo/bad\"\naws.role_arn = \"arn:aws:iam::1:user/me\"\n"
             ),
         );
     let (tag, digest) = push(&p);
@@ -185,4 +186,13 @@ fn promotion_within_one_registry_mounts_and_a_moved_tag_is_refused() {
         .run(&["deploy", "--env", "other", "--tag", &tag, "--from", "nope"])
         .usage_error();
     assert!(unknown.stderr.contains("[env.nope]"), "{}", unknown.stderr);
+    // A source environment's own [aws] is checked as the run's is.
+    let bad = p
+        .run(&["deploy", "--env", "other", "--tag", &tag, "--from", "bad"])
+        .usage_error();
+    assert!(
+        bad.stderr.contains("[env.bad] aws: role_arn"),
+        "{}",
+        bad.stderr
+    );
 }
