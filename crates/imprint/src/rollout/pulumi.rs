@@ -68,7 +68,6 @@ pub async fn stack_functions(
     dir: &Path,
     stack: Option<&str>,
 ) -> anyhow::Result<Option<BTreeSet<String>>> {
-    use tokio::io::AsyncReadExt as _;
     let mut command = tokio::process::Command::new("pulumi");
     command
         .args(["stack", "export", "--non-interactive"])
@@ -90,14 +89,13 @@ pub async fn stack_functions(
         }
     };
     let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
+    // Both pipes are read at once and to their end (what is past a limit is dropped): a
+    // pipe left full would stop pulumi before it exits.
     let run = async {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        if let Some(s) = stdout.as_mut() {
-            s.take(MAX_EXPORT + 1).read_to_end(&mut out).await?;
-        }
-        if let Some(s) = stderr.as_mut() {
-            s.take(64 << 10).read_to_end(&mut err).await?;
-        }
+        let (out, err) = tokio::try_join!(
+            keep_first(stdout.as_mut(), MAX_EXPORT + 1),
+            keep_first(stderr.as_mut(), 64 << 10),
+        )?;
         anyhow::Ok((child.wait().await?, out, err))
     };
     let (status, out, err) = tokio::time::timeout(EXPORT_TIME, run).await.map_err(|_| {
@@ -126,6 +124,20 @@ pub async fn stack_functions(
             dir.display()
         )
     })
+}
+
+/// The first `limit` bytes of `pipe`, which is read to its end.
+async fn keep_first(
+    pipe: Option<&mut (impl tokio::io::AsyncRead + Unpin)>,
+    limit: u64,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut kept = Vec::new();
+    if let Some(pipe) = pipe {
+        (&mut *pipe).take(limit).read_to_end(&mut kept).await?;
+        tokio::io::copy(pipe, &mut tokio::io::sink()).await?;
+    }
+    Ok(kept)
 }
 
 /// The names of the image functions (`aws:lambda/function:Function` with `packageType`

@@ -241,10 +241,17 @@ fn doctor_compares_imprint_tomls_functions_with_the_pulumi_stacks() {
         p
     };
     // The Pulumi CLI cannot run here (its releases are not reachable): a stand-in prints
-    // the stack export the test wrote (a fixture, named as such).
-    let (p, log) = project().with_stand_in("pulumi", "cat \"$HOME/export.json\"");
+    // the stack export the test wrote (a fixture, named as such), after more warnings on
+    // stderr than a pipe holds (a reader that left stderr unread would wait on it forever).
+    let (p, log) = project().with_stand_in(
+        "pulumi",
+        "head -c 300000 /dev/zero | tr '\\0' w >&2; cat \"$HOME/export.json\"",
+    );
     std::fs::write(p.home().join("export.json"), stack_export(&["a", "c"])).unwrap();
-    let run = p.run(&["doctor", "--check", "pulumi", "--json"]);
+    let run = p.run_within(
+        &["doctor", "--check", "pulumi", "--json"],
+        std::time::Duration::from_secs(60),
+    );
     assert_eq!(run.code, 1, "{}", run.stdout);
     let check = &run.json()["checks"][0];
     let detail = check["detail"].as_str().unwrap();
