@@ -112,12 +112,17 @@ struct HelperReply {
     secret: String,
 }
 
+/// The docker CLI's configuration folder: `$DOCKER_CONFIG`, else `~/.docker`.
+pub fn docker_config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker"))
+}
+
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 fn config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("config.json"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+    docker_config_dir().map(|dir| dir.join("config.json"))
 }
 
 /// `https://host/v1/` → `host`: docker config keys may carry a scheme and a path.

@@ -300,6 +300,79 @@ fn bad_inputs_exit_2_naming_the_path_with_a_hint() {
         .success();
 }
 
+/// `--builder docker` (the default) is BuildKit exactly when the docker CLI would find its
+/// buildx plugin, found without running docker: a BuildKit-only ignore file tells which
+/// builder's context was hashed.
+#[test]
+fn docker_means_buildkit_when_the_cli_finds_its_buildx_plugin() {
+    for dir in [
+        "/usr/local/lib/docker/cli-plugins",
+        "/usr/local/libexec/docker/cli-plugins",
+        "/usr/lib/docker/cli-plugins",
+        "/usr/libexec/docker/cli-plugins",
+    ] {
+        let plugin = std::path::Path::new(dir).join("docker-buildx");
+        assert!(
+            !plugin.exists(),
+            "this test needs a machine without a system-wide buildx plugin ({})",
+            plugin.display()
+        );
+    }
+    let (p, docker_log) = example().with_stand_in("docker", "exit 1");
+    p.file("Dockerfile.dockerignore", "x\n");
+    let is_legacy = |p: &Project| {
+        let run = p.run(&["tag", "--offline"]);
+        match run.code {
+            0 => false,
+            2 if run.stderr.contains("BuildKit-only ignore file") => true,
+            _ => panic!("{}", run.stderr),
+        }
+    };
+    assert!(is_legacy(&p), "no plugin anywhere: the legacy builder");
+    let install = |dir: &std::path::Path| {
+        fs::create_dir_all(dir).unwrap();
+        fs::write(dir.join("docker-buildx"), "#!/bin/sh\nexit 0\n").unwrap();
+        fs::set_permissions(dir.join("docker-buildx"), fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let plugins = p.home().join(".docker/cli-plugins");
+    install(&plugins);
+    assert!(
+        !is_legacy(&p),
+        "~/.docker/cli-plugins/docker-buildx: BuildKit"
+    );
+    let p = p.env("DOCKER_BUILDKIT", "0");
+    assert!(is_legacy(&p), "DOCKER_BUILDKIT=0 turns it off");
+    let p = p.env("DOCKER_BUILDKIT", "1");
+    fs::set_permissions(
+        plugins.join("docker-buildx"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    assert!(is_legacy(&p), "a plugin file no one may run is no plugin");
+    fs::remove_dir_all(&plugins).unwrap();
+    let extra = p.home().join("extra-plugins");
+    install(&extra);
+    fs::write(
+        p.home().join(".docker/config.json"),
+        format!("{{\"cliPluginsExtraDirs\": [\"{}\"]}}", extra.display()),
+    )
+    .unwrap();
+    assert!(!is_legacy(&p), "a folder in cliPluginsExtraDirs");
+    fs::remove_dir_all(&extra).unwrap();
+    let custom = p.home().join("custom-config");
+    install(&custom.join("cli-plugins"));
+    let p = p.env("DOCKER_CONFIG", custom.to_str().unwrap());
+    assert!(!is_legacy(&p), "$DOCKER_CONFIG/cli-plugins");
+    fs::remove_dir_all(&custom).unwrap();
+    assert!(is_legacy(&p));
+    let p = p.env("IMPRINT_DOCKER", "/nonexistent/docker");
+    assert!(
+        !is_legacy(&p),
+        "no docker CLI here: hashed as BuildKit, today's default, would send it"
+    );
+    assert!(!docker_log.exists(), "docker was run to find its builder");
+}
+
 #[test]
 fn an_unreadable_input_is_an_error_never_a_skip() {
     let p = example();
