@@ -50,6 +50,23 @@ impl Stat {
     }
 
     /// Changed within [`RACY_NS`] of `stamp` (or after it).
+    /// What `statx` said (the device as `makedev` numbers it, as [`Stat::of`] does).
+    pub fn of_statx(stat: &rustix::fs::Statx) -> Self {
+        let ns = |t: &rustix::fs::StatxTimestamp| {
+            t.tv_sec
+                .saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(t.tv_nsec))
+        };
+        Self {
+            dev: rustix::fs::makedev(stat.stx_dev_major, stat.stx_dev_minor),
+            ino: stat.stx_ino,
+            size: stat.stx_size,
+            mode: u32::from(stat.stx_mode),
+            mtime: ns(&stat.stx_mtime),
+            ctime: ns(&stat.stx_ctime),
+        }
+    }
+
     pub(crate) fn is_racy(&self, stamp: i64) -> bool {
         self.mtime.max(self.ctime) >= stamp.saturating_sub(RACY_NS)
     }
@@ -165,9 +182,12 @@ impl HashCache {
         (entry.stat == *stat && !entry.stat.is_racy(self.stamp)).then_some(entry.hash)
     }
 
-    /// Every entry, in path order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Entry)> {
-        self.starts.iter().map(|&start| self.record_at(start))
+    /// The records from the first whose path is not below `path` (byte order) on.
+    pub(crate) fn iter_from(&self, path: &[u8]) -> impl Iterator<Item = (&[u8], Entry)> {
+        let at = self
+            .starts
+            .partition_point(|&start| self.record_at(start).0 < path);
+        self.starts[at..].iter().map(|&start| self.record_at(start))
     }
 
     /// How many files it holds.
@@ -280,6 +300,21 @@ mod tests {
             mtime,
             ctime: mtime,
         }
+    }
+
+    #[test]
+    fn statx_and_std_give_the_same_stat() {
+        let path = std::env::current_exe().unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let statx = rustix::fs::statx(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            rustix::fs::StatxFlags::BASIC_STATS,
+        )
+        .unwrap();
+        assert_eq!(Stat::of_statx(&statx), Stat::of(&meta));
+        assert_ne!(Stat::of(&meta).dev, 0);
     }
 
     #[test]

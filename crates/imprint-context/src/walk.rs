@@ -5,11 +5,13 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Statx, StatxFlags, CWD};
 
 use crate::builder::BuilderKind;
 use crate::cache::{Entry, HashCache, Stat};
@@ -147,22 +149,27 @@ pub(crate) fn walk(
         observer,
         stat_files: cache.is_some(),
     };
-    let mut found = walker.dir(Vec::new())?;
+    let mut found = walker.dir(None, Vec::new())?;
     if found.reincluded {
         let mut entries: Entries = found.runs.drain(..).flatten().collect();
         add_implied_parents(&mut entries);
         entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         found.runs = vec![entries];
     }
-    let hits = cache.map_or(0, |cache| from_cache(&mut found.runs, cache, observer));
     // In path order, so the first error reported is the same on every run.
-    found
+    let (hits, cached_bytes) = found
         .runs
         .par_iter_mut()
-        .map(|run| hash_run(root, run, observer))
-        .collect::<Vec<Result<(), ContextError>>>()
+        .map(|run| {
+            let hits = cache.map_or((0, 0), |cache| from_cache(run, cache));
+            hash_run(root, run, observer).map(|()| hits)
+        })
+        .collect::<Vec<Result<(usize, u64), ContextError>>>()
         .into_iter()
-        .collect::<Result<(), _>>()?;
+        .try_fold((0, 0), |(hits, bytes), run| {
+            run.map(|(h, b)| (hits + h, bytes + b))
+        })?;
+    observer.hashed(cached_bytes);
     let files = found
         .runs
         .iter()
@@ -241,12 +248,19 @@ fn next_cache(runs: &[Entries], stamp: i64) -> HashCache {
     HashCache::from_entries(stamp, entries)
 }
 
-/// Fills in the hash of every file whose stat `cache` has unchanged (both lists are in path
-/// order, so one pass side by side); returns how many.
-fn from_cache(runs: &mut [Entries], cache: &HashCache, observer: &dyn Observer) -> usize {
-    let mut cached = cache.iter().peekable();
+/// Fills in the hash of every file of `run` whose stat `cache` has unchanged (both are in
+/// path order, so one pass side by side from where the run begins); returns how many, and
+/// their bytes.
+fn from_cache(run: &mut Entries, cache: &HashCache) -> (usize, u64) {
+    let Some(first) = run
+        .iter()
+        .find(|(_, seen)| matches!(seen, Some(Seen::Stated(_))))
+    else {
+        return (0, 0);
+    };
+    let mut cached = cache.iter_from(&first.0.path).peekable();
     let (mut hits, mut bytes) = (0, 0);
-    for (input, seen) in runs.iter_mut().flatten() {
+    for (input, seen) in run.iter_mut() {
         let Some(Seen::Stated(stat)) = *seen else {
             continue;
         };
@@ -264,8 +278,7 @@ fn from_cache(runs: &mut [Entries], cache: &HashCache, observer: &dyn Observer) 
             bytes += stat.size;
         }
     }
-    observer.hashed(bytes);
-    hits
+    (hits, bytes)
 }
 
 /// Hashes the files of `run` the cache did not vouch for, in parallel. A run's files share
@@ -340,25 +353,18 @@ fn hash_one(
 }
 
 impl Walker<'_> {
-    /// One folder: its entries, then its subfolders in parallel, put together in path order.
-    fn dir(&self, dir_rel: Vec<u8>) -> Result<Found, ContextError> {
-        let dir_abs = absolute(self.root, &dir_rel);
-        let mut listing: Vec<(Vec<u8>, fs::DirEntry)> = fs::read_dir(&dir_abs)
-            .map_err(unreadable(dir_abs.clone()))?
-            .map(|entry| entry.map(|e| (e.file_name().as_bytes().to_vec(), e)))
-            .collect::<Result<_, _>>()
-            .map_err(unreadable(dir_abs.clone()))?;
+    /// One folder (`parent`'s entry named by the end of `dir_rel`, or the root): its entries,
+    /// then its subfolders in parallel, put together in path order.
+    fn dir(&self, parent: Option<BorrowedFd<'_>>, dir_rel: Vec<u8>) -> Result<Found, ContextError> {
+        let at = |rel: &[u8]| absolute(self.root, rel);
+        let fd = open_dir(self.root, parent, &dir_rel).map_err(unreadable(at(&dir_rel)))?;
+        let mut listing = list(&fd, &dir_rel).map_err(unreadable(at(&dir_rel)))?;
         listing.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out = Found::default();
         let mut items: Vec<Item> = Vec::with_capacity(listing.len() + 1);
         let mut bytes = 0;
-        for (name, entry) in listing {
-            let rel = if dir_rel.is_empty() {
-                name
-            } else {
-                [dir_rel.as_slice(), b"/", name.as_slice()].concat()
-            };
-            self.entry(&entry, rel, &mut out, &mut items, &mut bytes)?;
+        for (rel, file_type) in listing {
+            self.entry(&fd, rel, file_type, &mut out, &mut items, &mut bytes)?;
         }
         self.observer.found(bytes);
         items.sort_unstable_by(by_key);
@@ -372,7 +378,7 @@ impl Walker<'_> {
         // In path order, so the first error reported is the same on every run.
         let mut walked = unders
             .into_par_iter()
-            .map(|rel| self.dir(rel.clone()))
+            .map(|rel| self.dir(Some(fd.as_fd()), rel.clone()))
             .collect::<Vec<_>>()
             .into_iter();
         let mut run = Vec::with_capacity(items.len());
@@ -394,15 +400,23 @@ impl Walker<'_> {
 
     fn entry(
         &self,
-        entry: &fs::DirEntry,
+        dir: &OwnedFd,
         rel: Vec<u8>,
+        file_type: FileType,
         out: &mut Found,
         items: &mut Vec<Item>,
         bytes: &mut u64,
     ) -> Result<(), ContextError> {
         let at = |rel: &[u8]| absolute(self.root, rel);
-        // From the folder listing (d_type); one lstat only where it says nothing.
-        let file_type = entry.file_type().map_err(unreadable(at(&rel)))?;
+        let name = split_name(&rel).1;
+        // From the folder listing (d_type); one stat only where it says nothing.
+        let (file_type, mut stat) = match file_type {
+            FileType::Unknown => {
+                let stat = stat_at(dir, name).map_err(unreadable(at(&rel)))?;
+                (FileType::from_raw_mode(stat.stx_mode.into()), Some(stat))
+            }
+            known => (known, None),
+        };
         // Only paths in included folders are asked about here, unless `!` patterns exist.
         if let Some(pattern) = self.rules.excluded_by_below_included(&rel) {
             out.excluded.push(Excluded {
@@ -410,7 +424,7 @@ impl Walker<'_> {
                 pattern: pattern.display(),
                 line: pattern.line,
             });
-            if file_type.is_dir() && self.rules.may_reinclude_under(&rel) {
+            if file_type == FileType::Directory && self.rules.may_reinclude_under(&rel) {
                 out.reincluded = true;
                 if self.builder.sends_descended_excluded_dirs() {
                     items.push(Item::Leaf(Input::dir(rel.clone()), None));
@@ -419,33 +433,95 @@ impl Walker<'_> {
             }
             return Ok(());
         }
-        if file_type.is_dir() {
-            items.push(Item::Under(rel.clone()));
-            items.push(Item::Leaf(Input::dir(rel), None));
-        } else if file_type.is_file() && !self.stat_files {
-            items.push(Item::Leaf(Input::file(rel, 0, 0), Some(Seen::Listed)));
-        } else if file_type.is_file() {
-            // Relative to the open folder: no walk of the whole path again.
-            let meta = entry.metadata().map_err(unreadable(at(&rel)))?;
-            *bytes += meta.len();
-            let input = Input::file(rel, meta.permissions().mode(), meta.len());
-            items.push(Item::Leaf(input, Some(Seen::Stated(Stat::of(&meta)))));
-        } else if file_type.is_symlink() {
-            let target = fs::read_link(at(&rel)).map_err(unreadable(at(&rel)))?;
-            let input = Input::symlink(rel, target.as_os_str().as_bytes().to_vec());
-            items.push(Item::Leaf(input, None));
-        } else {
-            let what = if file_type.is_fifo() {
-                "fifo"
-            } else if file_type.is_socket() {
-                "socket"
-            } else {
-                "device"
-            };
-            out.special.push((rel, what));
+        match file_type {
+            FileType::Directory => {
+                items.push(Item::Under(rel.clone()));
+                items.push(Item::Leaf(Input::dir(rel), None));
+            }
+            FileType::RegularFile if !self.stat_files => {
+                items.push(Item::Leaf(Input::file(rel, 0, 0), Some(Seen::Listed)));
+            }
+            FileType::RegularFile => {
+                // Relative to the open folder: no walk of the whole path again.
+                let stat = match stat.take() {
+                    Some(stat) => stat,
+                    None => stat_at(dir, name).map_err(unreadable(at(&rel)))?,
+                };
+                let stat = Stat::of_statx(&stat);
+                *bytes += stat.size;
+                let input = Input::file(rel, stat.mode, stat.size);
+                items.push(Item::Leaf(input, Some(Seen::Stated(stat))));
+            }
+            FileType::Symlink => {
+                let target = rustix::fs::readlinkat(dir, name, Vec::new())
+                    .map_err(|e| unreadable(at(&rel))(e.into()))?;
+                let input = Input::symlink(rel, target.into_bytes());
+                items.push(Item::Leaf(input, None));
+            }
+            FileType::Fifo => out.special.push((rel, "fifo")),
+            FileType::Socket => out.special.push((rel, "socket")),
+            _ => out.special.push((rel, "device")),
         }
         Ok(())
     }
+}
+
+/// Opens a folder of the walk: the root, or `dir_rel`'s last component in its open parent
+/// (one path lookup, not one per component of the whole path).
+fn open_dir(
+    root: &Path,
+    parent: Option<BorrowedFd<'_>>,
+    dir_rel: &[u8],
+) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let fd = match parent {
+        Some(parent) => rustix::fs::openat(parent, split_name(dir_rel).1, flags, Mode::empty()),
+        None => rustix::fs::openat(CWD, root, flags & !OFlags::NOFOLLOW, Mode::empty()),
+    };
+    Ok(fd?)
+}
+
+thread_local! {
+    /// Each thread's buffer for `getdents64`.
+    static DIRENTS: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(32 * 1024));
+}
+
+/// The entries of the open folder `dir` (at `dir_rel`) but `.` and `..`: each one's path in
+/// the context and its type as the listing gives it.
+fn list(dir: &OwnedFd, dir_rel: &[u8]) -> std::io::Result<Vec<(Vec<u8>, FileType)>> {
+    DIRENTS.with_borrow_mut(|buffer| {
+        let mut listing = Vec::new();
+        let mut entries = RawDir::new(dir, buffer.spare_capacity_mut());
+        while let Some(entry) = entries.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let rel = if dir_rel.is_empty() {
+                name.to_vec()
+            } else {
+                let mut rel = Vec::with_capacity(dir_rel.len() + 1 + name.len());
+                rel.extend_from_slice(dir_rel);
+                rel.push(b'/');
+                rel.extend_from_slice(name);
+                rel
+            };
+            listing.push((rel, entry.file_type()));
+        }
+        Ok(listing)
+    })
+}
+
+/// `lstat` of `name` in the open folder `dir`.
+fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<Statx> {
+    Ok(rustix::fs::statx(
+        dir,
+        name,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS,
+    )?)
 }
 
 /// A re-included entry inside an excluded folder still arrives with its parent folders.

@@ -61,8 +61,8 @@ pub struct Layer {
     pub size: u64,
     /// `sha256:` of the uncompressed tar.
     pub diff_id: String,
-    /// The compressed file.
-    pub path: PathBuf,
+    /// The compressed file; none for a layer streamed to the registry as it was made.
+    pub path: Option<PathBuf>,
 }
 
 /// An image ready to push.
@@ -390,22 +390,27 @@ fn check_platform(config: &ConfigJson, expected: &str) -> Result<(), ImageError>
     }
 }
 
-/// Writes into the blob file and, when wanted, a copy.
+/// Writes into the blob file, or the copy, or both.
 struct Both<W> {
-    file: W,
+    file: Option<W>,
     copy: Option<Box<dyn LayerTee>>,
 }
 
 impl<W: Write> Write for Both<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write_all(buf)?;
+        if let Some(file) = &mut self.file {
+            file.write_all(buf)?;
+        }
         if let Some(copy) = &mut self.copy {
             copy.write_all(buf)?;
         }
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -429,7 +434,8 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// Compresses one layer member (decompressing first if the export holds it gzipped) into
-/// the blob folder; returns it with its uncompressed digest (the diff ID).
+/// the blob folder, or only into `copy` when there is one (a streamed layer is not stored:
+/// it goes out as it is made); returns it with its uncompressed digest (the diff ID).
 fn compress_member(
     member: &mut impl io::BufRead,
     label: &Path,
@@ -445,17 +451,24 @@ fn compress_member(
     } else {
         Box::new(member)
     };
-    let tmp =
-        tempfile::NamedTempFile::new_in(blobs).map_err(io_err("cannot create a file in", blobs))?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(io_err("cannot write", tmp.path()))?;
+    let tmp = match copy {
+        Some(_) => None,
+        None => Some(
+            tempfile::NamedTempFile::new_in(blobs)
+                .map_err(io_err("cannot create a file in", blobs))?,
+        ),
+    };
+    let file = match &tmp {
+        Some(tmp) => Some(BufWriter::with_capacity(
+            256 * 1024,
+            tmp.as_file()
+                .try_clone()
+                .map_err(io_err("cannot write", tmp.path()))?,
+        )),
+        None => None,
+    };
     let mut out = Hashing {
-        inner: Both {
-            file: BufWriter::with_capacity(256 * 1024, file),
-            copy,
-        },
+        inner: Both { file, copy },
         hasher: Sha256::new(),
         count: 0,
     };
@@ -465,12 +478,18 @@ fn compress_member(
         .map_err(io_err("cannot compress a layer of", label))?;
     let diff_id = format!("sha256:{}", imprint_context::hex(&uncompressed.finalize()));
     let digest = format!("sha256:{}", imprint_context::hex(&out.hasher.finalize()));
-    let path = blobs.join(digest.replace(':', "-"));
-    tmp.persist(&path).map_err(|e| ImageError::Io {
-        what: "cannot store",
-        path: path.clone(),
-        source: e.error,
-    })?;
+    let path = match tmp {
+        Some(tmp) => {
+            let path = blobs.join(digest.replace(':', "-"));
+            tmp.persist(&path).map_err(|e| ImageError::Io {
+                what: "cannot store",
+                path: path.clone(),
+                source: e.error,
+            })?;
+            Some(path)
+        }
+        None => None,
+    };
     let layer = Layer {
         digest,
         size: out.count,

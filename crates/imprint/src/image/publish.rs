@@ -86,9 +86,15 @@ async fn upload_blobs(
         .map(|layer| {
             let bar = bar.clone();
             async move {
-                let sent = match done.get(&layer.digest) {
-                    Some(&sent) => sent,
-                    None => registry.put_blob_file(&layer.digest, &layer.path).await?,
+                let sent = match (done.get(&layer.digest), &layer.path) {
+                    (Some(&sent), _) => sent,
+                    (None, Some(path)) => registry.put_blob_file(&layer.digest, path).await?,
+                    (None, None) => {
+                        return Err(RegistryError::Io {
+                            path: layer.digest.clone(),
+                            source: std::io::Error::other("a streamed layer was not taken"),
+                        })
+                    }
                 };
                 let result = sent.then_some(layer.size);
                 bar.inc(layer.size);
@@ -256,17 +262,29 @@ pub async fn push_local(
     local: &str,
 ) -> anyhow::Result<PushReport> {
     let sent = upload::Sent::load(&registry.repository);
-    let (events, heard) = tokio::sync::mpsc::unbounded_channel();
-    let watch = upload::Watch::new(sent, events);
-    let bar = session.printer.bytes_bar("pushing");
-    let (exported, uploaded) = tokio::join!(
-        export(session, local, watch),
-        upload::upload_as_exported(registry, heard, &bar)
-    );
-    bar.finish_and_clear();
-    // The blobs stay until the push ends: a layer not streamed is sent from its file.
-    let (image, (sent, layers), _blobs) = exported?;
-    let uploaded = uploaded?;
+    let mut exported = export_uploading(session, registry, local, sent, true).await?;
+    if exported
+        .image
+        .layers
+        .iter()
+        .any(|layer| layer.path.is_none() && !exported.uploaded.contains_key(&layer.digest))
+    {
+        // A streamed layer is not stored; the registry refused it, so it is made again.
+        session.printer.note(&format!(
+            "the registry of {} refused a streamed upload; exporting the image again to send its layers whole",
+            registry.repository
+        ));
+        let done = std::mem::take(&mut exported.uploaded);
+        exported = export_uploading(session, registry, local, exported.sent, false).await?;
+        exported.uploaded.extend(done);
+    }
+    let Exported {
+        image,
+        sent,
+        layers,
+        uploaded,
+        blobs: _blobs,
+    } = exported;
     let mut report = push_image(registry, &image, &tagged.tag, &session.printer, &uploaded).await?;
     sent.save(&layers);
     index::push(registry, &tagged.hashed, &tagged.tag, &image)
@@ -282,6 +300,47 @@ pub async fn push_local(
         report.blobs_skipped
     ));
     Ok(report)
+}
+
+/// An export read while its layers were uploaded.
+struct Exported {
+    image: Image,
+    /// What the repository was sent before.
+    sent: upload::Sent,
+    /// Every layer of the export: name, size, layer.
+    layers: Vec<(String, u64, Layer)>,
+    /// Layers the uploads took care of: digest → whether bytes went.
+    uploaded: HashMap<String, bool>,
+    /// The stored layers, until the push ends (a layer not uploaded yet is sent from its
+    /// file); removed when dropped.
+    blobs: tempfile::TempDir,
+}
+
+/// Exports the local image with its layers uploaded as they are made (`streams`: a large new
+/// layer may go out as it is compressed).
+async fn export_uploading(
+    session: &Session,
+    registry: &Registry,
+    local: &str,
+    sent: upload::Sent,
+    streams: bool,
+) -> anyhow::Result<Exported> {
+    let (events, heard) = tokio::sync::mpsc::unbounded_channel();
+    let watch = upload::Watch::new(sent, events, streams);
+    let bar = session.printer.bytes_bar("pushing");
+    let (exported, uploaded) = tokio::join!(
+        export(session, local, watch),
+        upload::upload_as_exported(registry, heard, &bar)
+    );
+    bar.finish_and_clear();
+    let (image, (sent, layers), blobs) = exported?;
+    Ok(Exported {
+        image,
+        sent,
+        layers,
+        uploaded: uploaded?,
+        blobs,
+    })
 }
 
 /// Exports the local image and turns it into registry blobs (in a scratch folder, removed

@@ -1,7 +1,7 @@
 //! Uploading layers while the export makes them: a large layer this repository has not been
-//! sent from here goes out as it is compressed (one streamed `PATCH`); every other layer is
-//! checked (`HEAD`) and sent whole the moment it is stored, while the next one is being
-//! compressed.
+//! sent from here goes out as it is compressed (one streamed `PATCH`, never stored); every
+//! other layer is checked (`HEAD`) and sent whole the moment it is stored, while the next one
+//! is being compressed.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -101,6 +101,8 @@ fn parse(line: &str) -> Option<(String, u64)> {
 pub(super) struct Watch {
     sent: Sent,
     events: mpsc::UnboundedSender<Event>,
+    /// Large layers may stream (else every layer is stored and sent whole).
+    streams: bool,
     /// The layer being compressed now is streaming (the export goes one layer at a time).
     streaming: bool,
     /// Every layer stored: export name, size, layer.
@@ -108,10 +110,12 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    pub(super) fn new(sent: Sent, events: mpsc::UnboundedSender<Event>) -> Self {
+    /// `streams`: whether a large layer new to the repository may go out as it is made.
+    pub(super) fn new(sent: Sent, events: mpsc::UnboundedSender<Event>, streams: bool) -> Self {
         Self {
             sent,
             events,
+            streams,
             streaming: false,
             layers: Vec::new(),
         }
@@ -127,7 +131,7 @@ impl Watch {
 impl LayerWatch for Watch {
     fn begins(&mut self, name: &str, size: u64) -> Option<Box<dyn LayerTee>> {
         self.streaming = false;
-        if size < STREAM_FROM || self.sent.knows(name, size) {
+        if !self.streams || size < STREAM_FROM || self.sent.knows(name, size) {
             return None;
         }
         let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
@@ -188,7 +192,8 @@ impl LayerTee for Chunks {
 }
 
 /// Every layer's upload (digest → whether bytes were sent), run as the export reports them
-/// until it ends.
+/// until it ends. A streamed layer the registry refused is missing: it was not stored, so it
+/// needs another export.
 pub(super) async fn upload_as_exported(
     registry: &Registry,
     mut events: mpsc::UnboundedReceiver<Event>,
@@ -216,21 +221,25 @@ pub(super) async fn upload_as_exported(
     Ok(done)
 }
 
-/// A stored layer: sent whole unless the registry has it.
+/// A stored layer: sent whole unless the registry has it (a streamed one, not stored, is
+/// left missing).
 async fn whole(
     registry: &Registry,
     layer: Layer,
     bar: &ProgressBar,
 ) -> Result<Option<(String, bool)>, RegistryError> {
+    let Some(path) = &layer.path else {
+        return Ok(None);
+    };
     bar.inc_length(layer.size);
-    let uploaded = registry.put_blob_file(&layer.digest, &layer.path).await?;
+    let uploaded = registry.put_blob_file(&layer.digest, path).await?;
     bar.inc(layer.size);
     Ok(Some((layer.digest, uploaded)))
 }
 
 /// A layer sent as it is compressed, in one streamed `PATCH`. A registry that refuses it
-/// gets the stored layer whole instead; an export that stops midway leaves nothing (its own
-/// error says why).
+/// leaves it missing (the export is read again, sending it whole); an export that stops
+/// midway leaves nothing (its own error says why).
 async fn streamed(
     registry: &Registry,
     mut pieces: mpsc::Receiver<Piece>,
@@ -286,7 +295,7 @@ async fn streamed(
 fn refused(e: RegistryError) -> Result<(), RegistryError> {
     match e {
         RegistryError::Status { .. } => {
-            tracing::info!("the registry refused a chunked upload ({e}); sending the layer whole");
+            tracing::info!("the registry refused a chunked upload ({e}); the layer goes whole");
             Ok(())
         }
         _ => Err(e),

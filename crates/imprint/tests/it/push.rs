@@ -369,13 +369,17 @@ fn large_layer(p: &Project) {
 /// Builds and pushes a large-layer project to `name` through the ECR stand-in (which
 /// refuses parts under 5 MiB but the last); the push report and the stand-in's log of the
 /// repository's blob uploads.
-fn push_large_through_standin(name: &str) -> (serde_json::Value, Vec<serde_json::Value>) {
+/// Pushes a large layer through the ECR stand-in: the push's JSON report and stderr, and
+/// the stand-in's log of blob uploads.
+fn push_large_through_standin(name: &str) -> (serde_json::Value, String, Vec<serde_json::Value>) {
     let p = ecr_servers(name);
     large_layer(&p);
     p.run(&["build"]).success();
-    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let run = p.run(&["push", "--create-repo", "--json"]).success();
+    let pushed = run.json();
     assert_eq!(pushed["outcome"], "pushed");
-    (pushed, standin_log(&format!("/v2/{name}/blobs/uploads/")))
+    let log = standin_log(&format!("/v2/{name}/blobs/uploads/"));
+    (pushed, run.stderr, log)
 }
 
 #[test]
@@ -397,7 +401,8 @@ fn a_large_layer_streams_out_while_it_is_compressed() {
 
     // Through the ECR stand-in.
     let name = "chunked-ecr";
-    let (pushed, uploads) = push_large_through_standin(name);
+    let (pushed, stderr, uploads) = push_large_through_standin(name);
+    assert!(!stderr.contains("exporting the image again"), "{stderr}");
     let patches = uploads.iter().filter(|r| r["method"] == "PATCH").count();
     assert_eq!(patches, 1, "the layer streamed in one PATCH: {uploads:?}");
     // Every part taken: none refused and sent again whole.
@@ -419,10 +424,15 @@ fn a_large_layer_streams_out_while_it_is_compressed() {
 #[test]
 fn a_registry_that_refuses_patch_gets_the_layer_in_one_put() {
     let name = "nochunks-layer";
-    let (pushed, uploads) = push_large_through_standin(name);
+    let (pushed, stderr, uploads) = push_large_through_standin(name);
     let refused: Vec<_> = uploads.iter().filter(|r| r["method"] == "PATCH").collect();
     assert_eq!(refused.len(), 1, "{uploads:?}");
     assert_eq!(refused[0]["status"], 405);
+    // A streamed layer is not stored, so the image is exported again, its layers stored.
+    assert!(
+        stderr.contains("refused a streamed upload; exporting the image again"),
+        "{stderr}"
+    );
     // The layer went whole: a PUT carrying it was taken.
     let layer = serde_json::from_slice::<serde_json::Value>(
         &block_on(standin_registry(name).get_manifest(pushed["tag"].as_str().unwrap()))
