@@ -49,7 +49,6 @@ impl Stat {
         }
     }
 
-    /// Changed within [`RACY_NS`] of `stamp` (or after it).
     /// What `statx` said (the device as `makedev` numbers it, as [`Stat::of`] does).
     pub fn of_statx(stat: &rustix::fs::Statx) -> Self {
         let ns = |t: &rustix::fs::StatxTimestamp| {
@@ -67,8 +66,27 @@ impl Stat {
         }
     }
 
+    /// Changed within [`RACY_NS`] of `stamp` (or after it).
     pub(crate) fn is_racy(&self, stamp: i64) -> bool {
         self.mtime.max(self.ctime) >= stamp.saturating_sub(RACY_NS)
+    }
+}
+
+/// The cache a walk compares stats with.
+#[derive(Clone, Copy)]
+pub enum CacheSource<'a> {
+    /// None: every file is read (and no file stat-ed before it is opened).
+    None,
+    /// This one.
+    Loaded(&'a HashCache),
+    /// The one this loads (`None`: there is none fit to use), read and checked while the
+    /// walk reads the folders.
+    Load(&'a (dyn Fn() -> Option<HashCache> + Sync)),
+}
+
+impl<'a> From<Option<&'a HashCache>> for CacheSource<'a> {
+    fn from(cache: Option<&'a HashCache>) -> Self {
+        cache.map_or(Self::None, Self::Loaded)
     }
 }
 

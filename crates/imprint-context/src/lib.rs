@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 pub use builder::BuilderKind;
-pub use cache::HashCache;
+pub use cache::{CacheSource, HashCache};
 pub use error::ContextError;
 pub use hash::{Observer, Quiet};
 pub use ignore::IgnoreRules;
@@ -141,18 +141,18 @@ pub fn hash_context(
     params: &BuildParams,
     observer: &dyn Observer,
 ) -> Result<ContextHash, ContextError> {
-    hash_context_cached(root, params, observer, None).map(|(hashed, _)| hashed)
+    hash_context_cached(root, params, observer, CacheSource::None).map(|(hashed, _)| hashed)
 }
 
-/// [`hash_context`], reading no file whose stat `cache` has unchanged; also the cache for
-/// the next run (every file of this one that is not racy), or `None` when `cache` holds
+/// [`hash_context`], reading no file whose stat the cache has unchanged; also the cache for
+/// the next run (every file of this one that is not racy), or `None` when the cache holds
 /// this run's files unchanged, or all but a few that cost less to hash again than a new cache
 /// costs to write. The hash is the same with any cache or none.
 pub fn hash_context_cached(
     root: &Path,
     params: &BuildParams,
     observer: &dyn Observer,
-    cache: Option<&HashCache>,
+    cache: CacheSource<'_>,
 ) -> Result<(ContextHash, Option<HashCache>), ContextError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Statx, StatxFlags, CWD};
 
 use crate::builder::BuilderKind;
-use crate::cache::{Entry, HashCache, Stat};
+use crate::cache::{CacheSource, Entry, HashCache, Stat};
 use crate::error::ContextError;
 use crate::hash::{hash_open, Observer};
 use crate::ignore::IgnoreRules;
@@ -133,13 +133,13 @@ struct Walker<'a> {
 }
 
 /// Walks `root` with `rules` as `builder` would, hashing every file it sends (a file whose
-/// stat `cache` has unchanged is not read). `stamp`: when the walk began, for the next cache.
+/// stat the cache has unchanged is not read). `stamp`: when the walk began, for the next cache.
 pub(crate) fn walk(
     root: &Path,
     rules: &IgnoreRules,
     builder: BuilderKind,
     observer: &dyn Observer,
-    cache: Option<&HashCache>,
+    source: CacheSource<'_>,
     stamp: i64,
 ) -> Result<Walk, ContextError> {
     let walker = Walker {
@@ -147,9 +147,21 @@ pub(crate) fn walk(
         rules,
         builder,
         observer,
-        stat_files: cache.is_some(),
+        stat_files: !matches!(source, CacheSource::None),
     };
-    let mut found = walker.dir(None, Vec::new())?;
+    // A cache to load is read and checked while the folders are read.
+    let (found, loaded) = rayon::join(
+        || walker.dir(None, Vec::new()),
+        || match source {
+            CacheSource::Load(load) => load(),
+            CacheSource::None | CacheSource::Loaded(_) => None,
+        },
+    );
+    let cache = match source {
+        CacheSource::Loaded(cache) => Some(cache),
+        _ => loaded.as_ref(),
+    };
+    let mut found = found?;
     if found.reincluded {
         let mut entries: Entries = found.runs.drain(..).flatten().collect();
         add_implied_parents(&mut entries);
@@ -179,12 +191,9 @@ pub(crate) fn walk(
     let next_cache = cache
         .is_none_or(|c| worth_writing(c, &found.runs, hits, files, stamp))
         .then(|| next_cache(&found.runs, stamp));
-    let inputs = found
-        .runs
-        .into_iter()
-        .flatten()
-        .map(|(input, _)| input)
-        .collect();
+    // Sized once: 50,000 entries moved once, not again at each doubling.
+    let mut inputs = Vec::with_capacity(found.runs.iter().map(Vec::len).sum());
+    inputs.extend(found.runs.into_iter().flatten().map(|(input, _)| input));
     found.excluded.sort_by(|a, b| a.path.cmp(&b.path));
     found.special.sort();
     Ok(Walk {

@@ -104,7 +104,7 @@ fn the_cache_never_changes_a_hash() {
             std::thread::sleep(Duration::from_millis(2_200));
         }
         let plain = hash_context(root, &p, &Quiet).unwrap().hex();
-        let (hashed, next) = hash_context_cached(root, &p, &Quiet, cache.as_ref()).unwrap();
+        let (hashed, next) = hash_context_cached(root, &p, &Quiet, cache.as_ref().into()).unwrap();
         assert_eq!(
             hashed.hex(),
             plain,
@@ -137,14 +137,14 @@ fn the_cache_is_written_again_only_when_that_saves_more_than_it_costs() {
     // Past the racy window, so what changed can be cached.
     let settle = || std::thread::sleep(Duration::from_millis(2_200));
     settle();
-    let (_, first) = hash_context_cached(root, &p, &Quiet, None).unwrap();
+    let (_, first) = hash_context_cached(root, &p, &Quiet, None.into()).unwrap();
     let cache = first.expect("no cache yet: one is written");
     assert_eq!(cache.len(), 401, "the 400 files and the Dockerfile");
 
     // One file edited: hashing it again next time costs less than a new cache of 400.
     fs::write(name(7), "print('edited')\n").unwrap();
     settle();
-    let (hashed, next) = hash_context_cached(root, &p, &Quiet, Some(&cache)).unwrap();
+    let (hashed, next) = hash_context_cached(root, &p, &Quiet, Some(&cache).into()).unwrap();
     assert!(next.is_none(), "a cache was written for one edited file");
     assert_eq!(hashed.hex(), hash_context(root, &p, &Quiet).unwrap().hex());
 
@@ -153,16 +153,16 @@ fn the_cache_is_written_again_only_when_that_saves_more_than_it_costs() {
         fs::write(name(i), format!("print('again {i}')\n")).unwrap();
     }
     settle();
-    let (hashed, next) = hash_context_cached(root, &p, &Quiet, Some(&cache)).unwrap();
+    let (hashed, next) = hash_context_cached(root, &p, &Quiet, Some(&cache).into()).unwrap();
     let next = next.expect("300 files hashed again: the cache pays");
     assert_eq!(hashed.hex(), hash_context(root, &p, &Quiet).unwrap().hex());
-    let (_, after) = hash_context_cached(root, &p, &Quiet, Some(&next)).unwrap();
+    let (_, after) = hash_context_cached(root, &p, &Quiet, Some(&next).into()).unwrap();
     assert!(after.is_none(), "the new cache holds every file");
 
     // Most files gone: the old records are dropped.
     for i in 0..300 {
         fs::remove_file(name(i)).unwrap();
     }
-    let (_, next) = hash_context_cached(root, &p, &Quiet, Some(&cache)).unwrap();
+    let (_, next) = hash_context_cached(root, &p, &Quiet, Some(&cache).into()).unwrap();
     assert_eq!(next.map(|c| c.len()), Some(101));
 }

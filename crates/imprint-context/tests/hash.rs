@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use imprint_context::{
-    hash_context, hash_context_cached, BuildParams, BuilderKind, ContextError, InputKind, Quiet,
+    hash_context, hash_context_cached, BuildParams, BuilderKind, CacheSource, ContextError,
+    HashCache, InputKind, Quiet,
 };
 
 mod support;
@@ -460,13 +461,24 @@ fn entries_come_in_byte_order_with_their_own_hashes_cached_or_not() {
     }
     // Aged past the racy window, so that the second walk takes every hash from the cache.
     std::thread::sleep(Duration::from_millis(2_100));
-    let (first, cache) = hash_context_cached(t.root(), &p, &Quiet, None).unwrap();
+    let (first, cache) = hash_context_cached(t.root(), &p, &Quiet, None.into()).unwrap();
     let cache = cache.expect("a first walk writes a cache");
     assert_eq!(cache.len(), cold.files as usize);
-    let (warm, unchanged) = hash_context_cached(t.root(), &p, &Quiet, Some(&cache)).unwrap();
+    let (warm, unchanged) = hash_context_cached(t.root(), &p, &Quiet, Some(&cache).into()).unwrap();
     assert!(unchanged.is_none(), "nothing changed: the cache stands");
     assert_eq!(warm.inputs, cold.inputs);
     assert_eq!((first.hex(), warm.hex()), (cold.hex(), cold.hex()));
+    // Loaded while the folders are read: the same; and a cache that cannot be loaded is
+    // written again.
+    let load = || Some(cache.clone());
+    let (loaded, unchanged) =
+        hash_context_cached(t.root(), &p, &Quiet, CacheSource::Load(&load)).unwrap();
+    assert!(unchanged.is_none());
+    assert_eq!(loaded.inputs, cold.inputs);
+    let (unloaded, rewritten) =
+        hash_context_cached(t.root(), &p, &Quiet, CacheSource::Load(&|| None)).unwrap();
+    assert_eq!(rewritten.as_ref().map(HashCache::len), Some(cache.len()));
+    assert_eq!(unloaded.hex(), cold.hex());
 }
 
 #[test]
@@ -486,8 +498,9 @@ fn re_included_entries_keep_byte_order_and_their_parents() {
         let hashed = match cached {
             false => hash_context(t.root(), &t.params(), &Quiet).unwrap(),
             true => {
-                let (_, cache) = hash_context_cached(t.root(), &t.params(), &Quiet, None).unwrap();
-                hash_context_cached(t.root(), &t.params(), &Quiet, cache.as_ref())
+                let (_, cache) =
+                    hash_context_cached(t.root(), &t.params(), &Quiet, None.into()).unwrap();
+                hash_context_cached(t.root(), &t.params(), &Quiet, cache.as_ref().into())
                     .unwrap()
                     .0
             }

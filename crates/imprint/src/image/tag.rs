@@ -1,7 +1,9 @@
 //! Which tag the current content has: the one already pushed (through the index artifact),
 //! the one already built locally, or a new one from the template and the clock.
 
-use imprint_context::{hash_context_cached, ContextHash, HashCache, Needs, Observer, TagMetadata};
+use imprint_context::{
+    hash_context_cached, CacheSource, ContextHash, HashCache, Needs, Observer, TagMetadata,
+};
 use indicatif::ProgressBar;
 
 use super::index::{self, Pushed};
@@ -153,11 +155,18 @@ pub fn hash_tree(build: &BuildSettings, printer: &Printer) -> anyhow::Result<Con
         build.params.builder
     );
     let cache_file = build.hash_cache.then(|| cache_path(build)).flatten();
-    let old = cache_file
-        .as_deref()
-        .and_then(|path| load_cache(path, printer));
+    // Read while the walk reads the folders; with none there, no file is stat-ed twice.
+    let load = || {
+        cache_file
+            .as_deref()
+            .and_then(|path| load_cache(path, printer))
+    };
+    let source = match &cache_file {
+        Some(path) if path.exists() => CacheSource::Load(&load),
+        _ => CacheSource::None,
+    };
     let progress = Progress(printer.bytes_bar("hashing"));
-    let result = hash_context_cached(&build.context, &build.params, &progress, old.as_ref());
+    let result = hash_context_cached(&build.context, &build.params, &progress, source);
     progress.0.finish_and_clear();
     let (hashed, next) = result?;
     // `None`: the cache on disk is still exact.
