@@ -122,6 +122,18 @@ fn unreadable(path: PathBuf) -> impl FnOnce(std::io::Error) -> ContextError {
     move |source| ContextError::Unreadable { path, source }
 }
 
+/// [`unreadable`] for `rel` in the context at `root`, its path made only for an error (not
+/// once per file walked).
+fn unreadable_at<'a>(
+    root: &'a Path,
+    rel: &'a [u8],
+) -> impl FnOnce(std::io::Error) -> ContextError + 'a {
+    move |source| ContextError::Unreadable {
+        path: absolute(root, rel),
+        source,
+    }
+}
+
 struct Walker<'a> {
     root: &'a Path,
     rules: &'a IgnoreRules,
@@ -365,9 +377,9 @@ impl Walker<'_> {
     /// One folder (`parent`'s entry named by the end of `dir_rel`, or the root): its entries,
     /// then its subfolders in parallel, put together in path order.
     fn dir(&self, parent: Option<BorrowedFd<'_>>, dir_rel: Vec<u8>) -> Result<Found, ContextError> {
-        let at = |rel: &[u8]| absolute(self.root, rel);
-        let fd = open_dir(self.root, parent, &dir_rel).map_err(unreadable(at(&dir_rel)))?;
-        let mut listing = list(&fd, &dir_rel).map_err(unreadable(at(&dir_rel)))?;
+        let fd =
+            open_dir(self.root, parent, &dir_rel).map_err(unreadable_at(self.root, &dir_rel))?;
+        let mut listing = list(&fd, &dir_rel).map_err(unreadable_at(self.root, &dir_rel))?;
         listing.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out = Found::default();
         let mut items: Vec<Item> = Vec::with_capacity(listing.len() + 1);
@@ -416,12 +428,11 @@ impl Walker<'_> {
         items: &mut Vec<Item>,
         bytes: &mut u64,
     ) -> Result<(), ContextError> {
-        let at = |rel: &[u8]| absolute(self.root, rel);
         let name = split_name(&rel).1;
         // From the folder listing (d_type); one stat only where it says nothing.
         let (file_type, mut stat) = match file_type {
             FileType::Unknown => {
-                let stat = stat_at(dir, name).map_err(unreadable(at(&rel)))?;
+                let stat = stat_at(dir, name).map_err(unreadable_at(self.root, &rel))?;
                 (FileType::from_raw_mode(stat.stx_mode.into()), Some(stat))
             }
             known => (known, None),
@@ -454,7 +465,7 @@ impl Walker<'_> {
                 // Relative to the open folder: no walk of the whole path again.
                 let stat = match stat.take() {
                     Some(stat) => stat,
-                    None => stat_at(dir, name).map_err(unreadable(at(&rel)))?,
+                    None => stat_at(dir, name).map_err(unreadable_at(self.root, &rel))?,
                 };
                 let stat = Stat::of_statx(&stat);
                 *bytes += stat.size;
@@ -463,7 +474,7 @@ impl Walker<'_> {
             }
             FileType::Symlink => {
                 let target = rustix::fs::readlinkat(dir, name, Vec::new())
-                    .map_err(|e| unreadable(at(&rel))(e.into()))?;
+                    .map_err(|e| unreadable_at(self.root, &rel)(e.into()))?;
                 let input = Input::symlink(rel, target.into_bytes());
                 items.push(Item::Leaf(input, None));
             }
