@@ -184,12 +184,6 @@ pub fn hash_context_cached(
 
     let mut walked = walk::walk(root, &rules, params.builder, observer, cache, stamp)?;
     let next = walked.next_cache.take();
-    let files = walked
-        .inputs
-        .iter()
-        .filter(|i| i.kind == InputKind::File)
-        .count() as u64;
-    let bytes = walked.inputs.iter().map(|i| i.size).sum();
 
     let dockerfile_rel = relative_to(&params.dockerfile, root);
     let (dockerfile_hash, _) = hash::hash_file(&params.dockerfile)?;
@@ -211,8 +205,8 @@ pub fn hash_context_cached(
         ignore_file: ignore.map(|(rel, _)| rel),
         dockerfile: dockerfile_rel,
         warnings,
-        files,
-        bytes,
+        files: walked.files,
+        bytes: walked.bytes,
     };
     Ok((hashed, next))
 }

@@ -29,6 +29,9 @@ pub(crate) struct Walk {
     pub excluded: Vec<Excluded>,
     /// Fifos, sockets and devices: never sent by a builder, left out with a warning.
     pub special: Vec<(Vec<u8>, &'static str)>,
+    /// Files sent, and their bytes.
+    pub files: u64,
+    pub bytes: u64,
     /// The cache for the next walk: every file with its stat, or `None` when the cache given
     /// should stay (it holds these files, or all but a few the next walk hashes again for
     /// less than writing a new cache costs).
@@ -55,15 +58,129 @@ impl Seen {
     }
 }
 
-/// Entries the builder sends, files with what the walk saw.
-type Entries = Vec<(Input, Option<Seen>)>;
+/// Entries the builder sends, in path order, side by side with what the walk saw of each
+/// file (so that the entries are handed on as they are, in one move).
+#[derive(Debug, Default)]
+struct Run {
+    inputs: Vec<Input>,
+    seen: Vec<Option<Seen>>,
+}
+
+impl Run {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            inputs: Vec::with_capacity(n),
+            seen: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, input: Input, seen: Option<Seen>) {
+        self.inputs.push(input);
+        self.seen.push(seen);
+    }
+
+    fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Input, &Option<Seen>)> {
+        self.inputs.iter().zip(&self.seen)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&mut Input, &mut Option<Seen>)> {
+        self.inputs.iter_mut().zip(&mut self.seen)
+    }
+
+    /// Runs joined into one, in path order, with the parent folders re-included entries
+    /// imply.
+    fn joined_with_parents(runs: Vec<Run>) -> Self {
+        let mut entries: Vec<(Input, Option<Seen>)> = runs
+            .into_iter()
+            .flat_map(|run| run.inputs.into_iter().zip(run.seen))
+            .collect();
+        add_implied_parents(&mut entries);
+        entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        let mut run = Run::with_capacity(entries.len());
+        for (input, seen) in entries {
+            run.push(input, seen);
+        }
+        run
+    }
+}
+
+/// What the walk's runs found, summed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// Files sent, and their bytes.
+    files: usize,
+    bytes: u64,
+    /// Files whose hash the cache gave, and their bytes.
+    hits: usize,
+    cached_bytes: u64,
+    /// Files hashed that a new cache would hold (not racy), and their bytes.
+    fresh: usize,
+    fresh_bytes: u64,
+}
+
+impl Tally {
+    /// `run`'s files once hashed, `hits` of them (`cached_bytes`) from the cache, in a walk
+    /// begun at `stamp`.
+    fn of(run: &Run, (hits, cached_bytes): (usize, u64), stamp: i64) -> Self {
+        let mut tally = Self {
+            hits,
+            cached_bytes,
+            ..Self::default()
+        };
+        for (input, seen) in run.iter() {
+            let Some(seen) = seen else {
+                continue;
+            };
+            tally.files += 1;
+            tally.bytes += input.size;
+            if let Seen::Hashed(stat) = seen {
+                if stat.size == input.size && !stat.is_racy(stamp) {
+                    tally.fresh += 1;
+                    tally.fresh_bytes += stat.size;
+                }
+            }
+        }
+        tally
+    }
+
+    /// Whether a new cache is worth writing over `cache`: it saves the next walk enough
+    /// hashing (files `cache` did not vouch for and a new one would), or `cache` holds many
+    /// files that are gone. Otherwise `cache` stays: it vouches for the files it still can,
+    /// and the few it does not are hashed again, as this time. A hash never depends on it.
+    fn worth_writing(&self, cache: &HashCache) -> bool {
+        if self.hits == self.files && cache.len() == self.files {
+            return false;
+        }
+        let unused = cache.len().saturating_sub(self.hits);
+        self.fresh >= REWRITE_FILES || self.fresh_bytes >= REWRITE_BYTES || unused > cache.len() / 4
+    }
+}
+
+impl std::ops::Add for Tally {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            files: self.files + other.files,
+            bytes: self.bytes + other.bytes,
+            hits: self.hits + other.hits,
+            cached_bytes: self.cached_bytes + other.cached_bytes,
+            fresh: self.fresh + other.fresh,
+            fresh_bytes: self.fresh_bytes + other.fresh_bytes,
+        }
+    }
+}
 
 /// What reading the folders found, before any file is hashed.
 #[derive(Debug, Default)]
 struct Found {
     /// Entries the builder sends in path order, in runs (joined once, at the end: a deep
     /// tree's entries are not moved once per level).
-    runs: Vec<Entries>,
+    runs: Vec<Run>,
     excluded: Vec<Excluded>,
     special: Vec<(Vec<u8>, &'static str)>,
     /// Some excluded folder was walked for re-included entries (which need their parents).
@@ -175,43 +292,36 @@ pub(crate) fn walk(
     };
     let mut found = found?;
     if found.reincluded {
-        let mut entries: Entries = found.runs.drain(..).flatten().collect();
-        add_implied_parents(&mut entries);
-        entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-        found.runs = vec![entries];
+        found.runs = vec![Run::joined_with_parents(std::mem::take(&mut found.runs))];
     }
     // In path order, so the first error reported is the same on every run.
-    let (hits, cached_bytes) = found
+    let tally = found
         .runs
         .par_iter_mut()
         .map(|run| {
             let hits = cache.map_or((0, 0), |cache| from_cache(run, cache));
-            hash_run(root, run, observer).map(|()| hits)
+            hash_run(root, run, observer).map(|()| Tally::of(run, hits, stamp))
         })
-        .collect::<Vec<Result<(usize, u64), ContextError>>>()
+        .collect::<Vec<Result<Tally, ContextError>>>()
         .into_iter()
-        .try_fold((0, 0), |(hits, bytes), run| {
-            run.map(|(h, b)| (hits + h, bytes + b))
-        })?;
-    observer.hashed(cached_bytes);
-    let files = found
-        .runs
-        .iter()
-        .flatten()
-        .filter(|(_, seen)| seen.is_some())
-        .count();
+        .try_fold(Tally::default(), |sum, run| run.map(|run| sum + run))?;
+    observer.hashed(tally.cached_bytes);
     let next_cache = cache
-        .is_none_or(|c| worth_writing(c, &found.runs, hits, files, stamp))
+        .is_none_or(|cache| tally.worth_writing(cache))
         .then(|| next_cache(&found.runs, stamp));
-    // Sized once: 50,000 entries moved once, not again at each doubling.
-    let mut inputs = Vec::with_capacity(found.runs.iter().map(Vec::len).sum());
-    inputs.extend(found.runs.into_iter().flatten().map(|(input, _)| input));
+    // Sized once, each run's entries moved in one copy.
+    let mut inputs = Vec::with_capacity(found.runs.iter().map(Run::len).sum());
+    for mut run in found.runs {
+        inputs.append(&mut run.inputs);
+    }
     found.excluded.sort_by(|a, b| a.path.cmp(&b.path));
     found.special.sort();
     Ok(Walk {
         inputs,
         excluded: found.excluded,
         special: found.special,
+        files: tally.files as u64,
+        bytes: tally.bytes,
         next_cache,
     })
 }
@@ -223,39 +333,12 @@ const REWRITE_FILES: usize = 256;
 /// Bytes of such files from which writing the cache pays.
 const REWRITE_BYTES: u64 = 16 << 20;
 
-/// Whether the walk's cache is worth writing over `cache`: it saves the next walk enough
-/// hashing (files `cache` did not vouch for and a new one would), or `cache` holds many
-/// files that are gone. Otherwise `cache` stays: it vouches for the files it still can, and
-/// the few it does not are hashed again, as this time. A hash never depends on it.
-fn worth_writing(
-    cache: &HashCache,
-    runs: &[Entries],
-    hits: usize,
-    files: usize,
-    stamp: i64,
-) -> bool {
-    if hits == files && cache.len() == files {
-        return false;
-    }
-    let (mut fresh, mut bytes) = (0, 0);
-    for (input, seen) in runs.iter().flatten() {
-        if let Some(Seen::Hashed(stat)) = seen {
-            if stat.size == input.size && !stat.is_racy(stamp) {
-                fresh += 1;
-                bytes += stat.size;
-            }
-        }
-    }
-    let unused = cache.len().saturating_sub(hits);
-    fresh >= REWRITE_FILES || bytes >= REWRITE_BYTES || unused > cache.len() / 4
-}
-
 /// The cache for the next walk (begun at `stamp`): every file hashed or found unchanged,
 /// with the stat it had. A file that grew or shrank while it was read is not remembered.
-fn next_cache(runs: &[Entries], stamp: i64) -> HashCache {
+fn next_cache(runs: &[Run], stamp: i64) -> HashCache {
     let entries = runs
         .iter()
-        .flatten()
+        .flat_map(Run::iter)
         .filter_map(|(input, seen)| match seen {
             Some(Seen::Cached(stat) | Seen::Hashed(stat)) if stat.size == input.size => {
                 let entry = Entry {
@@ -272,14 +355,14 @@ fn next_cache(runs: &[Entries], stamp: i64) -> HashCache {
 /// Fills in the hash of every file of `run` whose stat `cache` has unchanged (both are in
 /// path order, so one pass side by side from where the run begins); returns how many, and
 /// their bytes.
-fn from_cache(run: &mut Entries, cache: &HashCache) -> (usize, u64) {
-    let Some(first) = run
+fn from_cache(run: &mut Run, cache: &HashCache) -> (usize, u64) {
+    let Some((first, _)) = run
         .iter()
         .find(|(_, seen)| matches!(seen, Some(Seen::Stated(_))))
     else {
         return (0, 0);
     };
-    let mut cached = cache.iter_from(&first.0.path).peekable();
+    let mut cached = cache.iter_from(&first.path).peekable();
     let (mut hits, mut bytes) = (0, 0);
     for (input, seen) in run.iter_mut() {
         let Some(Seen::Stated(stat)) = *seen else {
@@ -304,11 +387,10 @@ fn from_cache(run: &mut Entries, cache: &HashCache) -> (usize, u64) {
 
 /// Hashes the files of `run` the cache did not vouch for, in parallel. A run's files share
 /// a folder, which is opened once: each file is opened relative to it.
-fn hash_run(root: &Path, run: &mut Entries, observer: &dyn Observer) -> Result<(), ContextError> {
+fn hash_run(root: &Path, run: &mut Run, observer: &dyn Observer) -> Result<(), ContextError> {
     let todo: Vec<(&mut Input, &mut Option<Seen>)> = run
         .iter_mut()
         .filter(|(_, seen)| seen.is_some_and(Seen::to_hash))
-        .map(|(input, seen)| (input, seen))
         .collect();
     let Some((first, _)) = todo.first() else {
         return Ok(());
@@ -402,10 +484,10 @@ impl Walker<'_> {
             .map(|rel| self.dir(Some(fd.as_fd()), rel.clone()))
             .collect::<Vec<_>>()
             .into_iter();
-        let mut run = Vec::with_capacity(items.len());
+        let mut run = Run::with_capacity(items.len());
         for item in items {
             match item {
-                Item::Leaf(input, seen) => run.push((input, seen)),
+                Item::Leaf(input, seen) => run.push(input, seen),
                 Item::Under(_) => match walked.next() {
                     Some(found) => {
                         out.runs.push(std::mem::take(&mut run));
@@ -545,7 +627,7 @@ fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<Statx> {
 }
 
 /// A re-included entry inside an excluded folder still arrives with its parent folders.
-fn add_implied_parents(entries: &mut Entries) {
+fn add_implied_parents(entries: &mut Vec<(Input, Option<Seen>)>) {
     let dirs: BTreeSet<Vec<u8>> = entries
         .iter()
         .filter(|(i, _)| i.kind == InputKind::Dir)

@@ -118,9 +118,11 @@ impl ChunkedUpload<'_> {
     /// Sends `body` (byte chunks as they are made, `expected` bytes or so) as one `PATCH`
     /// with no length given: the whole blob, streamed. One part, however large, is what
     /// ECR takes as a layer upload (docker pushes so).
-    pub async fn send_stream<S>(&mut self, body: S, expected: u64) -> Result<(), RegistryError>
+    pub async fn send_stream<S, B>(&mut self, body: S, expected: u64) -> Result<(), RegistryError>
     where
-        S: futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static,
+        S: futures_util::Stream<Item = Result<B, std::io::Error>> + Send + 'static,
+        B: Send + 'static,
+        bytes::Bytes: From<B>,
     {
         let registry = self.registry;
         let limit = registry.transfer_limit(expected);
