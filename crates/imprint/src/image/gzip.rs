@@ -19,6 +19,32 @@ const SAMPLE: usize = 16 * 1024;
 /// Deflate level for blocks that compress (gzip's and docker's default).
 const LEVEL: u32 = 6;
 
+/// Buffers kept from one layer for the next (a push compresses layer after layer): fresh
+/// memory costs the kernel a page clearing each time. At most this many are kept.
+const KEPT: usize = 3 * BATCH;
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// A buffer kept from an earlier layer, or a new one.
+fn spare_buffer() -> Vec<u8> {
+    SPARE
+        .lock()
+        .ok()
+        .and_then(|mut spare| spare.pop())
+        .unwrap_or_default()
+}
+
+/// Keeps `buffers` for the next layer (up to [`KEPT`]).
+fn keep_buffers(buffers: impl IntoIterator<Item = Vec<u8>>) {
+    if let Ok(mut spare) = SPARE.lock() {
+        for buffer in buffers {
+            if spare.len() >= KEPT {
+                break;
+            }
+            spare.push(buffer);
+        }
+    }
+}
+
 /// What a compression pass produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
@@ -44,7 +70,7 @@ pub fn compress(
         let (spare, returned) = std::sync::mpsc::channel::<Vec<u8>>();
         let writer = scope.spawn(move || write_blocks(received, spare, output, observe));
         let read = loop {
-            let mut block = returned.try_recv().unwrap_or_default();
+            let mut block = returned.try_recv().unwrap_or_else(|_| spare_buffer());
             match read_block(&mut input, &mut block) {
                 Ok(()) if block.is_empty() => break Ok(()),
                 // The writer stopped: its error is the one to report.
@@ -59,6 +85,7 @@ pub fn compress(
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the compressing thread panicked")));
+        keep_buffers(returned.try_iter());
         read.and(written)
     })
 }
@@ -78,7 +105,8 @@ fn write_blocks(
         bytes_in: 0,
         bytes_out: HEADER.len() as u64,
     };
-    // Compressed blocks, one per block of a batch, kept from batch to batch.
+    // Compressed blocks, one per block of a batch, kept from batch to batch (and layer to
+    // layer).
     let mut compressed: Vec<Vec<u8>> = Vec::new();
     let mut pending = blocks.recv().ok();
     if pending.is_none() {
@@ -106,7 +134,7 @@ fn write_blocks(
         let last_batch = pending.is_none();
         let count = batch.len();
         if compressed.len() < count {
-            compressed.resize_with(count, Vec::new);
+            compressed.resize_with(count, spare_buffer);
         }
         batch
             .par_iter()
@@ -123,6 +151,7 @@ fn write_blocks(
             let _ = spare.send(block);
         }
     }
+    keep_buffers(compressed);
     output.write_all(&crc.finalize().to_le_bytes())?;
     // ISIZE is the length modulo 2^32, by the gzip format.
     output.write_all(&(summary.bytes_in as u32).to_le_bytes())?;
