@@ -3,7 +3,6 @@
 //! together in path order, then the files the cache does not vouch for are hashed in
 //! parallel; the result does not depend on the order in which either happens.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -11,14 +10,20 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Statx, StatxFlags, CWD};
+use rustix::fs::FileType;
 
 use crate::builder::BuilderKind;
-use crate::cache::{CacheSource, Entry, HashCache, Stat};
+use crate::cache::{CacheSource, HashCache, Stat};
 use crate::error::ContextError;
 use crate::hash::{hash_open, Observer};
 use crate::ignore::IgnoreRules;
-use crate::input::{Excluded, Input, InputKind};
+use crate::input::{Excluded, Input};
+
+mod folder;
+mod run;
+
+use folder::{list, open_dir, stat_at};
+use run::{from_cache, next_cache, Run, Seen, Tally};
 
 /// What the walk found.
 #[derive(Debug, Default)]
@@ -36,143 +41,6 @@ pub(crate) struct Walk {
     /// should stay (it holds these files, or all but a few the next walk hashes again for
     /// less than writing a new cache costs).
     pub next_cache: Option<HashCache>,
-}
-
-/// A regular file as the walk saw it.
-#[derive(Debug, Clone, Copy)]
-enum Seen {
-    /// Listed only: with no cache to compare with, its stat comes from the open file (one
-    /// path lookup per file instead of two).
-    Listed,
-    /// What `lstat` said, to compare with the cache.
-    Stated(Stat),
-    /// Its hash came from the cache.
-    Cached(Stat),
-    /// Read and hashed; the stat is from before the read.
-    Hashed(Stat),
-}
-
-impl Seen {
-    fn to_hash(self) -> bool {
-        matches!(self, Seen::Listed | Seen::Stated(_))
-    }
-}
-
-/// Entries the builder sends, in path order, side by side with what the walk saw of each
-/// file (so that the entries are handed on as they are, in one move).
-#[derive(Debug, Default)]
-struct Run {
-    inputs: Vec<Input>,
-    seen: Vec<Option<Seen>>,
-}
-
-impl Run {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            inputs: Vec::with_capacity(n),
-            seen: Vec::with_capacity(n),
-        }
-    }
-
-    fn push(&mut self, input: Input, seen: Option<Seen>) {
-        self.inputs.push(input);
-        self.seen.push(seen);
-    }
-
-    fn len(&self) -> usize {
-        self.inputs.len()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Input, &Option<Seen>)> {
-        self.inputs.iter().zip(&self.seen)
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&mut Input, &mut Option<Seen>)> {
-        self.inputs.iter_mut().zip(&mut self.seen)
-    }
-
-    /// Runs joined into one, in path order, with the parent folders re-included entries
-    /// imply.
-    fn joined_with_parents(runs: Vec<Run>) -> Self {
-        let mut entries: Vec<(Input, Option<Seen>)> = runs
-            .into_iter()
-            .flat_map(|run| run.inputs.into_iter().zip(run.seen))
-            .collect();
-        add_implied_parents(&mut entries);
-        entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-        let mut run = Run::with_capacity(entries.len());
-        for (input, seen) in entries {
-            run.push(input, seen);
-        }
-        run
-    }
-}
-
-/// What the walk's runs found, summed.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    /// Files sent, and their bytes.
-    files: usize,
-    bytes: u64,
-    /// Files whose hash the cache gave, and their bytes.
-    hits: usize,
-    cached_bytes: u64,
-    /// Files hashed that a new cache would hold (not racy), and their bytes.
-    fresh: usize,
-    fresh_bytes: u64,
-}
-
-impl Tally {
-    /// `run`'s files once hashed, `hits` of them (`cached_bytes`) from the cache, in a walk
-    /// begun at `stamp`.
-    fn of(run: &Run, (hits, cached_bytes): (usize, u64), stamp: i64) -> Self {
-        let mut tally = Self {
-            hits,
-            cached_bytes,
-            ..Self::default()
-        };
-        for (input, seen) in run.iter() {
-            let Some(seen) = seen else {
-                continue;
-            };
-            tally.files += 1;
-            tally.bytes += input.size;
-            if let Seen::Hashed(stat) = seen {
-                if stat.size == input.size && !stat.is_racy(stamp) {
-                    tally.fresh += 1;
-                    tally.fresh_bytes += stat.size;
-                }
-            }
-        }
-        tally
-    }
-
-    /// Whether a new cache is worth writing over `cache`: it saves the next walk enough
-    /// hashing (files `cache` did not vouch for and a new one would), or `cache` holds many
-    /// files that are gone. Otherwise `cache` stays: it vouches for the files it still can,
-    /// and the few it does not are hashed again, as this time. A hash never depends on it.
-    fn worth_writing(&self, cache: &HashCache) -> bool {
-        if self.hits == self.files && cache.len() == self.files {
-            return false;
-        }
-        let unused = cache.len().saturating_sub(self.hits);
-        self.fresh >= REWRITE_FILES || self.fresh_bytes >= REWRITE_BYTES || unused > cache.len() / 4
-    }
-}
-
-impl std::ops::Add for Tally {
-    type Output = Self;
-
-    fn add(self, other: Self) -> Self {
-        Self {
-            files: self.files + other.files,
-            bytes: self.bytes + other.bytes,
-            hits: self.hits + other.hits,
-            cached_bytes: self.cached_bytes + other.cached_bytes,
-            fresh: self.fresh + other.fresh,
-            fresh_bytes: self.fresh_bytes + other.fresh_bytes,
-        }
-    }
 }
 
 /// What reading the folders found, before any file is hashed.
@@ -324,65 +192,6 @@ pub(crate) fn walk(
         bytes: tally.bytes,
         next_cache,
     })
-}
-
-/// Files hashed again (not racy, so a new cache would hold them) from which writing the
-/// cache pays: below this and [`REWRITE_BYTES`], the next walk hashes them again for less
-/// than writing a cache of tens of thousands of entries costs (measured: 30 ms for 55,000).
-const REWRITE_FILES: usize = 256;
-/// Bytes of such files from which writing the cache pays.
-const REWRITE_BYTES: u64 = 16 << 20;
-
-/// The cache for the next walk (begun at `stamp`): every file hashed or found unchanged,
-/// with the stat it had. A file that grew or shrank while it was read is not remembered.
-fn next_cache(runs: &[Run], stamp: i64) -> HashCache {
-    let entries = runs
-        .iter()
-        .flat_map(Run::iter)
-        .filter_map(|(input, seen)| match seen {
-            Some(Seen::Cached(stat) | Seen::Hashed(stat)) if stat.size == input.size => {
-                let entry = Entry {
-                    stat: *stat,
-                    hash: input.hash,
-                };
-                Some((input.path.as_slice(), entry))
-            }
-            _ => None,
-        });
-    HashCache::from_entries(stamp, entries)
-}
-
-/// Fills in the hash of every file of `run` whose stat `cache` has unchanged (both are in
-/// path order, so one pass side by side from where the run begins); returns how many, and
-/// their bytes.
-fn from_cache(run: &mut Run, cache: &HashCache) -> (usize, u64) {
-    let Some((first, _)) = run
-        .iter()
-        .find(|(_, seen)| matches!(seen, Some(Seen::Stated(_))))
-    else {
-        return (0, 0);
-    };
-    let mut cached = cache.iter_from(&first.path).peekable();
-    let (mut hits, mut bytes) = (0, 0);
-    for (input, seen) in run.iter_mut() {
-        let Some(Seen::Stated(stat)) = *seen else {
-            continue;
-        };
-        while cached
-            .next_if(|(path, _)| *path < input.path.as_slice())
-            .is_some()
-        {}
-        if let Some(hash) = cached
-            .next_if(|(path, _)| *path == input.path.as_slice())
-            .and_then(|(_, entry)| cache.vouches(&entry, &stat))
-        {
-            input.hash = hash;
-            *seen = Some(Seen::Cached(stat));
-            hits += 1;
-            bytes += stat.size;
-        }
-    }
-    (hits, bytes)
 }
 
 /// Hashes the files of `run` the cache did not vouch for, in parallel. A run's files share
@@ -566,80 +375,4 @@ impl Walker<'_> {
         }
         Ok(())
     }
-}
-
-/// Opens a folder of the walk: the root, or `dir_rel`'s last component in its open parent
-/// (one path lookup, not one per component of the whole path).
-fn open_dir(
-    root: &Path,
-    parent: Option<BorrowedFd<'_>>,
-    dir_rel: &[u8],
-) -> std::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-    let fd = match parent {
-        Some(parent) => rustix::fs::openat(parent, split_name(dir_rel).1, flags, Mode::empty()),
-        None => rustix::fs::openat(CWD, root, flags & !OFlags::NOFOLLOW, Mode::empty()),
-    };
-    Ok(fd?)
-}
-
-thread_local! {
-    /// Each thread's buffer for `getdents64`.
-    static DIRENTS: std::cell::RefCell<Vec<u8>> =
-        std::cell::RefCell::new(Vec::with_capacity(32 * 1024));
-}
-
-/// The entries of the open folder `dir` (at `dir_rel`) but `.` and `..`: each one's path in
-/// the context and its type as the listing gives it.
-fn list(dir: &OwnedFd, dir_rel: &[u8]) -> std::io::Result<Vec<(Vec<u8>, FileType)>> {
-    DIRENTS.with_borrow_mut(|buffer| {
-        let mut listing = Vec::new();
-        let mut entries = RawDir::new(dir, buffer.spare_capacity_mut());
-        while let Some(entry) = entries.next() {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let rel = if dir_rel.is_empty() {
-                name.to_vec()
-            } else {
-                let mut rel = Vec::with_capacity(dir_rel.len() + 1 + name.len());
-                rel.extend_from_slice(dir_rel);
-                rel.push(b'/');
-                rel.extend_from_slice(name);
-                rel
-            };
-            listing.push((rel, entry.file_type()));
-        }
-        Ok(listing)
-    })
-}
-
-/// `lstat` of `name` in the open folder `dir`.
-fn stat_at(dir: &OwnedFd, name: &[u8]) -> std::io::Result<Statx> {
-    Ok(rustix::fs::statx(
-        dir,
-        name,
-        AtFlags::SYMLINK_NOFOLLOW,
-        StatxFlags::BASIC_STATS,
-    )?)
-}
-
-/// A re-included entry inside an excluded folder still arrives with its parent folders.
-fn add_implied_parents(entries: &mut Vec<(Input, Option<Seen>)>) {
-    let dirs: BTreeSet<Vec<u8>> = entries
-        .iter()
-        .filter(|(i, _)| i.kind == InputKind::Dir)
-        .map(|(i, _)| i.path.clone())
-        .collect();
-    let mut missing = BTreeSet::new();
-    for (input, _) in entries.iter() {
-        for (i, &b) in input.path.iter().enumerate() {
-            if b == b'/' && !dirs.contains(&input.path[..i]) {
-                missing.insert(input.path[..i].to_vec());
-            }
-        }
-    }
-    entries.extend(missing.into_iter().map(|path| (Input::dir(path), None)));
 }
