@@ -55,29 +55,33 @@ pub struct Summary {
 }
 
 /// Compresses `input` into `output` as one gzip member (no name, time 0, OS 255); `observe`
-/// sees every uncompressed byte in order (for the layer's diff ID). Reading goes on while
-/// earlier blocks are compressed and written (on another thread), so a slow producer (a
-/// `docker save` pipe) and the compression overlap; the bytes are the same either way.
+/// sees every uncompressed byte in order (for the layer's diff ID), on the reading thread.
+/// Reading goes on while earlier blocks are compressed and written (on another thread), so a
+/// slow producer (a `docker save` pipe) and the compression overlap, and what `observe` does
+/// (a SHA-256) is not added to what `output` does (another one); the bytes are the same
+/// either way.
 pub fn compress(
     mut input: impl Read,
     output: impl Write + Send,
-    observe: impl FnMut(&[u8]) + Send,
+    mut observe: impl FnMut(&[u8]),
 ) -> io::Result<Summary> {
     std::thread::scope(|scope| {
         let (blocks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCH);
         // Blocks come back once written, to be read into again: fresh memory costs the
         // kernel a page clearing each time.
         let (spare, returned) = std::sync::mpsc::channel::<Vec<u8>>();
-        let writer = scope.spawn(move || write_blocks(received, spare, output, observe));
+        let writer = scope.spawn(move || write_blocks(received, spare, output));
         let read = loop {
             let mut block = returned.try_recv().unwrap_or_else(|_| spare_buffer());
             match read_block(&mut input, &mut block) {
                 Ok(()) if block.is_empty() => break Ok(()),
-                // The writer stopped: its error is the one to report.
-                Ok(()) => match blocks.send(block) {
-                    Ok(()) => {}
-                    Err(_) => break Ok(()),
-                },
+                Ok(()) => {
+                    observe(&block);
+                    // The writer stopped: its error is the one to report.
+                    if blocks.send(block).is_err() {
+                        break Ok(());
+                    }
+                }
                 Err(e) => break Err(e),
             }
         };
@@ -96,7 +100,6 @@ fn write_blocks(
     blocks: std::sync::mpsc::Receiver<Vec<u8>>,
     spare: std::sync::mpsc::Sender<Vec<u8>>,
     mut output: impl Write,
-    mut observe: impl FnMut(&[u8]),
 ) -> io::Result<Summary> {
     const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
     output.write_all(&HEADER)?;
@@ -142,7 +145,6 @@ fn write_blocks(
             .enumerate()
             .for_each(|(i, (block, out))| deflate_block(block, last_batch && i + 1 == count, out));
         for (block, out) in batch.into_iter().zip(&compressed) {
-            observe(&block);
             crc.update(&block);
             summary.bytes_in += block.len() as u64;
             output.write_all(out)?;
