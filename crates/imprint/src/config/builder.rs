@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use imprint_context::BuilderKind;
 
-use crate::registry::credentials::docker_config_dir;
+use crate::registry::credentials::{docker_config_dir, extra_plugin_dirs};
 
 /// The builder as the user names it; `docker` is resolved to BuildKit or the legacy builder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -78,43 +78,20 @@ const SYSTEM_PLUGIN_DIRS: [&str; 4] = [
 /// folders. Looked up rather than run: `docker buildx version` starts two Go programs
 /// (12–30 ms) on every `tag`, `status` and `preview`.
 fn buildx_plugin() -> Option<PathBuf> {
-    let config = docker_config_dir();
-    let mut dirs = config
-        .as_deref()
-        .map(|dir| extra_plugin_dirs(&dir.join("config.json")))
-        .unwrap_or_default();
-    dirs.extend(config.map(|dir| dir.join("cli-plugins")));
+    // An unreadable config is the docker CLI's to report; its other folders still count.
+    let mut dirs = extra_plugin_dirs().unwrap_or_else(|e| {
+        tracing::warn!("{e}; its plugin folders are not searched for docker buildx");
+        Vec::new()
+    });
+    dirs.extend(docker_config_dir().map(|dir| dir.join("cli-plugins")));
     dirs.extend(SYSTEM_PLUGIN_DIRS.iter().map(PathBuf::from));
     dirs.into_iter()
         .map(|dir| dir.join("docker-buildx"))
         .find(|path| is_executable(path))
 }
 
-/// The docker config's `cliPluginsExtraDirs`; none when it has none (or there is no config,
-/// or it is not JSON, which the docker CLI itself reports).
-fn extra_plugin_dirs(config: &Path) -> Vec<PathBuf> {
-    #[derive(serde::Deserialize)]
-    struct Plugins {
-        #[serde(rename = "cliPluginsExtraDirs", default)]
-        dirs: Vec<PathBuf>,
-    }
-    let read = match std::fs::read(config) {
-        Ok(bytes) => serde_json::from_slice::<Plugins>(&bytes).map_err(|e| e.to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => Err(e.to_string()),
-    };
-    read.unwrap_or_else(|why| {
-        tracing::warn!(
-            "{}: not read for its plugin folders: {why}",
-            config.display()
-        );
-        Plugins { dirs: Vec::new() }
-    })
-    .dirs
-}
-
-/// `program` as a shell would find it: the path itself when it names a folder, else the
-/// first executable of that name on `PATH`.
+/// `program` as a shell would find it: the path itself when it has a `/`, else the first
+/// executable of that name on `PATH`.
 fn find_program(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program)).filter(|p| is_executable(p));

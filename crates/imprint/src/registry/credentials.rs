@@ -95,6 +95,8 @@ struct DockerConfig {
     cred_helpers: std::collections::BTreeMap<String, String>,
     #[serde(default, rename = "credsStore")]
     creds_store: Option<String>,
+    #[serde(default, rename = "cliPluginsExtraDirs")]
+    cli_plugins_extra_dirs: Vec<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -134,8 +136,8 @@ fn normalize(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
 }
 
-/// The credential for `host` (`host[:port]`), if any source has one.
-pub fn for_host(host: &str) -> Result<Option<Credential>, CredentialError> {
+/// The docker config and where it is; `None` when there is none.
+fn read_config() -> Result<Option<(PathBuf, DockerConfig)>, CredentialError> {
     let Some(path) = config_path() else {
         return Ok(None);
     };
@@ -149,11 +151,25 @@ pub fn for_host(host: &str) -> Result<Option<Credential>, CredentialError> {
             })
         }
     };
-    let config: DockerConfig =
-        serde_json::from_str(&text).map_err(|e| CredentialError::Config {
-            path: path.clone(),
+    match serde_json::from_str(&text) {
+        Ok(config) => Ok(Some((path, config))),
+        Err(e) => Err(CredentialError::Config {
+            path,
             why: e.to_string(),
-        })?;
+        }),
+    }
+}
+
+/// The plugin folders the docker config names (`cliPluginsExtraDirs`); none without one.
+pub fn extra_plugin_dirs() -> Result<Vec<PathBuf>, CredentialError> {
+    Ok(read_config()?.map_or_else(Vec::new, |(_, config)| config.cli_plugins_extra_dirs))
+}
+
+/// The credential for `host` (`host[:port]`), if any source has one.
+pub fn for_host(host: &str) -> Result<Option<Credential>, CredentialError> {
+    let Some((path, config)) = read_config()? else {
+        return Ok(None);
+    };
     if let Some(helper) = config
         .cred_helpers
         .iter()
