@@ -167,8 +167,10 @@ pub(crate) fn walk(
         .runs
         .par_iter_mut()
         .map(|run| {
-            let hits = cache.map_or((0, 0), |cache| from_cache(run, cache));
-            hash_run(root, run, observer).map(|()| Tally::of(run, hits, stamp))
+            if let Some(cache) = cache {
+                from_cache(run, cache);
+            }
+            hash_run(root, run, observer).map(|()| Tally::of(run, stamp))
         })
         .collect::<Vec<Result<Tally, ContextError>>>()
         .into_iter()
@@ -321,7 +323,7 @@ impl Walker<'_> {
     ) -> Result<(), ContextError> {
         let name = split_name(&rel).1;
         // From the folder listing (d_type); one stat only where it says nothing.
-        let (file_type, mut stat) = match file_type {
+        let (file_type, stat) = match file_type {
             FileType::Unknown => {
                 let stat = stat_at(dir, name).map_err(unreadable_at(self.root, &rel))?;
                 (FileType::from_raw_mode(stat.stx_mode.into()), Some(stat))
@@ -354,7 +356,7 @@ impl Walker<'_> {
             }
             FileType::RegularFile => {
                 // Relative to the open folder: no walk of the whole path again.
-                let stat = match stat.take() {
+                let stat = match stat {
                     Some(stat) => stat,
                     None => stat_at(dir, name).map_err(unreadable_at(self.root, &rel))?,
                 };

@@ -92,25 +92,25 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    /// `run`'s files once hashed, `hits` of them (`cached_bytes`) from the cache, in a walk
-    /// begun at `stamp`.
-    pub(super) fn of(run: &Run, (hits, cached_bytes): (usize, u64), stamp: i64) -> Self {
-        let mut tally = Self {
-            hits,
-            cached_bytes,
-            ..Self::default()
-        };
+    /// `run`'s files once hashed, in a walk begun at `stamp`.
+    pub(super) fn of(run: &Run, stamp: i64) -> Self {
+        let mut tally = Self::default();
         for (input, seen) in run.iter() {
             let Some(seen) = seen else {
                 continue;
             };
             tally.files += 1;
             tally.bytes += input.size;
-            if let Seen::Hashed(stat) = seen {
-                if stat.size == input.size && !stat.is_racy(stamp) {
+            match seen {
+                Seen::Cached(stat) => {
+                    tally.hits += 1;
+                    tally.cached_bytes += stat.size;
+                }
+                Seen::Hashed(stat) if stat.size == input.size && !stat.is_racy(stamp) => {
                     tally.fresh += 1;
                     tally.fresh_bytes += stat.size;
                 }
+                _ => {}
             }
         }
         tally
@@ -171,17 +171,15 @@ pub(super) fn next_cache(runs: &[Run], stamp: i64) -> HashCache {
 }
 
 /// Fills in the hash of every file of `run` whose stat `cache` has unchanged (both are in
-/// path order, so one pass side by side from where the run begins); returns how many, and
-/// their bytes.
-pub(super) fn from_cache(run: &mut Run, cache: &HashCache) -> (usize, u64) {
+/// path order, so one pass side by side from where the run begins).
+pub(super) fn from_cache(run: &mut Run, cache: &HashCache) {
     let Some((first, _)) = run
         .iter()
         .find(|(_, seen)| matches!(seen, Some(Seen::Stated(_))))
     else {
-        return (0, 0);
+        return;
     };
     let mut cached = cache.iter_from(&first.path).peekable();
-    let (mut hits, mut bytes) = (0, 0);
     for (input, seen) in run.iter_mut() {
         let Some(Seen::Stated(stat)) = *seen else {
             continue;
@@ -196,11 +194,8 @@ pub(super) fn from_cache(run: &mut Run, cache: &HashCache) -> (usize, u64) {
         {
             input.hash = hash;
             *seen = Some(Seen::Cached(stat));
-            hits += 1;
-            bytes += stat.size;
         }
     }
-    (hits, bytes)
 }
 
 /// A re-included entry inside an excluded folder still arrives with its parent folders.
