@@ -10,6 +10,8 @@ use std::io::{self, Read, Write};
 use flate2::{Compress, Compression, FlushCompress, Status};
 use rayon::prelude::*;
 
+use super::buffers::Buffers;
+
 /// Uncompressed bytes per block.
 pub const BLOCK: usize = 1 << 20;
 /// Blocks compressed at once (bounds memory to about 2 × BATCH × BLOCK).
@@ -19,31 +21,8 @@ const SAMPLE: usize = 16 * 1024;
 /// Deflate level for blocks that compress (gzip's and docker's default).
 const LEVEL: u32 = 6;
 
-/// Buffers kept from one layer for the next (a push compresses layer after layer): fresh
-/// memory costs the kernel a page clearing each time. At most this many are kept.
-const KEPT: usize = 3 * BATCH;
-static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-
-/// A buffer kept from an earlier layer, or a new one.
-fn spare_buffer() -> Vec<u8> {
-    SPARE
-        .lock()
-        .ok()
-        .and_then(|mut spare| spare.pop())
-        .unwrap_or_default()
-}
-
-/// Keeps `buffers` for the next layer (up to [`KEPT`]).
-fn keep_buffers(buffers: impl IntoIterator<Item = Vec<u8>>) {
-    if let Ok(mut spare) = SPARE.lock() {
-        for buffer in buffers {
-            if spare.len() >= KEPT {
-                break;
-            }
-            spare.push(buffer);
-        }
-    }
-}
+/// Blocks kept from one layer for the next (a push compresses layer after layer).
+static SPARE: Buffers = Buffers::new(3 * BATCH);
 
 /// What a compression pass produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +51,7 @@ pub fn compress(
         let (spare, returned) = std::sync::mpsc::channel::<Vec<u8>>();
         let writer = scope.spawn(move || write_blocks(received, spare, output));
         let read = loop {
-            let mut block = returned.try_recv().unwrap_or_else(|_| spare_buffer());
+            let mut block = returned.try_recv().unwrap_or_else(|_| SPARE.take(0));
             match read_block(&mut input, &mut block) {
                 Ok(()) if block.is_empty() => break Ok(()),
                 Ok(()) => {
@@ -89,7 +68,7 @@ pub fn compress(
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the compressing thread panicked")));
-        keep_buffers(returned.try_iter());
+        SPARE.give(returned.try_iter());
         read.and(written)
     })
 }
@@ -137,7 +116,7 @@ fn write_blocks(
         let last_batch = pending.is_none();
         let count = batch.len();
         if compressed.len() < count {
-            compressed.resize_with(count, spare_buffer);
+            compressed.resize_with(count, || SPARE.take(0));
         }
         batch
             .par_iter()
@@ -153,7 +132,7 @@ fn write_blocks(
             let _ = spare.send(block);
         }
     }
-    keep_buffers(compressed);
+    SPARE.give(compressed);
     output.write_all(&crc.finalize().to_le_bytes())?;
     // ISIZE is the length modulo 2^32, by the gzip format.
     output.write_all(&(summary.bytes_in as u32).to_le_bytes())?;

@@ -2,6 +2,7 @@
 //! push, promotion between repositories, local runs.
 
 mod archive;
+mod buffers;
 pub(crate) mod builder;
 pub(crate) mod changes;
 pub(crate) mod container;

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -15,6 +15,7 @@ use indicatif::ProgressBar;
 use tokio::sync::mpsc;
 
 use super::archive::{Layer, LayerTee, LayerWatch};
+use super::buffers::Buffers;
 use crate::registry::{Registry, RegistryError, Repository};
 
 /// Bytes handed from compression to the upload at a time.
@@ -192,22 +193,20 @@ impl Write for Chunks {
 }
 
 /// Chunk buffers, lent to the uploads and given back once sent: a push of hundreds of
-/// megabytes reuses a few dozen buffers, layer after layer, instead of asking the kernel for
-/// fresh, cleared pages for every chunk (a fifth of a large push's CPU, measured).
-#[derive(Clone, Default)]
-pub(super) struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+/// megabytes reuses a few dozen buffers, layer after layer.
+#[derive(Clone)]
+pub(super) struct Pool(Arc<Buffers>);
 
-/// Buffers a pool keeps (the rest of those given back are freed).
-const POOLED: usize = 2 * CHUNKS_AHEAD + 8;
+impl Default for Pool {
+    fn default() -> Self {
+        Self(Arc::new(Buffers::new(2 * CHUNKS_AHEAD + 8)))
+    }
+}
 
 impl Pool {
     /// An empty buffer of CHUNK bytes' capacity.
     fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.pop())
-            .unwrap_or_else(|| Vec::with_capacity(CHUNK))
+        self.0.take(CHUNK)
     }
 
     /// `chunk` as bytes to send, its buffer coming back here when they are dropped.
@@ -235,11 +234,7 @@ impl Drop for Lent {
     fn drop(&mut self) {
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
-        if let Ok(mut spare) = self.pool.0.lock() {
-            if spare.len() < POOLED {
-                spare.push(buffer);
-            }
-        }
+        self.pool.0.give([buffer]);
     }
 }
 
