@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use imprint_context::{BaseImage, BuilderKind, FORMAT_VERSION};
 
 use super::archive::{self, Image};
+use super::engine;
 use crate::config::{builder_program, BuildSettings};
 use crate::printer::{Printer, Verbosity};
 
@@ -292,8 +293,8 @@ pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<St
     Ok(found.first().map(|(_, name)| name.to_string()))
 }
 
-/// Exports `image` from the builder and reads it into registry blobs: `docker save` is read
-/// straight from its pipe; `podman save --format oci-archive` and `buildah push …
+/// Exports `image` from the builder and reads it into registry blobs: docker's export is read
+/// from the daemon's socket when it is a local one, else from `docker save`'s pipe; `podman save --format oci-archive` and `buildah push …
 /// oci-archive:` write a file first (they cannot write that format to a pipe).
 pub fn export_image(
     build: &BuildSettings,
@@ -305,6 +306,24 @@ pub fn export_image(
     let kind = build.params.builder;
     match kind {
         BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
+            if let Some(socket) = engine::local_socket() {
+                match engine::save(&socket, image) {
+                    Ok(body) => {
+                        let label = PathBuf::from(format!(
+                            "the export of {image} from {}",
+                            socket.display()
+                        ));
+                        return archive::from_stream(body, &label, blobs, platform, watch)
+                            .with_context(|| format!("failed to read the export of {image}"));
+                    }
+                    // The CLI may reach a daemon imprint cannot (a wrapper, a sudo rule);
+                    // when it cannot either, it says why.
+                    Err(e) => tracing::info!(
+                        "the daemon at {} did not export {image} ({e}); asking the docker CLI",
+                        socket.display()
+                    ),
+                }
+            }
             let program = builder_program(kind);
             let mut child = Command::new(&program)
                 .args(["save", image])

@@ -97,6 +97,8 @@ struct DockerConfig {
     creds_store: Option<String>,
     #[serde(default, rename = "cliPluginsExtraDirs")]
     cli_plugins_extra_dirs: Vec<PathBuf>,
+    #[serde(default, rename = "currentContext")]
+    current_context: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -163,6 +165,11 @@ fn read_config() -> Result<Option<(PathBuf, DockerConfig)>, CredentialError> {
 /// The plugin folders the docker config names (`cliPluginsExtraDirs`); none without one.
 pub fn extra_plugin_dirs() -> Result<Vec<PathBuf>, CredentialError> {
     Ok(read_config()?.map_or_else(Vec::new, |(_, config)| config.cli_plugins_extra_dirs))
+}
+
+/// The docker context the config selects (`currentContext`); none without one.
+pub fn current_context() -> Result<Option<String>, CredentialError> {
+    Ok(read_config()?.and_then(|(_, config)| config.current_context))
 }
 
 /// The credential for `host` (`host[:port]`), if any source has one.

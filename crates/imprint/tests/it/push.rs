@@ -304,6 +304,53 @@ fn a_builder_failure_is_a_clear_error() {
     assert!(run.stderr.contains("does-not-exist.txt"), "{}", run.stderr);
 }
 
+#[test]
+fn the_export_is_read_from_the_daemon_and_from_the_cli_when_only_it_reaches_one() {
+    let (p, repo) = scratch_project("engine");
+    // A recording docker CLI that finds the test daemon by itself (as a wrapper or a sudo rule
+    // would): imprint's own DOCKER_HOST can be made wrong without the CLI noticing.
+    let (cli, host) = (
+        server_env("IMPRINT_TEST_DOCKER_CLI"),
+        server_env("IMPRINT_TEST_DOCKER_HOST"),
+    );
+    let (p, log) = p.with_stand_in(
+        "docker",
+        &format!("DOCKER_HOST='{host}' exec '{cli}' \"$@\""),
+    );
+    let p = p.env("IMPRINT_DOCKER", log.with_extension("").to_str().unwrap());
+    p.run(&["build"]).success();
+    let saves = || {
+        let log = std::fs::read_to_string(&log).unwrap();
+        log.lines().filter(|l| l.contains("|save ")).count()
+    };
+
+    let direct = p.run(&["push", "--json", "-v"]).success();
+    assert_eq!(saves(), 0, "the daemon's socket was at hand");
+    assert!(
+        !direct.stderr.contains("asking the docker CLI"),
+        "{}",
+        direct.stderr
+    );
+
+    let p = p
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("IMPRINT_REPOSITORY", &format!("{repo}-via-cli"));
+    let relayed = p.run(&["push", "--json", "-v"]).success();
+    assert_eq!(saves(), 1);
+    assert!(
+        relayed.stderr.contains("did not export")
+            && relayed.stderr.contains("asking the docker CLI"),
+        "{}",
+        relayed.stderr
+    );
+    assert_eq!(relayed.json()["outcome"], "pushed");
+    assert_eq!(
+        relayed.json()["digest"],
+        direct.json()["digest"],
+        "both ways give the same image"
+    );
+}
+
 /// podman and buildah build the same context with a RUN step on the test base; imprint pushes
 /// what each exported (an OCI archive with gzipped layers) and dockerd runs it.
 fn build_and_push_with(builder: &str) {
