@@ -93,10 +93,7 @@ fn write_blocks(
     let mut pending = blocks.recv().ok();
     if pending.is_none() {
         // Empty input: one final, empty stored block.
-        let mut empty = Vec::new();
-        stored(&[], true, &mut empty);
-        output.write_all(&empty)?;
-        summary.bytes_out += empty.len() as u64;
+        summary.bytes_out += write_stored(&[], true, &mut output)?;
     }
     while let Some(first) = pending.take() {
         // What has arrived (at least one block), keeping the newest back until the next
@@ -118,16 +115,28 @@ fn write_blocks(
         if compressed.len() < count {
             compressed.resize_with(count, || SPARE.take(0));
         }
+        let last = |i: usize| last_batch && i + 1 == count;
+        let mut stores = vec![false; count];
         batch
             .par_iter()
             .zip(compressed[..count].par_iter_mut())
+            .zip(stores.par_iter_mut())
             .enumerate()
-            .for_each(|(i, (block, out))| deflate_block(block, last_batch && i + 1 == count, out));
-        for (block, out) in batch.into_iter().zip(&compressed) {
+            .for_each(|(i, ((block, out), store))| *store = deflate_block(block, last(i), out));
+        for (i, (block, (out, store))) in batch
+            .into_iter()
+            .zip(compressed.iter().zip(stores))
+            .enumerate()
+        {
             crc.update(&block);
             summary.bytes_in += block.len() as u64;
-            output.write_all(out)?;
-            summary.bytes_out += out.len() as u64;
+            summary.bytes_out += match store {
+                true => write_stored(&block, last(i), &mut output)?,
+                false => {
+                    output.write_all(out)?;
+                    out.len() as u64
+                }
+            };
             // The reader may have finished: the block is simply dropped.
             let _ = spare.send(block);
         }
@@ -178,9 +187,10 @@ thread_local! {
     });
 }
 
-/// One block into `out` as a byte-aligned run of deflate blocks; only the last carries
-/// BFINAL.
-fn deflate_block(data: &[u8], last: bool, out: &mut Vec<u8>) {
+/// One block into `out` as a byte-aligned run of deflate blocks (only the last carries
+/// BFINAL); `true`, and `out` left empty, when the block is better stored as it is (it is
+/// then written straight from the input: see [`write_stored`]).
+fn deflate_block(data: &[u8], last: bool, out: &mut Vec<u8>) -> bool {
     out.clear();
     DEFLATERS.with_borrow_mut(|d| {
         let sample = &data[..data.len().min(SAMPLE)];
@@ -188,14 +198,15 @@ fn deflate_block(data: &[u8], last: bool, out: &mut Vec<u8>) {
             d.sample_out.clear();
             deflate(&mut d.sample, sample, true, &mut d.sample_out);
             if d.sample_out.len() as f64 > sample.len() as f64 * 0.97 {
-                return stored(data, last, out);
+                return true;
             }
         }
         deflate(&mut d.block, data, last, out);
-        if out.len() > data.len() + data.len() / 64 + 16 {
+        let store = out.len() > data.len() + data.len() / 64 + 16;
+        if store {
             out.clear();
-            stored(data, last, out);
         }
+        store
     })
 }
 
@@ -228,22 +239,21 @@ fn deflate(stream: &mut Compress, data: &[u8], last: bool, out: &mut Vec<u8>) {
     }
 }
 
-/// `data` as deflate stored blocks (at most 65,535 bytes each), byte-aligned, onto `out`.
-fn stored(data: &[u8], last: bool, out: &mut Vec<u8>) {
-    out.reserve(data.len() + data.len() / 65_535 * 5 + 5);
-    let chunks: Vec<&[u8]> = if data.is_empty() {
-        vec![&[][..]]
-    } else {
-        data.chunks(65_535).collect()
-    };
-    let n = chunks.len();
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        out.push(u8::from(last && i + 1 == n));
-        let len = chunk.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
+/// `data` as deflate stored blocks (at most 65,535 bytes each), byte-aligned, written to
+/// `output` piece by piece (a 5-byte head, then the data itself: no copy is made first);
+/// returns the bytes written.
+fn write_stored(data: &[u8], last: bool, output: &mut impl Write) -> io::Result<u64> {
+    let pieces = data.len().div_ceil(65_535).max(1);
+    for i in 0..pieces {
+        let piece = &data[(i * 65_535).min(data.len())..((i + 1) * 65_535).min(data.len())];
+        let len = piece.len() as u16;
+        let mut head = [u8::from(last && i + 1 == pieces), 0, 0, 0, 0];
+        head[1..3].copy_from_slice(&len.to_le_bytes());
+        head[3..].copy_from_slice(&(!len).to_le_bytes());
+        output.write_all(&head)?;
+        output.write_all(piece)?;
     }
+    Ok((data.len() + 5 * pieces) as u64)
 }
 
 #[cfg(test)]
