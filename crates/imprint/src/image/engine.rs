@@ -22,7 +22,7 @@ const LINE_LIMIT: u64 = 4 * 1024;
 const TRAILERS_LIMIT: usize = 64;
 /// Bytes read from the socket at a time when the caller asks for fewer (chunk heads); larger
 /// reads go straight into the caller's buffer.
-const READ_BUFFER: usize = 16 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
 
 /// The daemon socket the docker CLI would talk to, when it is a local one: `DOCKER_HOST`
 /// `unix://…`, or no host and the default context. Any other host or context (TCP, TLS, SSH,
