@@ -293,9 +293,38 @@ pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<St
     Ok(found.first().map(|(_, name)| name.to_string()))
 }
 
+/// docker's export of `image` read from the daemon's local socket; `None` when there is no
+/// such socket or the daemon there did not answer: the CLI may reach a daemon imprint cannot
+/// (a wrapper, a sudo rule), and when it cannot either, it says why.
+fn export_from_daemon(
+    image: &str,
+    blobs: &Path,
+    platform: &str,
+    watch: &mut dyn archive::LayerWatch,
+) -> Option<anyhow::Result<Image>> {
+    let socket = engine::local_socket()?;
+    match engine::save(&socket, image) {
+        Ok(body) => {
+            let label = PathBuf::from(format!("the export of {image} from {}", socket.display()));
+            Some(
+                archive::from_stream(body, &label, blobs, platform, watch)
+                    .with_context(|| format!("failed to read the export of {image}")),
+            )
+        }
+        Err(e) => {
+            tracing::info!(
+                "the daemon at {} did not export {image} ({e}); asking the docker CLI",
+                socket.display()
+            );
+            None
+        }
+    }
+}
+
 /// Exports `image` from the builder and reads it into registry blobs: docker's export is read
-/// from the daemon's socket when it is a local one, else from `docker save`'s pipe; `podman save --format oci-archive` and `buildah push …
-/// oci-archive:` write a file first (they cannot write that format to a pipe).
+/// from the daemon's socket when it is a local one, else from `docker save`'s pipe; `podman
+/// save --format oci-archive` and `buildah push … oci-archive:` write a file first (they
+/// cannot write that format to a pipe).
 pub fn export_image(
     build: &BuildSettings,
     image: &str,
@@ -306,23 +335,8 @@ pub fn export_image(
     let kind = build.params.builder;
     match kind {
         BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
-            if let Some(socket) = engine::local_socket() {
-                match engine::save(&socket, image) {
-                    Ok(body) => {
-                        let label = PathBuf::from(format!(
-                            "the export of {image} from {}",
-                            socket.display()
-                        ));
-                        return archive::from_stream(body, &label, blobs, platform, watch)
-                            .with_context(|| format!("failed to read the export of {image}"));
-                    }
-                    // The CLI may reach a daemon imprint cannot (a wrapper, a sudo rule);
-                    // when it cannot either, it says why.
-                    Err(e) => tracing::info!(
-                        "the daemon at {} did not export {image} ({e}); asking the docker CLI",
-                        socket.display()
-                    ),
-                }
+            if let Some(read) = export_from_daemon(image, blobs, platform, watch) {
+                return read;
             }
             let program = builder_program(kind);
             let mut child = Command::new(&program)
