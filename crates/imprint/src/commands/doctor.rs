@@ -155,7 +155,10 @@ fn check_builder(session: &Session, checks: &mut Checks) {
     match builder::answers(kind) {
         Ok(version) => checks.ok(
             Check::Builder,
-            format!("{kind} answers (version {version})"),
+            format!(
+                "{kind} answers (version {version}); {}",
+                builder::export_way(kind)
+            ),
         ),
         Err(e) => checks.fail(
             Check::Builder,

@@ -293,6 +293,41 @@ pub fn find_local(build: &BuildSettings, hash: &str) -> anyhow::Result<Option<St
     Ok(found.first().map(|(_, name)| name.to_string()))
 }
 
+/// How [`export_image`] reads an image out of the builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportWay {
+    /// From the docker daemon's socket (the Engine API).
+    Socket(PathBuf),
+    /// Through `docker save`: imprint reaches no local daemon socket.
+    DockerSave,
+    /// From an OCI archive file the builder writes (podman, buildah).
+    ArchiveFile,
+}
+
+impl std::fmt::Display for ExportWay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Socket(socket) => {
+                write!(f, "exports are read from its socket {}", socket.display())
+            }
+            Self::DockerSave => f.write_str(
+                "exports go through `docker save` (imprint reaches no local daemon socket)",
+            ),
+            Self::ArchiveFile => f.write_str("exports go through an OCI archive file"),
+        }
+    }
+}
+
+/// How an image of `kind` would be exported now.
+pub fn export_way(kind: BuilderKind) -> ExportWay {
+    match kind {
+        BuilderKind::Buildkit | BuilderKind::DockerLegacy => {
+            engine::reachable_socket().map_or(ExportWay::DockerSave, ExportWay::Socket)
+        }
+        BuilderKind::Podman | BuilderKind::Buildah => ExportWay::ArchiveFile,
+    }
+}
+
 /// docker's export of `image` read from the daemon's local socket; `None` when there is no
 /// such socket or the daemon there did not answer: the CLI may reach a daemon imprint cannot
 /// (a wrapper, a sudo rule), and when it cannot either, it says why.

@@ -44,6 +44,12 @@ pub fn local_socket() -> Option<PathBuf> {
     }
 }
 
+/// The local daemon socket, when imprint can connect to it.
+pub fn reachable_socket() -> Option<PathBuf> {
+    let socket = local_socket()?;
+    UnixStream::connect(&socket).ok().map(|_| socket)
+}
+
 /// `docker save image`, asked of the daemon at `socket`: the export as it comes. An error
 /// means the daemon could not be asked or refused (the CLI, asked instead, says why in its
 /// own words); a failure after the answer began surfaces from reading the body.

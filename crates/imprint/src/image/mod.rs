@@ -6,7 +6,7 @@ mod buffers;
 pub(crate) mod builder;
 pub(crate) mod changes;
 pub(crate) mod container;
-mod engine;
+pub(crate) mod engine;
 mod gzip;
 pub(crate) mod index;
 pub(crate) mod lock;

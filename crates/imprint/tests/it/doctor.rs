@@ -159,6 +159,16 @@ fn every_doctor_check_passes_then_fails_alone_with_its_hint() {
         statuses(&run.json()),
         [("builder".to_string(), "ok".to_string())]
     );
+    // It says how a push will read the image out of dockerd: from the test daemon's socket.
+    let socket = server_env("IMPRINT_TEST_DOCKER_HOST").replace("unix://", "");
+    let detail = run.json()["checks"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.ends_with(&format!("; exports are read from its socket {socket}")),
+        "{detail}"
+    );
     let bad = p.run(&["doctor", "--check", "dns"]);
     assert_eq!(bad.code, 2);
 }
