@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::ContextError;
+use crate::ignore::Engine;
 
 /// The program that builds the image; each reads its own ignore file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -30,46 +31,56 @@ impl BuilderKind {
         }
     }
 
-    /// Whether a folder that is excluded but walked into (a `!` pattern may re-include
-    /// something inside it) is itself sent. BuildKit sends it; the legacy builder sends only
-    /// the folders implied by files it re-includes.
-    pub(crate) fn sends_descended_excluded_dirs(self) -> bool {
-        !matches!(self, Self::DockerLegacy)
+    /// The code that reads this builder's ignore file and walks the context with it.
+    pub fn engine(self) -> Engine {
+        match self {
+            Self::Buildkit => Engine::Fsutil,
+            Self::DockerLegacy => Engine::GoArchive,
+            Self::Podman | Self::Buildah => Engine::Copier,
+        }
     }
 
-    /// Finds the ignore file this builder reads for `dockerfile` in `context`, in its order of
-    /// preference. The legacy builder refuses a Dockerfile-specific file it would silently
-    /// ignore.
+    /// Finds the ignore file this builder reads for `dockerfile` in `context`, as it looks
+    /// for one. A name that holds nothing readable (a dangling link) is no ignore file for any
+    /// of them; a folder at the name is no ignore file for BuildKit and an error for the
+    /// others. The legacy builder refuses a Dockerfile-specific file it would silently ignore.
     pub fn ignore_file(
         self,
         context: &Path,
         dockerfile: &Path,
     ) -> Result<Option<PathBuf>, ContextError> {
-        let specific = {
+        let beside = |suffix: &str| {
             let mut name = dockerfile.as_os_str().to_owned();
-            name.push(".dockerignore");
+            name.push(suffix);
             PathBuf::from(name)
         };
         let candidates: Vec<PathBuf> = match self {
-            Self::Buildkit => vec![specific, context.join(".dockerignore")],
+            // BuildKit's Dockerfile frontend: the first that reads as a file.
+            Self::Buildkit => {
+                return Ok([beside(".dockerignore"), context.join(".dockerignore")]
+                    .into_iter()
+                    .find(|p| p.is_file()))
+            }
+            // The docker CLI: `.dockerignore` unless it does not exist.
             Self::DockerLegacy => {
+                let specific = beside(".dockerignore");
                 if specific.exists() {
                     return Err(ContextError::DockerfileIgnoreWithLegacy { path: specific });
                 }
                 vec![context.join(".dockerignore")]
             }
-            Self::Podman | Self::Buildah => {
-                vec![
-                    context.join(".containerignore"),
-                    context.join(".dockerignore"),
-                ]
-            }
+            // buildah's ContainerIgnoreFile: `<Containerfile>.dockerignore` over
+            // `<Containerfile>.containerignore`, then `.containerignore`, then `.dockerignore`.
+            Self::Podman | Self::Buildah => vec![
+                beside(".dockerignore"),
+                beside(".containerignore"),
+                context.join(".containerignore"),
+                context.join(".dockerignore"),
+            ],
         };
-        // Whatever stands at the name counts, as for the builders: a folder or a dangling
-        // link there is an error when read, not a missing file.
-        Ok(candidates
-            .into_iter()
-            .find(|p| p.symlink_metadata().is_ok()))
+        // What is there counts (a folder is an error when read); a name that leads nowhere
+        // does not.
+        Ok(candidates.into_iter().find(|p| p.exists()))
     }
 }
 
@@ -104,12 +115,14 @@ mod tests {
         );
         assert_eq!(
             pick(BuilderKind::Podman).ok().flatten(),
-            Some(root.join(".containerignore"))
+            Some(root.join("Dockerfile.dockerignore"))
         );
+        fs::rename(root.join("Dockerfile.dockerignore"), root.join("c")).unwrap();
         assert_eq!(
             pick(BuilderKind::Buildah).ok().flatten(),
             Some(root.join(".containerignore"))
         );
+        fs::rename(root.join("c"), root.join("Dockerfile.dockerignore")).unwrap();
         assert!(matches!(
             pick(BuilderKind::DockerLegacy),
             Err(ContextError::DockerfileIgnoreWithLegacy { .. })
@@ -126,13 +139,60 @@ mod tests {
     }
 
     #[test]
-    fn an_ignore_file_that_is_a_folder_is_found_and_then_fails_to_read() {
+    fn a_folder_or_a_dangling_link_at_the_name() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
+        let dockerfile = root.join("Dockerfile");
+        fs::write(&dockerfile, "FROM scratch\n").unwrap();
         fs::create_dir(root.join(".dockerignore")).unwrap();
-        let found = BuilderKind::Buildkit
-            .ignore_file(root, &root.join("Dockerfile"))
-            .unwrap();
-        assert_eq!(found, Some(root.join(".dockerignore")));
+        // BuildKit reads a folder as no ignore file; the others fail to read it.
+        assert_eq!(
+            BuilderKind::Buildkit.ignore_file(root, &dockerfile).ok(),
+            Some(None)
+        );
+        for kind in [
+            BuilderKind::DockerLegacy,
+            BuilderKind::Podman,
+            BuilderKind::Buildah,
+        ] {
+            assert_eq!(
+                kind.ignore_file(root, &dockerfile).ok().flatten(),
+                Some(root.join(".dockerignore"))
+            );
+        }
+        fs::remove_dir(root.join(".dockerignore")).unwrap();
+        std::os::unix::fs::symlink("nowhere", root.join(".dockerignore")).unwrap();
+        fs::write(root.join("Dockerfile.dockerignore"), "x\n").unwrap();
+        // A Dockerfile-specific file wins for BuildKit, podman and buildah.
+        for kind in [
+            BuilderKind::Buildkit,
+            BuilderKind::Podman,
+            BuilderKind::Buildah,
+        ] {
+            assert_eq!(
+                kind.ignore_file(root, &dockerfile).ok().flatten(),
+                Some(root.join("Dockerfile.dockerignore"))
+            );
+        }
+        fs::remove_file(root.join("Dockerfile.dockerignore")).unwrap();
+        for kind in [
+            BuilderKind::Buildkit,
+            BuilderKind::DockerLegacy,
+            BuilderKind::Podman,
+        ] {
+            assert_eq!(
+                kind.ignore_file(root, &dockerfile).ok(),
+                Some(None),
+                "{kind}"
+            );
+        }
+        fs::write(root.join("Dockerfile.containerignore"), "x\n").unwrap();
+        assert_eq!(
+            BuilderKind::Podman
+                .ignore_file(root, &dockerfile)
+                .ok()
+                .flatten(),
+            Some(root.join("Dockerfile.containerignore"))
+        );
     }
 }

@@ -177,12 +177,12 @@ pub fn hash_context_cached(
                 path: path.clone(),
                 source,
             })?;
-            IgnoreRules::parse(path, &bytes)?
+            IgnoreRules::parse(path, &bytes, params.builder.engine())?
         }
-        None => IgnoreRules::default(),
+        None => IgnoreRules::none(params.builder.engine()),
     };
 
-    let mut walked = walk::walk(root, &rules, params.builder, observer, cache, stamp)?;
+    let mut walked = walk::walk(root, &rules, observer, cache, stamp)?;
     let next = walked.next_cache.take();
 
     let dockerfile_rel = relative_to(&params.dockerfile, root);

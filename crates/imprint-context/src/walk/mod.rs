@@ -12,11 +12,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use rustix::fs::FileType;
 
-use crate::builder::BuilderKind;
 use crate::cache::{CacheSource, HashCache, Stat};
 use crate::error::ContextError;
 use crate::hash::{hash_open, Observer};
-use crate::ignore::IgnoreRules;
+use crate::ignore::{IgnoreRules, Matched};
 use crate::input::{Excluded, Input};
 
 mod folder;
@@ -68,8 +67,8 @@ impl Found {
 enum Item {
     /// A file, symlink or a folder's own record.
     Leaf(Input, Option<Seen>),
-    /// A subfolder's contents, to walk.
-    Under(Vec<u8>),
+    /// A subfolder's contents, to walk, with what the ignore patterns matched of it.
+    Under(Vec<u8>, Matched),
 }
 
 impl Item {
@@ -79,7 +78,7 @@ impl Item {
     fn key(&self) -> (&[u8], &'static [u8]) {
         let (path, slash): (&[u8], &[u8]) = match self {
             Item::Leaf(input, _) => (&input.path, b""),
-            Item::Under(rel) => (rel, b"/"),
+            Item::Under(rel, _) => (rel, b"/"),
         };
         (split_name(path).1, slash)
     }
@@ -122,19 +121,18 @@ fn unreadable_at<'a>(
 struct Walker<'a> {
     root: &'a Path,
     rules: &'a IgnoreRules,
-    builder: BuilderKind,
     observer: &'a dyn Observer,
     /// `lstat` every file while listing (to compare with a cache); else its stat is taken
     /// when it is opened to be hashed.
     stat_files: bool,
 }
 
-/// Walks `root` with `rules` as `builder` would, hashing every file it sends (a file whose
-/// stat the cache has unchanged is not read). `stamp`: when the walk began, for the next cache.
+/// Walks `root` with `rules` as their engine would, hashing every file it sends (a file
+/// whose stat the cache has unchanged is not read). `stamp`: when the walk began, for the
+/// next cache.
 pub(crate) fn walk(
     root: &Path,
     rules: &IgnoreRules,
-    builder: BuilderKind,
     observer: &dyn Observer,
     source: CacheSource<'_>,
     stamp: i64,
@@ -142,13 +140,12 @@ pub(crate) fn walk(
     let walker = Walker {
         root,
         rules,
-        builder,
         observer,
         stat_files: !matches!(source, CacheSource::None),
     };
     // A cache to load is read and checked while the folders are read.
     let (found, loaded) = rayon::join(
-        || walker.dir(None, Vec::new()),
+        || walker.dir(None, Vec::new(), &Matched::default()),
         || match source {
             CacheSource::Load(load) => load(),
             CacheSource::None | CacheSource::Loaded(_) => None,
@@ -267,9 +264,15 @@ fn hash_one(
 }
 
 impl Walker<'_> {
-    /// One folder (`parent`'s entry named by the end of `dir_rel`, or the root): its entries,
-    /// then its subfolders in parallel, put together in path order.
-    fn dir(&self, parent: Option<BorrowedFd<'_>>, dir_rel: Vec<u8>) -> Result<Found, ContextError> {
+    /// One folder (`parent`'s entry named by the end of `dir_rel`, or the root, with what the
+    /// ignore patterns `matched` of it): its entries, then its subfolders in parallel, put
+    /// together in path order.
+    fn dir(
+        &self,
+        parent: Option<BorrowedFd<'_>>,
+        dir_rel: Vec<u8>,
+        matched: &Matched,
+    ) -> Result<Found, ContextError> {
         let fd =
             open_dir(self.root, parent, &dir_rel).map_err(unreadable_at(self.root, &dir_rel))?;
         let mut listing = list(&fd, &dir_rel).map_err(unreadable_at(self.root, &dir_rel))?;
@@ -278,28 +281,29 @@ impl Walker<'_> {
         let mut items: Vec<Item> = Vec::with_capacity(listing.len() + 1);
         let mut bytes = 0;
         for (rel, file_type) in listing {
-            self.entry(&fd, rel, file_type, &mut out, &mut items, &mut bytes)?;
+            let at = (&fd, matched);
+            self.entry(at, rel, file_type, &mut out, &mut items, &mut bytes)?;
         }
         self.observer.found(bytes);
         items.sort_unstable_by(by_key);
-        let unders: Vec<&Vec<u8>> = items
+        let unders: Vec<(&Vec<u8>, &Matched)> = items
             .iter()
             .filter_map(|item| match item {
-                Item::Under(rel) => Some(rel),
+                Item::Under(rel, matched) => Some((rel, matched)),
                 Item::Leaf(..) => None,
             })
             .collect();
         // In path order, so the first error reported is the same on every run.
         let mut walked = unders
             .into_par_iter()
-            .map(|rel| self.dir(Some(fd.as_fd()), rel.clone()))
+            .map(|(rel, matched)| self.dir(Some(fd.as_fd()), rel.clone(), matched))
             .collect::<Vec<_>>()
             .into_iter();
         let mut run = Run::with_capacity(items.len());
         for item in items {
             match item {
                 Item::Leaf(input, seen) => run.push(input, seen),
-                Item::Under(_) => match walked.next() {
+                Item::Under(..) => match walked.next() {
                     Some(found) => {
                         out.runs.push(std::mem::take(&mut run));
                         out.append(found?);
@@ -314,7 +318,7 @@ impl Walker<'_> {
 
     fn entry(
         &self,
-        dir: &OwnedFd,
+        (dir, matched): (&OwnedFd, &Matched),
         rel: Vec<u8>,
         file_type: FileType,
         out: &mut Found,
@@ -330,25 +334,25 @@ impl Walker<'_> {
             }
             known => (known, None),
         };
-        // Only paths in included folders are asked about here, unless `!` patterns exist.
-        if let Some(pattern) = self.rules.excluded_by_below_included(&rel) {
+        let verdict = self.rules.verdict(&rel, matched);
+        if let Some(index) = verdict.by {
+            let pattern = &self.rules.patterns()[index];
+            // What an excluded folder walked into holds is decided entry by entry; the
+            // folder itself is sent only as the parent of something sent.
             out.excluded.push(Excluded {
                 path: rel.clone(),
                 pattern: pattern.display(),
                 line: pattern.line,
             });
-            if file_type == FileType::Directory && self.rules.may_reinclude_under(&rel) {
+            if file_type == FileType::Directory && self.rules.descends_into(&rel) {
                 out.reincluded = true;
-                if self.builder.sends_descended_excluded_dirs() {
-                    items.push(Item::Leaf(Input::dir(rel.clone()), None));
-                }
-                items.push(Item::Under(rel));
+                items.push(Item::Under(rel, verdict.matched));
             }
             return Ok(());
         }
         match file_type {
             FileType::Directory => {
-                items.push(Item::Under(rel.clone()));
+                items.push(Item::Under(rel.clone(), verdict.matched));
                 items.push(Item::Leaf(Input::dir(rel), None));
             }
             FileType::RegularFile if !self.stat_files => {

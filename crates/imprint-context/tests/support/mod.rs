@@ -5,6 +5,8 @@ use std::path::Path;
 
 use imprint_context::{BuildParams, BuilderKind};
 
+pub mod cases;
+
 /// Build parameters for `root/Dockerfile` on linux/amd64, no target, arguments or bases.
 pub fn params(root: &Path, builder: BuilderKind) -> BuildParams {
     BuildParams {

@@ -21,6 +21,8 @@ use crate::state;
 #[serde(rename_all = "lowercase")]
 enum Status {
     Ok,
+    /// Works, with something the user should know.
+    Warn,
     Fail,
     /// Not run: it needs what an earlier failed check provides.
     Skip,
@@ -65,6 +67,10 @@ impl Checks {
     fn fail(&mut self, name: Check, error: &anyhow::Error, fallback: &str) {
         let hint = diagnose::hint(error).unwrap_or_else(|| fallback.to_string());
         self.push(name, Status::Fail, diagnose::message(error), Some(hint));
+    }
+
+    fn warn(&mut self, name: Check, detail: String, hint: String) {
+        self.push(name, Status::Warn, detail, Some(hint));
     }
 
     fn skip(&mut self, name: Check, why: &str) {
@@ -137,6 +143,7 @@ impl fmt::Display for DoctorReport {
         for c in &self.checks {
             let mark = match c.status {
                 Status::Ok => "ok  ",
+                Status::Warn => "warn",
                 Status::Fail => "FAIL",
                 Status::Skip => "skip",
             };
@@ -152,19 +159,26 @@ impl fmt::Display for DoctorReport {
 /// The builder's engine answers (not just its CLI).
 fn check_builder(session: &Session, checks: &mut Checks) {
     let kind = session.settings.build.params.builder;
-    match builder::answers(kind) {
-        Ok(version) => checks.ok(
-            Check::Builder,
-            format!(
-                "{kind} answers (version {version}); {}",
-                builder::export_way(kind)
-            ),
-        ),
-        Err(e) => checks.fail(
+    let version = match builder::answers(kind) {
+        Ok(version) => version,
+        Err(e) => return checks.fail(
             Check::Builder,
             &e.into(),
             "start the Docker engine (or set [image] builder / IMPRINT_DOCKER to a working one)",
         ),
+    };
+    let detail = format!(
+        "{kind} answers (version {version}); {}",
+        builder::export_way(kind)
+    );
+    match builder::older_context_walk(kind) {
+        Ok(None) => checks.ok(Check::Builder, detail),
+        Ok(Some((walker, old))) => checks.warn(
+            Check::Builder,
+            format!("{detail}; {walker} {old} sends the context by older ignore rules than imprint hashes by (Docker 23 and later)"),
+            format!("a few ignore files send other files with it (the README's \"Which Docker\"): update {walker}, or keep `**/`, `!` under excluded folders and `**name` out of the ignore file"),
+        ),
+        Err(e) => checks.fail(Check::Builder, &e.into(), "check that the docker CLI (and its buildx plugin) runs"),
     }
 }
 

@@ -259,6 +259,35 @@ pub fn answers(kind: BuilderKind) -> Result<String, BuildError> {
     Ok(out.lines().next().unwrap_or_default().trim().to_string())
 }
 
+/// The program that walks the build context with the ignore file, when it is older than the
+/// ignore rules imprint hashes by (Docker 23's, buildx 0.8's): its name and version. The
+/// docker CLI walks it for the legacy builder, buildx for BuildKit; podman's and buildah's
+/// rules have not changed.
+pub fn older_context_walk(kind: BuilderKind) -> Result<Option<(String, String)>, BuildError> {
+    let (args, oldest, what): (&[&str], (u64, u64), &str) = match kind {
+        BuilderKind::DockerLegacy => (
+            &["version", "--format", "{{.Client.Version}}"],
+            (23, 0),
+            "the docker CLI",
+        ),
+        BuilderKind::Buildkit => (&["buildx", "version"], (0, 8), "docker buildx"),
+        BuilderKind::Podman | BuilderKind::Buildah => return Ok(None),
+    };
+    let out = capture(kind, args)?;
+    // `20.10.24+dfsg1`, or `github.com/docker/buildx v0.13.1 …`.
+    let version = out
+        .split_whitespace()
+        .map(|word| word.trim_start_matches('v'))
+        .find(|word| word.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or_default()
+        .to_string();
+    let mut numbers = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u64>().unwrap_or(0));
+    let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    Ok((found < oldest).then(|| (what.to_string(), version)))
+}
+
 /// Where the builder keeps images and layers, as it reports it (on the machine it runs on,
 /// which may be another one).
 pub fn storage_dir(kind: BuilderKind) -> Result<PathBuf, BuildError> {

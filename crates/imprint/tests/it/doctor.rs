@@ -169,6 +169,23 @@ fn every_doctor_check_passes_then_fails_alone_with_its_hint() {
         detail.ends_with(&format!("; exports are read from its socket {socket}")),
         "{detail}"
     );
+    // Bookworm's docker CLI (20.10) walks the context by older ignore rules: a warning, not a
+    // failure.
+    let mut cmd = p.command(&["doctor", "--check", "builder", "--json"]);
+    cmd.env("IMPRINT_DOCKER", server_env("IMPRINT_TEST_BUILDKIT_CLI"));
+    let run = output(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let found = &run.json()["checks"][0];
+    assert_eq!(found["status"], "warn", "{found}");
+    let detail = found["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the docker CLI 20.10") && detail.contains("older ignore rules"),
+        "{detail}"
+    );
+    assert!(
+        found["hint"].as_str().unwrap().contains("Which Docker"),
+        "{found}"
+    );
     let bad = p.run(&["doctor", "--check", "dns"]);
     assert_eq!(bad.code, 2);
 }

@@ -45,8 +45,12 @@ fn moto_answers_on_loopback() {
 }
 
 #[test]
-fn dockerd_answers_both_clients() {
-    for cli in ["IMPRINT_TEST_DOCKER_CLI", "IMPRINT_TEST_BUILDKIT_CLI"] {
+fn dockerd_answers_every_client() {
+    for cli in [
+        "IMPRINT_TEST_DOCKER_CLI",
+        "IMPRINT_TEST_BUILDKIT_CLI",
+        "IMPRINT_TEST_LEGACY_CLI",
+    ] {
         let out = Command::new(server_env(cli))
             .args(["version", "--format", "{{.Server.Version}}"])
             .env("DOCKER_HOST", server_env("IMPRINT_TEST_DOCKER_HOST"))
@@ -59,6 +63,16 @@ fn dockerd_answers_both_clients() {
         );
         assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
     }
+}
+
+#[test]
+fn buildx_answers() {
+    let out = Command::new(server_env("IMPRINT_TEST_BUILDX"))
+        .arg("version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("buildx"), "{text}");
 }
 
 /// One HTTP/1.0 exchange; returns the whole response text, empty when the peer hung up.
