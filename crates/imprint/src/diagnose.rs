@@ -3,7 +3,7 @@
 use imprint_context::ContextError;
 
 use crate::config::ConfigError;
-use crate::error::{ExitStatus, UsageError};
+use crate::error::{ExitStatus, Failure, UsageError};
 use crate::registry::RegistryError;
 
 /// Bad input anywhere in the chain means exit code 2; anything else is a failure.
@@ -27,6 +27,8 @@ pub fn hint(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(|e| {
         if let Some(e) = e.downcast_ref::<UsageError>() {
             e.hint.clone()
+        } else if let Some(e) = e.downcast_ref::<Failure>() {
+            Some(e.hint.clone())
         } else if let Some(e) = e.downcast_ref::<ConfigError>() {
             e.hint()
         } else if let Some(e) = e.downcast_ref::<ContextError>() {

@@ -42,3 +42,23 @@ impl UsageError {
         }
     }
 }
+
+/// Work that cannot go on (exit code 1), with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// What failed, naming the file, function or image.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+impl Failure {
+    /// A failure with a hint.
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}

@@ -14,12 +14,13 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 pub use report::GcReport;
 
 use crate::config::{GcPolicy, Sections};
-use crate::error::UsageError;
+use crate::error::{Failure, UsageError};
 use crate::image::lock::{self, Lockfile};
 use crate::journal::{self, Holder};
 use crate::lambda::{self, FunctionImages, PARALLEL_READS};
 use crate::registry::Registry;
 use crate::session::Session;
+use inventory::Inventory;
 
 /// How long a gc run may hold the repository's lease.
 const LEASE_TIME: Duration = Duration::from_secs(30 * 60);
@@ -36,8 +37,8 @@ pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::
         if names.len() == 1 { "" } else { "s" }
     ));
     let bases = base_images(session)?;
-    let refs = references(session, registry, &names, policy, &bases).await?;
     let inventory = inventory::read(registry).await?;
+    let refs = references(session, registry, &names, policy, &bases, &inventory).await?;
     let planned = plan::plan(&inventory, &refs, policy, journal::unix_now());
     if !delete {
         return Ok(GcReport::dry_run(&registry.repository, planned));
@@ -53,7 +54,7 @@ pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::
         // Under the lease no deploy starts; what changed since the plan is read again, and
         // only what both plans delete goes.
         refuse_open_deploys(registry).await?;
-        let again = references(session, registry, &names, policy, &bases).await?;
+        let again = references(session, registry, &names, policy, &bases, &inventory).await?;
         let replanned = plan::plan(&inventory, &again, policy, journal::unix_now());
         let (confirmed, kept_since) = plan::intersect(planned, &replanned);
         sweep::sweep(session, registry, confirmed, kept_since, id, caller).await
@@ -115,13 +116,14 @@ fn base_images(session: &Session) -> anyhow::Result<BTreeSet<String>> {
     Ok(lock.digests().map(str::to_string).collect())
 }
 
-/// What the functions and the newest successful deployments use now.
+/// What the functions (configured or not) and the newest successful deployments use now.
 async fn references(
     session: &Session,
     registry: &Registry,
     names: &[String],
     policy: &GcPolicy,
     bases: &BTreeSet<String>,
+    inventory: &Inventory,
 ) -> anyhow::Result<plan::References> {
     let client = session.lambda().await?;
     let functions: Vec<FunctionImages> = stream::iter(names)
@@ -129,10 +131,89 @@ async fn references(
         .buffered(PARALLEL_READS)
         .try_collect()
         .await?;
+    let (elsewhere, others) = elsewhere(client, registry, names, inventory).await?;
     let deployments = journal::successful(registry, policy.keep_deployments).await?;
+    let checked = plan::Checked {
+        configured: names.len(),
+        others,
+        running_here: elsewhere
+            .iter()
+            .map(|e| match e.version.as_str() {
+                "$LATEST" => format!("{} ($LATEST)", e.function),
+                version => format!("{}:{version}", e.function),
+            })
+            .collect(),
+    };
     Ok(plan::References {
         functions,
+        elsewhere,
+        checked,
         deployments,
         bases: bases.clone(),
     })
+}
+
+/// The versions of image functions outside the configuration that run an image of this
+/// repository, and how many such functions there are. Every version of the region is listed
+/// with its digest; one whose digest is an image here (or that Lambda does not say) is read
+/// for its image URI, which says whether the image is this repository's. A version that
+/// cannot be read stops gc before anything is deleted: it never guesses.
+async fn elsewhere(
+    client: &lambda::Lambda,
+    registry: &Registry,
+    configured: &[String],
+    inventory: &Inventory,
+) -> anyhow::Result<(Vec<plan::Elsewhere>, usize)> {
+    let listed: Vec<lambda::RegionVersion> = lambda::region_image_versions(client)
+        .await
+        .map_err(|e| e.context("gc reads every image function of the region before it deletes"))?
+        .into_iter()
+        .filter(|v| !configured.contains(&v.function))
+        .collect();
+    let others: BTreeSet<&str> = listed.iter().map(|v| v.function.as_str()).collect();
+    let to_read = listed.iter().filter(|v| {
+        v.digest
+            .as_ref()
+            .is_none_or(|d| inventory.images.contains_key(d))
+    });
+    let ours = registry.repository.to_string();
+    let read: Vec<Option<plan::Elsewhere>> = stream::iter(to_read)
+        .map(|v| async {
+            let found = lambda::image_of(client, &v.function, &v.version)
+                .await
+                .map_err(|e| {
+                    Failure::new(
+                        format!(
+                            "cannot tell which image {}:{} runs ({e:#}), so gc deletes nothing",
+                            v.function, v.version
+                        ),
+                        "let this identity read it (lambda:GetFunction), or run gc again when it can be read",
+                    )
+                })?;
+            let Some((uri, resolved)) = found else {
+                return Ok(None); // gone since the listing: it runs nothing
+            };
+            if uri.as_deref().map(lambda::repository_of) != Some(ours.as_str()) {
+                return Ok(None);
+            }
+            match resolved.or_else(|| v.digest.clone()) {
+                Some(digest) => Ok(Some(plan::Elsewhere {
+                    function: v.function.clone(),
+                    version: v.version.clone(),
+                    digest,
+                })),
+                None => Err(Failure::new(
+                    format!(
+                        "{}:{} runs an image of {ours} whose digest Lambda does not say, so gc deletes nothing",
+                        v.function, v.version
+                    ),
+                    "wait until the function is Active, then run gc again",
+                )),
+            }
+        })
+        .buffered(PARALLEL_READS)
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok((read.into_iter().flatten().collect(), others.len()))
 }

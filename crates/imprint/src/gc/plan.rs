@@ -55,11 +55,40 @@ impl std::fmt::Display for Keep {
     }
 }
 
+/// A version (or `$LATEST`) of a function outside the configuration that runs an image of
+/// this repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elsewhere {
+    /// The function.
+    pub function: String,
+    /// `$LATEST` or a version number.
+    pub version: String,
+    /// The image's digest.
+    pub digest: String,
+}
+
+/// Which functions a plan was checked against, for the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Checked {
+    /// Functions of the configuration (every environment sharing the repository).
+    pub configured: usize,
+    /// Image functions of the region outside it, every version read.
+    pub others: usize,
+    /// Those of them that run an image of this repository: `function ($LATEST)` or
+    /// `function:version`.
+    pub running_here: Vec<String>,
+}
+
 /// What the images are checked against.
 #[derive(Debug, Clone, Default)]
 pub struct References {
     /// Every function of every environment sharing the repository.
     pub functions: Vec<FunctionImages>,
+    /// Versions of every other image function of the region that run an image of this
+    /// repository: kept, never deleted.
+    pub elsewhere: Vec<Elsewhere>,
+    /// What was checked.
+    pub checked: Checked,
     /// The newest `keep_deployments` successful deployments.
     pub deployments: Vec<Deployment>,
     /// Base images imprint.lock pins.
@@ -100,6 +129,8 @@ pub struct Plan {
     pub versions: Vec<StaleVersion>,
     /// Journal records deleted (`--journal-older-than`).
     pub journal: Vec<JournalTag>,
+    /// The functions the plan was checked against.
+    pub checked: Checked,
 }
 
 impl Plan {
@@ -192,9 +223,22 @@ pub fn plan(inventory: &Inventory, refs: &References, policy: &GcPolicy, now: i6
             }
         }
     }
+    for e in &refs.elsewhere {
+        let keep = match e.version.as_str() {
+            "$LATEST" => Keep::Latest {
+                function: e.function.clone(),
+            },
+            version => Keep::Version {
+                function: e.function.clone(),
+                version: version.to_string(),
+            },
+        };
+        reasons.entry(e.digest.clone()).or_default().push(keep);
+    }
     let recent_since = now - i64::from(policy.keep_days) * 86_400;
     let mut out = Plan {
         versions: stale,
+        checked: refs.checked.clone(),
         ..Plan::default()
     };
     for image in inventory.images.values() {
@@ -278,6 +322,7 @@ pub fn intersect(planned: Plan, again: &Plan) -> (Plan, Vec<Kept>) {
             .into_iter()
             .filter(|j| again.journal.iter().any(|a| a.tag == j.tag))
             .collect(),
+        checked: again.checked.clone(),
     };
     (plan, kept_since)
 }
@@ -363,6 +408,7 @@ mod tests {
                 end: Some(end),
             }],
             bases: BTreeSet::new(),
+            ..References::default()
         };
         let plan = plan(&inventory, &refs, &policy(), now);
         let deleted: Vec<&str> = plan.delete.iter().map(|i| i.digest.as_str()).collect();
@@ -390,6 +436,46 @@ mod tests {
         // Journal records: x is old and not kept; k belongs to a kept deployment.
         let journal: Vec<&str> = plan.journal.iter().map(|j| j.tag.as_str()).collect();
         assert_eq!(journal, ["imprint-journal-x-begin"]);
+    }
+
+    #[test]
+    fn what_a_function_outside_the_configuration_runs_stays_and_its_versions_too() {
+        let mut inventory = Inventory::default();
+        for i in [image("a", 0, &[]), image("b", 0, &[]), image("c", 0, &[])] {
+            inventory.images.insert(i.digest.clone(), i);
+        }
+        let elsewhere = |version: &str, digest: &str| Elsewhere {
+            function: "other".into(),
+            version: version.into(),
+            digest: digest.into(),
+        };
+        let refs = References {
+            elsewhere: vec![elsewhere("$LATEST", "a"), elsewhere("4", "b")],
+            ..References::default()
+        };
+        let plan = plan(&inventory, &refs, &policy(), 100 * 86_400);
+        let deleted: Vec<&str> = plan.delete.iter().map(|i| i.digest.as_str()).collect();
+        assert_eq!(deleted, ["c"]);
+        assert!(plan.versions.is_empty(), "{:?}", plan.versions);
+        let why = |d: &str| {
+            plan.keep
+                .iter()
+                .find(|k| k.image.digest == d)
+                .map(|k| k.why.clone())
+        };
+        assert_eq!(
+            why("a"),
+            Some(vec![Keep::Latest {
+                function: "other".into()
+            }])
+        );
+        assert_eq!(
+            why("b"),
+            Some(vec![Keep::Version {
+                function: "other".into(),
+                version: "4".into()
+            }])
+        );
     }
 
     #[test]

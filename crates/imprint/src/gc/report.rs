@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::plan::{Keep, Kept, Plan};
+use super::plan::{Checked, Keep, Kept, Plan};
 use crate::error::ExitStatus;
 use crate::journal::GcRecord;
 use crate::registry::Repository;
@@ -58,6 +58,8 @@ pub struct GcReport {
     pub journal: Vec<String>,
     /// Images kept, with why.
     pub keep: Vec<Kept>,
+    /// The functions checked before anything was deleted.
+    pub checked: Checked,
     /// Images the first plan deleted that something started using before the deletes.
     pub kept_since_plan: Vec<Kept>,
     /// What failed.
@@ -95,6 +97,7 @@ impl GcReport {
                 .collect(),
             journal: plan.journal.iter().map(|j| j.tag.clone()).collect(),
             keep: plan.keep,
+            checked: plan.checked,
             kept_since_plan: Vec::new(),
             failed: Vec::new(),
             unrecorded: None,
@@ -224,6 +227,21 @@ impl fmt::Display for GcReport {
             plural(self.journal.len(), "journal record"),
             plural(self.keep.len(), "image"),
         )?;
+        let c = &self.checked;
+        write!(
+            f,
+            "  checked {} and {} of the region",
+            plural(c.configured, "configured function"),
+            plural(c.others, "other image function"),
+        )?;
+        match c.running_here.as_slice() {
+            [] => writeln!(f)?,
+            running => writeln!(
+                f,
+                "; of these, this repository's images run in {}",
+                running.join(", ")
+            )?,
+        }
         for row in &self.delete {
             let name = row.tags.first().unwrap_or(&row.digest);
             let pushed = row.pushed.as_deref().unwrap_or("?");

@@ -28,9 +28,36 @@ pub fn tag_of(image_uri: &str) -> Option<String> {
     last.split_once(':').map(|(_, t)| t.to_string())
 }
 
+/// `host/path:tag` or `host/path@sha256:…` → `host/path`.
+pub fn repository_of(image_uri: &str) -> &str {
+    let name = image_uri
+        .split_once('@')
+        .map_or(image_uri, |(name, _)| name);
+    let last = name.rfind('/').map_or(0, |at| at + 1);
+    match name[last..].find(':') {
+        Some(colon) => &name[..last + colon],
+        None => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repositories_of_image_uris() {
+        for uri in [
+            "127.0.0.1:5000/a/b:t",
+            "127.0.0.1:5000/a/b@sha256:00",
+            "127.0.0.1:5000/a/b",
+        ] {
+            assert_eq!(repository_of(uri), "127.0.0.1:5000/a/b", "{uri}");
+        }
+        assert_eq!(
+            repository_of("1.dkr.ecr.us-east-1.amazonaws.com/r:20250526-145140-9f6a1a2a"),
+            "1.dkr.ecr.us-east-1.amazonaws.com/r"
+        );
+    }
 
     #[test]
     fn tags_of_image_uris() {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use super::aliases::{list_aliases, AliasRoutes};
 use super::function::read_function;
+use super::image::digest_of;
 use super::retry::Lambda;
+use super::select::list_all;
 
 /// A function's references to images.
 #[derive(Debug, Clone, Default)]
@@ -75,16 +77,85 @@ async fn list_versions(
             if number == "$LATEST" {
                 continue;
             }
-            let digest = version
-                .code_sha256()
-                .filter(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
-                .map(|sha| format!("sha256:{sha}"));
-            out.insert(number.to_string(), digest);
+            out.insert(number.to_string(), code_digest(version.code_sha256()));
         }
         match page.next_marker() {
             Some(next) if !next.is_empty() => marker = Some(next.to_string()),
             _ => return Ok(out),
         }
+    }
+}
+
+/// An image function's CodeSha256 as the digest of the image it runs.
+fn code_digest(code_sha256: Option<&str>) -> Option<String> {
+    code_sha256
+        .filter(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|sha| format!("sha256:{sha}"))
+}
+
+/// One version (or `$LATEST`) of an image function of the region, with the digest it runs
+/// when Lambda says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionVersion {
+    /// The function.
+    pub function: String,
+    /// `$LATEST` or a version number.
+    pub version: String,
+    /// The digest of the image it runs.
+    pub digest: Option<String>,
+}
+
+/// Every version of every image function of the region, with its digest, in one listing
+/// (aliases route only to versions, so they name nothing more).
+pub async fn region_image_versions(client: &Lambda) -> anyhow::Result<Vec<RegionVersion>> {
+    Ok(list_all(client, true)
+        .await?
+        .into_iter()
+        .filter(|listed| listed.image)
+        .map(|listed| RegionVersion {
+            digest: code_digest(listed.code_sha256.as_deref()),
+            function: listed.name,
+            version: listed.version,
+        })
+        .collect())
+}
+
+/// The image URI and resolved digest one version (or `$LATEST`) of `function` runs; `None`
+/// when the function or the version no longer exists.
+pub async fn image_of(
+    client: &Lambda,
+    function: &str,
+    version: &str,
+) -> anyhow::Result<Option<(Option<String>, Option<String>)>> {
+    let reply = client
+        .call(&format!("GetFunction {function}:{version}"), || {
+            client
+                .sdk
+                .get_function()
+                .function_name(function)
+                .qualifier(version)
+                .send()
+        })
+        .await;
+    match reply {
+        Ok(reply) => {
+            let code = reply.code();
+            let uri = code.and_then(|c| c.image_uri()).map(str::to_string);
+            let digest = code
+                .and_then(|c| c.resolved_image_uri())
+                .and_then(digest_of);
+            Ok(Some((uri, digest)))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "failed to read {function}:{version}: {}",
+            client.error_text(&e)
+        )),
     }
 }
 

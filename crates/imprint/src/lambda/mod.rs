@@ -24,8 +24,10 @@ pub use function::{
 #[cfg(test)]
 pub use function::{PackageType, State};
 pub use identity::{caller_identity, identify, Caller};
-pub use image::{tag_of, ImageRef};
-pub use inventory::{delete_version, read_images, FunctionImages};
+pub use image::{repository_of, tag_of, ImageRef};
+pub use inventory::{
+    delete_version, image_of, read_images, region_image_versions, FunctionImages, RegionVersion,
+};
 pub use invoke::invoke;
 pub use retry::{Lambda, PARALLEL_READS};
 pub use sdk::load as load_sdk_config;

@@ -42,7 +42,7 @@ pub async fn select(
 /// Every function whose Lambda tag matches, sorted by name.
 async fn tagged(client: &Lambda, selector: &Selector) -> anyhow::Result<Vec<String>> {
     let mut found = Vec::new();
-    for listed in list_all(client).await? {
+    for listed in list_all(client, false).await? {
         if has_tag(client, &listed.arn, selector).await? {
             found.push(listed.name);
         }
@@ -59,7 +59,11 @@ pub async fn image_functions(
     selector: Option<&Selector>,
 ) -> anyhow::Result<Vec<Function>> {
     let mut names = Vec::new();
-    for listed in list_all(client).await?.into_iter().filter(|f| f.image) {
+    for listed in list_all(client, false)
+        .await?
+        .into_iter()
+        .filter(|f| f.image)
+    {
         let selected = match selector {
             Some(selector) => has_tag(client, &listed.arn, selector).await?,
             None => true,
@@ -72,23 +76,30 @@ pub async fn image_functions(
     read_functions(client, &names).await
 }
 
-/// A function as ListFunctions lists it.
-struct Listed {
-    name: String,
+/// A function as ListFunctions lists it (one of its versions, listing every version).
+pub(super) struct Listed {
+    pub(super) name: String,
     arn: String,
-    image: bool,
+    pub(super) image: bool,
+    /// `$LATEST` or a version number.
+    pub(super) version: String,
+    /// Its CodeSha256: for an image function, the digest of the image it runs.
+    pub(super) code_sha256: Option<String>,
 }
 
-/// Every function of the region, page by page.
-async fn list_all(client: &Lambda) -> anyhow::Result<Vec<Listed>> {
+/// Every function of the region, page by page; with `every_version`, every published
+/// version of each too.
+pub(super) async fn list_all(client: &Lambda, every_version: bool) -> anyhow::Result<Vec<Listed>> {
     let mut found = Vec::new();
     let mut marker: Option<String> = None;
+    let versions = every_version.then_some(aws_sdk_lambda::types::FunctionVersion::All);
     loop {
         let page = client
             .call("ListFunctions", || {
                 client
                     .sdk
                     .list_functions()
+                    .set_function_version(versions.clone())
                     .set_marker(marker.clone())
                     .send()
             })
@@ -107,6 +118,8 @@ async fn list_all(client: &Lambda) -> anyhow::Result<Vec<Listed>> {
                 name: name.to_string(),
                 arn: arn.to_string(),
                 image: f.package_type() == Some(&aws_sdk_lambda::types::PackageType::Image),
+                version: f.version().unwrap_or("$LATEST").to_string(),
+                code_sha256: f.code_sha256().map(str::to_string),
             });
         }
         match page.next_marker() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::deploy::{block_on, group, Group};
-use crate::support::{aws_python, fault_log, fault_rules, server_env, Project};
+use crate::support::{aws_python, create_functions, fault_log, fault_rules, server_env, Project};
 
 /// Deploys one edit of main.py; its `deploy --json` report.
 fn deploy_edit(g: &Group, text: &str) -> Value {
@@ -285,6 +285,105 @@ fn gc_waits_for_an_open_deploy_and_spares_an_image_taken_into_use_before_the_del
     assert!(block_on(g.registry().manifest_digest(&a))
         .unwrap()
         .is_some());
+}
+
+#[test]
+fn gc_keeps_what_functions_outside_the_configuration_run_and_refuses_when_one_cannot_be_read() {
+    let g = group("it-gc-else", 1);
+    let uri = |r: &Value| r["image_uri"].as_str().unwrap().to_string();
+    let digest = |r: &Value| r["digest"].as_str().unwrap().to_string();
+    let (a, a_uri) = (digest(&g.first), uri(&g.first));
+    let b = deploy_edit(&g, "else-b");
+    let c = deploy_edit(&g, "else-c");
+    deploy_edit(&g, "else-d");
+    // Pushed, never run anywhere: gc still deletes it.
+    g.p.file("main.py", "print('else-e')\n");
+    g.p.run(&["build"]).success();
+    let e = digest(&g.p.run(&["push", "--json"]).success().json());
+    // Functions in the same account, region and repository that imprint.toml does not name:
+    // it-gc-other-0's $LATEST runs a; it-gc-other-1's version 1 runs b, reached only by a 1%
+    // weight of its alias, and its version 2 and $LATEST run c.
+    create_functions("it-gc-other", 2, &a_uri, "app=other");
+    let move_to = |image: &str| {
+        lambda_call(
+            "update_function_code",
+            json!({"FunctionName": "it-gc-other-1", "ImageUri": image}),
+        );
+        lambda_call("publish_version", json!({"FunctionName": "it-gc-other-1"}))
+    };
+    assert_eq!(move_to(&uri(&b))["Version"], "1");
+    assert_eq!(move_to(&uri(&c))["Version"], "2");
+    lambda_call(
+        "create_alias",
+        json!({"FunctionName": "it-gc-other-1", "Name": "live", "FunctionVersion": "2",
+               "RoutingConfig": {"AdditionalVersionWeights": {"1": 0.01}}}),
+    );
+    let args = [
+        "gc",
+        "--json",
+        "--versions",
+        "--keep-deployments",
+        "0",
+        "--keep-days",
+        "0",
+    ];
+
+    // One of them cannot be read: gc refuses (exit 1, naming it) and deletes nothing.
+    fault_rules(json!([{
+        "match": {"method": "GET", "path": "/functions/it-gc-other-1\\?Qualifier=1$"},
+        "respond": {"status": 403, "body": {"Message": "not allowed"},
+                    "headers": {"x-amzn-ErrorType": "AccessDeniedException"}}
+    }]));
+    let tags = g.tags();
+    let refused = g.p.run(&[&args[..], &["--yes"]].concat());
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot tell which image it-gc-other-1:1 runs")
+            && refused.stderr.contains("gc deletes nothing"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(g.tags(), tags, "a refused gc deleted something");
+
+    // The dry run names what it checked; every image a function runs stays, the unused one
+    // goes; no version of a function outside the configuration is ever deleted.
+    let (b, c) = (digest(&b), digest(&c));
+    let dry = g.p.run(&args).success().json();
+    let running = &dry["checked"]["running_here"];
+    for name in [
+        "it-gc-other-0 ($LATEST)",
+        "it-gc-other-1:1",
+        "it-gc-other-1:2",
+    ] {
+        assert!(running.as_array().unwrap().contains(&json!(name)), "{dry}");
+    }
+    assert_eq!(dry["checked"]["configured"], 1, "{dry}");
+    assert!(dry["checked"]["others"].as_u64().unwrap() >= 2, "{dry}");
+    assert_eq!(deleted(&dry), [e.as_str()], "{dry}");
+    assert_eq!(kept_why(&dry, &a), ["latest"]);
+    assert_eq!(kept_why(&dry, &b), ["version"]);
+    assert_eq!(kept_why(&dry, &c), ["latest", "version"]);
+    assert!(
+        !dry["versions"].to_string().contains("it-gc-other"),
+        "{dry}"
+    );
+    let human =
+        g.p.run(&["gc", "--keep-deployments", "0", "--keep-days", "0"]);
+    let human = human.success().stdout;
+    assert!(
+        human.contains("checked 1 configured function and ")
+            && human.contains("this repository's images run in it-gc-other-0 ($LATEST)"),
+        "{human}"
+    );
+    let done = g.p.run(&[&args[..], &["--yes"]].concat()).success().json();
+    assert_eq!(deleted(&done), [e.as_str()], "{done}");
+    let registry = g.registry();
+    for kept in [&a, &b, &c] {
+        assert!(block_on(registry.manifest_digest(kept)).unwrap().is_some());
+    }
+    assert!(block_on(registry.manifest_digest(&e)).unwrap().is_none());
 }
 
 /// A project on the plain registry `registry` (env var) at `it/<name>`, with two images
