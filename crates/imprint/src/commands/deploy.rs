@@ -21,7 +21,8 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
         Some(tag) => {
             promoted = promote(session, tag, args.from.as_deref(), args.create_repo).await?;
             let registry = session.registry().await?;
-            rollout::pushed_target(registry, tag, None, None, printer).await?
+            let platform = settings.build.params.platform.as_str();
+            rollout::pushed_target(registry, (tag, platform), None, None, printer).await?
         }
         None => Target::from(ensure_published(session, args.rebuild, args.create_repo).await?),
     };

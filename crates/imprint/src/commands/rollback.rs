@@ -13,6 +13,7 @@ use crate::session::Session;
 pub async fn run(session: &Session, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
     let (settings, printer) = (&session.settings, &session.printer);
     let registry = session.registry().await?;
+    let platform = settings.build.params.platform.as_str();
     if settings.config.sections.deploy.owner == Some(Owner::Pulumi) {
         let Some(tag) = &args.to else {
             return Err(UsageError::new(
@@ -21,13 +22,13 @@ pub async fn run(session: &Session, args: &RollbackArgs) -> anyhow::Result<ExitS
             )
             .into());
         };
-        let target = rollout::pushed_target(registry, tag, None, None, printer).await?;
+        let target = rollout::pushed_target(registry, (tag, platform), None, None, printer).await?;
         printer.report(&rollout::pin_pulumi(settings, &target, printer)?)?;
         return Ok(ExitStatus::Success);
     }
     let fleet = Fleet::select(session, &args.rollout.functions).await?;
     let to = args.to.as_deref();
-    let target = rollout::rollback_target(registry, &fleet.names, to, printer).await?;
+    let target = rollout::rollback_target((registry, platform), &fleet.names, to, printer).await?;
     let mut options = args.rollout.options(&settings.config)?;
     options.traffic = options.traffic.for_rollback(args.rollout.strategy);
     let report = fleet.move_to(target, Action::Rollback, &options).await?;

@@ -6,6 +6,7 @@ mod buffers;
 pub(crate) mod builder;
 pub(crate) mod changes;
 pub(crate) mod container;
+pub(crate) mod deployable;
 pub(crate) mod engine;
 mod gzip;
 pub(crate) mod index;

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::publish::ensure_repository;
-use super::{check_given_tag, index};
+use super::{check_given_tag, deployable, index};
 use crate::error::UsageError;
 use crate::registry::{copy_manifest, Copied, Registry};
 use crate::session::Session;
@@ -82,6 +82,9 @@ pub async fn promote(
         )
         .into());
     };
+    // What is copied must be an image the functions can run, not an artifact of imprint's.
+    let platform = session.settings.build.params.platform.as_str();
+    deployable::check(from_registry, &digest, platform).await?;
     if let Some(here) = here.as_ref().filter(|here| **here != digest) {
         return Err(UsageError::new(
             format!("{to_uri} is another image ({here}) than {from_uri} ({digest}); imprint never moves a tag"),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{Caller, Runner, JOURNAL_FORMAT, TAG_PREFIX};
 use crate::registry::{put_artifact, Registry, RegistryError};
 
-const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.gc.v1";
+pub(crate) const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.gc.v1";
 const MEDIA_TYPE: &str = "application/vnd.dev.imprint.gc.v1+json";
 
 /// One image a gc run deleted.

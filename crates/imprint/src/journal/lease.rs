@@ -26,7 +26,7 @@ use crate::registry::{
 pub const LEASE_SETTLE: Duration = Duration::from_secs(1);
 /// Every lease tag starts with this.
 pub const LEASE_PREFIX: &str = "imprint-lease-";
-const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.lease.v1";
+pub(crate) const ARTIFACT_TYPE: &str = "application/vnd.dev.imprint.lease.v1";
 const MEDIA_TYPE: &str = "application/vnd.dev.imprint.lease.v1+json";
 const RELEASED: &str = "-released";
 /// Annotation of a lease naming the journal ID of the run that took it.

@@ -6,11 +6,13 @@ pub(crate) mod record;
 mod rollback;
 mod store;
 
-pub(crate) use gc::write_gc;
+pub(crate) use gc::{write_gc, ARTIFACT_TYPE as GC_ARTIFACT_TYPE};
 pub use gc::{DeletedImage, GcRecord};
 pub(crate) use lease::{acquire, force_release, release, Holder, Lease};
-pub(crate) use lease::{LEASE_PREFIX, LEASE_SETTLE};
-pub(crate) use record::{new_id, now_rfc3339, unix_now, Liveness, JOURNAL_FORMAT, TAG_PREFIX};
+pub(crate) use lease::{ARTIFACT_TYPE as LEASE_ARTIFACT_TYPE, LEASE_PREFIX, LEASE_SETTLE};
+pub(crate) use record::{
+    new_id, now_rfc3339, unix_now, Liveness, ARTIFACT_TYPE, JOURNAL_FORMAT, TAG_PREFIX,
+};
 pub use record::{
     Action, AliasDeploy, Caller, Checkout, DeploymentOutcome, Finished, Firing, ImageRef, Kind,
     Outcome, Planned, Record, Runner, Shift, SmokeResult,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::UsageError;
-use crate::image::check_given_tag;
 use crate::image::publish::Published;
+use crate::image::{check_given_tag, deployable};
 use crate::journal::{self, Back, Checkout, ImageRef, Planned, Record};
 use crate::lambda::tag_of;
 use crate::printer::Printer;
@@ -55,17 +55,31 @@ impl From<Published> for Target {
     }
 }
 
-/// A pushed image as a target: `tag`, which must be in the registry. With the digest a
-/// deployment recorded, a tag since moved or deleted falls back to that digest while the
-/// registry still holds it; an image gone from the registry is refused before any change.
+/// A pushed image as a target: `tag`, which must name an image for `platform` in the
+/// registry (never one of imprint's own artifacts). With the digest a deployment recorded, a
+/// tag since moved or deleted falls back to that digest while the registry still holds it;
+/// an image gone from the registry is refused before any change.
 pub async fn pushed_target(
+    registry: &Registry,
+    (tag, platform): (&str, &str),
+    recorded: Option<&str>,
+    hash: Option<String>,
+    printer: &Printer,
+) -> anyhow::Result<Target> {
+    check_given_tag(tag)?;
+    let target = resolve(registry, tag, recorded, hash, printer).await?;
+    deployable::check(registry, &target.digest, platform).await?;
+    Ok(target)
+}
+
+/// The image `tag` names now, or the recorded digest when the tag has moved.
+async fn resolve(
     registry: &Registry,
     tag: &str,
     recorded: Option<&str>,
     hash: Option<String>,
     printer: &Printer,
 ) -> anyhow::Result<Target> {
-    check_given_tag(tag)?;
     let uri = registry.repository.uri(tag);
     let now = registry.manifest_digest(tag).await?;
     let digest = match (now, recorded) {
@@ -121,7 +135,7 @@ const RECENT: usize = 50;
 /// it when it was deployed; else the deployment before the current one
 /// ([`journal::previous`]).
 pub async fn rollback_target(
-    registry: &Registry,
+    (registry, platform): (&Registry, &str),
     names: &[String],
     to: Option<&str>,
     printer: &Printer,
@@ -176,13 +190,13 @@ pub async fn rollback_target(
                 (record.tag.as_str(), Some(record))
             }
             Back::BeforeFirst { first, begin } => {
-                return before_first(registry, names, first, begin, printer).await
+                return before_first((registry, platform), names, first, begin, printer).await
             }
         },
     };
     let mut target = pushed_target(
         registry,
-        tag,
+        (tag, platform),
         recorded.and_then(|r| r.image.digest.as_deref()),
         recorded.and_then(|r| r.content_hash.clone()),
         printer,
@@ -202,7 +216,7 @@ pub async fn rollback_target(
 /// Where a rollback of `names` goes when the journal has no deployment before `first`: the
 /// one image they ran before it, from its begin record (by digest when its tag has moved).
 async fn before_first(
-    registry: &Registry,
+    (registry, platform): (&Registry, &str),
     names: &[String],
     first: &Record,
     begin: Option<&Record>,
@@ -240,7 +254,7 @@ async fn before_first(
         ));
     }
     let mut target = match tag_of(uri) {
-        Some(tag) => pushed_target(registry, &tag, Some(digest), None, printer).await?,
+        Some(tag) => pushed_target(registry, (&tag, platform), Some(digest), None, printer).await?,
         None => {
             if registry.manifest_digest(digest).await?.as_deref() != Some(digest) {
                 return Err(UsageError::new(
@@ -249,6 +263,7 @@ async fn before_first(
                 )
                 .into());
             }
+            deployable::check(registry, digest, platform).await?;
             Target {
                 tag: digest.to_string(),
                 uri: uri.to_string(),

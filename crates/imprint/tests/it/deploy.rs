@@ -763,3 +763,64 @@ fn a_second_deploy_while_one_runs_is_refused_naming_the_holder() {
         assert!(tags.iter().any(|x| x == t), "{t} in {tags:?}");
     }
 }
+
+#[test]
+fn deploy_and_rollback_refuse_imprints_own_artifacts_and_images_for_another_platform() {
+    let g = group("it-not-image", 1);
+    g.p.file("main.py", "print('deployed')\n");
+    g.deploy(&[]).success();
+    let (before, deployments) = (g.digests(), g.journal().len());
+    let tags = g.tags();
+    let find = |keep: &dyn Fn(&str) -> bool| -> String {
+        tags.iter()
+            .find(|t| keep(t))
+            .unwrap_or_else(|| panic!("no such tag in {tags:?}"))
+            .clone()
+    };
+    let lease = find(&|t| t.starts_with("imprint-lease-"));
+    let record = find(&|t| t.starts_with("imprint-journal-") && t.ends_with("-end"));
+    let index = find(&|t| t.len() == 72 && t.starts_with("imprint-") && !t.contains("journal"));
+    for (tag, what) in [
+        (&lease, "imprint's deploy lease marker"),
+        (&record, "imprint's deploy journal record"),
+        (&index, "imprint's index artifact"),
+    ] {
+        let deploy = g.deploy(&["--tag", tag]).usage_error();
+        assert!(
+            deploy.stderr.contains(what)
+                && deploy
+                    .stderr
+                    .contains("not an image the functions can run on linux/amd64"),
+            "{tag}: {}",
+            deploy.stderr
+        );
+        let rollback = g.p.run(&["rollback", "--yes", "--to", tag]).usage_error();
+        assert!(rollback.stderr.contains(what), "{tag}: {}", rollback.stderr);
+    }
+    // An image built for arm64 (FROM scratch needs no emulator) is refused by name.
+    g.p.file("main.py", "print('arm64')\n");
+    let arm = [("IMPRINT_PLATFORM", "linux/arm64")];
+    let mut build = g.p.command(&["build", "--offline"]);
+    build.envs(arm);
+    assert!(build.status().unwrap().success());
+    let mut push = g.p.command(&["push", "--json"]);
+    push.envs(arm);
+    let pushed = crate::support::output(push.output().unwrap())
+        .success()
+        .json();
+    let tag = pushed["tag"].as_str().unwrap();
+    let refused = g.deploy(&["--tag", tag]).usage_error();
+    assert!(
+        refused.stderr.contains(
+            "is an image for linux/arm64, not an image the functions can run on linux/amd64"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(g.digests(), before, "a refused deploy moved a function");
+    assert_eq!(
+        g.journal().len(),
+        deployments,
+        "a refused deploy was journaled"
+    );
+}

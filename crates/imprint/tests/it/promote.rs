@@ -182,6 +182,17 @@ fn promotion_within_one_registry_mounts_and_a_moved_tag_is_refused() {
         "{}",
         refused.stderr
     );
+    // imprint's own artifacts are never promoted: exit 2 naming what it is.
+    let refused = p
+        .run(&[
+            "deploy", "--env", "other", "--tag", artifact, "--from", "prod",
+        ])
+        .usage_error();
+    assert!(
+        refused.stderr.contains("is imprint's index artifact"),
+        "{}",
+        refused.stderr
+    );
     let unknown = p
         .run(&["deploy", "--env", "other", "--tag", &tag, "--from", "nope"])
         .usage_error();
