@@ -19,6 +19,7 @@ pub mod journal;
 mod lambda;
 mod printer;
 pub mod registry;
+mod retry;
 mod rollout;
 mod session;
 mod state;

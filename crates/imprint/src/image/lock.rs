@@ -323,6 +323,7 @@ pub async fn platform_digest(
             url: format!("{}/{}", registry.address(), name.reference),
             status: reqwest::StatusCode::NOT_FOUND,
             body: format!("{reference} is not in its registry"),
+            retry_after: None,
         })?;
     match pick_platform(&manifest.bytes, platform) {
         Picked::NotAnIndex => Ok(manifest.digest),

@@ -346,11 +346,12 @@ async fn streamed(
 }
 
 /// `Ok` when the registry answered the chunked upload with an error status (it may not take
-/// chunks: the layer goes whole); any other failure stands.
+/// chunks) or the connection dropped under it (a stream cannot be sent again): the layer
+/// goes whole, with the retry policy; any other failure stands.
 fn refused(e: RegistryError) -> Result<(), RegistryError> {
     match e {
-        RegistryError::Status { .. } => {
-            tracing::info!("the registry refused a chunked upload ({e}); the layer goes whole");
+        RegistryError::Status { .. } | RegistryError::Dropped { .. } => {
+            tracing::info!("the chunked upload failed ({e}); the layer goes whole");
             Ok(())
         }
         _ => Err(e),

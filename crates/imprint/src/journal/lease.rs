@@ -309,6 +309,7 @@ pub async fn acquire(
             url: registry.repository.uri(&tag(next)),
             status: reqwest::StatusCode::NOT_FOUND,
             body: "the lease just written is gone".into(),
+            retry_after: None,
         })),
     }
 }

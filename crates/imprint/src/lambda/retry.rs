@@ -1,24 +1,17 @@
-//! Talking to Lambda: one client without the SDK's own retries, and one retry policy of
-//! imprint's (conflicts, throttling with its retry-after, 5xx, dropped connections) around
-//! every call, with bounded, jittered backoff, all within the call's time limit.
+//! Talking to Lambda: one client without the SDK's own retries, and imprint's one retry
+//! policy (`crate::retry`: throttling with its retry-after, 5xx, dropped connections, and
+//! Lambda's conflicts) around every call, all within the call's time limit.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
+use crate::retry::{self, Attempts, ATTEMPTS};
+
 /// Functions read at once.
 pub const PARALLEL_READS: usize = 8;
-
-/// Attempts per call, the first included.
-const ATTEMPTS: u32 = 8;
-/// The first backoff; it doubles up to [`MAX_BACKOFF`], and each wait is drawn from
-/// `[backoff/2, backoff]`.
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// The longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The Lambda client: the SDK's (its own retries off) with imprint's one retry policy and
 /// time limit around every call, and where it sends requests, for messages.
@@ -63,8 +56,7 @@ fn transient<E: ProvideErrorMetadata>(
             let raw = inner.raw();
             let status = raw.status().as_u16();
             let code = inner.err().code().unwrap_or_default();
-            let retryable = status == 429
-                || status >= 500
+            let retryable = retry::retryable_status(status)
                 || matches!(
                     code,
                     "ResourceConflictException"
@@ -75,13 +67,7 @@ fn transient<E: ProvideErrorMetadata>(
             if !retryable {
                 return None;
             }
-            let after = raw
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| Duration::from_secs_f64(s).min(MAX_RETRY_AFTER));
-            Some(after)
+            Some(retry::retry_after(raw.headers().get("retry-after")))
         }
         _ => None,
     }
@@ -100,12 +86,9 @@ impl Lambda {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
-        let deadline = Instant::now() + self.budget;
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
+        let mut attempts = Attempts::within(self.budget);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let error = match tokio::time::timeout(left, call()).await {
+            let error = match tokio::time::timeout(attempts.left(), call()).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) => e,
                 Err(_) => return Err(SdkError::timeout_error(self.no_answer())),
@@ -113,19 +96,16 @@ impl Lambda {
             let Some(after) = transient(&error) else {
                 return Err(error);
             };
-            let jittered = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
-            let wait = after.map_or(jittered, |a| a.max(jittered));
-            if attempt >= ATTEMPTS || Instant::now() + wait >= deadline {
+            let attempt = attempts.number();
+            let Some(wait) = attempts.next(after) else {
                 return Err(error);
-            }
+            };
             tracing::info!(
                 "{what}: {} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
                 self.error_text(&error),
                 wait.as_millis()
             );
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            attempt += 1;
         }
     }
 

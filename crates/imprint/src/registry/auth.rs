@@ -61,17 +61,10 @@ fn realm_is_trusted(realm: &Url, registry_host: &str) -> bool {
 }
 
 impl Registry {
-    /// Sends a request built by `build`, with the current authorization. On a 401 it answers
-    /// the challenge (Basic with the host's credential, or a Bearer token from the realm) and
-    /// sends the request again, once.
-    pub(super) async fn send(
-        &self,
-        build: impl Fn(&reqwest::Client) -> Result<reqwest::RequestBuilder, RegistryError>,
-    ) -> Result<reqwest::Response, RegistryError> {
-        self.send_on(&self.http.requests, build).await
-    }
-
-    /// [`Registry::send`] on `client` (the upload client for blob uploads).
+    /// Sends a request built by `build` on `client`, with the current authorization, once
+    /// (each try of [`Registry::send`] is one of these). On a 401 it answers the challenge
+    /// (Basic with the host's credential, or a Bearer token from the realm) and sends the
+    /// request again, once.
     pub(super) async fn send_on(
         &self,
         client: &reqwest::Client,
@@ -142,6 +135,7 @@ impl Registry {
                 url: self.address(),
                 status: StatusCode::UNAUTHORIZED,
                 body: format!("unsupported authentication scheme `{scheme}`"),
+                retry_after: None,
             });
         }
         let realm = params.get("realm").cloned().unwrap_or_default();
@@ -150,6 +144,7 @@ impl Registry {
             url: self.address(),
             status: StatusCode::UNAUTHORIZED,
             body: format!("bad token realm `{realm}`: {e}"),
+            retry_after: None,
         })?;
         {
             let mut query = url.query_pairs_mut();
@@ -207,6 +202,7 @@ impl Registry {
             url: url.origin().ascii_serialization(),
             status: StatusCode::OK,
             body: format!("the token answer is not JSON: {e}"),
+            retry_after: None,
         })?;
         let token = token
             .token
@@ -216,6 +212,7 @@ impl Registry {
                 url: url.origin().ascii_serialization(),
                 status: StatusCode::OK,
                 body: "the token service answered without a token".into(),
+                retry_after: None,
             })?;
         Ok(format!("Bearer {token}"))
     }

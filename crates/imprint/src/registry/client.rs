@@ -14,6 +14,7 @@ use url::Url;
 use super::credentials::{self, Credential};
 use super::error::{unreachable, RegistryError};
 use super::reference::Repository;
+use super::retry::Settled;
 use crate::error::UsageError;
 use crate::timeouts::Timeouts;
 
@@ -312,6 +313,7 @@ impl Registry {
         response: reqwest::Response,
     ) -> RegistryError {
         let status = response.status();
+        let retry_after = super::retry::retry_after_header(&response);
         let body = read_prefix(response, MAX_ERROR_BODY).await;
         RegistryError::Status {
             method,
@@ -323,6 +325,7 @@ impl Registry {
                 .collect::<String>()
                 .trim()
                 .to_string(),
+            retry_after,
         }
     }
 
@@ -427,6 +430,7 @@ impl Registry {
                     url: url.to_string(),
                     status: StatusCode::OK,
                     body: format!("the tag list is not JSON: {e}"),
+                    retry_after: None,
                 })?;
             tags.extend(page.tags.unwrap_or_default());
             match next.and_then(|n| url.join(&n).ok()) {
@@ -505,19 +509,32 @@ impl Registry {
     ) -> Result<String, RegistryError> {
         let digest = sha256_digest(&bytes);
         let url = self.url(&format!("manifests/{tag}"));
-        let response = self
-            .send(|h| {
-                Ok(h.put(url.clone())
-                    .header(CONTENT_TYPE, media_type)
-                    .body(bytes.clone()))
+        let put = || async {
+            let response = self
+                .send_on(&self.http.requests, |h| {
+                    Ok(h.put(url.clone())
+                        .header(CONTENT_TYPE, media_type)
+                        .body(bytes.clone()))
+                })
+                .await?;
+            if response.status() != StatusCode::CREATED {
+                return Err(Self::unexpected(Method::PUT, &url, response).await);
+            }
+            check_reported_digest(&response, &digest, || {
+                format!("manifest {}", self.repository.uri(tag))
+            })?;
+            Ok(digest.clone())
+        };
+        // Before a manifest goes again, its tag is read back: the first try may have taken
+        // (the answer was lost), or another writer's manifest may stand there now (a rival's
+        // lease claim), which a second write must not replace.
+        let read_back = || async {
+            Ok(match self.manifest_digest(tag).await? {
+                Some(there) if there == digest => Settled::Done(digest.clone()),
+                Some(_) => Settled::Other,
+                None => Settled::Missing,
             })
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(Self::unexpected(Method::PUT, &url, response).await);
-        }
-        check_reported_digest(&response, &digest, || {
-            format!("manifest {}", self.repository.uri(tag))
-        })?;
-        Ok(digest)
+        };
+        self.repeating(self.call_timeout, put, read_back).await
     }
 }

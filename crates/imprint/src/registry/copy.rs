@@ -81,6 +81,7 @@ pub async fn copy_manifest(
             url: from.repository.uri(reference),
             status: StatusCode::OK,
             body: format!("the manifest is not one imprint can copy: {e}"),
+            retry_after: None,
         })?;
     let mut copied = Copied::default();
     for child in &parts.manifests {
@@ -130,6 +131,7 @@ fn gone(from: &Registry, digest: &str) -> RegistryError {
         url: from.repository.uri(digest),
         status: StatusCode::NOT_FOUND,
         body: "the index names a manifest its repository does not hold".into(),
+        retry_after: None,
     }
 }
 

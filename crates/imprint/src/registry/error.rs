@@ -14,6 +14,17 @@ pub enum RegistryError {
         #[source]
         source: reqwest::Error,
     },
+    /// The connection closed once the exchange had begun (reset, or cut mid-body).
+    #[error(
+        "the registry at {address} closed the connection in the middle of a request: {source}"
+    )]
+    Dropped {
+        /// Where the request went.
+        address: String,
+        /// Why it failed.
+        #[source]
+        source: reqwest::Error,
+    },
     /// An unexpected status.
     #[error("{method} {url} answered {status}: {body}")]
     Status {
@@ -25,6 +36,8 @@ pub enum RegistryError {
         status: StatusCode,
         /// The start of the response body.
         body: String,
+        /// How long the registry asked to wait before another try (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
     },
     /// The registry stored other bytes than imprint sent.
     #[error("{what}: the registry reports digest {actual}, imprint computed {expected}")]
@@ -100,6 +113,12 @@ impl RegistryError {
             Self::DeleteUnsupported { .. } => Some(
                 "enable deletes on the registry (CNCF distribution: `storage: delete: enabled: true`), or clean it with its own tools".into(),
             ),
+            Self::Dropped { .. } => Some(
+                "the registry (or a proxy on the way) cut the connection again and again; imprint retried what it could: run it again, and check the registry's logs and any proxy's limits".into(),
+            ),
+            Self::Status { status, .. } if crate::retry::retryable_status(status.as_u16()) => Some(
+                "the registry was busy or failing on every try; run it again later".into(),
+            ),
             Self::Unreachable { source, .. } if source.is_timeout() => Some(
                 "the registry did not answer in time: check the address and [registry] endpoint, or allow more with --call-timeout / [network] call_timeout".into(),
             ),
@@ -116,7 +135,11 @@ impl RegistryError {
     }
 }
 
-/// A request failed before any answer came.
+/// A request failed before an answer came: the registry could not be reached, or the
+/// connection closed under the request.
 pub(super) fn unreachable(address: String) -> impl FnOnce(reqwest::Error) -> RegistryError {
-    move |source| RegistryError::Unreachable { address, source }
+    move |source| match super::retry::dropped(&source) {
+        true => RegistryError::Dropped { address, source },
+        false => RegistryError::Unreachable { address, source },
+    }
 }

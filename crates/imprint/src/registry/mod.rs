@@ -9,6 +9,7 @@ mod delete;
 pub(crate) mod ecr;
 mod error;
 mod reference;
+mod retry;
 mod upload;
 
 pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, Descriptor};

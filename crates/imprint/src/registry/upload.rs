@@ -10,17 +10,29 @@ use url::Url;
 
 use super::client::{check_reported_digest, BlobBody, Registry, MIN_UPLOAD_RATE};
 use super::error::RegistryError;
+use super::retry::Settled;
 
 impl Registry {
-    /// Uploads a blob in one `PUT`.
+    /// Uploads a blob in one `PUT`. After a transient failure the registry is asked for the
+    /// blob by its digest (the upload may have taken), and else the upload starts over.
     pub async fn put_blob(
         &self,
         digest: &str,
         body: BlobBody,
         size: u64,
     ) -> Result<(), RegistryError> {
-        let upload = self.start_upload().await?;
-        self.finish_upload(upload, digest, body, size).await
+        let upload = || async {
+            let url = self.start_upload().await?;
+            self.finish_upload(url, digest, body.clone(), size).await
+        };
+        let stored = || async {
+            Ok(match self.has_blob(digest).await? {
+                true => Settled::Done(()),
+                false => Settled::Missing,
+            })
+        };
+        self.repeating(self.transfer_limit(size), upload, stored)
+            .await
     }
 
     /// Starts a chunked upload.
@@ -56,6 +68,7 @@ impl Registry {
             url: url.to_string(),
             status: response.status(),
             body,
+            retry_after: None,
         };
         let location = response
             .headers()
@@ -138,6 +151,7 @@ impl ChunkedUpload<'_> {
                     url: url.to_string(),
                     status: StatusCode::UNAUTHORIZED,
                     body: "a streamed upload cannot be sent again after a challenge".into(),
+                    retry_after: None,
                 })?;
                 Ok(h.patch(url.clone())
                     .timeout(limit)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The layers, bottom first. A file may import its own layer and the ones below it.
 const LAYERS: &[&[&str]] = &[
-    &["error", "printer", "state", "timeouts"],
+    &["error", "printer", "retry", "state", "timeouts"],
     &["registry"],
     &["config"],
     &["lambda"],

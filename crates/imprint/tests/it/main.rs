@@ -12,6 +12,7 @@ mod docker_diff;
 mod doctor;
 mod ecr;
 mod envs;
+mod flaky_registry;
 mod gc;
 mod hostile;
 mod init;

@@ -416,6 +416,12 @@ pub fn standin_log(needle: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// One HTTP/1.0 request to the admin paths of the flaky registry (the fault proxy in front of
+/// the ECR stand-in); the response body.
+pub fn faulty_registry_admin(method: &str, path: &str, body: &str) -> String {
+    proxy_admin("IMPRINT_TEST_FAULTY_REGISTRY", method, path, body)
+}
+
 /// One HTTP/1.0 request to the admin paths of the proxy at `env`; the response body.
 fn proxy_admin(env: &str, method: &str, path: &str, body: &str) -> String {
     use std::io::{Read as _, Write as _};
