@@ -100,7 +100,7 @@ impl ContextError {
                 "imprint never skips an input: fix the file or exclude it in the ignore file".into()
             }
             Self::BadPattern { .. } => {
-                "patterns follow Docker's rules: `*`, `?`, `**`, `[a-z]`, `\\` escapes, `!` re-includes".into()
+                "patterns follow the builder's rules: `*`, `?`, `**`, `[a-z]`, `\\` before punctuation, `!` re-includes (the README's \"Which Docker\" has where builders differ)".into()
             }
             Self::DockerfileIgnoreWithLegacy { .. } => {
                 "move its patterns into .dockerignore, or build with BuildKit (install docker buildx, or pass --builder buildkit)".into()

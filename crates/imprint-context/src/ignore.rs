@@ -112,13 +112,34 @@ impl Pattern {
 }
 
 /// Which patterns matched a folder (directly, or through its own parent): moby's
-/// `MatchInfo`, handed from a folder to its entries. The context root's is empty.
+/// `MatchInfo`, handed from a folder to its entries. The context root's is empty. A bit per
+/// pattern, the first 64 inline (no allocation per entry walked).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Matched(Vec<bool>);
+pub struct Matched {
+    low: u64,
+    high: Vec<u64>,
+}
 
 impl Matched {
     fn get(&self, index: usize) -> bool {
-        self.0.get(index).copied().unwrap_or(false)
+        let word = match index / 64 {
+            0 => self.low,
+            n => self.high.get(n - 1).copied().unwrap_or(0),
+        };
+        word & (1 << (index % 64)) != 0
+    }
+
+    fn set(&mut self, index: usize) {
+        let bit = 1 << (index % 64);
+        match index / 64 {
+            0 => self.low |= bit,
+            n => {
+                if self.high.len() < n {
+                    self.high.resize(n, 0);
+                }
+                self.high[n - 1] |= bit;
+            }
+        }
     }
 }
 
@@ -240,7 +261,7 @@ impl IgnoreRules {
                 }
             }
             Dialect::Moby => {
-                let mut matched = vec![false; self.patterns.len()];
+                let mut matched = Matched::default();
                 for (index, pattern) in self.patterns.iter().enumerate() {
                     let mut hit = parent.get(index);
                     if !hit {
@@ -251,15 +272,12 @@ impl IgnoreRules {
                         }
                         hit = pattern.matches(path, fast);
                     }
-                    matched[index] = hit;
                     if hit {
+                        matched.set(index);
                         by = (!pattern.exclusion).then_some(index);
                     }
                 }
-                Verdict {
-                    by,
-                    matched: Matched(matched),
-                }
+                Verdict { by, matched }
             }
         }
     }
@@ -956,7 +974,9 @@ mod tests {
             "a.pyc", "d/e.pyc", "x.md", "keep.md", "q/x/[y]", "x/[y]", "aXbYc", "z", "d/z",
         ];
         for path in paths {
-            for parent in [Matched::default(), Matched(vec![true; 6])] {
+            let mut all = Matched::default();
+            (0..6).for_each(|i| all.set(i));
+            for parent in [Matched::default(), all] {
                 let (fast, plain) = (
                     r.verdict(path.as_bytes(), &parent),
                     r.verdict_plain(path.as_bytes(), &parent),
@@ -965,6 +985,17 @@ mod tests {
                 assert_eq!(fast.matched, plain.matched, "{path}");
             }
         }
+    }
+
+    #[test]
+    fn match_bits_past_the_first_word_are_kept() {
+        let mut m = Matched::default();
+        for i in [0, 63, 64, 200] {
+            assert!(!m.get(i));
+            m.set(i);
+            assert!(m.get(i), "{i}");
+        }
+        assert!(!m.get(1) && !m.get(65) && !m.get(199) && !m.get(1000));
     }
 
     #[test]

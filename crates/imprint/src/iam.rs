@@ -43,6 +43,10 @@ const REPOSITORY_ACTIONS: [&str; 10] = [
 /// Lambda actions of `imprint gc` (reading and deleting versions), on the functions and
 /// their versions.
 const GC_FUNCTION_ACTIONS: [&str; 2] = ["lambda:ListVersionsByFunction", "lambda:DeleteFunction"];
+/// Lambda actions of `imprint gc` on every function of the region: it keeps what any image
+/// function runs, configured or not (ListFunctions takes no resource narrower than `*`).
+const GC_REGION_LIST: [&str; 1] = ["lambda:ListFunctions"];
+const GC_REGION_READ: [&str; 1] = ["lambda:GetFunction"];
 /// ECR actions of `imprint gc --yes` on the repository.
 const GC_REPOSITORY_ACTIONS: [&str; 1] = ["ecr:BatchDeleteImage"];
 /// `imprint push --create-repo`.
@@ -113,6 +117,11 @@ pub fn policy(
             .collect();
         statements.push(json!({"Sid": "CollectGarbageVersions", "Effect": "Allow",
             "Action": GC_FUNCTION_ACTIONS, "Resource": qualified}));
+        statements.push(json!({"Sid": "ListEveryFunction", "Effect": "Allow",
+            "Action": GC_REGION_LIST, "Resource": "*"}));
+        let every = format!("arn:aws:lambda:{region}:{account}:function:*");
+        statements.push(json!({"Sid": "ReadEveryFunction", "Effect": "Allow",
+            "Action": GC_REGION_READ, "Resource": every}));
     }
     let alarms = deploy
         .alarms
@@ -187,6 +196,44 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Every action imprint may ask for (with an alias, alarms, `[deploy] select`,
+    /// `--create-repo` and gc), sorted: the README lists exactly these.
+    fn every_action() -> Vec<&'static str> {
+        let mut all: Vec<&str> = FUNCTION_ACTIONS
+            .iter()
+            .chain(&ALIAS_ACTIONS)
+            .chain(&ALARM_ACTIONS)
+            .chain(&SELECT_ACTIONS)
+            .chain(&REPOSITORY_ACTIONS)
+            .chain(&GC_FUNCTION_ACTIONS)
+            .chain(&GC_REGION_LIST)
+            .chain(&GC_REGION_READ)
+            .chain(&GC_REPOSITORY_ACTIONS)
+            .chain(&CREATE_ACTIONS)
+            .chain(&TOKEN_ACTIONS)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    #[test]
+    fn the_readme_lists_every_action_the_policy_can_hold() {
+        let path = format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(path).unwrap();
+        let block = readme
+            .split("<!-- iam-actions -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- /iam-actions -->").next())
+            .expect("the README's iam-actions block");
+        let listed: Vec<&str> = block
+            .split(['`', ',', ' ', '\n'])
+            .filter(|w| w.contains(':'))
+            .collect();
+        assert_eq!(listed, every_action(), "README.md's iam-actions block");
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub fn run(cli: Cli) -> ExitCode {
         match &cli.command {
             Command::Completions(args) => return commands::completions::run(args),
             Command::Man => return commands::completions::man(),
+            // An imprint.toml that is there is never overwritten: said before it is read.
+            Command::Init(args) => commands::init::refuse_existing(args)?,
             _ => {}
         }
         if let (Command::Status(args), Some("all")) =

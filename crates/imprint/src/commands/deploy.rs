@@ -16,6 +16,18 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
     let (settings, printer) = (&session.settings, &session.printer);
     // Bad traffic settings or smoke events stop the deploy before anything is built.
     let options = args.rollout.options(&settings.config)?;
+    let moves = settings.config.sections.deploy.owner != Some(Owner::Pulumi);
+    // What can be checked before anything is built: the question can be asked, and every
+    // function can take the image.
+    let fleet = match moves {
+        true => {
+            rollout::can_ask(Action::Deploy, options.yes, "update the functions")?;
+            let fleet = Fleet::select(session, &args.rollout.functions).await?;
+            fleet.check(Action::Deploy).await?;
+            Some(fleet)
+        }
+        false => None,
+    };
     let mut promoted = None;
     let target = match &args.tag {
         Some(tag) => {
@@ -26,7 +38,7 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
         }
         None => Target::from(ensure_published(session, args.rebuild, args.create_repo).await?),
     };
-    if settings.config.sections.deploy.owner == Some(Owner::Pulumi) {
+    let Some(fleet) = fleet else {
         printer.note(&format!(
             "owner = \"pulumi\": imprint does not update functions; {} is pushed, now run `pulumi up` (the program reads the tag from `imprint tag --json`)",
             target.uri
@@ -35,8 +47,7 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
         report.promoted = promoted;
         printer.report(&report)?;
         return Ok(ExitStatus::Success);
-    }
-    let fleet = Fleet::select(session, &args.rollout.functions).await?;
+    };
     let mut report = fleet.move_to(target, Action::Deploy, &options).await?;
     report.promoted = promoted;
     printer.report(&report)?;

@@ -11,17 +11,26 @@ use crate::lambda;
 use crate::session::Session;
 use crate::state;
 
+/// Refuses to run when a file `init` writes is there already (readable or not): checked
+/// before the settings are loaded, so a broken imprint.toml is named as one not overwritten.
+pub fn refuse_existing(args: &InitArgs) -> anyhow::Result<()> {
+    if args.print {
+        return Ok(());
+    }
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    init::refuse_existing(&cwd.join(FILE_NAME))?;
+    if args.makefile {
+        init::refuse_existing(&cwd.join("Makefile"))?;
+    }
+    Ok(())
+}
+
 /// Runs `imprint init`.
 pub async fn run(session: &Session, args: &InitArgs) -> anyhow::Result<ExitStatus> {
     let printer = &session.printer;
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
     let (config_path, makefile_path) = (cwd.join(FILE_NAME), cwd.join("Makefile"));
-    if !args.print {
-        init::refuse_existing(&config_path)?;
-        if args.makefile {
-            init::refuse_existing(&makefile_path)?;
-        }
-    }
+    refuse_existing(args)?;
     let given = args
         .file
         .as_deref()

@@ -6,12 +6,17 @@ use anyhow::Context as _;
 use crate::cli::PushArgs;
 use crate::error::{ExitStatus, UsageError};
 use crate::image::publish::{self, PushOutcome, PushReport};
+use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery, TagSource};
 use crate::session::Session;
 
 /// Runs `imprint push`.
 pub async fn run(session: &Session, args: &PushArgs) -> anyhow::Result<ExitStatus> {
     let printer = &session.printer;
+    if session.settings.build.require_clean {
+        // What goes out is labelled with this tree: a dirty one is refused, as for a build.
+        Source::read(&session.settings).check_clean(true)?;
+    }
     let registry = session.registry().await?;
     publish::ensure_repository(session, registry, args.create_repo).await?;
     let mut tagged = tag_content(session, TagQuery::default())

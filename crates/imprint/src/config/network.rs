@@ -82,7 +82,11 @@ impl NetworkSection {
     }
 }
 
-/// `90`, `90s`, `10m`, `1h` → a duration.
+/// The longest duration taken: 48 hours, CodeDeploy's longest canary or linear interval
+/// (a timeout or bake longer than that is a typo).
+const LONGEST: u64 = 48 * 3600;
+
+/// `90`, `90s`, `10m`, `1h` → a duration of at most 48 hours.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
@@ -95,8 +99,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3600,
         _ => 0,
     };
-    match number.parse::<u64>() {
-        Ok(n) if scale > 0 && n > 0 => Ok(Duration::from_secs(n * scale)),
+    match number
+        .parse::<u64>()
+        .ok()
+        .map(|n| (n, n.checked_mul(scale)))
+    {
+        Some((n, Some(secs))) if scale > 0 && n > 0 && secs <= LONGEST => {
+            Ok(Duration::from_secs(secs))
+        }
+        Some((n, _)) if scale > 0 && n > 0 => Err(format!("{t} is longer than 48h")),
         _ => Err("give seconds, or a number with s, m or h (e.g. 90s, 10m)".into()),
     }
 }
@@ -110,7 +121,21 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        for bad in ["", "0", "5d", "m", "-1s", "1.5m"] {
+        assert_eq!(
+            parse_duration("48h").unwrap(),
+            Duration::from_secs(48 * 3600)
+        );
+        for bad in [
+            "",
+            "0",
+            "5d",
+            "m",
+            "-1s",
+            "1.5m",
+            "49h",
+            "99999999999h",
+            "18446744073709551615h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use clap::builder::BoolishValueParser;
 use clap::Args;
 use imprint_context::{BuildParams, TagTemplate, DEFAULT_TEMPLATE};
 
@@ -62,14 +63,14 @@ pub struct BuildInputArgs {
     #[arg(long)]
     pub locked: bool,
     /// Read and hash every file, without the hash cache (the hash is the same either way).
-    #[arg(long, env = "IMPRINT_NO_HASH_CACHE")]
+    #[arg(long, env = "IMPRINT_NO_HASH_CACHE", value_parser = BoolishValueParser::new())]
     pub no_hash_cache: bool,
     /// The version for {version} and the image's version label [default: [project] version
     /// in pyproject.toml].
     #[arg(long, env = "IMPRINT_APP_VERSION", value_name = "VERSION")]
     pub app_version: Option<String>,
     /// Refuse to build from a tree with changes git has not committed (else a warning).
-    #[arg(long, env = "IMPRINT_REQUIRE_CLEAN")]
+    #[arg(long, env = "IMPRINT_REQUIRE_CLEAN", value_parser = BoolishValueParser::new())]
     pub require_clean: bool,
 }
 

@@ -12,13 +12,40 @@ use serde_json::Value;
 const MAX_EVENT: u64 = 6 * 1024 * 1024;
 
 /// One `[deploy.smoke]` entry: an event file, or a table with expectations.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum SmokeSpec {
     /// `"name" = "events/healthz.json"`.
     Event(PathBuf),
     /// `"name" = { event = "…", status_code = 200, expect = { … } }`.
     Checked(CheckedSpec),
+}
+
+/// A text is the event file; a table is read field by field, so an unknown or misspelt key
+/// is named (an untagged enum would only say that nothing matched).
+impl<'de> Deserialize<'de> for SmokeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Spec;
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = SmokeSpec;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an event file, or a table { event = \"…\", status_code = 200, expect = { … } }")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SmokeSpec, E> {
+                Ok(SmokeSpec::Event(PathBuf::from(text)))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SmokeSpec, A::Error> {
+                CheckedSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(SmokeSpec::Checked)
+            }
+        }
+        deserializer.deserialize_any(Spec)
+    }
 }
 
 /// A smoke test with expectations.
@@ -95,6 +122,31 @@ fn missing(want: &Value, got: &Value, at: &str) -> Option<String> {
     }
 }
 
+/// An event file's bytes: a file (a fifo or a device would block the read, or never end),
+/// read once, at most one byte past Lambda's 6 MB so a huge one is refused unread.
+fn read_event(path: &Path, shown: &str) -> Result<Vec<u8>, String> {
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
+    let kind = std::fs::metadata(path).map_err(cannot)?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a folder"
+        } else {
+            "a fifo, socket or device"
+        };
+        return Err(format!("{shown} is {what}, not a file"));
+    }
+    let mut event = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_EVENT + 1).read_to_end(&mut event))
+        .map_err(cannot)?;
+    if event.len() as u64 > MAX_EVENT {
+        return Err(format!(
+            "{shown} is larger than 6 MB; Lambda takes events up to 6 MB"
+        ));
+    }
+    Ok(event)
+}
+
 /// `*` any run of characters, `?` one; everything else itself.
 pub(super) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     match (pattern.first(), name.first()) {
@@ -120,16 +172,13 @@ pub fn load(section: &BTreeMap<String, SmokeSpec>, dir: &Path) -> Result<Vec<Smo
             };
             let path = dir.join(file);
             let shown = file.display().to_string();
-            // One read, at most one byte past the limit: a huge file is refused unread.
-            let mut event = Vec::new();
-            std::fs::File::open(&path)
-                .and_then(|f| f.take(MAX_EVENT + 1).read_to_end(&mut event))
-                .map_err(|e| format!("[deploy.smoke] \"{functions}\": cannot read {shown}: {e}"))?;
-            if event.len() as u64 > MAX_EVENT {
+            if let Some(code) = status_code.filter(|c| !(100..=599).contains(c)) {
                 return Err(format!(
-                    "[deploy.smoke] \"{functions}\": {shown} is larger than 6 MB; Lambda takes events up to 6 MB"
+                    "[deploy.smoke] \"{functions}\": status_code = {code} is not an HTTP status (100 to 599)"
                 ));
             }
+            let event = read_event(&path, &shown)
+                .map_err(|why| format!("[deploy.smoke] \"{functions}\": {why}"))?;
             serde_json::from_slice::<Value>(&event).map_err(|e| {
                 format!("{shown}:{}: not JSON ({e}); smoke events are JSON", e.line())
             })?;
@@ -212,5 +261,40 @@ mod tests {
         assert!(err.starts_with("bad.json:2:"), "{err}");
         let gone: BTreeMap<String, SmokeSpec> = toml::from_str("\"f\" = \"nope.json\"\n").unwrap();
         assert!(load(&gone, dir.path()).unwrap_err().contains("nope.json"));
+    }
+
+    #[test]
+    fn a_fifo_a_folder_a_bad_status_and_a_misspelt_key_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ok.json"), "{}").unwrap();
+        let fifo = dir.path().join("fifo.json");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        std::fs::create_dir(dir.path().join("events")).unwrap();
+        let read = |text: &str| {
+            let section: BTreeMap<String, SmokeSpec> = toml::from_str(text).unwrap();
+            load(&section, dir.path()).unwrap_err()
+        };
+        // Read without waiting for a writer that never comes.
+        assert!(read("f = \"fifo.json\"\n").contains("fifo.json is a fifo"));
+        assert!(read("f = \"events\"\n").contains("events is a folder"));
+        for code in ["-1", "999", "99"] {
+            let err = read(&format!(
+                "f = {{ event = \"ok.json\", status_code = {code} }}\n"
+            ));
+            assert!(err.contains("is not an HTTP status"), "{code}: {err}");
+        }
+        let typo = toml::from_str::<BTreeMap<String, SmokeSpec>>(
+            "f = { event = \"ok.json\", statuscode = 200 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            typo.contains("unknown field `statuscode`") && typo.contains("status_code"),
+            "{typo}"
+        );
     }
 }

@@ -141,10 +141,11 @@ impl GcReport {
         report
     }
 
-    /// The exit status: a failed delete is a failure.
+    /// The exit status: a failed delete is a failure, and so is a run whose record could not
+    /// be written (its deletes are then known only from this report).
     pub fn conclude(&self) -> ExitStatus {
-        match self.outcome {
-            GcOutcome::PartlyDeleted => ExitStatus::Failure,
+        match (self.outcome, &self.unrecorded) {
+            (GcOutcome::PartlyDeleted, _) | (_, Some(_)) => ExitStatus::Failure,
             _ => ExitStatus::Success,
         }
     }

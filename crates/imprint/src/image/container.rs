@@ -180,6 +180,19 @@ pub async fn invoke_through_runtime_api(
             body: String::from_utf8_lossy(&body).into_owned(),
             function_error: Some("Unhandled".into()),
         }),
+        // As Lambda answers an invocation whose response is over its limit.
+        Some(Reply::TooLarge(length)) => {
+            printer.warn(&format!(
+                "the function answered {length} bytes; Lambda refuses answers over 6 MB (6,291,456 bytes) and the invocation fails"
+            ));
+            Ok(Answer {
+                status: 200,
+                body: format!(
+                    "{{\"errorMessage\":\"Response payload size ({length} bytes) exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}}"
+                ),
+                function_error: Some("Unhandled".into()),
+            })
+        }
         None => anyhow::bail!(
             "the function's runtime did not answer within {}s (--timeout); its last lines are above",
             timeout.as_secs()

@@ -282,7 +282,7 @@ async fn pin(
             )
             .into())
         }
-        _ if mode.offline => return Ok(None),
+        // --locked refuses a missing entry offline too: it promises the lock decided.
         None if mode.locked => {
             return Err(UsageError::new(
                 format!(
@@ -293,6 +293,7 @@ async fn pin(
             )
             .into())
         }
+        _ if mode.offline => return Ok(None),
         _ => {}
     }
     let digest = platform_digest(session, reference, platform)

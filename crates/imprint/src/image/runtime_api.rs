@@ -27,6 +27,9 @@ pub enum Reply {
     Response(Vec<u8>),
     /// `…/error` or `init/error`: the error document the runtime sent.
     Error(Vec<u8>),
+    /// An answer or error larger than Lambda takes (6 MB): refused with 413, as Lambda does,
+    /// and its size.
+    TooLarge(usize),
 }
 
 /// One invocation being served.
@@ -94,11 +97,26 @@ impl Drop for RuntimeApi {
     }
 }
 
-/// One connection: requests one after another (keep-alive), until it closes.
+/// One connection: requests one after another (keep-alive), until it closes. A body over
+/// Lambda's limit is answered 413 unread, and the connection closed.
 async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     let mut stream = BufReader::new(stream);
     while let Ok(Some((method, path, body))) = read_request(&mut stream).await {
-        let (status, headers, answer) = answer(&shared, &method, &path, body).await;
+        let too_large = body.as_ref().err().copied();
+        let (status, headers, answer) = match body {
+            Ok(body) => answer(&shared, &method, &path, body).await,
+            Err(length) => {
+                shared.reply.send_replace(Some(Reply::TooLarge(length)));
+                let message = format!(
+                    "{{\"errorMessage\":\"Response payload size ({length} bytes) exceeded maximum allowed payload size ({MAX_BODY} bytes).\",\"errorType\":\"RequestEntityTooLarge\"}}"
+                );
+                (
+                    "413 Request Entity Too Large",
+                    Vec::new(),
+                    message.into_bytes(),
+                )
+            }
+        };
         let mut head = format!(
             "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
             answer.len()
@@ -111,13 +129,17 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         if out.write_all(head.as_bytes()).await.is_err() || out.write_all(&answer).await.is_err() {
             return;
         }
+        if too_large.is_some() {
+            return;
+        }
     }
 }
 
-/// The method, path and body of the next request; `None` when the connection closed.
+/// The method, path and body of the next request (`Err` with its length when the body is
+/// larger than Lambda takes: left unread); `None` when the connection closed.
 async fn read_request(
     stream: &mut BufReader<TcpStream>,
-) -> anyhow::Result<Option<(String, String, Vec<u8>)>> {
+) -> anyhow::Result<Option<(String, String, Result<Vec<u8>, usize>)>> {
     let Some(line) = read_line(stream).await? else {
         return Ok(None);
     };
@@ -140,10 +162,12 @@ async fn read_request(
             }
         }
     }
-    anyhow::ensure!(length <= MAX_BODY, "a body of {length} bytes");
+    if length > MAX_BODY {
+        return Ok(Some((method, path, Err(length))));
+    }
     let mut body = vec![0; length];
     stream.read_exact(&mut body).await?;
-    Ok(Some((method, path, body)))
+    Ok(Some((method, path, Ok(body))))
 }
 
 async fn read_line(stream: &mut BufReader<TcpStream>) -> anyhow::Result<Option<String>> {
@@ -291,6 +315,31 @@ mod tests {
         assert_eq!(
             api.reply(Duration::from_secs(1)).await,
             Some(Reply::Error(b"{\"errorType\":\"ImportError\"}".to_vec()))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_six_megabytes_is_refused_at_once() {
+        let mut api = RuntimeApi::start(b"{}".to_vec(), "f", Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut stream = TcpStream::connect(api.address()).await.unwrap();
+        let length = MAX_BODY + 1;
+        let head = format!(
+            "POST /2018-06-01/runtime/invocation/x/response HTTP/1.1\r\nContent-Length: {length}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(
+            answer.contains("exceeded maximum allowed payload size"),
+            "{answer}"
+        );
+        assert_eq!(
+            api.reply(Duration::from_millis(100)).await,
+            Some(Reply::TooLarge(length))
         );
     }
 }

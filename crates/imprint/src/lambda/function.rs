@@ -120,12 +120,35 @@ impl Function {
 }
 
 /// Reads every function, a few at a time.
+/// Reads every function, a few at a time; the missing ones are one usage error naming each.
 pub async fn read_functions(client: &Lambda, names: &[String]) -> anyhow::Result<Vec<Function>> {
-    stream::iter(names)
-        .map(|name| read_function(client, name))
+    let read: Vec<Option<Function>> = stream::iter(names)
+        .map(|name| read_existing(client, name))
         .buffered(PARALLEL_READS)
         .try_collect()
-        .await
+        .await?;
+    let missing: Vec<&str> = names
+        .iter()
+        .zip(&read)
+        .filter(|(_, f)| f.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(read.into_iter().flatten().collect()),
+        [one] => Err(missing_function(one).into()),
+        many => Err(UsageError::new(
+            format!("the Lambda functions {} do not exist", many.join(", ")),
+            "create them (Pulumi), or remove them from [deploy] functions",
+        )
+        .into()),
+    }
+}
+
+fn missing_function(name: &str) -> UsageError {
+    UsageError::new(
+        format!("the Lambda function {name} does not exist"),
+        "create it (Pulumi), or remove it from [deploy] functions",
+    )
 }
 
 /// Reads `alias` of each function (with the images of its versions) into `functions`; the
@@ -171,6 +194,13 @@ pub async fn read_alias_views(
 
 /// Reads one function; a missing one is a usage error naming it.
 pub async fn read_function(client: &Lambda, name: &str) -> anyhow::Result<Function> {
+    read_existing(client, name)
+        .await?
+        .ok_or_else(|| missing_function(name).into())
+}
+
+/// Reads one function; `None` when it does not exist.
+async fn read_existing(client: &Lambda, name: &str) -> anyhow::Result<Option<Function>> {
     let reply = match client
         .call(&format!("GetFunction {name}"), || {
             client.sdk.get_function().function_name(name).send()
@@ -182,11 +212,7 @@ pub async fn read_function(client: &Lambda, name: &str) -> anyhow::Result<Functi
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            return Err(UsageError::new(
-                format!("the Lambda function {name} does not exist"),
-                "create it (Pulumi), or remove it from [deploy] functions",
-            )
-            .into())
+            return Ok(None)
         }
         Err(e) => {
             return Err(anyhow::anyhow!(
@@ -202,7 +228,7 @@ pub async fn read_function(client: &Lambda, name: &str) -> anyhow::Result<Functi
     let digest = code
         .and_then(|c| c.resolved_image_uri())
         .and_then(digest_of);
-    Ok(Function {
+    Ok(Some(Function {
         name: name.to_string(),
         package_type: config
             .and_then(|c| c.package_type())
@@ -230,7 +256,7 @@ pub async fn read_function(client: &Lambda, name: &str) -> anyhow::Result<Functi
             .unwrap_or_default(),
         revision_id: config.and_then(|c| c.revision_id()).map(str::to_string),
         alias: None,
-    })
+    }))
 }
 
 /// The Lambda architecture an image platform runs on (`linux/amd64` → `x86_64`).

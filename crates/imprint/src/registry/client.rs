@@ -12,9 +12,8 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::credentials::{self, Credential};
-use super::error::{unreachable, RegistryError};
+use super::error::{retry_after_header, unreachable, RegistryError, Settled};
 use super::reference::Repository;
-use super::retry::Settled;
 use crate::error::UsageError;
 use crate::timeouts::Timeouts;
 
@@ -313,7 +312,7 @@ impl Registry {
         response: reqwest::Response,
     ) -> RegistryError {
         let status = response.status();
-        let retry_after = super::retry::retry_after_header(&response);
+        let retry_after = retry_after_header(&response);
         let body = read_prefix(response, MAX_ERROR_BODY).await;
         RegistryError::Status {
             method,

@@ -1,6 +1,10 @@
 //! What went wrong talking to a registry, and what to do about it.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
+
+use crate::retry;
 
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +41,7 @@ pub enum RegistryError {
         /// The start of the response body.
         body: String,
         /// How long the registry asked to wait before another try (`Retry-After`).
-        retry_after: Option<std::time::Duration>,
+        retry_after: Option<Duration>,
     },
     /// The registry stored other bytes than imprint sent.
     #[error("{what}: the registry reports digest {actual}, imprint computed {expected}")]
@@ -116,7 +120,7 @@ impl RegistryError {
             Self::Dropped { .. } => Some(
                 "the registry (or a proxy on the way) cut the connection again and again; imprint retried what it could: run it again, and check the registry's logs and any proxy's limits".into(),
             ),
-            Self::Status { status, .. } if crate::retry::retryable_status(status.as_u16()) => Some(
+            Self::Status { status, .. } if retry::retryable_status(status.as_u16()) => Some(
                 "the registry was busy or failing on every try; run it again later".into(),
             ),
             Self::Unreachable { source, .. } if source.is_timeout() => Some(
@@ -138,8 +142,77 @@ impl RegistryError {
 /// A request failed before an answer came: the registry could not be reached, or the
 /// connection closed under the request.
 pub(super) fn unreachable(address: String) -> impl FnOnce(reqwest::Error) -> RegistryError {
-    move |source| match super::retry::dropped(&source) {
+    move |source| match dropped(&source) {
         true => RegistryError::Dropped { address, source },
         false => RegistryError::Unreachable { address, source },
     }
+}
+
+/// After a failed write, what the registry holds (`Registry::repeating` asks before it
+/// writes again).
+pub(super) enum Settled<T> {
+    /// The first try took: this is its result.
+    Done(T),
+    /// Nothing of it is there: try again.
+    Missing,
+    /// Something else is there: trying again could overwrite it; the failure stands.
+    Other,
+}
+
+impl RegistryError {
+    /// Whether another try may succeed: the registry was busy or in trouble (429, 500, 502,
+    /// 503, 504), or the connection dropped once the exchange had begun. A registry that
+    /// cannot be reached at all, refuses, or does not answer in time is the answer.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => retry::retryable_status(status.as_u16()),
+            Self::Dropped { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// How long the registry asked to wait, when it did.
+    pub(super) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Whether a request failed because the connection closed under it (reset, cut mid-body),
+/// rather than never opening or timing out.
+fn dropped(error: &reqwest::Error) -> bool {
+    if error.is_connect() || error.is_timeout() || error.is_builder() || error.is_redirect() {
+        return false;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// A `Retry-After` header, in seconds.
+pub(super) fn retry_after_header(response: &reqwest::Response) -> Option<Duration> {
+    retry::retry_after(
+        response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+    )
 }

@@ -1,72 +1,15 @@
 //! The retry policy (`crate::retry`) on registry requests: what is safe to send again as it
 //! is (reads, deletes, the `POST` that opens an upload), and what is repeated only after the
 //! registry is asked whether the first try took (a manifest read back at its tag, a blob
-//! looked up by its digest, an upload started over from its first byte).
+//! looked up by its digest, an upload started over from its first byte). Which failures are
+//! transient is the error's to say (`RegistryError::is_transient`).
 
 use std::future::Future;
 use std::time::Duration;
 
 use super::client::Registry;
-use super::error::RegistryError;
+use super::error::{retry_after_header, RegistryError, Settled};
 use crate::retry::{self, Attempts, ATTEMPTS};
-
-/// After a failed try, what the registry holds.
-pub(super) enum Settled<T> {
-    /// The first try took: this is its result.
-    Done(T),
-    /// Nothing of it is there: try again.
-    Missing,
-    /// Something else is there: trying again could overwrite it; the failure stands.
-    Other,
-}
-
-impl RegistryError {
-    /// Whether another try may succeed: the registry was busy or in trouble (429, 500, 502,
-    /// 503, 504), or the connection dropped once the exchange had begun. A registry that
-    /// cannot be reached at all, refuses, or does not answer in time is the answer.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Status { status, .. } => retry::retryable_status(status.as_u16()),
-            Self::Dropped { .. } => true,
-            _ => false,
-        }
-    }
-
-    /// How long the registry asked to wait, when it did.
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Status { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-}
-
-/// Whether a request failed because the connection closed under it (reset, cut mid-body),
-/// rather than never opening or timing out.
-pub(super) fn dropped(error: &reqwest::Error) -> bool {
-    if error.is_connect() || error.is_timeout() || error.is_builder() || error.is_redirect() {
-        return false;
-    }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cause {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(
-                io.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-            ) {
-                return true;
-            }
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
-                return true;
-            }
-        }
-        cause = e.source();
-    }
-    false
-}
 
 impl Registry {
     /// Sends a request that is safe to send again as it is (a read, a delete, the `POST`
@@ -99,7 +42,11 @@ impl Registry {
                     return sent
                 }
                 Ok(response) => (
-                    format!("answered {}", response.status()),
+                    format!(
+                        "the registry at {} answered {}",
+                        self.address(),
+                        response.status()
+                    ),
                     retry_after_header(response),
                 ),
                 Err(e) if e.is_transient() => (e.to_string(), None),
@@ -110,7 +57,7 @@ impl Registry {
             let Some(wait) = attempts.next(after) else {
                 return sent;
             };
-            note_retry(&self.address(), &failure, attempt, wait);
+            note_retry(&failure, attempt, wait);
             tokio::time::sleep(wait).await;
         }
     }
@@ -146,25 +93,15 @@ impl Registry {
             let Some(wait) = attempts.next(error.retry_after()) else {
                 return Err(error);
             };
-            note_retry(&self.address(), &error.to_string(), number, wait);
+            note_retry(&error.to_string(), number, wait);
             tokio::time::sleep(wait).await;
         }
     }
 }
 
-/// A `Retry-After` header, in seconds.
-pub(super) fn retry_after_header(response: &reqwest::Response) -> Option<Duration> {
-    retry::retry_after(
-        response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()),
-    )
-}
-
-fn note_retry(address: &str, failure: &str, attempt: u32, wait: Duration) {
+fn note_retry(failure: &str, attempt: u32, wait: Duration) {
     tracing::info!(
-        "the registry at {address}: {failure} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
+        "{failure} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
         wait.as_millis()
     );
 }

@@ -9,8 +9,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::client::{check_reported_digest, BlobBody, Registry, MIN_UPLOAD_RATE};
-use super::error::RegistryError;
-use super::retry::Settled;
+use super::error::{RegistryError, Settled};
 
 impl Registry {
     /// Uploads a blob in one `PUT`. After a transient failure the registry is asked for the

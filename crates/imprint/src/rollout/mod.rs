@@ -2,6 +2,7 @@
 
 mod apply;
 mod plan;
+pub use plan::can_ask;
 mod pulumi;
 mod recover;
 mod report;
@@ -64,6 +65,15 @@ impl<'a> Fleet<'a> {
             clients,
             names,
         })
+    }
+
+    /// Before anything is built: every function exists and can take an image for the
+    /// configured platform (all problems named at once). The move checks again.
+    pub async fn check(&self, action: Action) -> anyhow::Result<()> {
+        let found = lambda::read_functions(self.clients.lambda, &self.names).await?;
+        let platform = &self.session.settings.build.params.platform;
+        plan::unfit(action, &found, "the image", platform)?;
+        Ok(())
     }
 
     /// Moves every function to `target`; the report says how it went.
@@ -159,7 +169,7 @@ impl Rollout<'_> {
             Some(alias) => lambda::read_aliases(lambda, &mut found, alias).await?,
             None => plan::warn_about_aliases(lambda, &found, self.printer).await?,
         }
-        plan::preflight(self.action, &found, &self.target, self.platform)?;
+        plan::preflight(self.action, &found, &self.target.uri, self.platform)?;
         Ok(found)
     }
 

@@ -45,16 +45,39 @@ fn verb(action: Action) -> &'static str {
 }
 
 /// Every function exists (checked when read), is an image function on the image's
-/// architecture, and is not mid-update. All problems are listed at once.
+/// architecture, and is not mid-update. All problems are listed at once; `to` is the image.
 pub fn preflight(
     action: Action,
     found: &[Function],
-    target: &Target,
+    to: &str,
     platform: &str,
 ) -> anyhow::Result<()> {
+    unfit(action, found, to, platform)?;
+    let busy: Vec<&str> = found
+        .iter()
+        .filter(|f| f.is_busy())
+        .map(|f| f.name.as_str())
+        .collect();
+    if !busy.is_empty() {
+        anyhow::bail!(
+            "cannot {} {to}: an update is already in progress on {}; nothing was changed (wait for it, then try again)",
+            verb(action),
+            busy.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The functions that can never take an image for `platform` (not image functions, another
+/// architecture): all named in one usage error. Checked again before a build, too.
+pub fn unfit(
+    action: Action,
+    found: &[Function],
+    to: &str,
+    platform: &str,
+) -> Result<(), UsageError> {
     let arch = lambda::architecture_of(platform);
     let mut bad = Vec::new();
-    let mut busy = Vec::new();
     for f in found {
         if !f.is_image() {
             bad.push(format!(
@@ -65,34 +88,20 @@ pub fn preflight(
             continue;
         }
         let theirs = f.architectures.first().map_or("x86_64", String::as_str);
-        if let Some(ours) = arch {
-            if theirs != ours {
-                bad.push(format!(
-                    "{} runs on {theirs}, but the image is {platform} ({ours})",
-                    f.name
-                ));
-            }
-        }
-        if f.is_busy() {
-            busy.push(f.name.clone());
+        if let Some(ours) = arch.filter(|ours| *ours != theirs) {
+            bad.push(format!(
+                "{} runs on {theirs}, but the image is {platform} ({ours})",
+                f.name
+            ));
         }
     }
-    if !bad.is_empty() {
-        return Err(UsageError::new(
-            format!("cannot {} {}: {}", verb(action), target.uri, bad.join("; ")),
+    match bad.is_empty() {
+        true => Ok(()),
+        false => Err(UsageError::new(
+            format!("cannot {} {to}: {}", verb(action), bad.join("; ")),
             "deploy image functions whose architecture matches [image] platform (or fix the function list); nothing was changed",
-        )
-        .into());
+        )),
     }
-    if !busy.is_empty() {
-        anyhow::bail!(
-            "cannot {} {}: an update is already in progress on {}; nothing was changed (wait for it, then try again)",
-            verb(action),
-            target.uri,
-            busy.join(", ")
-        );
-    }
-    Ok(())
 }
 
 /// After the unfinished deployments were closed: an alias that still splits its traffic is
@@ -185,6 +194,18 @@ pub async fn check_alarms(
     .into())
 }
 
+/// Refuses a run that will have to ask before it changes anything (no `--yes`) when there is
+/// no terminal to ask on: before it builds or pushes, not after. `what` is what it would do.
+pub fn can_ask(action: Action, yes: bool, what: &str) -> Result<(), UsageError> {
+    if yes || (std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(());
+    }
+    Err(UsageError::new(
+        format!("imprint {action} would {what}, and there is no terminal to ask; nothing was built or changed"),
+        format!("pass --yes to {action} without a prompt"),
+    ))
+}
+
 /// Shows each move, then asks on a terminal; refuses without one unless `yes`.
 pub fn confirm(
     action: Action,
@@ -215,13 +236,7 @@ pub fn confirm(
         if count == 1 { "" } else { "s" },
         target.uri
     );
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(UsageError::new(
-            format!("imprint {action} would {what}, and there is no terminal to ask; nothing was changed"),
-            format!("pass --yes to {action} without a prompt"),
-        )
-        .into());
-    }
+    can_ask(action, false, &what)?;
     eprint!("{what}? [y/N] ");
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
@@ -387,7 +402,7 @@ pub(crate) mod tests {
         let mut arm = function("arm", "r.io/a:old", "sha256:1");
         arm.architectures = vec!["arm64".into()];
         let found = vec![zip, arm, function("ok", "r.io/a:old", "sha256:1")];
-        let err = preflight(Action::Rollback, &found, &target(), "linux/amd64").unwrap_err();
+        let err = preflight(Action::Rollback, &found, &target().uri, "linux/amd64").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("cannot roll back to r.io/a:new"), "{text}");
         assert!(text.contains("zip is a Zip function"), "{text}");
@@ -396,13 +411,13 @@ pub(crate) mod tests {
 
         let mut busy = function("busy", "r.io/a:old", "sha256:1");
         busy.last_update_status = Some(UpdateStatus::InProgress);
-        let err = preflight(Action::Deploy, &[busy], &target(), "linux/amd64").unwrap_err();
+        let err = preflight(Action::Deploy, &[busy], &target().uri, "linux/amd64").unwrap_err();
         assert!(
             err.to_string().contains("already in progress on busy"),
             "{err}"
         );
         assert!(!err.is::<UsageError>(), "busy is a failure, not bad input");
-        assert!(preflight(Action::Deploy, &found[2..], &target(), "linux/amd64").is_ok());
+        assert!(preflight(Action::Deploy, &found[2..], &target().uri, "linux/amd64").is_ok());
     }
 
     #[test]

@@ -485,6 +485,29 @@ fn iam_policy_names_the_functions_and_the_repository() {
         statements[2]["Action"],
         serde_json::json!(["ecr:GetAuthorizationToken"])
     );
+    // gc reads every function of the region (it keeps what any of them runs).
+    let gc = p.run(&["iam-policy", "--json", "--gc"]).success().json();
+    let by_sid = |sid: &str| {
+        gc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {sid} in {gc}"))
+    };
+    assert_eq!(by_sid("ListEveryFunction")["Resource"], "*");
+    assert_eq!(
+        by_sid("ReadEveryFunction")["Resource"],
+        "arn:aws:lambda:eu-west-1:123456789012:function:*"
+    );
+    // IMPRINT_NO_HASH_CACHE takes 1 and 0 as CI systems write them.
+    for value in ["1", "0", "yes"] {
+        let mut tag = p.command(&["tag", "--offline", "--json"]);
+        tag.env("IMPRINT_NO_HASH_CACHE", value);
+        let run = crate::support::output(tag.output().unwrap());
+        assert_eq!(run.code, 0, "IMPRINT_NO_HASH_CACHE={value}: {}", run.stderr);
+    }
 }
 
 /// Off EC2 (this machine's firmware names no EC2), a missing region is one clean error: no

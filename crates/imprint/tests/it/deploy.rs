@@ -189,7 +189,8 @@ pub(crate) fn assert_journal_matches(entry: &Deployment, report: &Value) {
 fn deploy_moves_every_function_journals_it_and_a_repeat_writes_nothing() {
     let g = group("it-deploy-all", 10);
 
-    // Without a terminal and without --yes: refused before any write.
+    // Without a terminal and without --yes: refused before anything is built or written.
+    let tags = g.tags();
     let refused = g.p.run(&["deploy"]).usage_error();
     assert!(
         refused.stderr.contains("there is no terminal to ask"),
@@ -199,6 +200,7 @@ fn deploy_moves_every_function_journals_it_and_a_repeat_writes_nothing() {
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
     assert_eq!(g.writes(), 0);
     assert!(g.journal().is_empty());
+    assert_eq!(g.tags(), tags, "nothing is pushed before the refusal");
 
     let run = g.deploy(&[]).success();
     let report = run.json();
@@ -433,9 +435,10 @@ fn a_concurrent_change_is_reported_as_a_conflict_and_not_overwritten() {
         {"match": {"method": "PUT", "path": "/functions/it-deploy-conflict-2/code"},
          "respond": {"status": 412, "headers": {"x-amzn-ErrorType": "PreconditionFailedException"},
                      "body": {"Type": "User", "message": "The Revision Id provided does not match the latest Revision Id."}}},
-        // The third GetFunction of -7 (after the plan's read and the read under the lease:
-        // the check after its update) sees someone else's image.
-        {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-7$"}, "after": 2,
+        // The fourth GetFunction of -7 (after the check before the build, the plan's read
+        // and the read under the lease: the check after its update) sees someone else's
+        // image.
+        {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-7$"}, "after": 3,
          "patch": {"Code.ImageUri": someone,
                    "Code.ResolvedImageUri": format!("{ECR_HOST}/it-deploy-conflict@sha256:{}", "0".repeat(64))}}
     ]));
@@ -504,14 +507,36 @@ fn preflight_refuses_before_any_write() {
         run.stderr
     );
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    // Several missing functions and an unfit one: all named in one run, before anything is
+    // built or pushed.
+    let tags = g.tags();
+    g.p.file(
+        "imprint.toml",
+        "[deploy]\nfunctions = [\"it-deploy-pre-0\", \"it-deploy-pre-gone-a\", \"it-deploy-pre-gone-b\"]\n",
+    );
+    let run = g.p.run(&["deploy", "--yes"]).usage_error();
+    assert!(
+        run.stderr.contains(
+            "the Lambda functions it-deploy-pre-gone-a, it-deploy-pre-gone-b do not exist"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        g.tags(),
+        tags,
+        "nothing is pushed before the functions are checked"
+    );
 
     // A function in the middle of an update.
     g.p.file(
         "imprint.toml",
         "[deploy]\nfunctions = [\"it-deploy-pre-0\", \"it-deploy-pre-1\"]\n",
     );
+    // Read before the build and again at preflight: both see it mid-update.
     fault_rules(json!([{
         "match": {"method": "GET", "path": "/functions/it-deploy-pre-1$"},
+        "times": 2,
         "patch": {"Configuration.LastUpdateStatus": "InProgress"}
     }]));
     let run = g.p.run(&["deploy", "--yes"]);

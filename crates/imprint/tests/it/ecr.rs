@@ -49,28 +49,40 @@ fn recording_docker(dir: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn deploy_to_a_missing_repository_takes_create_repo_as_its_hint_says() {
     let p = ecr_project("ecr-deploy-create");
+    // A missing function is found before anything is built, pushed or created.
     p.file(
         "imprint.toml",
         "[deploy]\nfunctions = [\"ecr-deploy-create-fn\"]\n",
     );
+    let run = p.run(&["deploy", "--yes", "--create-repo"]).usage_error();
+    assert!(
+        run.stderr
+            .contains("the Lambda function ecr-deploy-create-fn does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("created the ECR repository"),
+        "{}",
+        run.stderr
+    );
+    // With Pulumi moving the functions, deploy builds and pushes: a missing repository is
+    // refused with the flag the hint names, which deploy takes.
+    p.file("imprint.toml", "[deploy]\nowner = \"pulumi\"\n");
     p.run(&["build", "--offline"]).success();
     let run = p.run(&["deploy", "--yes"]).usage_error();
     assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
     assert!(run.stderr.contains("--create-repo"), "{}", run.stderr);
-    // The flag the hint names is one deploy takes: the repository is made and the image
-    // pushed, and the deploy goes on to the (missing) function.
-    let run = p.run(&["deploy", "--yes", "--create-repo"]);
+    let run = p
+        .run(&["deploy", "--yes", "--create-repo", "--json"])
+        .success();
     assert!(
         run.stderr
             .contains("created the ECR repository it/ecr-deploy-create"),
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("ecr-deploy-create-fn"),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.json()["outcome"], "pushed");
     assert_eq!(
         p.run(&["push", "--json"]).success().json()["outcome"],
         "already-pushed"

@@ -88,6 +88,30 @@ fn a_flaky_registry_still_gets_a_push_a_lease_a_deploy_with_its_journal_and_a_gc
         .unwrap()
         .is_none());
 
+    // A gc whose record cannot be written deleted what it says, and fails (exit 1).
+    g.p.file("main.py", "print('it-flaky unused')\n");
+    g.p.run(&["build"]).success();
+    let unused = g.p.run(&["push", "--json"]).success().json();
+    let refuse_record = json!([{"match": {"method": "PUT", "path": "/manifests/imprint-journal-.*-gc$"},
+        "times": 100, "respond": {"status": 403, "body": {"errors": [{"code": "DENIED"}]}}}]);
+    faulty_registry_admin("POST", "/__fault/rules", &refuse_record.to_string());
+    let gc = flaky(&mut g.p.command(&[
+        "gc",
+        "--yes",
+        "--json",
+        "--keep-days",
+        "0",
+        "--keep-deployments",
+        "0",
+    ]));
+    assert_eq!(gc.code, 1, "{}", gc.stderr);
+    let gc = gc.json();
+    assert!(gc["unrecorded"].as_str().is_some(), "{gc}");
+    let unused = unused["digest"].as_str().unwrap();
+    assert!(block_on(registry.manifest_digest(unused))
+        .unwrap()
+        .is_none());
+
     // Every kind of fault was met.
     let log: Vec<Value> =
         serde_json::from_str(&faulty_registry_admin("GET", "/__fault/log", "")).unwrap();
@@ -98,5 +122,23 @@ fn a_flaky_registry_still_gets_a_push_a_lease_a_deploy_with_its_journal_and_a_gc
     };
     assert!(injected("PATCH") >= 1 && injected("PUT") >= 3, "{log:?}");
     assert!(injected("GET") + injected("HEAD") >= 5, "{log:?}");
+    // A registry that cuts every upload: the push gives up within its time, and says the
+    // connection was cut (not that the registry cannot be reached).
+    faulty_registry_admin("DELETE", "/__fault/rules", "");
+    let cut_all = json!([{"match": {"method": "PUT", "path": "/it-flaky/blobs/uploads/"},
+        "times": 1000, "cut": 10}]);
+    faulty_registry_admin("POST", "/__fault/rules", &cut_all.to_string());
+    std::fs::remove_file(g.p.path("noise.bin")).unwrap();
+    g.p.file("main.py", "print('it-flaky never pushed')\n");
+    g.p.run(&["build"]).success();
+    let run = flaky(&mut g.p.command(&["--call-timeout", "4s", "push"]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("closed the connection in the middle of a request")
+            && !run.stderr.contains("check the address"),
+        "{}",
+        run.stderr
+    );
     faulty_registry_admin("DELETE", "/__fault/rules", "");
 }

@@ -87,6 +87,15 @@ fn init_writes_the_example_a_config_naming_the_functions_running_its_repository(
         std::fs::read_to_string(p.path("imprint.toml")).unwrap(),
         written
     );
+    // A broken imprint.toml exists too: named as not overwritten, not parsed first.
+    std::fs::write(p.path("imprint.toml"), "[deploy\nbroken").unwrap();
+    let broken = p.run(&["init", "--repository", &repository]).usage_error();
+    assert!(
+        broken.stderr.contains("already exists"),
+        "{}",
+        broken.stderr
+    );
+    std::fs::write(p.path("imprint.toml"), &written).unwrap();
 
     // By tag: the selector is written, and the repository is the one those functions run.
     let printed = p

@@ -94,6 +94,13 @@ fn locked_without_an_entry_fails_and_offline_says_unresolved() {
     );
     assert!(run.stderr.contains("--locked"), "{}", run.stderr);
     assert!(!p.path("imprint.lock").exists());
+    // Offline too: --locked promises that the lock decided every base image.
+    let run = p.run(&["tag", "--offline", "--locked"]).usage_error();
+    assert!(
+        run.stderr.contains("imprint.lock has no entry for"),
+        "{}",
+        run.stderr
+    );
 
     let offline = p.run(&["tag", "--offline", "--json"]).success();
     assert!(

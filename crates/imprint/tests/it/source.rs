@@ -152,6 +152,36 @@ fn a_build_is_labelled_with_its_source_and_a_dirty_tree_warns_or_is_refused() {
     assert!(refused.stderr.contains("git status"), "{}", refused.stderr);
     let warned = p.run(&["build", "--offline"]).success();
     assert!(warned.stderr.contains("not committed"), "{}", warned.stderr);
+    // What goes out is refused from a dirty tree too: push, as build and deploy.
+    let refused = p.run(&["push", "--require-clean"]).usage_error();
+    assert!(
+        refused.stderr.contains("not committed"),
+        "{}",
+        refused.stderr
+    );
+    // IMPRINT_REQUIRE_CLEAN takes what CI systems write for yes and no.
+    for (value, refuses) in [
+        ("1", true),
+        ("yes", true),
+        ("true", true),
+        ("0", false),
+        ("no", false),
+    ] {
+        let mut build = p.command(&["build", "--offline"]);
+        build.env("IMPRINT_REQUIRE_CLEAN", value);
+        let run = crate::support::output(build.output().unwrap());
+        assert_eq!(
+            run.code,
+            if refuses { 2 } else { 0 },
+            "{value}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("not committed"),
+            "{value}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]
