@@ -178,8 +178,7 @@ mod tests {
             .collect()
     }
 
-    /// The SDK operations called in a source file: `.sdk` then `.op(` for Lambda, `client`
-    /// then `.op()` for ECR.
+    /// The SDK operations called in a source file: `.sdk.` then `op(`.
     fn calls(file: &str, receiver: &str) -> Vec<String> {
         let path = format!("{}/src/{file}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
@@ -268,13 +267,13 @@ mod tests {
                 "lambda:{call} is called but not in the policy"
             );
         }
-        let cloudwatch = calls("lambda/alarms.rs", "client.");
+        let cloudwatch = calls("lambda/alarms.rs", ".sdk.");
         assert_eq!(cloudwatch, ["DescribeAlarms"]);
         for call in &cloudwatch {
             assert!(ALARM_ACTIONS.contains(&format!("cloudwatch:{call}").as_str()));
         }
-        let mut ecr = calls("registry/ecr.rs", "client.");
-        ecr.extend(calls("registry/delete.rs", "client."));
+        let mut ecr = calls("registry/ecr.rs", ".sdk.");
+        ecr.extend(calls("registry/delete.rs", ".sdk."));
         assert!(ecr.contains(&"BatchDeleteImage".to_string()), "{ecr:?}");
         assert!(
             ecr.contains(&"GetAuthorizationToken".to_string()),

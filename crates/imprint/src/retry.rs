@@ -1,8 +1,14 @@
-//! The one retry policy of every network call imprint makes (registries, Lambda): which
-//! failures are worth another attempt, and when the next one goes: bounded, jittered
-//! backoff that honours `Retry-After`, every attempt inside the call's time limit.
+//! The one retry policy of every network call imprint makes (registries, Lambda, ECR, STS,
+//! CloudWatch): which failures are worth another attempt, and when the next one goes:
+//! bounded, jittered backoff that honours `Retry-After`, every attempt inside the call's
+//! time limit.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Attempts per call, the first included.
 pub const ATTEMPTS: u32 = 8;
@@ -71,6 +77,111 @@ impl Attempts {
     }
 }
 
+/// Whether an AWS SDK error is worth another attempt, and how long the service asked to
+/// wait: no answer in time, a connection that failed, an answer cut short, a retryable
+/// status, or a throttling or conflict code (Lambda's `ResourceConflictException`: an
+/// update under way).
+fn aws_transient<E: ProvideErrorMetadata>(
+    error: &SdkError<E, HttpResponse>,
+) -> Option<Option<Duration>> {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Some(None),
+        // The connection failed or timed out; not a missing credential or a bad setting,
+        // which are the answer.
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => Some(None),
+        SdkError::ServiceError(inner) => {
+            let raw = inner.raw();
+            let code = inner.err().code().unwrap_or_default();
+            let retryable = retryable_status(raw.status().as_u16())
+                || matches!(
+                    code,
+                    "ResourceConflictException"
+                        | "TooManyRequestsException"
+                        | "ThrottlingException"
+                        | "Throttling"
+                        | "ServiceException"
+                );
+            retryable.then(|| retry_after(raw.headers().get("retry-after")))
+        }
+        _ => None,
+    }
+}
+
+/// Runs an AWS SDK call (`call` makes one attempt) under the policy, within `budget`;
+/// `describe` words an error for the log. An attempt still running when the time is up is
+/// dropped, and `no_answer` is the error then.
+pub async fn aws<T, E, F, Fut>(
+    budget: Duration,
+    what: &str,
+    describe: impl Fn(&SdkError<E, HttpResponse>) -> String,
+    no_answer: impl Fn() -> String,
+    mut call: F,
+) -> Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
+    let mut attempts = Attempts::within(budget);
+    loop {
+        let error = match tokio::time::timeout(attempts.left(), call()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => e,
+            Err(_) => return Err(SdkError::timeout_error(no_answer())),
+        };
+        let Some(after) = aws_transient(&error) else {
+            return Err(error);
+        };
+        let attempt = attempts.number();
+        let Some(wait) = attempts.next(after) else {
+            return Err(error);
+        };
+        tracing::info!(
+            "{what}: {} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
+            describe(&error),
+            wait.as_millis()
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// An AWS SDK client whose calls go through [`aws`], with its time limit (the SDK's own
+/// retries are off: nothing is retried twice over).
+#[derive(Debug, Clone)]
+pub struct Aws<C> {
+    /// The SDK's client; call it through [`Aws::call`].
+    pub sdk: C,
+    /// How long one call may take, its retries included.
+    budget: Duration,
+}
+
+impl<C> Aws<C> {
+    /// `sdk` (made with retries disabled) with calls of at most `budget`.
+    pub fn new(sdk: C, budget: Duration) -> Self {
+        Self { sdk, budget }
+    }
+
+    /// Runs `call` under the retry policy; `what` names it in the log.
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        what: &str,
+        call: F,
+    ) -> Result<T, SdkError<E, HttpResponse>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        let describe = |e: &SdkError<E, HttpResponse>| match e.as_service_error() {
+            Some(s) => s.code().unwrap_or("an error").to_string(),
+            None => e.to_string(),
+        };
+        let budget = self.budget;
+        let no_answer = || format!("no answer within {} s (--call-timeout)", budget.as_secs());
+        aws(budget, what, describe, no_answer, call).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +218,20 @@ mod tests {
         assert_eq!(retry_after(Some("3600")), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
         assert_eq!(retry_after(Some("-1")), None);
+    }
+
+    #[test]
+    fn aws_errors_worth_another_attempt() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use aws_smithy_types::error::ErrorMetadata;
+        type Failed = SdkError<ErrorMetadata, HttpResponse>;
+        let dispatch = |e: ConnectorError| Failed::dispatch_failure(e);
+        assert!(aws_transient(&dispatch(ConnectorError::io("reset".into()))).is_some());
+        assert!(aws_transient(&dispatch(ConnectorError::timeout("slow".into()))).is_some());
+        assert!(aws_transient(&Failed::timeout_error("slow")).is_some());
+        // A missing credential or a bad setting is the answer, not a reason to wait.
+        let credentials = ConnectorError::other("no credentials".into(), None);
+        assert!(aws_transient(&dispatch(credentials)).is_none());
+        assert!(aws_transient(&dispatch(ConnectorError::user("bad".into()))).is_none());
     }
 }

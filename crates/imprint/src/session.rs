@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use aws_config::retry::RetryConfig;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::Settings;
@@ -11,6 +12,7 @@ use crate::lambda::Lambda;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
 use crate::registry::{credentials, is_loopback_host, Http, Registry, Repository};
+use crate::retry::Aws;
 
 /// The settings, the printer and the clients of one run.
 pub struct Session {
@@ -22,10 +24,10 @@ pub struct Session {
     registry: OnceCell<Registry>,
     aws: OnceCell<aws_config::SdkConfig>,
     lambda: OnceCell<Lambda>,
-    sts: OnceCell<aws_sdk_sts::Client>,
-    cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
+    sts: OnceCell<Aws<aws_sdk_sts::Client>>,
+    cloudwatch: OnceCell<Aws<aws_sdk_cloudwatch::Client>>,
     /// ECR clients by region (the repository's region may differ from the functions').
-    ecr: Mutex<HashMap<String, aws_sdk_ecr::Client>>,
+    ecr: Mutex<HashMap<String, Aws<aws_sdk_ecr::Client>>>,
 }
 
 impl Session {
@@ -137,30 +139,41 @@ impl Session {
             .await
     }
 
-    /// The STS client (who is deploying).
-    pub async fn sts(&self) -> anyhow::Result<&aws_sdk_sts::Client> {
+    /// The STS client (who is deploying), with imprint's one retry policy and time limit.
+    pub async fn sts(&self) -> anyhow::Result<&Aws<aws_sdk_sts::Client>> {
         self.sts
             .get_or_try_init(|| async {
                 let config = self.aws().await?;
                 tracing::debug!("made the STS client");
-                Ok(aws_sdk_sts::Client::new(config))
+                let conf = aws_sdk_sts::config::Builder::from(config)
+                    .retry_config(RetryConfig::disabled())
+                    .build();
+                Ok(Aws::new(
+                    aws_sdk_sts::Client::from_conf(conf),
+                    self.settings.timeouts.call,
+                ))
             })
             .await
     }
 
-    /// The CloudWatch client (the alarms a deploy watches).
-    pub async fn cloudwatch(&self) -> anyhow::Result<&aws_sdk_cloudwatch::Client> {
+    /// The CloudWatch client (the alarms a deploy watches), with imprint's one retry policy.
+    pub async fn cloudwatch(&self) -> anyhow::Result<&Aws<aws_sdk_cloudwatch::Client>> {
         self.cloudwatch
             .get_or_try_init(|| async {
                 let config = self.aws().await?;
                 tracing::debug!("made the CloudWatch client");
-                Ok(aws_sdk_cloudwatch::Client::new(config))
+                let conf = aws_sdk_cloudwatch::config::Builder::from(config)
+                    .retry_config(RetryConfig::disabled())
+                    .build();
+                let client = aws_sdk_cloudwatch::Client::from_conf(conf);
+                Ok(Aws::new(client, self.settings.timeouts.call))
             })
             .await
     }
 
-    /// The ECR client for `region` (an ECR registry's own region, whatever AWS_REGION says).
-    pub async fn ecr(&self, region: &str) -> aws_sdk_ecr::Client {
+    /// The ECR client for `region` (an ECR registry's own region, whatever AWS_REGION says),
+    /// with imprint's one retry policy.
+    pub async fn ecr(&self, region: &str) -> Aws<aws_sdk_ecr::Client> {
         let base = self.aws_chain().await;
         let mut clients = self.ecr.lock().await;
         clients
@@ -169,8 +182,12 @@ impl Session {
                 tracing::debug!("made the ECR client for {region}");
                 let conf = aws_sdk_ecr::config::Builder::from(base)
                     .region(aws_config::Region::new(region.to_string()))
+                    .retry_config(RetryConfig::disabled())
                     .build();
-                aws_sdk_ecr::Client::from_conf(conf)
+                Aws::new(
+                    aws_sdk_ecr::Client::from_conf(conf),
+                    self.settings.timeouts.call,
+                )
             })
             .clone()
     }

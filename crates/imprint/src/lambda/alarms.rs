@@ -4,6 +4,7 @@ use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
+use crate::retry::Aws;
 
 /// An alarm in the `ALARM` state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,13 +18,13 @@ pub struct Firing {
 /// The alarms a deploy watches, and the CloudWatch client that reads them.
 #[derive(Debug, Clone)]
 pub struct Alarms {
-    client: aws_sdk_cloudwatch::Client,
+    client: Aws<aws_sdk_cloudwatch::Client>,
     names: Vec<String>,
 }
 
 impl Alarms {
     /// Watches `names` with `client` (whose configuration limits each call's time).
-    pub fn new(client: aws_sdk_cloudwatch::Client, names: Vec<String>) -> Self {
+    pub fn new(client: Aws<aws_sdk_cloudwatch::Client>, names: Vec<String>) -> Self {
         Self { client, names }
     }
 
@@ -39,13 +40,17 @@ impl Alarms {
         let mut found = Vec::new();
         // DescribeAlarms takes up to 100 names at once.
         for names in self.names.chunks(100) {
-            let reply = self
-                .client
-                .describe_alarms()
-                .set_alarm_names(Some(names.to_vec()))
-                .alarm_types(AlarmType::MetricAlarm)
-                .alarm_types(AlarmType::CompositeAlarm)
-                .send()
+            let client = &self.client;
+            let reply = client
+                .call("DescribeAlarms", || {
+                    client
+                        .sdk
+                        .describe_alarms()
+                        .set_alarm_names(Some(names.to_vec()))
+                        .alarm_types(AlarmType::MetricAlarm)
+                        .alarm_types(AlarmType::CompositeAlarm)
+                        .send()
+                })
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!(

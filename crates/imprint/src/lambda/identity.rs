@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::printer::Printer;
+use crate::retry::Aws;
 
 /// The caller, from STS GetCallerIdentity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +18,7 @@ pub struct Caller {
 
 /// The caller; on failure a warning and an unknown caller (a journal record without one is
 /// better than no deploy).
-pub async fn caller_identity(client: &aws_sdk_sts::Client, printer: &Printer) -> Caller {
+pub async fn caller_identity(client: &Aws<aws_sdk_sts::Client>, printer: &Printer) -> Caller {
     match identify(client).await {
         Ok(caller) => caller,
         Err(e) => {
@@ -31,8 +32,13 @@ pub async fn caller_identity(client: &aws_sdk_sts::Client, printer: &Printer) ->
 
 /// STS GetCallerIdentity, its error cut to one line (the SDK's full text carries every
 /// credential provider's debug dump).
-pub async fn identify(client: &aws_sdk_sts::Client) -> Result<Caller, String> {
-    match client.get_caller_identity().send().await {
+pub async fn identify(client: &Aws<aws_sdk_sts::Client>) -> Result<Caller, String> {
+    let asked = client
+        .call("GetCallerIdentity", || {
+            client.sdk.get_caller_identity().send()
+        })
+        .await;
+    match asked {
         Ok(id) => Ok(Caller {
             arn: id.arn().map(str::to_string),
             account: id.account().map(str::to_string),

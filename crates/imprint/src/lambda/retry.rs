@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
-use crate::retry::{self, Attempts, ATTEMPTS};
+use crate::retry;
 
 /// Functions read at once.
 pub const PARALLEL_READS: usize = 8;
@@ -44,69 +44,27 @@ impl Lambda {
     }
 }
 
-/// Whether an error is worth another attempt, and how long the service asked to wait.
-fn transient<E: ProvideErrorMetadata>(
-    error: &SdkError<E, HttpResponse>,
-) -> Option<Option<Duration>> {
-    match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Some(None)
-        }
-        SdkError::ServiceError(inner) => {
-            let raw = inner.raw();
-            let status = raw.status().as_u16();
-            let code = inner.err().code().unwrap_or_default();
-            let retryable = retry::retryable_status(status)
-                || matches!(
-                    code,
-                    "ResourceConflictException"
-                        | "TooManyRequestsException"
-                        | "ThrottlingException"
-                        | "ServiceException"
-                );
-            if !retryable {
-                return None;
-            }
-            Some(retry::retry_after(raw.headers().get("retry-after")))
-        }
-        _ => None,
-    }
-}
-
 impl Lambda {
     /// Runs `call` until it succeeds, fails for good, runs out of attempts, or the call's time
     /// runs out (an attempt still running then is dropped); `what` names the call in the log.
     pub async fn call<T, E, F, Fut>(
         &self,
         what: &str,
-        mut call: F,
+        call: F,
     ) -> Result<T, SdkError<E, HttpResponse>>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
-        let mut attempts = Attempts::within(self.budget);
-        loop {
-            let error = match tokio::time::timeout(attempts.left(), call()).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(e)) => e,
-                Err(_) => return Err(SdkError::timeout_error(self.no_answer())),
-            };
-            let Some(after) = transient(&error) else {
-                return Err(error);
-            };
-            let attempt = attempts.number();
-            let Some(wait) = attempts.next(after) else {
-                return Err(error);
-            };
-            tracing::info!(
-                "{what}: {} (attempt {attempt} of {ATTEMPTS}); retrying in {} ms",
-                self.error_text(&error),
-                wait.as_millis()
-            );
-            tokio::time::sleep(wait).await;
-        }
+        retry::aws(
+            self.budget,
+            what,
+            |e| self.error_text(e),
+            || self.no_answer(),
+            call,
+        )
+        .await
     }
 
     fn no_answer(&self) -> String {

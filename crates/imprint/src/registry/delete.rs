@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use super::client::Registry;
 use super::ecr::EcrHost;
 use super::error::RegistryError;
+use crate::retry::Aws;
 
 /// How many image IDs one `BatchDeleteImage` takes.
 const ECR_BATCH: usize = 100;
@@ -31,7 +32,7 @@ impl Registry {
 /// region); each digest ECR could not delete, with its reason (one already gone is not a
 /// failure).
 pub async fn ecr_delete(
-    client: &aws_sdk_ecr::Client,
+    client: &Aws<aws_sdk_ecr::Client>,
     host: &EcrHost,
     name: &str,
     digests: &[String],
@@ -45,13 +46,17 @@ pub async fn ecr_delete(
                     .image_digest(d)
                     .build()
             })
-            .collect();
+            .collect::<Vec<_>>();
         let answer = client
-            .batch_delete_image()
-            .registry_id(&host.account)
-            .repository_name(name)
-            .set_image_ids(Some(ids))
-            .send()
+            .call("BatchDeleteImage", || {
+                client
+                    .sdk
+                    .batch_delete_image()
+                    .registry_id(&host.account)
+                    .repository_name(name)
+                    .set_image_ids(Some(ids.clone()))
+                    .send()
+            })
             .await
             .map_err(|e| {
                 anyhow::anyhow!(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::credentials::{Credential, Secret};
 use crate::error::UsageError;
 use crate::printer::Printer;
+use crate::retry::Aws;
 
 /// A token this close to expiry is fetched again (tokens live 12 h).
 const REFRESH_BEFORE_SECS: i64 = 3 * 3600;
@@ -96,7 +97,7 @@ fn cached(path: &std::path::Path, printer: &Printer) -> Option<Credential> {
 /// The registry credential for an ECR host: from the cache when fresh, else from
 /// GetAuthorizationToken (and cached). `client` must be for the host's region.
 pub async fn credential(
-    client: &aws_sdk_ecr::Client,
+    client: &Aws<aws_sdk_ecr::Client>,
     host: &EcrHost,
     printer: &Printer,
 ) -> anyhow::Result<Credential> {
@@ -105,8 +106,9 @@ pub async fn credential(
         return Ok(cached);
     }
     let reply = client
-        .get_authorization_token()
-        .send()
+        .call("GetAuthorizationToken", || {
+            client.sdk.get_authorization_token().send()
+        })
         .await
         .map_err(|e| anyhow::anyhow!(aws_sdk_ecr::error::DisplayErrorContext(e)))
         .with_context(|| {
@@ -162,17 +164,21 @@ pub async fn credential(
 /// Makes sure the ECR repository exists; creates it when `create` is set.
 /// `client` must be for the host's region.
 pub async fn ensure_repository(
-    client: &aws_sdk_ecr::Client,
+    client: &Aws<aws_sdk_ecr::Client>,
     host: &EcrHost,
     name: &str,
     create: bool,
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let found = client
-        .describe_repositories()
-        .registry_id(&host.account)
-        .repository_names(name)
-        .send()
+        .call("DescribeRepositories", || {
+            client
+                .sdk
+                .describe_repositories()
+                .registry_id(&host.account)
+                .repository_names(name)
+                .send()
+        })
         .await;
     match found {
         Ok(_) => Ok(()),
@@ -190,13 +196,17 @@ pub async fn ensure_repository(
                 )
                 .into());
             }
+            // imprint never moves a tag it wrote: the tags can be immutable, as ECR advises.
             client
-                .create_repository()
-                .registry_id(&host.account)
-                .repository_name(name)
-                // imprint never moves a tag it wrote: the tags can be immutable, as ECR advises.
-                .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
-                .send()
+                .call("CreateRepository", || {
+                    client
+                        .sdk
+                        .create_repository()
+                        .registry_id(&host.account)
+                        .repository_name(name)
+                        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+                        .send()
+                })
                 .await
                 .map_err(|e| anyhow::anyhow!(aws_sdk_ecr::error::DisplayErrorContext(e)))
                 .with_context(|| format!("failed to create the ECR repository {name}"))?;

@@ -37,7 +37,7 @@ struct Clients<'a> {
     /// Lambda, with imprint's retries.
     lambda: &'a Lambda,
     /// STS, for the journal's caller.
-    sts: &'a aws_sdk_sts::Client,
+    sts: &'a crate::retry::Aws<aws_sdk_sts::Client>,
     /// The repository holding the images and the journal.
     registry: &'a Registry,
 }
