@@ -179,7 +179,7 @@ async fn elsewhere(
     let ours = registry.repository.to_string();
     let read: Vec<Option<plan::Elsewhere>> = stream::iter(to_read)
         .map(|v| async {
-            let found = lambda::image_of(client, &v.function, &v.version)
+            let found = lambda::read_version_code(client, &v.function, &v.version)
                 .await
                 .map_err(|e| {
                     Failure::new(
@@ -190,13 +190,14 @@ async fn elsewhere(
                         "let this identity read it (lambda:GetFunction), or run gc again when it can be read",
                     )
                 })?;
-            let Some((uri, resolved)) = found else {
-                return Ok(None); // gone since the listing: it runs nothing
+            // Gone since the listing, or not an image: it runs nothing of this repository.
+            let lambda::VersionCode::Image(image) = found else {
+                return Ok(None);
             };
-            if uri.as_deref().map(lambda::repository_of) != Some(ours.as_str()) {
+            if lambda::repository_of(&image.uri) != ours {
                 return Ok(None);
             }
-            match resolved.or_else(|| v.digest.clone()) {
+            match image.digest.or_else(|| v.digest.clone()) {
                 Some(digest) => Ok(Some(plan::Elsewhere {
                     function: v.function.clone(),
                     version: v.version.clone(),

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use super::aliases::{list_aliases, AliasRoutes};
 use super::function::read_function;
-use super::image::digest_of;
 use super::retry::Lambda;
 use super::select::list_all;
 
@@ -118,45 +117,6 @@ pub async fn region_image_versions(client: &Lambda) -> anyhow::Result<Vec<Region
             version: listed.version,
         })
         .collect())
-}
-
-/// The image URI and resolved digest one version (or `$LATEST`) of `function` runs; `None`
-/// when the function or the version no longer exists.
-pub async fn image_of(
-    client: &Lambda,
-    function: &str,
-    version: &str,
-) -> anyhow::Result<Option<(Option<String>, Option<String>)>> {
-    let reply = client
-        .call(&format!("GetFunction {function}:{version}"), || {
-            client
-                .sdk
-                .get_function()
-                .function_name(function)
-                .qualifier(version)
-                .send()
-        })
-        .await;
-    match reply {
-        Ok(reply) => {
-            let code = reply.code();
-            let uri = code.and_then(|c| c.image_uri()).map(str::to_string);
-            let digest = code
-                .and_then(|c| c.resolved_image_uri())
-                .and_then(digest_of);
-            Ok(Some((uri, digest)))
-        }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "failed to read {function}:{version}: {}",
-            client.error_text(&e)
-        )),
-    }
 }
 
 /// Deletes version `version` of `name` (never `$LATEST`).

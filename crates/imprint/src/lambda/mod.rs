@@ -26,7 +26,7 @@ pub use function::{PackageType, State};
 pub use identity::{caller_identity, identify, Caller};
 pub use image::{repository_of, tag_of, ImageRef};
 pub use inventory::{
-    delete_version, image_of, read_images, region_image_versions, FunctionImages, RegionVersion,
+    delete_version, read_images, region_image_versions, FunctionImages, RegionVersion,
 };
 pub use invoke::invoke;
 pub use retry::{Lambda, PARALLEL_READS};
@@ -34,5 +34,6 @@ pub use sdk::load as load_sdk_config;
 pub use select::{image_functions, select};
 pub use update::{update_image, MoveError};
 pub use versions::{
-    percent_of, publish_version, read_alias_route, set_route, version_image, AliasView, Route,
+    percent_of, publish_version, read_alias_route, read_version_code, set_route, version_image,
+    AliasView, Route, VersionCode,
 };

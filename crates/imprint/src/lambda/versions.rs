@@ -100,12 +100,23 @@ fn route_of(version: Option<&str>, weights: Option<&HashMap<String, f64>>) -> Ro
     }
 }
 
-/// The image a version runs (`None` for a version that is not an image).
-pub async fn version_image(
+/// What one version (or `$LATEST`) of a function runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionCode {
+    /// An image (its digest when Lambda resolved it).
+    Image(ImageRef),
+    /// Not an image (a zip package).
+    NotImage,
+    /// The function or the version no longer exists.
+    Gone,
+}
+
+/// Reads what `version` of `function` runs.
+pub async fn read_version_code(
     client: &Lambda,
     function: &str,
     version: &str,
-) -> anyhow::Result<Option<ImageRef>> {
+) -> anyhow::Result<VersionCode> {
     let reply = client
         .call(&format!("GetFunction {function}:{version}"), || {
             client
@@ -115,20 +126,47 @@ pub async fn version_image(
                 .qualifier(version)
                 .send()
         })
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
+        .await;
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(VersionCode::Gone)
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!(
                 "failed to read version {version} of {function}: {}",
                 client.error_text(&e)
-            )
-        })?;
+            ))
+        }
+    };
     let code = reply.code();
-    Ok(code.and_then(|c| c.image_uri()).map(|uri| ImageRef {
-        uri: uri.to_string(),
-        digest: code
-            .and_then(|c| c.resolved_image_uri())
-            .and_then(digest_of),
-    }))
+    Ok(match code.and_then(|c| c.image_uri()) {
+        Some(uri) => VersionCode::Image(ImageRef {
+            uri: uri.to_string(),
+            digest: code
+                .and_then(|c| c.resolved_image_uri())
+                .and_then(digest_of),
+        }),
+        None => VersionCode::NotImage,
+    })
+}
+
+/// The image a version runs (`None` for a version that is not an image).
+pub async fn version_image(
+    client: &Lambda,
+    function: &str,
+    version: &str,
+) -> anyhow::Result<Option<ImageRef>> {
+    match read_version_code(client, function, version).await? {
+        VersionCode::Image(image) => Ok(Some(image)),
+        VersionCode::NotImage => Ok(None),
+        VersionCode::Gone => Err(anyhow::anyhow!(
+            "failed to read version {version} of {function}: it does not exist"
+        )),
+    }
 }
 
 /// Publishes `$LATEST` as a version, only if it still runs `digest` (and, when given, is

@@ -72,15 +72,19 @@ fn a_flaky_registry_still_gets_a_push_a_lease_a_deploy_with_its_journal_and_a_gc
 
     // gc, deleting the first image (no function runs it, no deployment is kept).
     let first = g.first["digest"].as_str().unwrap().to_string();
-    let gc = flaky(&mut g.p.command(&[
-        "gc",
-        "--yes",
-        "--json",
-        "--keep-days",
-        "0",
-        "--keep-deployments",
-        "0",
-    ]));
+    let gc_all = || {
+        let args = [
+            "gc",
+            "--yes",
+            "--json",
+            "--keep-days",
+            "0",
+            "--keep-deployments",
+            "0",
+        ];
+        flaky(&mut g.p.command(&args))
+    };
+    let gc = gc_all();
     assert_eq!(gc.code, 0, "{}", gc.stderr);
     let gc = gc.json();
     assert_eq!(gc["outcome"], "deleted", "{gc}");
@@ -95,15 +99,7 @@ fn a_flaky_registry_still_gets_a_push_a_lease_a_deploy_with_its_journal_and_a_gc
     let refuse_record = json!([{"match": {"method": "PUT", "path": "/manifests/imprint-journal-.*-gc$"},
         "times": 100, "respond": {"status": 403, "body": {"errors": [{"code": "DENIED"}]}}}]);
     faulty_registry_admin("POST", "/__fault/rules", &refuse_record.to_string());
-    let gc = flaky(&mut g.p.command(&[
-        "gc",
-        "--yes",
-        "--json",
-        "--keep-days",
-        "0",
-        "--keep-deployments",
-        "0",
-    ]));
+    let gc = gc_all();
     assert_eq!(gc.code, 1, "{}", gc.stderr);
     let gc = gc.json();
     assert!(gc["unrecorded"].as_str().is_some(), "{gc}");
