@@ -271,7 +271,7 @@ pub async fn push_local(
     {
         // A streamed layer is not stored; the registry refused it, so it is made again.
         session.printer.note(&format!(
-            "the registry of {} refused a streamed upload; exporting the image again to send its layers whole",
+            "a streamed upload to {} was refused or cut; exporting the image again to send its layers whole",
             registry.repository
         ));
         let done = std::mem::take(&mut exported.uploaded);
