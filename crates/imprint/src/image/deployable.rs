@@ -81,11 +81,15 @@ struct Manifest {
     manifests: Option<Vec<Descriptor>>,
 }
 
-/// Refuses (exit 2, naming what it is) a `reference` of the registry that is not an image the
-/// functions can run on `platform`: an artifact (imprint's journal, lease or index artifacts
-/// among them), an image for another platform, an index without one, anything else.
-pub async fn check(registry: &Registry, reference: &str, platform: &str) -> anyhow::Result<()> {
-    let uri = registry.repository.uri(reference);
+/// Refuses (exit 2, naming what it is) a `reference` (tag or digest) of the registry that is
+/// not an image the functions can run on `platform`: an artifact (imprint's journal, lease or
+/// index artifacts among them), an image for another platform, an index without one,
+/// anything else. `uri` names it in messages, as the user gave it.
+pub async fn check(
+    registry: &Registry,
+    (reference, uri): (&str, &str),
+    platform: &str,
+) -> anyhow::Result<()> {
     let Some(fetched) = registry.get_manifest(reference).await? else {
         return Err(UsageError::new(
             format!("{uri} is not in the registry"),

@@ -84,7 +84,7 @@ pub async fn promote(
     };
     // What is copied must be an image the functions can run, not an artifact of imprint's.
     let platform = session.settings.build.params.platform.as_str();
-    deployable::check(from_registry, &digest, platform).await?;
+    deployable::check(from_registry, (&digest, &from_uri), platform).await?;
     if let Some(here) = here.as_ref().filter(|here| **here != digest) {
         return Err(UsageError::new(
             format!("{to_uri} is another image ({here}) than {from_uri} ({digest}); imprint never moves a tag"),

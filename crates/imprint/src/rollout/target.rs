@@ -68,7 +68,7 @@ pub async fn pushed_target(
 ) -> anyhow::Result<Target> {
     check_given_tag(tag)?;
     let target = resolve(registry, tag, recorded, hash, printer).await?;
-    deployable::check(registry, &target.digest, platform).await?;
+    deployable::check(registry, (&target.digest, &target.uri), platform).await?;
     Ok(target)
 }
 
@@ -263,7 +263,7 @@ async fn before_first(
                 )
                 .into());
             }
-            deployable::check(registry, digest, platform).await?;
+            deployable::check(registry, (digest, uri), platform).await?;
             Target {
                 tag: digest.to_string(),
                 uri: uri.to_string(),

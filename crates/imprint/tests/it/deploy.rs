@@ -812,6 +812,11 @@ fn deploy_and_rollback_refuse_imprints_own_artifacts_and_images_for_another_plat
     ] {
         let deploy = g.deploy(&["--tag", tag]).usage_error();
         assert!(
+            deploy.stderr.contains(&format!(":{tag} is {what}")),
+            "{}",
+            deploy.stderr
+        );
+        assert!(
             deploy.stderr.contains(what)
                 && deploy
                     .stderr
