@@ -238,9 +238,13 @@ mod tests {
     #[test]
     fn every_aws_call_in_the_code_is_in_the_policy() {
         let dir = format!("{}/src/lambda", env!("CARGO_MANIFEST_DIR"));
+        // STS (identity.rs: GetCallerIdentity needs no grant) and CloudWatch (alarms.rs,
+        // below) live in lambda/ too.
         let files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
-            .map(|e| format!("lambda/{}", e.unwrap().file_name().to_string_lossy()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f != "identity.rs" && f != "alarms.rs")
+            .map(|f| format!("lambda/{f}"))
             .collect();
         let lambda: Vec<String> = files.iter().flat_map(|f| calls(f, ".sdk.")).collect();
         assert!(lambda.contains(&"PublishVersion".to_string()), "{lambda:?}");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::ErrorKind;
 
 /// Attempts per call, the first included.
 pub const ATTEMPTS: u32 = 8;
@@ -86,9 +87,22 @@ fn aws_transient<E: ProvideErrorMetadata>(
 ) -> Option<Option<Duration>> {
     match error {
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Some(None),
-        // The connection failed or timed out; not a missing credential or a bad setting,
-        // which are the answer.
-        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => Some(None),
+        // The connection failed, timed out or was cut (the client calls that transient); not
+        // a missing credential or a bad setting, which are the answer.
+        SdkError::DispatchFailure(failure)
+            if failure.is_io()
+                || failure.is_timeout()
+                || matches!(
+                    failure.as_other(),
+                    Some(
+                        ErrorKind::TransientError
+                            | ErrorKind::ThrottlingError
+                            | ErrorKind::ServerError
+                    )
+                ) =>
+        {
+            Some(None)
+        }
         SdkError::ServiceError(inner) => {
             let raw = inner.raw();
             let code = inner.err().code().unwrap_or_default();
@@ -229,6 +243,9 @@ mod tests {
         assert!(aws_transient(&dispatch(ConnectorError::io("reset".into()))).is_some());
         assert!(aws_transient(&dispatch(ConnectorError::timeout("slow".into()))).is_some());
         assert!(aws_transient(&Failed::timeout_error("slow")).is_some());
+        // A connection closed before the answer came (hyper's IncompleteMessage).
+        let cut = ConnectorError::other("cut".into(), Some(ErrorKind::TransientError));
+        assert!(aws_transient(&dispatch(cut)).is_some());
         // A missing credential or a bad setting is the answer, not a reason to wait.
         let credentials = ConnectorError::other("no credentials".into(), None);
         assert!(aws_transient(&dispatch(credentials)).is_none());

@@ -7,16 +7,18 @@ use super::Dialect;
 /// pattern text and whether it is a `!` pattern, or `None` for a line that holds none.
 pub(super) fn read_line(line: &str, dialect: Dialect) -> Result<Option<(String, bool)>, String> {
     match dialect {
-        // moby's ignorefile.ReadAll, then patternmatcher.New.
+        // moby's ignorefile.ReadAll, then patternmatcher.New: two steps, each of its own
+        // (ReadAll drops a leading `/` after it has looked for `!`, so `/!b` reaches New as
+        // `!b`, a re-include of `b`).
         Dialect::Moby => {
-            let mut text = line.trim();
+            let text = line.trim();
             if text.is_empty() {
                 return Ok(None);
             }
-            let exclusion = text.starts_with('!');
-            if exclusion {
-                text = text[1..].trim();
-            }
+            let (invert, text) = match text.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, text),
+            };
             let mut cleaned = match text.is_empty() {
                 true => String::new(),
                 false => clean(text),
@@ -24,11 +26,17 @@ pub(super) fn read_line(line: &str, dialect: Dialect) -> Result<Option<(String, 
             if cleaned.len() > 1 && cleaned.starts_with('/') {
                 cleaned.remove(0);
             }
-            // New cleans `!` and the pattern together: `!/` becomes `!`.
-            if exclusion && (cleaned.is_empty() || cleaned == "/") {
-                return Err("`!` needs a pattern after it".into());
+            let entry = match invert {
+                true => format!("!{cleaned}"),
+                false => cleaned,
+            };
+            // New: trimmed and cleaned again (`!/` becomes `!`), then a leading `!` taken.
+            let entry = clean(entry.trim());
+            match entry.strip_prefix('!') {
+                Some("") => Err("`!` needs a pattern after it".into()),
+                Some(rest) => Ok(Some((rest.to_string(), true))),
+                None => Ok(Some((entry, false))),
             }
-            Ok(Some((cleaned, exclusion)))
         }
         // imagebuilder's ParseIgnore (lines cut at `\n`, `/` trimmed from both ends), then
         // containers/storage's NewPatternMatcher (spaces trimmed, cleaned, `!` taken off).

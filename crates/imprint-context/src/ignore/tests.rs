@@ -142,6 +142,18 @@ fn comments_only_at_line_start_and_leading_slash_dropped() {
 }
 
 #[test]
+fn a_slash_before_a_bang_is_a_reinclude() {
+    // moby's reader drops the `/` after it has looked for `!`; its matcher then takes the
+    // `!`; imagebuilder trims the `/` first. Either way `/!b` re-includes `b`.
+    for engine in ALL {
+        let r = parsed("*\n/!b\n", engine);
+        assert!(!excluded(&r, "b"), "{engine:?}");
+        assert!(excluded(&r, "!b"), "{engine:?}");
+        assert!(r.patterns()[1].exclusion, "{engine:?}");
+    }
+}
+
+#[test]
 fn the_readers_differ_in_spaces_slashes_and_the_bom() {
     // moby trims after `!` and drops one leading `/` after trimming; imagebuilder trims `/`
     // before the spaces, so ` /a` stays rooted and never matches.

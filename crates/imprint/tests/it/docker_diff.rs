@@ -406,6 +406,12 @@ differential! {
     a_reinclude_of_a_folder_after_its_file: Some("docs/readme.md\n!docs\n"), None, nothing, [Legacy, Buildkit, Podman, Buildah];
     regular_expression_characters: Some("sp?ace.t+t\ncrlf.(txt)\n"), None, nothing, [Legacy, Buildkit, Podman, Buildah];
     a_reinclude_under_a_double_star_folder: Some("a/**/b\n!a/b/keep\n*\n!cmd/**/*-linux\n"), None, nothing, [Legacy, Buildkit, Podman, Buildah];
+    // Found by the generated run of seed 1796523583857869333 (case 33, BuildKit): moby's
+    // reader drops the `/` after looking for `!`, so `/!a.txt` re-includes a.txt.
+    a_slash_before_a_bang_is_a_reinclude: Some("*.txt\n/!a.txt\n!**/!b\n!b/\n"), None, |p: &Project| {
+        p.file("!b", "bang\n");
+        p.file("!a.txt", "bang a\n");
+    }, [Legacy, Buildkit, Podman, Buildah];
     a_folder_named_dockerignore: None, None, |p: &Project| {
         p.file(".dockerignore/x", "not an ignore file\n");
     }, [Buildkit];
