@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::BuildArgs;
 use crate::error::ExitStatus;
-use crate::image::publish::build_new;
+use crate::image::push::publish::build_new;
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery, TagSource};
 use crate::session::Session;
@@ -27,6 +27,8 @@ struct BuildReport {
     tag: String,
     hash: String,
     image: String,
+    /// The builder's id of the local image (none when only the registry holds it).
+    image_id: Option<String>,
     outcome: BuildOutcome,
     image_uri: Option<String>,
 }
@@ -50,7 +52,7 @@ pub async fn run(session: &Session, args: &BuildArgs) -> anyhow::Result<ExitStat
     let tagged = tag_content(session, query)
         .await
         .context("failed to work out the tag")?;
-    let (image, outcome) = match &tagged.source {
+    let (image, image_id, outcome) = match &tagged.source {
         TagSource::Pushed(pushed) => {
             printer.note(&format!(
                 "this content is already pushed as {} ({}); nothing to build (--rebuild forces a new image)",
@@ -58,17 +60,22 @@ pub async fn run(session: &Session, args: &BuildArgs) -> anyhow::Result<ExitStat
             ));
             (
                 format!("{}:{}", settings.image_name, tagged.tag),
+                None,
                 BuildOutcome::AlreadyPushed,
             )
         }
         TagSource::Built(image) => {
             printer.note(&format!("this content is already built as {image}; nothing to build (--rebuild forces a new image)"));
-            (image.clone(), BuildOutcome::AlreadyBuilt)
+            (
+                image.name.clone(),
+                Some(image.id.clone()),
+                BuildOutcome::AlreadyBuilt,
+            )
         }
-        TagSource::New => (
-            build_new(session, &tagged, args.rebuild, &source)?,
-            BuildOutcome::Built,
-        ),
+        TagSource::New => {
+            let image = build_new(session, &tagged, args.rebuild, &source)?;
+            (image.name, Some(image.id), BuildOutcome::Built)
+        }
     };
     printer.report(&BuildReport {
         image_uri: settings
@@ -78,6 +85,7 @@ pub async fn run(session: &Session, args: &BuildArgs) -> anyhow::Result<ExitStat
         hash: tagged.hash(),
         tag: tagged.tag,
         image,
+        image_id,
         outcome,
     })?;
     Ok(ExitStatus::Success)

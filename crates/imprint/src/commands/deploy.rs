@@ -5,8 +5,8 @@
 use crate::cli::DeployArgs;
 use crate::config::Owner;
 use crate::error::ExitStatus;
-use crate::image::promote::promote;
-use crate::image::publish::ensure_published;
+use crate::image::push::promote::promote;
+use crate::image::push::publish::ensure_published;
 use crate::journal::Action;
 use crate::rollout::{self, Fleet, Report, RolloutOutcome, Target};
 use crate::session::Session;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cli::{Check, DoctorArgs};
 use crate::diagnose;
 use crate::error::{ExitStatus, UsageError};
-use crate::image::{builder, hash_tree, lock};
+use crate::image::{build, hash_tree, lock};
 use crate::lambda;
 use crate::registry::ecr::{self, EcrHost};
 use crate::rollout;
@@ -158,8 +158,9 @@ impl fmt::Display for DoctorReport {
 
 /// The builder's engine answers (not just its CLI).
 fn check_builder(session: &Session, checks: &mut Checks) {
-    let kind = session.settings.build.params.builder;
-    let version = match builder::answers(kind) {
+    let builder = build::for_settings(&session.settings.build);
+    let kind = builder.kind();
+    let version = match builder.version() {
         Ok(version) => version,
         Err(e) => return checks.fail(
             Check::Builder,
@@ -169,11 +170,11 @@ fn check_builder(session: &Session, checks: &mut Checks) {
     };
     let detail = format!(
         "{kind} answers (version {version}); {}",
-        builder::export_way(kind)
+        builder.export_way()
     );
-    match builder::older_context_walk(kind) {
+    match builder.older_context_walk() {
         Ok(None) => checks.ok(Check::Builder, detail),
-        Ok(Some((walker, old))) => checks.warn(
+        Ok(Some(build::OlderWalk { program: walker, version: old })) => checks.warn(
             Check::Builder,
             format!("{detail}; {walker} {old} sends the context by older ignore rules than imprint hashes by (Docker 23 and later)"),
             format!("a few ignore files send other files with it (the README's \"Which Docker\"): update {walker}, or keep `**/`, `!` under excluded folders and `**name` out of the ignore file"),
@@ -193,13 +194,12 @@ fn check_disk(session: &Session, checks: &mut Checks) {
     if let Ok(cache) = state::cache_dir() {
         places.push(("imprint's cache", cache));
     }
-    let kind = session.settings.build.params.builder;
     let remote = ["DOCKER_HOST", "CONTAINER_HOST"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
         .any(|host| !host.is_empty() && !host.starts_with("unix://"));
     let mut notes = Vec::new();
-    match builder::storage_dir(kind) {
+    match build::for_settings(&session.settings.build).storage_dir() {
         Ok(dir) if !remote && dir.is_dir() => places.push(("the builder's storage", dir)),
         Ok(dir) => notes.push(format!(
             "the builder's storage ({}): not measured ({})",

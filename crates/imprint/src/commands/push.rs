@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use crate::cli::PushArgs;
 use crate::error::{ExitStatus, UsageError};
-use crate::image::publish::{self, PushOutcome, PushReport};
+use crate::image::push::publish::{self, PushOutcome, PushReport};
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery, TagSource};
 use crate::session::Session;

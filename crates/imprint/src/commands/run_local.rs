@@ -9,10 +9,11 @@ use imprint_context::BuilderKind;
 
 use crate::cli::RunLocalArgs;
 use crate::error::{ExitStatus, UsageError};
-use crate::image::container::{self, RunSpec};
-use crate::image::publish::build_new;
+use crate::image::build;
+use crate::image::local::container::{self, RunSpec};
+use crate::image::push::publish::build_new;
 use crate::image::source::Source;
-use crate::image::{builder, tag_content, TagQuery, TagSource};
+use crate::image::{tag_content, TagQuery, TagSource};
 use crate::session::Session;
 
 /// `run-local --event FILE --json`.
@@ -129,7 +130,9 @@ async fn local_image(session: &Session) -> anyhow::Result<String> {
     let existing = match &tagged.source {
         TagSource::Built(image) => Some(image.clone()),
         // Pushed: run the local copy when this machine built it.
-        TagSource::Pushed(_) => builder::find_local(&session.settings.build, &tagged.hash())?,
+        TagSource::Pushed(_) => {
+            build::for_settings(&session.settings.build).find(&tagged.hash())?
+        }
         TagSource::New => None,
     };
     match existing {
@@ -137,8 +140,8 @@ async fn local_image(session: &Session) -> anyhow::Result<String> {
             session
                 .printer
                 .note(&format!("reusing {image}, built from this content"));
-            Ok(image)
+            Ok(image.name)
         }
-        None => build_new(session, &tagged, false, &source),
+        None => Ok(build_new(session, &tagged, false, &source)?.name),
     }
 }

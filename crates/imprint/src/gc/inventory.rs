@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 
-use crate::image::index::{parse_artifact_tag, CREATED_ANNOTATION, TAG_ANNOTATION};
+use crate::image::push::index::{parse_artifact_tag, CREATED_ANNOTATION, TAG_ANNOTATION};
 use crate::journal::{LEASE_PREFIX, TAG_PREFIX};
 use crate::registry::{ArtifactManifest, Registry, RegistryError};
 

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use imprint_context::{Input, InputKind};
 use serde::Serialize;
 
-use super::builder::HASH_LABEL;
-use super::index::{self, RecordedInput};
+use super::build::HASH_LABEL;
+use super::push::index::{self, RecordedInput};
 use super::tag::Tagged;
 use crate::registry::Registry;
 

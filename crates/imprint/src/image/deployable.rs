@@ -27,7 +27,7 @@ const IMPRINTS: [(&str, &str); 4] = [
         "imprint's gc journal record",
     ),
     (
-        super::index::ARTIFACT_TYPE,
+        super::push::index::ARTIFACT_TYPE,
         "imprint's index artifact (an image's list of inputs)",
     ),
 ];

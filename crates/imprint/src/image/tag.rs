@@ -6,8 +6,9 @@ use imprint_context::{
 };
 use indicatif::ProgressBar;
 
-use super::index::{self, Pushed};
+use super::build::{self, LocalImage};
 use super::lock::{self, Bases};
+use super::push::index::{self, Pushed};
 use super::source::Source;
 use crate::config::{BuildSettings, Settings};
 use crate::error::UsageError;
@@ -19,8 +20,8 @@ use crate::session::Session;
 pub enum TagSource {
     /// The registry holds an image for this content.
     Pushed(Pushed),
-    /// A local image (`name:tag`) was built from this content and not pushed yet.
-    Built(String),
+    /// A local image was built from this content and not pushed yet.
+    Built(LocalImage),
     /// Nothing exists for this content yet.
     New,
 }
@@ -116,22 +117,14 @@ async fn existing_tag(
             return Ok(Some((pushed.tag.clone(), TagSource::Pushed(pushed))));
         }
     }
-    match super::builder::find_local(&session.settings.build, hash) {
-        Ok(Some(image)) => Ok(Some((
-            local_tag(&image).to_string(),
-            TagSource::Built(image),
-        ))),
+    match build::for_settings(&session.settings.build).find(hash) {
+        Ok(Some(image)) => Ok(Some((image.tag().to_string(), TagSource::Built(image)))),
         Ok(None) => Ok(None),
         Err(e) => {
             tracing::info!("no local image lookup: {e:#}");
             Ok(None)
         }
     }
-}
-
-/// The tag of a local image name, `name:tag`.
-pub fn local_tag(image: &str) -> &str {
-    image.rsplit_once(':').map_or(image, |(_, t)| t)
 }
 
 /// Draws hashing progress on a terminal.

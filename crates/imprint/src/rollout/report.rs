@@ -10,7 +10,7 @@ use super::plan::runs;
 use super::revert::Reverted;
 use super::target::Target;
 use crate::error::ExitStatus;
-use crate::image::promote::Promoted;
+use crate::image::push::promote::Promoted;
 use crate::journal::{Action, AliasDeploy, DeploymentOutcome, Finished, ImageRef, Outcome};
 use crate::lambda::{self, Function, Lambda};
 use crate::printer::Printer;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::UsageError;
-use crate::image::publish::Published;
+use crate::image::push::publish::Published;
 use crate::image::{check_given_tag, deployable};
 use crate::journal::{self, Back, Checkout, ImageRef, Planned, Record};
 use crate::lambda::tag_of;

@@ -42,6 +42,16 @@ fn build_then_push_lands_a_verified_single_platform_image() {
     assert_eq!(tag["pushed"], false);
     let built = p.run(&["build", "--json"]).success().json();
     assert_eq!(built["outcome"], "built");
+    let image_id = docker(&[
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        built["image"].as_str().unwrap(),
+    ]);
+    assert_eq!(image_id.success().stdout.trim(), built["image_id"]);
+    let again = p.run(&["build", "--json"]).success().json();
+    assert_eq!(again["outcome"], "already-built");
+    assert_eq!(again["image_id"], built["image_id"]);
     assert_eq!(
         built["tag"],
         tag["tag"].as_str().map(|_| built["tag"].clone()).unwrap()
@@ -374,6 +384,11 @@ fn build_and_push_with(builder: &str) {
     .file("main.py", "print('hi')\n");
     let built = p.run(&["build", "--json"]).success().json();
     assert_eq!(built["outcome"], "built");
+    // The id the build wrote is the one the builder lists the image under.
+    let again = p.run(&["build", "--json"]).success().json();
+    assert_eq!(again["outcome"], "already-built");
+    assert_eq!(again["image_id"], built["image_id"]);
+    assert!(built["image_id"].as_str().unwrap().starts_with("sha256:"));
     let json = p.run(&["tag", "--offline", "--json"]).success().json();
     assert_eq!(json["builder"], builder);
     let pushed = p.run(&["push", "--json"]).success().json();

@@ -162,6 +162,21 @@ pub trait LayerTee: Write + Send {
     fn finish(self: Box<Self>, layer: &Layer);
 }
 
+/// Something a push reads an image from: its layers and config, made on demand (a builder's
+/// export, or layers written by imprint itself).
+pub trait ImageSource: Send + Sync {
+    /// What it is, for messages (`name:tag`).
+    fn name(&self) -> &str;
+    /// The image as registry blobs written into `blobs` (each layer told to `watch` as it is
+    /// made) and the manifest imprint pushes; it must be for `platform`.
+    fn export(
+        &self,
+        blobs: &Path,
+        platform: &str,
+        watch: &mut dyn LayerWatch,
+    ) -> anyhow::Result<Image>;
+}
+
 /// Watches nothing.
 pub struct Unwatched;
 

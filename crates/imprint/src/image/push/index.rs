@@ -215,7 +215,7 @@ pub async fn image_hash(
         .ok()
         .and_then(|c| c.config)
         .and_then(|c| c.labels)
-        .and_then(|mut l| l.remove(super::builder::HASH_LABEL)))
+        .and_then(|mut l| l.remove(crate::image::build::HASH_LABEL)))
 }
 
 /// Pushes the artifact for an image just pushed under `tag`, at the first free slot of its

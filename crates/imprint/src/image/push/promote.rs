@@ -7,9 +7,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::index;
 use super::publish::ensure_repository;
-use super::{check_given_tag, deployable, index};
 use crate::error::UsageError;
+use crate::image::{check_given_tag, deployable};
 use crate::registry::{copy_manifest, Copied, Registry};
 use crate::session::Session;
 use crate::state;

@@ -2,16 +2,18 @@
 //! the blobs the registry lacks, verify the stored digest, then push its index artifact.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::archive::{Image, Layer, MANIFEST_MEDIA_TYPE};
-use super::source::Source;
-use super::tag::{local_tag, tag_content, TagQuery, TagSource, Tagged};
-use super::{builder, index, upload};
+use super::archive::{Image, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
+use super::{index, upload};
 use crate::config::Settings;
+use crate::image::build::{self, BuildRequest, BuilderImage, LocalImage};
+use crate::image::source::Source;
+use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
 use crate::journal::Checkout;
 use crate::printer::Printer;
 use crate::registry::ecr::{self, EcrHost};
@@ -214,8 +216,8 @@ pub async fn ensure_repository(
 /// `push --rebuild`: the newest local build of this content (from `build --rebuild`) goes
 /// out under its own tag even though the registry holds an image for the content already.
 pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::Result<()> {
-    if let Some(image) = builder::find_local(&settings.build, &tagged.hash())? {
-        let tag = local_tag(&image).to_string();
+    if let Some(image) = build::for_settings(&settings.build).find(&tagged.hash())? {
+        let tag = image.tag().to_string();
         if tag != tagged.tag {
             tagged.tag = tag;
             tagged.source = TagSource::Built(image);
@@ -225,44 +227,59 @@ pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::
 }
 
 /// Builds the image for content that has none yet, with the OCI labels of its `source` (a
-/// dirty tree is a warning, or refused with `--require-clean`); returns its local name,
-/// `name:tag`. `fresh` turns the builder's cache off.
+/// dirty tree is a warning, or refused with `--require-clean`). `fresh` turns the builder's
+/// cache off.
 pub fn build_new(
     session: &Session,
     tagged: &Tagged,
     fresh: bool,
     source: &Source,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<LocalImage> {
     let settings = &session.settings;
-    let image = format!("{}:{}", settings.image_name, tagged.tag);
+    let name = format!("{}:{}", settings.image_name, tagged.tag);
     if let Some(warning) = source.check_clean(settings.build.require_clean)? {
         session.printer.warn(&warning);
     }
-    let created = imprint_context::format_rfc3339(super::tag::now_for_tags()?);
-    builder::build(
-        &settings.build,
-        &image,
-        &tagged.hash(),
+    let created = imprint_context::format_rfc3339(now_for_tags()?);
+    let request = BuildRequest {
+        name: &name,
+        hash: &tagged.hash(),
         fresh,
-        &tagged.bases.images,
-        &source.labels(created),
-        &session.printer,
-    )
-    .with_context(|| format!("failed to build {image}"))?;
+        bases: &tagged.bases.images,
+        labels: &source.labels(created),
+    };
+    let image = build::for_settings(&settings.build)
+        .build(&request, &session.printer)
+        .with_context(|| format!("failed to build {name}"))?;
     session.printer.note(&format!("built {image}"));
     Ok(image)
 }
 
-/// Exports the local image built for `tagged` (its layers uploaded as they are made), pushes
-/// it under its tag, verified, and then its index artifact.
+/// Exports the local image built for `tagged` from its builder and pushes it (as
+/// [`push_source`]).
 pub async fn push_local(
     session: &Session,
     registry: &Registry,
     tagged: &Tagged,
-    local: &str,
+    local: &LocalImage,
+) -> anyhow::Result<PushReport> {
+    let source = BuilderImage {
+        builder: build::for_settings(&session.settings.build),
+        image: local.clone(),
+    };
+    push_source(session, registry, tagged, Arc::new(source)).await
+}
+
+/// Exports the image built for `tagged` from `source` (its layers uploaded as they are made),
+/// pushes it under its tag, verified, and then its index artifact.
+pub async fn push_source(
+    session: &Session,
+    registry: &Registry,
+    tagged: &Tagged,
+    source: Arc<dyn ImageSource>,
 ) -> anyhow::Result<PushReport> {
     let sent = upload::Sent::load(&registry.repository);
-    let mut exported = export_uploading(session, registry, local, sent, true).await?;
+    let mut exported = export_uploading(session, registry, &source, sent, true).await?;
     if exported
         .image
         .layers
@@ -275,7 +292,7 @@ pub async fn push_local(
             registry.repository
         ));
         let done = std::mem::take(&mut exported.uploaded);
-        exported = export_uploading(session, registry, local, exported.sent, false).await?;
+        exported = export_uploading(session, registry, &source, exported.sent, false).await?;
         exported.uploaded.extend(done);
     }
     let Exported {
@@ -316,12 +333,12 @@ struct Exported {
     blobs: tempfile::TempDir,
 }
 
-/// Exports the local image with its layers uploaded as they are made (`streams`: a large new
+/// Exports the image with its layers uploaded as they are made (`streams`: a large new
 /// layer may go out as it is compressed).
 async fn export_uploading(
     session: &Session,
     registry: &Registry,
-    local: &str,
+    source: &Arc<dyn ImageSource>,
     sent: upload::Sent,
     streams: bool,
 ) -> anyhow::Result<Exported> {
@@ -329,7 +346,7 @@ async fn export_uploading(
     let watch = upload::Watch::new(sent, events, streams);
     let bar = session.printer.bytes_bar("pushing");
     let (exported, uploaded) = tokio::join!(
-        export(session, local, watch),
+        export(session, source.clone(), watch),
         upload::upload_as_exported(registry, heard, &bar)
     );
     bar.finish_and_clear();
@@ -343,13 +360,13 @@ async fn export_uploading(
     })
 }
 
-/// Exports the local image and turns it into registry blobs (in a scratch folder, removed
+/// Exports the image and turns it into registry blobs (in a scratch folder, removed
 /// when the returned handle is dropped) and a manifest, telling `watch` about each layer; then
 /// what it saw (the uploads hear that the export is over whether it succeeded or not: `watch`
 /// is gone).
 async fn export(
     session: &Session,
-    local: &str,
+    source: Arc<dyn ImageSource>,
     mut watch: upload::Watch,
 ) -> anyhow::Result<(
     Image,
@@ -359,15 +376,14 @@ async fn export(
     let settings = &session.settings;
     let blobs = crate::state::scratch_dir("blobs")
         .context("failed to make a folder for the image's blobs in imprint's cache")?;
-    let build = settings.build.clone();
-    let local = local.to_string();
     let platform = settings.build.params.platform.clone();
+    let name = source.name().to_string();
     tokio::task::spawn_blocking(move || {
-        let image = builder::export_image(&build, &local, blobs.path(), &platform, &mut watch);
+        let image = source.export(blobs.path(), &platform, &mut watch);
         image.map(|image| (image, watch.finish(), blobs))
     })
     .await
-    .context("the export reader stopped")?
+    .with_context(|| format!("the export reader of {name} stopped"))?
 }
 
 /// Pushes blobs the registry lacks (but those in `uploaded`: digest → whether bytes went),
