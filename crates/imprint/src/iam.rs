@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::config::Settings;
-use crate::registry::ecr::EcrHost;
+use crate::registry::IamGrants;
 
 /// Lambda actions on the configured functions.
 const FUNCTION_ACTIONS: [&str; 4] = [
@@ -26,20 +26,6 @@ const ALIAS_ACTIONS: [&str; 4] = [
 const ALARM_ACTIONS: [&str; 1] = ["cloudwatch:DescribeAlarms"];
 /// Lambda actions that take no function (`[deploy] select` lists and reads tags).
 const SELECT_ACTIONS: [&str; 2] = ["lambda:ListFunctions", "lambda:ListTags"];
-/// ECR actions on the image repository: imprint's pushes and reads over the registry API,
-/// the repository check, and what Lambda requires of whoever points a function at an image.
-const REPOSITORY_ACTIONS: [&str; 10] = [
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:InitiateLayerUpload",
-    "ecr:UploadLayerPart",
-    "ecr:CompleteLayerUpload",
-    "ecr:PutImage",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-    "ecr:ListImages",
-    "ecr:DescribeImages",
-    "ecr:DescribeRepositories",
-];
 /// Lambda actions of `imprint gc` (reading and deleting versions), on the functions and
 /// their versions.
 const GC_FUNCTION_ACTIONS: [&str; 2] = ["lambda:ListVersionsByFunction", "lambda:DeleteFunction"];
@@ -47,13 +33,6 @@ const GC_FUNCTION_ACTIONS: [&str; 2] = ["lambda:ListVersionsByFunction", "lambda
 /// function runs, configured or not (ListFunctions takes no resource narrower than `*`).
 const GC_REGION_LIST: [&str; 1] = ["lambda:ListFunctions"];
 const GC_REGION_READ: [&str; 1] = ["lambda:GetFunction"];
-/// ECR actions of `imprint gc --yes` on the repository.
-const GC_REPOSITORY_ACTIONS: [&str; 1] = ["ecr:BatchDeleteImage"];
-/// `imprint push --create-repo`.
-const CREATE_ACTIONS: [&str; 1] = ["ecr:CreateRepository"];
-/// The registry token, which IAM grants on every resource only.
-const TOKEN_ACTIONS: [&str; 1] = ["ecr:GetAuthorizationToken"];
-
 /// `imprint iam-policy --json`: the policy document itself.
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
@@ -75,17 +54,17 @@ pub fn policy(
     create: bool,
     gc: bool,
 ) -> Policy {
-    let ecr = settings
+    let registry = settings
         .registry
         .as_ref()
-        .and_then(|r| EcrHost::parse(&r.repository.host).map(|h| (h, r.repository.path.clone())));
+        .and_then(|r| IamGrants::of(&r.repository, create, gc));
     let account = account
         .map(str::to_string)
-        .or_else(|| ecr.as_ref().map(|(h, _)| h.account.clone()))
+        .or_else(|| registry.as_ref().map(|g| g.account.clone()))
         .unwrap_or_else(|| "*".into());
     let region = region
         .map(str::to_string)
-        .or_else(|| ecr.as_ref().map(|(h, _)| h.region.clone()))
+        .or_else(|| registry.as_ref().map(|g| g.region.clone()))
         .unwrap_or_else(|| "*".into());
     let deploy = &settings.config.sections.deploy;
     let mut statements = Vec::new();
@@ -142,22 +121,8 @@ pub fn policy(
         statements.push(json!({"Sid": "SelectFunctionsByTag", "Effect": "Allow",
             "Action": SELECT_ACTIONS, "Resource": "*"}));
     }
-    if let Some((host, path)) = &ecr {
-        let repository = format!(
-            "arn:aws:ecr:{}:{}:repository/{path}",
-            host.region, host.account
-        );
-        let mut actions: Vec<&str> = REPOSITORY_ACTIONS.to_vec();
-        if create {
-            actions.extend(CREATE_ACTIONS);
-        }
-        if gc {
-            actions.extend(GC_REPOSITORY_ACTIONS);
-        }
-        statements.push(json!({"Sid": "PushAndJournal", "Effect": "Allow",
-            "Action": actions, "Resource": repository}));
-        statements.push(json!({"Sid": "RegistryToken", "Effect": "Allow",
-            "Action": TOKEN_ACTIONS, "Resource": "*"}));
+    if let Some(grants) = registry {
+        statements.extend(grants.statements);
     }
     Policy(json!({"Version": "2012-10-17", "Statement": statements}))
 }
@@ -205,14 +170,11 @@ mod tests {
             .chain(&ALIAS_ACTIONS)
             .chain(&ALARM_ACTIONS)
             .chain(&SELECT_ACTIONS)
-            .chain(&REPOSITORY_ACTIONS)
             .chain(&GC_FUNCTION_ACTIONS)
             .chain(&GC_REGION_LIST)
             .chain(&GC_REGION_READ)
-            .chain(&GC_REPOSITORY_ACTIONS)
-            .chain(&CREATE_ACTIONS)
-            .chain(&TOKEN_ACTIONS)
             .copied()
+            .chain(IamGrants::every_action())
             .collect();
         all.sort_unstable();
         all.dedup();
@@ -283,13 +245,7 @@ mod tests {
             ecr.contains(&"GetAuthorizationToken".to_string()),
             "{ecr:?}"
         );
-        let granted: Vec<&str> = REPOSITORY_ACTIONS
-            .iter()
-            .chain(&CREATE_ACTIONS)
-            .chain(&TOKEN_ACTIONS)
-            .chain(&GC_REPOSITORY_ACTIONS)
-            .copied()
-            .collect();
+        let granted = IamGrants::every_action();
         for call in &ecr {
             assert!(
                 granted.contains(&format!("ecr:{call}").as_str()),

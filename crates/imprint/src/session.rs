@@ -10,8 +10,7 @@ use crate::config::Settings;
 use crate::error::UsageError;
 use crate::lambda::Lambda;
 use crate::printer::Printer;
-use crate::registry::ecr::{self, EcrHost};
-use crate::registry::{credentials, is_loopback_host, Http, Registry, Repository};
+use crate::registry::{Http, Provider, Registry, Repository};
 use crate::retry::Aws;
 
 /// The settings, the printer and the clients of one run.
@@ -22,6 +21,7 @@ pub struct Session {
     pub printer: Printer,
     http: OnceCell<Http>,
     registry: OnceCell<Registry>,
+    provider: OnceCell<Provider>,
     aws: OnceCell<aws_config::SdkConfig>,
     lambda: OnceCell<Lambda>,
     sts: OnceCell<Aws<aws_sdk_sts::Client>>,
@@ -38,6 +38,7 @@ impl Session {
             printer,
             http: OnceCell::new(),
             registry: OnceCell::new(),
+            provider: OnceCell::new(),
             aws: OnceCell::new(),
             lambda: OnceCell::new(),
             sts: OnceCell::new(),
@@ -46,28 +47,69 @@ impl Session {
         }
     }
 
-    /// The client for the configured repository (with an ECR token for ECR hosts); a usage
+    /// The configured repository; a usage error when none is.
+    fn repository(&self) -> Result<&Repository, UsageError> {
+        let configured = self.settings.registry.as_ref().ok_or_else(|| {
+            UsageError::new(
+                "no image repository is configured",
+                "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
+            )
+        })?;
+        Ok(&configured.repository)
+    }
+
+    /// The client for the configured repository (with its provider's credential); a usage
     /// error when none is configured.
     pub async fn registry(&self) -> anyhow::Result<&Registry> {
         self.registry
             .get_or_try_init(|| async {
-                let configured = self.settings.registry.as_ref().ok_or_else(|| {
-                    UsageError::new(
-                        "no image repository is configured",
-                        "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
-                    )
-                })?;
-                self.registry_for(&configured.repository, configured.endpoint.as_deref())
-                    .await
+                let repository = self.repository()?;
+                let endpoint = self
+                    .settings
+                    .registry
+                    .as_ref()
+                    .and_then(|r| r.endpoint.as_deref());
+                let provider = self.provider().await?;
+                self.registry_with(provider, repository, endpoint).await
             })
             .await
     }
 
-    /// A client for another repository (a base image's) over the same HTTP client: an ECR
-    /// token for ECR hosts, which is only ever sent to an ECR host or to loopback, else the
-    /// docker config's credential for the host.
+    /// The provider of the configured repository (ECR or another OCI registry), resolved
+    /// once; a usage error when none is configured.
+    pub async fn provider(&self) -> anyhow::Result<&Provider> {
+        self.provider
+            .get_or_try_init(|| async {
+                let repository = self.repository()?;
+                anyhow::Ok(self.provider_for(repository).await)
+            })
+            .await
+    }
+
+    /// The provider of any repository (a base image's), with an ECR client for its region
+    /// when it is on ECR.
+    pub async fn provider_for(&self, repository: &Repository) -> Provider {
+        let ecr = match Provider::ecr_region(repository) {
+            Some(region) => Some(self.ecr(&region).await),
+            None => None,
+        };
+        Provider::new(repository, ecr)
+    }
+
+    /// A client for another repository (a base image's) over the same HTTP client, with its
+    /// provider's credential.
     pub async fn registry_for(
         &self,
+        repository: &Repository,
+        endpoint: Option<&str>,
+    ) -> anyhow::Result<Registry> {
+        let provider = self.provider_for(repository).await;
+        self.registry_with(&provider, repository, endpoint).await
+    }
+
+    async fn registry_with(
+        &self,
+        provider: &Provider,
         repository: &Repository,
         endpoint: Option<&str>,
     ) -> anyhow::Result<Registry> {
@@ -81,22 +123,7 @@ impl Session {
             .await?;
         let call = self.settings.timeouts.call;
         let mut registry = Registry::with_http(http.clone(), repository.clone(), endpoint, call)?;
-        let credential = match EcrHost::parse(&repository.host) {
-            Some(host) => {
-                let target = registry.target_host();
-                if EcrHost::parse(&target).is_none() && !is_loopback_host(&target) {
-                    return Err(UsageError::new(
-                        format!("[registry] endpoint sends {repository}'s traffic to {target}, which is neither ECR nor loopback; imprint does not send an ECR token there"),
-                        "point the endpoint at the ECR host or at a loopback proxy, or remove it",
-                    )
-                    .into());
-                }
-                let client = self.ecr(&host.region).await;
-                Some(ecr::credential(&client, &host, &self.printer).await?)
-            }
-            None => credentials::for_host(&repository.host)?,
-        };
-        if let Some(credential) = credential {
+        if let Some(credential) = provider.credential(&registry, &self.printer).await? {
             registry.set_credential(credential);
         }
         Ok(registry)
@@ -173,7 +200,7 @@ impl Session {
 
     /// The ECR client for `region` (an ECR registry's own region, whatever AWS_REGION says),
     /// with imprint's one retry policy.
-    pub async fn ecr(&self, region: &str) -> Aws<aws_sdk_ecr::Client> {
+    async fn ecr(&self, region: &str) -> Aws<aws_sdk_ecr::Client> {
         let base = self.aws_chain().await;
         let mut clients = self.ecr.lock().await;
         clients

@@ -11,7 +11,6 @@ use crate::diagnose;
 use crate::error::{ExitStatus, UsageError};
 use crate::image::{build, hash_tree, lock};
 use crate::lambda;
-use crate::registry::ecr::{self, EcrHost};
 use crate::rollout;
 use crate::session::Session;
 use crate::state;
@@ -424,20 +423,15 @@ async fn check_registry(
     credentials: bool,
     checks: &mut Checks,
 ) -> Option<usize> {
-    let Some(configured) = &session.settings.registry else {
-        checks.fail(
-            Check::Registry,
-            &UsageError::new(
-                "no image repository is configured",
-                "set [registry] repository in imprint.toml, or pass --repository HOST/PATH",
-            )
-            .into(),
-            "",
-        );
-        return None;
+    // Fails only when no repository is configured: the error says so with its hint.
+    let provider = match session.provider().await {
+        Ok(provider) => provider,
+        Err(e) => {
+            checks.fail(Check::Registry, &e, "");
+            return None;
+        }
     };
-    let ecr = EcrHost::parse(&configured.repository.host).is_some();
-    if ecr && !credentials {
+    if provider.needs_aws() && !credentials {
         checks.skip(
             Check::Registry,
             "an ECR registry: needs AWS credentials for its token",
@@ -481,14 +475,18 @@ async fn check_repository(
         return;
     };
     let repository = &configured.repository;
-    if let Some(ecr) = EcrHost::parse(&repository.host) {
+    let provider = match session.provider().await {
+        Ok(provider) => provider,
+        Err(e) => return checks.fail(Check::Repository, &e, ""),
+    };
+    if !provider.makes_repositories_on_push() {
         if !credentials {
             checks.skip(Check::Repository, "needs AWS credentials");
             return;
         }
-        let client = session.ecr(&ecr.region).await;
-        let found =
-            ecr::ensure_repository(&client, &ecr, &repository.path, false, &session.printer).await;
+        let found = provider
+            .ensure_repository(repository, false, &session.printer)
+            .await;
         match found {
             Ok(()) => checks.ok(Check::Repository, format!("{repository} exists")),
             Err(e) => checks.fail(

@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::cli::LoginArgs;
 use crate::config::docker_program;
 use crate::error::{ExitStatus, UsageError};
-use crate::registry::ecr::{self, EcrHost};
 use crate::session::Session;
 
 /// `login --json`.
@@ -38,20 +37,10 @@ pub async fn run(session: &Session, _args: &LoginArgs) -> anyhow::Result<ExitSta
             )
         })?
         .repository;
-    let ecr = EcrHost::parse(&repository.host).ok_or_else(|| {
-        UsageError::new(
-            format!(
-                "{} is not an ECR registry; imprint login only fetches ECR tokens",
-                repository.host
-            ),
-            format!(
-                "log in with `docker login {}` (imprint reads the docker config for pushes)",
-                repository.host
-            ),
-        )
-    })?;
-    let client = session.ecr(&ecr.region).await;
-    let credential = ecr::credential(&client, &ecr, &session.printer).await?;
+    let provider = session.provider().await?;
+    let credential = provider
+        .login_credential(repository, &session.printer)
+        .await?;
     let docker = docker_program();
     let mut child = Command::new(&docker)
         .args([

@@ -6,7 +6,7 @@ use super::plan::{Kept, Plan};
 use super::report::GcReport;
 use crate::journal::{self, Caller, DeletedImage, GcRecord, Runner};
 use crate::lambda;
-use crate::registry::{ecr::EcrHost, ecr_delete, Registry};
+use crate::registry::Registry;
 use crate::session::Session;
 
 /// Deletes what `plan` says; `kept_since` are the images spared because something started
@@ -20,6 +20,7 @@ pub async fn sweep(
     caller: Caller,
 ) -> anyhow::Result<GcReport> {
     let printer = &session.printer;
+    let provider = session.provider().await?;
     let mut failed = Vec::new();
     let mut versions = Vec::new();
     if !plan.versions.is_empty() {
@@ -33,7 +34,9 @@ pub async fn sweep(
     }
     printer.step(&format!("deleting {} images", plan.delete.len()));
     let digests: Vec<String> = plan.delete.iter().map(|i| i.digest.clone()).collect();
-    let gone = delete_manifests(session, registry, &digests, &mut failed).await?;
+    let gone = provider
+        .delete_manifests(registry, &digests, &mut failed)
+        .await?;
     let deleted: Vec<DeletedImage> = plan
         .delete
         .iter()
@@ -52,7 +55,9 @@ pub async fn sweep(
         .filter(|i| gone.contains(&i.digest))
         .flat_map(|i| i.artifacts.iter().map(|(_, d)| d.clone()))
         .collect();
-    delete_manifests(session, registry, &artifacts, &mut failed).await?;
+    provider
+        .delete_manifests(registry, &artifacts, &mut failed)
+        .await?;
     // Old journal records: each tag's manifest, deleted together.
     let mut records = Vec::new();
     for record in &plan.journal {
@@ -61,7 +66,9 @@ pub async fn sweep(
         }
     }
     let digests: Vec<String> = records.iter().map(|(_, d)| d.clone()).collect();
-    let gone = delete_manifests(session, registry, &digests, &mut failed).await?;
+    let gone = provider
+        .delete_manifests(registry, &digests, &mut failed)
+        .await?;
     let journal_gone = records
         .into_iter()
         .filter(|(_, d)| gone.contains(d))
@@ -89,38 +96,4 @@ pub async fn sweep(
         record,
         unrecorded,
     ))
-}
-
-/// Deletes manifests by digest, on ECR through its API; the digests now gone. A failure of
-/// one image is noted in `failed`; a registry that cannot delete at all is an error.
-async fn delete_manifests(
-    session: &Session,
-    registry: &Registry,
-    digests: &[String],
-    failed: &mut Vec<String>,
-) -> anyhow::Result<Vec<String>> {
-    if digests.is_empty() {
-        return Ok(Vec::new());
-    }
-    if let Some(host) = EcrHost::parse(&registry.repository.host) {
-        let client = session.ecr(&host.region).await;
-        let refused = ecr_delete(&client, &host, &registry.repository.path, digests).await?;
-        // What ECR does not report as failed is gone (ImageNotFound included).
-        let gone = digests
-            .iter()
-            .filter(|d| !refused.iter().any(|(r, _)| r == *d))
-            .cloned()
-            .collect();
-        failed.extend(refused.into_iter().map(|(d, why)| format!("{d}: {why}")));
-        return Ok(gone);
-    }
-    let mut gone = Vec::new();
-    for digest in digests {
-        match registry.delete_manifest(digest).await {
-            Ok(_) => gone.push(digest.clone()),
-            Err(e) if e.is_usage() => return Err(e.into()),
-            Err(e) => failed.push(format!("{digest}: {e}")),
-        }
-    }
-    Ok(gone)
 }

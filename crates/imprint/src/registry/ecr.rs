@@ -14,6 +14,27 @@ use crate::error::UsageError;
 use crate::printer::Printer;
 use crate::retry::Aws;
 
+/// IAM actions on the image repository: imprint's pushes and reads over the registry API,
+/// the repository check, and what Lambda requires of whoever points a function at an image.
+pub const REPOSITORY_ACTIONS: [&str; 10] = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:ListImages",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+];
+/// IAM actions of `imprint gc --yes` on the repository.
+pub const GC_REPOSITORY_ACTIONS: [&str; 1] = ["ecr:BatchDeleteImage"];
+/// `imprint push --create-repo`.
+pub const CREATE_ACTIONS: [&str; 1] = ["ecr:CreateRepository"];
+/// The registry token, which IAM grants on every resource only.
+pub const TOKEN_ACTIONS: [&str; 1] = ["ecr:GetAuthorizationToken"];
+
 /// A token this close to expiry is fetched again (tokens live 12 h).
 const REFRESH_BEFORE_SECS: i64 = 3 * 3600;
 

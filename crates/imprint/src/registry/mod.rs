@@ -1,4 +1,5 @@
-//! Registries: names, credentials and the ECR token, auth challenges, the OCI client, copies.
+//! Registries: names, credentials and the ECR token, the provider (ECR or any OCI registry),
+//! auth challenges, the OCI client, copies.
 
 mod artifact;
 mod auth;
@@ -8,6 +9,7 @@ pub(crate) mod credentials;
 mod delete;
 pub(crate) mod ecr;
 mod error;
+mod provider;
 mod reference;
 mod retry;
 mod upload;
@@ -16,8 +18,9 @@ pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, De
 pub(crate) use client::{http_client, Http};
 pub use client::{sha256_digest, BlobBody, Manifest, Registry};
 pub use copy::{copy_manifest, Copied};
-pub use delete::ecr_delete;
+pub(crate) use delete::ecr_delete;
 pub use error::RegistryError;
+pub use provider::{IamGrants, Provider};
 pub(crate) use reference::is_loopback_host;
 pub use reference::{ImageName, Repository};
 pub use upload::ChunkedUpload;

@@ -229,6 +229,38 @@ fn command_files_never_import_each_other() {
     assert!(offenders.is_empty(), "{offenders:?}");
 }
 
+/// Files outside `allowed` (path prefixes below `src/`) whose code names `word`.
+fn naming(word: &str, allowed: &[&str]) -> Vec<String> {
+    sources()
+        .into_iter()
+        .filter(|s| !allowed.iter().any(|a| s.path.starts_with(a)))
+        .filter(|s| {
+            s.code.match_indices(word).any(|(i, _)| {
+                let before = s.code[..i].chars().next_back();
+                let after = s.code[i + word.len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        })
+        .map(|s| s.path)
+        .collect()
+}
+
+#[test]
+fn the_registry_kind_is_known_only_to_registry() {
+    // A new registry kind is a `registry::Provider` variant, not a branch in every caller.
+    let outside = naming("EcrHost", &["registry/"]);
+    assert!(outside.is_empty(), "EcrHost outside registry/: {outside:?}");
+    assert_eq!(
+        naming("EcrHost", &[]),
+        [
+            "registry/delete.rs",
+            "registry/ecr.rs",
+            "registry/provider.rs"
+        ]
+    );
+}
+
 #[test]
 fn files_and_functions_stay_short() {
     let mut long = Vec::new();

@@ -16,7 +16,6 @@ use crate::image::source::Source;
 use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
 use crate::journal::Checkout;
 use crate::printer::Printer;
-use crate::registry::ecr::{self, EcrHost};
 use crate::registry::{BlobBody, Registry, RegistryError};
 use crate::session::Session;
 
@@ -192,25 +191,17 @@ pub async fn ensure_published(
     })
 }
 
-/// For an ECR registry, that the repository exists (made when `create`); nothing for
-/// registries that make repositories on push.
+/// That the repository exists (made when `create`) where the registry does not make
+/// repositories on push (ECR).
 pub async fn ensure_repository(
     session: &Session,
     registry: &Registry,
     create: bool,
 ) -> anyhow::Result<()> {
-    let Some(host) = EcrHost::parse(&registry.repository.host) else {
-        return Ok(());
-    };
-    let client = session.ecr(&host.region).await;
-    ecr::ensure_repository(
-        &client,
-        &host,
-        &registry.repository.path,
-        create,
-        &session.printer,
-    )
-    .await
+    let provider = session.provider().await?;
+    provider
+        .ensure_repository(&registry.repository, create, &session.printer)
+        .await
 }
 
 /// `push --rebuild`: the newest local build of this content (from `build --rebuild`) goes
