@@ -18,9 +18,7 @@ pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, De
 pub(crate) use client::{http_client, Http};
 pub use client::{sha256_digest, BlobBody, Manifest, Registry};
 pub use copy::{copy_manifest, Copied};
-pub(crate) use delete::ecr_delete;
 pub use error::RegistryError;
 pub use provider::{IamGrants, Provider};
-pub(crate) use reference::is_loopback_host;
 pub use reference::{ImageName, Repository};
 pub use upload::ChunkedUpload;
