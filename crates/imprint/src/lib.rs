@@ -8,6 +8,7 @@ pub mod cli;
 mod commands;
 mod config;
 mod diagnose;
+mod doctor;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -19,6 +20,7 @@ pub mod journal;
 mod lambda;
 mod printer;
 pub mod registry;
+mod reporter;
 mod retry;
 mod rollout;
 mod session;
@@ -26,6 +28,7 @@ mod state;
 mod timeouts;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use cli::{Cli, Command};
 use config::Settings;
@@ -76,24 +79,24 @@ pub fn run(cli: Cli) -> ExitCode {
             &cli.command.input(),
             &cli.global.network,
         )?;
-        let session = Session::new(settings, printer.clone());
-        let s = &session;
+        let session = Session::new(settings, Arc::new(printer.clone()));
+        let (s, p) = (&session, &printer);
         match &cli.command {
-            Command::Tag(args) => commands::tag::run(s, args).await,
-            Command::Build(args) => commands::build::run(s, args).await,
-            Command::Push(args) => commands::push::run(s, args).await,
-            Command::Lock(args) => commands::lock::run(s, args).await,
-            Command::Login(args) => commands::login::run(s, args).await,
-            Command::Deploy(args) => commands::deploy::run(s, args).await,
-            Command::Preview(args) => commands::preview::run(s, args).await,
-            Command::History(args) => commands::history::run(s, args).await,
-            Command::Rollback(args) => commands::rollback::run(s, args).await,
-            Command::Doctor(args) => commands::doctor::run(s, args).await,
-            Command::RunLocal(args) => commands::run_local::run(s, args).await,
-            Command::IamPolicy(args) => commands::iam_policy::run(s, args).await,
-            Command::Status(args) => commands::status::run(s, args).await,
-            Command::Gc(args) => commands::gc::run(s, args).await,
-            Command::Init(args) => commands::init::run(s, args).await,
+            Command::Tag(args) => commands::tag::run(s, p, args).await,
+            Command::Build(args) => commands::build::run(s, p, args).await,
+            Command::Push(args) => commands::push::run(s, p, args).await,
+            Command::Lock(args) => commands::lock::run(s, p, args).await,
+            Command::Login(args) => commands::login::run(s, p, args).await,
+            Command::Deploy(args) => commands::deploy::run(s, p, args).await,
+            Command::Preview(args) => commands::preview::run(s, p, args).await,
+            Command::History(args) => commands::history::run(s, p, args).await,
+            Command::Rollback(args) => commands::rollback::run(s, p, args).await,
+            Command::Doctor(args) => commands::doctor::run(s, p, args).await,
+            Command::RunLocal(args) => commands::run_local::run(s, p, args).await,
+            Command::IamPolicy(args) => commands::iam_policy::run(s, p, args).await,
+            Command::Status(args) => commands::status::run(s, p, args).await,
+            Command::Gc(args) => commands::gc::run(s, p, args).await,
+            Command::Init(args) => commands::init::run(s, p, args).await,
             // Answered above, before the settings.
             Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
         }

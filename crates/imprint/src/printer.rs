@@ -1,9 +1,14 @@
 //! Output: data on stdout, everything else on stderr, colour only on a terminal without
-//! `NO_COLOR`, progress bars only on a terminal.
+//! `NO_COLOR`, progress bars only on a terminal. The printer is the library's `Reporter`.
 
 use std::io::{IsTerminal, Write};
 
+use std::sync::Arc;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::{ExitStatus, Failure};
+use crate::reporter::{Meter, Reporter};
 
 /// How loud stderr is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +62,15 @@ impl Printer {
         }
     }
 
+    /// Bars and spinners go to stderr unless quiet (indicatif hides them off a terminal).
+    fn draw_target(&self) -> ProgressDrawTarget {
+        if self.verbosity >= Verbosity::Normal {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        }
+    }
+
     /// `warning: …`.
     pub fn warn(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
@@ -86,6 +100,18 @@ impl Printer {
         }
     }
 
+    /// The exit status of a command whose report is printed: success, or what failed said
+    /// after it (`error:` and `hint:`).
+    pub fn conclude(&self, failure: Option<Failure>) -> ExitStatus {
+        match failure {
+            None => ExitStatus::Success,
+            Some(failure) => {
+                self.error(&failure.message, Some(&failure.hint));
+                ExitStatus::Failure
+            }
+        }
+    }
+
     /// A line of data on stdout.
     pub fn data(&self, text: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
@@ -110,36 +136,85 @@ impl Printer {
         }
         Ok(())
     }
+}
+
+/// The library's messages on stderr at the chosen loudness; its meters as progress bars on a
+/// terminal.
+impl Reporter for Printer {
+    fn warn(&self, message: &str) {
+        Printer::warn(self, message);
+    }
+
+    fn note(&self, message: &str) {
+        Printer::note(self, message);
+    }
+
+    fn step(&self, message: &str) {
+        Printer::step(self, message);
+    }
 
     /// A byte-count progress bar on stderr; hidden off a terminal or when quiet.
-    pub fn bytes_bar(&self, message: &'static str) -> ProgressBar {
-        let target = if self.verbosity >= Verbosity::Normal {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(Some(0), target);
+    fn bytes(&self, what: &'static str) -> Arc<dyn Meter> {
+        let bar = ProgressBar::with_draw_target(Some(0), self.draw_target());
         let style = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        bar.set_message(message);
-        bar
+        bar.set_message(what);
+        Arc::new(Bar {
+            bar,
+            what,
+            every_line: false,
+        })
     }
 
-    /// A spinner with a changing message on stderr; hidden off a terminal or when quiet.
-    pub fn spinner(&self, message: &'static str) -> ProgressBar {
-        let target = if self.verbosity >= Verbosity::Normal {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(None, target);
+    /// A spinner with the program's latest line on stderr (every line above it with `-v`);
+    /// hidden off a terminal or when quiet.
+    fn lines(&self, what: &'static str) -> Arc<dyn Meter> {
+        let bar = ProgressBar::with_draw_target(None, self.draw_target());
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        bar.set_message(message);
+        bar.set_message(what);
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
+        Arc::new(Bar {
+            bar,
+            what,
+            every_line: self.verbosity >= Verbosity::Verbose,
+        })
+    }
+}
+
+/// A progress bar or spinner on stderr.
+struct Bar {
+    bar: ProgressBar,
+    what: &'static str,
+    /// Print every line a program says (`-v`), not only show the latest.
+    every_line: bool,
+}
+
+impl Meter for Bar {
+    fn set_total(&self, total: u64) {
+        self.bar.set_length(total);
+    }
+
+    fn grow(&self, more: u64) {
+        self.bar.inc_length(more);
+    }
+
+    fn advance(&self, done: u64) {
+        self.bar.inc(done);
+    }
+
+    fn line(&self, line: &str) {
+        if self.every_line {
+            self.bar.suspend(|| eprintln!("  {line}"));
+        }
+        let shown: String = line.chars().take(100).collect();
+        self.bar.set_message(format!("{}: {shown}", self.what));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }

@@ -1,7 +1,8 @@
-//! One run of imprint: its settings and printer, and every client it needs (the registry's,
+//! One run of imprint: its settings and reporter, and every client it needs (the registry's,
 //! the AWS configuration, Lambda, STS, ECR), each made once, on first use, and lent out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_config::retry::RetryConfig;
 use tokio::sync::{Mutex, OnceCell};
@@ -9,16 +10,16 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::config::Settings;
 use crate::error::UsageError;
 use crate::lambda::Lambda;
-use crate::printer::Printer;
 use crate::registry::{Http, Provider, Registry, Repository};
+use crate::reporter::Reporter;
 use crate::retry::Aws;
 
-/// The settings, the printer and the clients of one run.
+/// The settings, the reporter and the clients of one run.
 pub struct Session {
     /// Flags, `IMPRINT_*` and imprint.toml, merged once.
     pub settings: Settings,
-    /// Where results and messages go.
-    pub printer: Printer,
+    /// Where the library's messages and progress go.
+    reporter: Arc<dyn Reporter>,
     http: OnceCell<Http>,
     registry: OnceCell<Registry>,
     provider: OnceCell<Provider>,
@@ -32,10 +33,10 @@ pub struct Session {
 
 impl Session {
     /// A session with no client made yet.
-    pub fn new(settings: Settings, printer: Printer) -> Self {
+    pub fn new(settings: Settings, reporter: Arc<dyn Reporter>) -> Self {
         Self {
             settings,
-            printer,
+            reporter,
             http: OnceCell::new(),
             registry: OnceCell::new(),
             provider: OnceCell::new(),
@@ -56,6 +57,16 @@ impl Session {
             )
         })?;
         Ok(&configured.repository)
+    }
+
+    /// Where the library's messages and progress go.
+    pub fn reporter(&self) -> &dyn Reporter {
+        self.reporter.as_ref()
+    }
+
+    /// The reporter, to hand to another session or a task of its own.
+    pub fn shared_reporter(&self) -> Arc<dyn Reporter> {
+        self.reporter.clone()
     }
 
     /// The client for the configured repository (with its provider's credential); a usage
@@ -123,7 +134,7 @@ impl Session {
             .await?;
         let call = self.settings.timeouts.call;
         let mut registry = Registry::with_http(http.clone(), repository.clone(), endpoint, call)?;
-        if let Some(credential) = provider.credential(&registry, &self.printer).await? {
+        if let Some(credential) = provider.credential(&registry, self.reporter()).await? {
             registry.set_credential(credential);
         }
         Ok(registry)

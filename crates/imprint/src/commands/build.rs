@@ -10,6 +10,7 @@ use crate::error::ExitStatus;
 use crate::image::push::publish::build_new;
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery, TagSource};
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// What `imprint build` did.
@@ -40,8 +41,12 @@ impl fmt::Display for BuildReport {
 }
 
 /// Runs `imprint build`.
-pub async fn run(session: &Session, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
-    let (settings, printer) = (&session.settings, &session.printer);
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &BuildArgs,
+) -> anyhow::Result<ExitStatus> {
+    let settings = &session.settings;
     let source = Source::read(settings);
     let query = TagQuery {
         offline: args.offline,

@@ -8,12 +8,17 @@ use crate::error::ExitStatus;
 use crate::image::push::promote::promote;
 use crate::image::push::publish::ensure_published;
 use crate::journal::Action;
+use crate::printer::Printer;
 use crate::rollout::{self, Fleet, Report, RolloutOutcome, Target};
 use crate::session::Session;
 
 /// Runs `imprint deploy`.
-pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitStatus> {
-    let (settings, printer) = (&session.settings, &session.printer);
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &DeployArgs,
+) -> anyhow::Result<ExitStatus> {
+    let settings = &session.settings;
     // Bad traffic settings or smoke events stop the deploy before anything is built.
     let options = args.rollout.options(&settings.config)?;
     let moves = settings.config.sections.deploy.owner != Some(Owner::Pulumi);
@@ -51,5 +56,5 @@ pub async fn run(session: &Session, args: &DeployArgs) -> anyhow::Result<ExitSta
     let mut report = fleet.move_to(target, Action::Deploy, &options).await?;
     report.promoted = promoted;
     printer.report(&report)?;
-    Ok(report.conclude(printer))
+    Ok(printer.conclude(report.failure()))
 }

@@ -5,10 +5,15 @@ use crate::cli::GcArgs;
 use crate::config::{GcPolicy, GcSection};
 use crate::error::ExitStatus;
 use crate::gc;
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// Runs `imprint gc`.
-pub async fn run(session: &Session, args: &GcArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &GcArgs,
+) -> anyhow::Result<ExitStatus> {
     let flags = GcSection {
         keep_deployments: args.keep_deployments,
         keep_days: args.keep_days,
@@ -18,6 +23,6 @@ pub async fn run(session: &Session, args: &GcArgs) -> anyhow::Result<ExitStatus>
     };
     let policy = GcPolicy::resolve(&session.settings.config.sections.gc, &flags);
     let report = gc::run(session, &policy, args.yes).await?;
-    session.printer.report(&report)?;
+    printer.report(&report)?;
     Ok(report.conclude())
 }

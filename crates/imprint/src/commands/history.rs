@@ -10,6 +10,7 @@ use crate::error::ExitStatus;
 use crate::journal::{
     self, Action, AliasDeploy, Checkout, Deployment, DeploymentOutcome, ImageRef, Outcome,
 };
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// The deployments, newest first.
@@ -62,17 +63,21 @@ struct FunctionRow {
 }
 
 /// Runs `imprint history`.
-pub async fn run(session: &Session, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &HistoryArgs,
+) -> anyhow::Result<ExitStatus> {
     let registry = session.registry().await?;
     let entries = journal::entries(registry, Some(args.limit)).await?;
     let history = History(entries.iter().rev().filter_map(row).collect());
     if history.0.is_empty() {
-        session.printer.note(&format!(
+        printer.note(&format!(
             "no deployments in the journal of {} yet",
             registry.repository
         ));
     }
-    session.printer.report(&history)?;
+    printer.report(&history)?;
     Ok(ExitStatus::Success)
 }
 

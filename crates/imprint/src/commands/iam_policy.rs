@@ -3,10 +3,15 @@
 use crate::cli::IamPolicyArgs;
 use crate::error::ExitStatus;
 use crate::iam;
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// Runs `imprint iam-policy`.
-pub async fn run(session: &Session, args: &IamPolicyArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &IamPolicyArgs,
+) -> anyhow::Result<ExitStatus> {
     let policy = iam::policy(
         &session.settings,
         args.region.as_deref(),
@@ -14,6 +19,6 @@ pub async fn run(session: &Session, args: &IamPolicyArgs) -> anyhow::Result<Exit
         args.create_repo,
         args.gc,
     );
-    session.printer.report(&policy)?;
+    printer.report(&policy)?;
     Ok(ExitStatus::Success)
 }

@@ -8,6 +8,7 @@ use crate::config::file::FILE_NAME;
 use crate::config::init::{self, InitReport, Running};
 use crate::error::ExitStatus;
 use crate::lambda;
+use crate::printer::Printer;
 use crate::session::Session;
 use crate::state;
 
@@ -26,8 +27,11 @@ pub fn refuse_existing(args: &InitArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `imprint init`.
-pub async fn run(session: &Session, args: &InitArgs) -> anyhow::Result<ExitStatus> {
-    let printer = &session.printer;
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &InitArgs,
+) -> anyhow::Result<ExitStatus> {
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
     let (config_path, makefile_path) = (cwd.join(FILE_NAME), cwd.join("Makefile"));
     refuse_existing(args)?;
@@ -118,7 +122,7 @@ async fn new_repository(session: &Session, name: &str) -> Option<String> {
         )),
         Err(e) => {
             session
-                .printer
+                .reporter()
                 .warn(&format!("cannot read the caller's account from STS ({e})"));
             None
         }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::cli::LockArgs;
 use crate::error::ExitStatus;
 use crate::image::lock::{self, Mode};
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// `lock --json`.
@@ -29,7 +30,11 @@ impl fmt::Display for LockReport {
 }
 
 /// Runs `imprint lock`.
-pub async fn run(session: &Session, args: &LockArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &LockArgs,
+) -> anyhow::Result<ExitStatus> {
     let settings = &session.settings;
     let mode = Mode {
         offline: false,
@@ -39,11 +44,11 @@ pub async fn run(session: &Session, args: &LockArgs) -> anyhow::Result<ExitStatu
     };
     let bases = lock::prepare(session, mode).await?;
     if bases.images.is_empty() {
-        session.printer.note(
+        printer.note(
             "the Dockerfile names no external image (only scratch or stages); nothing to lock",
         );
     }
-    session.printer.report(&LockReport {
+    printer.report(&LockReport {
         path: lock::path(settings).display().to_string(),
         platform: settings.build.params.platform.clone(),
         images: bases.images,

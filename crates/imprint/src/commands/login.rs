@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::cli::LoginArgs;
 use crate::config::docker_program;
 use crate::error::{ExitStatus, UsageError};
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// `login --json`.
@@ -25,7 +26,11 @@ impl std::fmt::Display for LoginReport {
 }
 
 /// Runs `imprint login`.
-pub async fn run(session: &Session, _args: &LoginArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    _args: &LoginArgs,
+) -> anyhow::Result<ExitStatus> {
     let repository = &session
         .settings
         .registry
@@ -38,9 +43,7 @@ pub async fn run(session: &Session, _args: &LoginArgs) -> anyhow::Result<ExitSta
         })?
         .repository;
     let provider = session.provider().await?;
-    let credential = provider
-        .login_credential(repository, &session.printer)
-        .await?;
+    let credential = provider.login_credential(repository, printer).await?;
     let docker = docker_program();
     let mut child = Command::new(&docker)
         .args([
@@ -73,7 +76,7 @@ pub async fn run(session: &Session, _args: &LoginArgs) -> anyhow::Result<ExitSta
             said.trim()
         );
     }
-    session.printer.report(&LoginReport {
+    printer.report(&LoginReport {
         registry: repository.host.clone(),
         username: credential.username,
     })?;

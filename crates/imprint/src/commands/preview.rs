@@ -14,6 +14,7 @@ use crate::error::ExitStatus;
 use crate::image::changes::{compare, Deployed};
 use crate::image::{tag_content, TagQuery, TagSource};
 use crate::lambda::{self, Function};
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// One function.
@@ -59,7 +60,11 @@ struct PreviewReport {
 }
 
 /// Runs `imprint preview`.
-pub async fn run(session: &Session, args: &PreviewArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &PreviewArgs,
+) -> anyhow::Result<ExitStatus> {
     let registry = session.registry().await?;
     let query = TagQuery {
         read_only: true,
@@ -108,7 +113,7 @@ pub async fn run(session: &Session, args: &PreviewArgs) -> anyhow::Result<ExitSt
         deployed.push(compare(registry, image_uri, digest, functions, &local).await?);
     }
 
-    session.printer.report(&PreviewReport {
+    printer.report(&PreviewReport {
         tag: local.tag.clone(),
         image_uri: uri,
         hash: local.hash(),

@@ -8,11 +8,15 @@ use crate::error::{ExitStatus, UsageError};
 use crate::image::push::publish::{self, PushOutcome, PushReport};
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery, TagSource};
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// Runs `imprint push`.
-pub async fn run(session: &Session, args: &PushArgs) -> anyhow::Result<ExitStatus> {
-    let printer = &session.printer;
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &PushArgs,
+) -> anyhow::Result<ExitStatus> {
     if session.settings.build.require_clean {
         // What goes out is labelled with this tree: a dirty one is refused, as for a build.
         Source::read(&session.settings).check_clean(true)?;

@@ -6,12 +6,17 @@ use crate::cli::RollbackArgs;
 use crate::config::Owner;
 use crate::error::{ExitStatus, UsageError};
 use crate::journal::Action;
+use crate::printer::Printer;
 use crate::rollout::{self, Fleet};
 use crate::session::Session;
 
 /// Runs `imprint rollback`.
-pub async fn run(session: &Session, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
-    let (settings, printer) = (&session.settings, &session.printer);
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &RollbackArgs,
+) -> anyhow::Result<ExitStatus> {
+    let settings = &session.settings;
     let registry = session.registry().await?;
     let platform = settings.build.params.platform.as_str();
     if settings.config.sections.deploy.owner == Some(Owner::Pulumi) {
@@ -33,5 +38,5 @@ pub async fn run(session: &Session, args: &RollbackArgs) -> anyhow::Result<ExitS
     options.traffic = options.traffic.for_rollback(args.rollout.strategy);
     let report = fleet.move_to(target, Action::Rollback, &options).await?;
     printer.report(&report)?;
-    Ok(report.conclude(printer))
+    Ok(printer.conclude(report.failure()))
 }

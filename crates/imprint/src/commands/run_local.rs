@@ -14,6 +14,7 @@ use crate::image::local::container::{self, RunSpec};
 use crate::image::push::publish::build_new;
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery, TagSource};
+use crate::printer::Printer;
 use crate::session::Session;
 
 /// `run-local --event FILE --json`.
@@ -39,8 +40,11 @@ impl std::fmt::Display for Invoked<'_> {
 }
 
 /// Runs `imprint run-local`.
-pub async fn run(session: &Session, args: &RunLocalArgs) -> anyhow::Result<ExitStatus> {
-    let printer = &session.printer;
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &RunLocalArgs,
+) -> anyhow::Result<ExitStatus> {
     let kind = session.settings.build.params.builder;
     if kind == BuilderKind::Buildah {
         return Err(UsageError::new(
@@ -138,7 +142,7 @@ async fn local_image(session: &Session) -> anyhow::Result<String> {
     match existing {
         Some(image) => {
             session
-                .printer
+                .reporter()
                 .note(&format!("reusing {image}, built from this content"));
             Ok(image.name)
         }

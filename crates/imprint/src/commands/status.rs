@@ -10,6 +10,7 @@ use crate::cli::StatusArgs;
 use crate::error::ExitStatus;
 use crate::image::{tag_content, TagQuery, TagSource};
 use crate::lambda::{self, Function, UpdateStatus};
+use crate::printer::Printer;
 use crate::registry::Registry;
 use crate::session::Session;
 
@@ -51,8 +52,12 @@ struct StatusReport {
 }
 
 /// Runs `imprint status`.
-pub async fn run(session: &Session, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
-    session.printer.report(&report(session, args).await?)?;
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &StatusArgs,
+) -> anyhow::Result<ExitStatus> {
+    printer.report(&report(session, args).await?)?;
     Ok(ExitStatus::Success)
 }
 
@@ -95,7 +100,7 @@ pub async fn run_all(
     for name in config.envs.keys() {
         let status = async {
             let settings = crate::config::Settings::load(config_file, Some(name), input, network)?;
-            let session = Session::new(settings, printer.clone());
+            let session = Session::new(settings, std::sync::Arc::new(printer.clone()));
             report(&session, args).await
         }
         .await;

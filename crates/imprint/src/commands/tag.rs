@@ -10,7 +10,7 @@ use crate::cli::TagArgs;
 use crate::config::BuildSettings;
 use crate::error::ExitStatus;
 use crate::image::{tag_content, TagQuery, TagSource};
-use crate::printer::Verbosity;
+use crate::printer::{Printer, Verbosity};
 use crate::session::Session;
 
 /// `tag --json`.
@@ -49,8 +49,12 @@ impl fmt::Display for TagReport<'_> {
 }
 
 /// Runs `imprint tag`.
-pub async fn run(session: &Session, args: &TagArgs) -> anyhow::Result<ExitStatus> {
-    let (settings, printer) = (&session.settings, &session.printer);
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &TagArgs,
+) -> anyhow::Result<ExitStatus> {
+    let settings = &session.settings;
     let build = &settings.build;
     if !args.offline && settings.registry.is_none() {
         printer.note("no [registry] repository is configured, so the tag is computed from the local tree alone");

@@ -27,10 +27,10 @@ const LEASE_TIME: Duration = Duration::from_secs(30 * 60);
 
 /// Plans a gc run and, with `delete`, carries it out under the repository's lease.
 pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::Result<GcReport> {
-    let (registry, printer) = (session.registry().await?, &session.printer);
+    let (registry, reporter) = (session.registry().await?, session.reporter());
     refuse_open_deploys(registry).await?;
     let names = functions(session).await?;
-    printer.step(&format!(
+    reporter.step(&format!(
         "reading the repository {} and what {} function{} use",
         registry.repository,
         names.len(),
@@ -46,7 +46,7 @@ pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::
     if planned.delete.is_empty() && planned.versions.is_empty() && planned.journal.is_empty() {
         return Ok(GcReport::nothing(&registry.repository, planned));
     }
-    let caller = lambda::caller_identity(session.sts().await?, printer).await;
+    let caller = lambda::caller_identity(session.sts().await?, reporter).await;
     let id = journal::new_id();
     let holder = Holder::this(caller.clone(), LEASE_TIME, id.clone());
     let lease = journal::acquire(registry, &holder, journal::LEASE_SETTLE).await?;
@@ -61,7 +61,7 @@ pub async fn run(session: &Session, policy: &GcPolicy, delete: bool) -> anyhow::
     }
     .await;
     if let Err(e) = journal::release(registry, &lease, &holder).await {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "could not release the lease ({e}); it ends by itself at {}",
             imprint_context::format_rfc3339(holder.until)
         ));

@@ -19,7 +19,7 @@ pub async fn sweep(
     id: String,
     caller: Caller,
 ) -> anyhow::Result<GcReport> {
-    let printer = &session.printer;
+    let reporter = session.reporter();
     let provider = session.provider().await?;
     let mut failed = Vec::new();
     let mut versions = Vec::new();
@@ -32,7 +32,7 @@ pub async fn sweep(
             }
         }
     }
-    printer.step(&format!("deleting {} images", plan.delete.len()));
+    reporter.step(&format!("deleting {} images", plan.delete.len()));
     let digests: Vec<String> = plan.delete.iter().map(|i| i.digest.clone()).collect();
     let gone = provider
         .delete_manifests(registry, &digests, &mut failed)

@@ -204,7 +204,7 @@ pub fn path(settings: &Settings) -> PathBuf {
 
 /// Reads the Dockerfile's external images and pins them through the lock.
 pub async fn prepare(session: &Session, mode: Mode) -> anyhow::Result<Bases> {
-    let (settings, printer) = (&session.settings, &session.printer);
+    let (settings, reporter) = (&session.settings, session.reporter());
     let build = &settings.build;
     let dockerfile_path = &build.params.dockerfile;
     if !dockerfile_path.is_file() {
@@ -215,7 +215,7 @@ pub async fn prepare(session: &Session, mode: Mode) -> anyhow::Result<Bases> {
     let text = imprint_context::read_dockerfile(dockerfile_path, &build.params.build_args)?;
     let parsed = dockerfile::parse(&text, &build.params.build_args);
     for (line, url) in &parsed.remote_adds {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "{}:{line}: ADD {url} fetches content the hash cannot see; a change there does not change the tag (download it into the context instead)",
             dockerfile_path.display()
         ));
@@ -241,7 +241,7 @@ pub async fn prepare(session: &Session, mode: Mode) -> anyhow::Result<Bases> {
         });
     }
     if !bases.unresolved.is_empty() {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "{} not in {}; offline, so the reference text is hashed in place of its digest (the tag may change once it is locked)",
             bases.unresolved.join(", "),
             lock.path.display()
@@ -252,13 +252,13 @@ pub async fn prepare(session: &Session, mode: Mode) -> anyhow::Result<Bases> {
     }
     if mode.read_only {
         if lock.changed {
-            printer.note(&format!(
+            reporter.note(&format!(
                 "{} lacks base images this preview resolved; `imprint deploy` or `imprint lock` writes them",
                 lock.path.display()
             ));
         }
     } else if lock.save()? {
-        printer.note(&format!("wrote {}", lock.path.display()));
+        reporter.note(&format!("wrote {}", lock.path.display()));
     }
     Ok(bases)
 }
@@ -301,7 +301,7 @@ async fn pin(
         .with_context(|| format!("failed to resolve the base image {reference} for {platform}"))?;
     if let Some(old) = existing.filter(|old| *old != digest) {
         session
-            .printer
+            .reporter()
             .note(&format!("{reference}: {old} → {digest}"));
     }
     lock.set(reference, platform, &digest);

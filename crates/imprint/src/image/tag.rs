@@ -1,10 +1,11 @@
 //! Which tag the current content has: the one already pushed (through the index artifact),
 //! the one already built locally, or a new one from the template and the clock.
 
+use std::sync::Arc;
+
 use imprint_context::{
     hash_context_cached, CacheSource, ContextHash, HashCache, Needs, Observer, TagMetadata,
 };
-use indicatif::ProgressBar;
 
 use super::build::{self, LocalImage};
 use super::lock::{self, Bases};
@@ -12,7 +13,7 @@ use super::push::index::{self, Pushed};
 use super::source::Source;
 use crate::config::{BuildSettings, Settings};
 use crate::error::UsageError;
-use crate::printer::Printer;
+use crate::reporter::{Meter, Reporter};
 use crate::session::Session;
 
 /// Where the tag came from.
@@ -81,7 +82,7 @@ pub async fn tag_content(session: &Session, query: TagQuery<'_>) -> anyhow::Resu
     let bases = lock::prepare(session, mode).await?;
     let mut build = settings.build.clone();
     build.params.base_images = bases.images.clone();
-    let hashed = hash_tree(&build, &session.printer)?;
+    let hashed = hash_tree(&build, session.reporter())?;
     let existing = if query.offline {
         None
     } else {
@@ -127,21 +128,21 @@ async fn existing_tag(
     }
 }
 
-/// Draws hashing progress on a terminal.
-struct Progress(ProgressBar);
+/// Tells a meter how the hashing goes.
+struct Progress(Arc<dyn Meter>);
 
 impl Observer for Progress {
     fn found(&self, bytes: u64) {
-        self.0.inc_length(bytes);
+        self.0.grow(bytes);
     }
     fn hashed(&self, bytes: u64) {
-        self.0.inc(bytes);
+        self.0.advance(bytes);
     }
 }
 
 /// Hashes the build context as the builder would send it, with progress, and prints its
 /// warnings.
-pub fn hash_tree(build: &BuildSettings, printer: &Printer) -> anyhow::Result<ContextHash> {
+pub fn hash_tree(build: &BuildSettings, reporter: &dyn Reporter) -> anyhow::Result<ContextHash> {
     tracing::info!(
         "hashing {} as {} would send it",
         build.context.display(),
@@ -152,22 +153,22 @@ pub fn hash_tree(build: &BuildSettings, printer: &Printer) -> anyhow::Result<Con
     let load = || {
         cache_file
             .as_deref()
-            .and_then(|path| load_cache(path, printer))
+            .and_then(|path| load_cache(path, reporter))
     };
     let source = match &cache_file {
         Some(path) if path.exists() => CacheSource::Load(&load),
         _ => CacheSource::None,
     };
-    let progress = Progress(printer.bytes_bar("hashing"));
+    let progress = Progress(reporter.bytes("hashing"));
     let result = hash_context_cached(&build.context, &build.params, &progress, source);
-    progress.0.finish_and_clear();
+    progress.0.finish();
     let (hashed, next) = result?;
     // `None`: the cache on disk is still exact.
     if let (Some(path), Some(next)) = (cache_file, next) {
         save_cache(&path, &next);
     }
     for warning in &hashed.warnings {
-        printer.warn(&warning.message);
+        reporter.warn(&warning.message);
     }
     Ok(hashed)
 }
@@ -188,12 +189,12 @@ fn cache_path(build: &BuildSettings) -> Option<std::path::PathBuf> {
 }
 
 /// The cache at `path`; a damaged or foreign one is ignored with a warning (and rewritten).
-fn load_cache(path: &std::path::Path, printer: &Printer) -> Option<HashCache> {
+fn load_cache(path: &std::path::Path, reporter: &dyn Reporter) -> Option<HashCache> {
     let bytes = std::fs::read(path).ok()?;
     match HashCache::decode(bytes) {
         Ok(cache) => Some(cache),
         Err(e) => {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "the hash cache {} is {e}; hashing every file and writing it again",
                 path.display()
             ));

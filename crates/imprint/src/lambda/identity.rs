@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 use crate::retry::Aws;
 
 /// The caller, from STS GetCallerIdentity.
@@ -18,11 +18,11 @@ pub struct Caller {
 
 /// The caller; on failure a warning and an unknown caller (a journal record without one is
 /// better than no deploy).
-pub async fn caller_identity(client: &Aws<aws_sdk_sts::Client>, printer: &Printer) -> Caller {
+pub async fn caller_identity(client: &Aws<aws_sdk_sts::Client>, reporter: &dyn Reporter) -> Caller {
     match identify(client).await {
         Ok(caller) => caller,
         Err(e) => {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "cannot read the caller identity from STS ({e}); the journal records no caller"
             ));
             Caller::default()

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::credentials::{Credential, Secret};
 use crate::error::UsageError;
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 use crate::retry::Aws;
 
 /// IAM actions on the image repository: imprint's pushes and reads over the registry API,
@@ -90,7 +90,7 @@ fn cache_path(host: &EcrHost) -> anyhow::Result<PathBuf> {
 }
 
 /// The cached token, when it is readable and fresh.
-fn cached(path: &std::path::Path, printer: &Printer) -> Option<Credential> {
+fn cached(path: &std::path::Path, reporter: &dyn Reporter) -> Option<Credential> {
     match std::fs::read(path) {
         Ok(bytes) => match serde_json::from_slice::<CachedToken>(&bytes) {
             Ok(cached) if cached.expires_at - now() > REFRESH_BEFORE_SECS => {
@@ -101,13 +101,13 @@ fn cached(path: &std::path::Path, printer: &Printer) -> Option<Credential> {
                 });
             }
             Ok(_) => tracing::info!("the cached ECR token is near its expiry; fetching a new one"),
-            Err(_) => printer.warn(&format!(
+            Err(_) => reporter.warn(&format!(
                 "{} is corrupt; discarding it and fetching a new ECR token",
                 path.display()
             )),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => printer.warn(&format!(
+        Err(e) => reporter.warn(&format!(
             "cannot read {} ({e}); fetching a new ECR token",
             path.display()
         )),
@@ -120,10 +120,10 @@ fn cached(path: &std::path::Path, printer: &Printer) -> Option<Credential> {
 pub async fn credential(
     client: &Aws<aws_sdk_ecr::Client>,
     host: &EcrHost,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Credential> {
     let path = cache_path(host)?;
-    if let Some(cached) = cached(&path, printer) {
+    if let Some(cached) = cached(&path, reporter) {
         return Ok(cached);
     }
     let reply = client
@@ -189,7 +189,7 @@ pub async fn ensure_repository(
     host: &EcrHost,
     name: &str,
     create: bool,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     let found = client
         .call("DescribeRepositories", || {
@@ -231,7 +231,7 @@ pub async fn ensure_repository(
                 .await
                 .map_err(|e| anyhow::anyhow!(aws_sdk_ecr::error::DisplayErrorContext(e)))
                 .with_context(|| format!("failed to create the ECR repository {name}"))?;
-            printer.note(&format!(
+            reporter.note(&format!(
                 "created the ECR repository {name} (immutable tags)"
             ));
             Ok(())

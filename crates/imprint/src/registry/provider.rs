@@ -11,7 +11,7 @@ use super::delete::ecr_delete;
 use super::ecr::{self, EcrHost};
 use super::reference::{is_loopback_host, Repository};
 use crate::error::UsageError;
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 use crate::retry::Aws;
 
 /// The kind of registry the repository is in, with what talking to it takes.
@@ -60,7 +60,7 @@ impl Provider {
     pub async fn credential(
         &self,
         registry: &Registry,
-        printer: &Printer,
+        reporter: &dyn Reporter,
     ) -> anyhow::Result<Option<Credential>> {
         let repository = &registry.repository;
         match self {
@@ -73,7 +73,7 @@ impl Provider {
                     )
                     .into());
                 }
-                Ok(Some(ecr::credential(client, host, printer).await?))
+                Ok(Some(ecr::credential(client, host, reporter).await?))
             }
             Self::Oci => Ok(credentials::for_host(&repository.host)?),
         }
@@ -84,10 +84,10 @@ impl Provider {
     pub async fn login_credential(
         &self,
         repository: &Repository,
-        printer: &Printer,
+        reporter: &dyn Reporter,
     ) -> anyhow::Result<Credential> {
         match self {
-            Self::Ecr { host, client } => ecr::credential(client, host, printer).await,
+            Self::Ecr { host, client } => ecr::credential(client, host, reporter).await,
             Self::Oci => Err(UsageError::new(
                 format!(
                     "{} is not an ECR registry; imprint login only fetches ECR tokens",
@@ -108,11 +108,11 @@ impl Provider {
         &self,
         repository: &Repository,
         create: bool,
-        printer: &Printer,
+        reporter: &dyn Reporter,
     ) -> anyhow::Result<()> {
         match self {
             Self::Ecr { host, client } => {
-                ecr::ensure_repository(client, host, &repository.path, create, printer).await
+                ecr::ensure_repository(client, host, &repository.path, create, reporter).await
             }
             Self::Oci => Ok(()),
         }

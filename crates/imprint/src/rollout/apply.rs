@@ -11,7 +11,7 @@ use super::target::Target;
 use crate::config::{Smoke, Traffic};
 use crate::journal::{ImageRef, Outcome};
 use crate::lambda::{self, Function, Lambda, MoveError};
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// How the functions are moved.
 #[derive(Debug, Clone)]
@@ -76,16 +76,15 @@ pub struct Interrupt {
 
 impl Interrupt {
     /// Starts watching for Ctrl-C.
-    pub fn watch(printer: &Printer) -> Self {
+    pub fn watch(reporter: Arc<dyn Reporter>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let printer = printer.clone();
         let watcher = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
             }
             flag.store(true, Ordering::SeqCst);
-            printer.warn("interrupted: no new updates start; the ones in flight finish and are put back (Ctrl-C again to quit now)");
+            reporter.warn("interrupted: no new updates start; the ones in flight finish and are put back (Ctrl-C again to quit now)");
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
             }
@@ -117,7 +116,7 @@ pub async fn apply(
     target: &Target,
     options: &Options,
     interrupt: &Interrupt,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Vec<Moved> {
     let timeout = options.timeout;
     let image = target.image();
@@ -135,7 +134,7 @@ pub async fn apply(
                 lambda::update_image(client, &f.name, image, f.revision_id.clone(), timeout).await;
             let result = match moved {
                 Ok(now) => {
-                    printer.step(&format!(
+                    reporter.step(&format!(
                         "  updated   {} ({:.1} s)",
                         f.name,
                         started.elapsed().as_secs_f64()
@@ -144,7 +143,7 @@ pub async fn apply(
                 }
                 Err(e) => {
                     interrupt.stop();
-                    printer.step(&format!(
+                    reporter.step(&format!(
                         "  {:<9} {}: {}",
                         failure_outcome(&e).as_str(),
                         f.name,

@@ -12,6 +12,7 @@ mod smoke;
 mod target;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -27,8 +28,8 @@ pub use target::{pushed_target, rollback_target, Target};
 use crate::journal::{self, Action, AliasDeploy, Caller, Holder, Kind, Record};
 use crate::lambda::Alarms;
 use crate::lambda::{self, Function, Lambda};
-use crate::printer::Printer;
 use crate::registry::Registry;
+use crate::reporter::Reporter;
 use crate::session::Session;
 
 /// The clients a rollout talks to.
@@ -88,8 +89,8 @@ impl<'a> Fleet<'a> {
             names => {
                 let client = self.session.cloudwatch().await?;
                 let all = Alarms::new(client.clone(), names.to_vec());
-                let printer = &self.session.printer;
-                let watched = plan::check_alarms(&all, options.ignore_alarms, printer).await?;
+                let reporter = self.session.reporter();
+                let watched = plan::check_alarms(&all, options.ignore_alarms, reporter).await?;
                 Some(Alarms::new(client.clone(), watched)).filter(|a| !a.names().is_empty())
             }
         };
@@ -100,7 +101,7 @@ impl<'a> Fleet<'a> {
             action,
             platform: &self.session.settings.build.params.platform,
             options,
-            printer: &self.session.printer,
+            reporter: self.session.shared_reporter(),
         };
         rollout.run(&self.names).await
     }
@@ -115,7 +116,7 @@ struct Rollout<'a> {
     action: Action,
     platform: &'a str,
     options: &'a Options,
-    printer: &'a Printer,
+    reporter: Arc<dyn Reporter>,
 }
 
 impl Rollout<'_> {
@@ -124,23 +125,23 @@ impl Rollout<'_> {
     /// begin record → apply (and shift, through an alias) → put back on failure → settle →
     /// end record → release. Every function ends on an image the journal records.
     async fn run(&self, names: &[String]) -> anyhow::Result<Report> {
-        let (clients, options, printer) = (self.clients, self.options, self.printer);
+        let (clients, options, reporter) = (self.clients, self.options, self.reporter.as_ref());
         let found = self.read(names).await?;
         let todo = plan::to_move(&found, &self.target);
         if todo.is_empty() && journal::unfinished(clients.registry).await?.is_empty() {
             return Ok(self.up_to_date(&found, Vec::new()));
         }
         if !todo.is_empty() {
-            plan::confirm(self.action, options.yes, &todo, &self.target, printer)?;
+            plan::confirm(self.action, options.yes, &todo, &self.target, reporter)?;
         }
-        let caller = lambda::caller_identity(clients.sts, printer).await;
+        let caller = lambda::caller_identity(clients.sts, reporter).await;
         // The lease names the journal ID this run records under: the journal's index.
         let id = journal::new_id();
         let holder = Holder::this(caller.clone(), lease_time(options, todo.len()), id.clone());
         let lease = self.take_lease(&holder).await?;
         let result = self.under_lease(names, &found, caller, id).await;
         if let Err(e) = journal::release(clients.registry, &lease, &holder).await {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "could not release the deploy lease ({e}); it ends by itself at {}",
                 imprint_context::format_rfc3339(holder.until)
             ));
@@ -167,7 +168,7 @@ impl Rollout<'_> {
         let mut found = lambda::read_functions(lambda, names).await?;
         match &self.options.traffic.alias {
             Some(alias) => lambda::read_aliases(lambda, &mut found, alias).await?,
-            None => plan::warn_about_aliases(lambda, &found, self.printer).await?,
+            None => plan::warn_about_aliases(lambda, &found, self.reporter.as_ref()).await?,
         }
         plan::preflight(self.action, &found, &self.target.uri, self.platform)?;
         Ok(found)
@@ -175,7 +176,7 @@ impl Rollout<'_> {
 
     fn up_to_date(&self, found: &[Function], recovered: Vec<String>) -> Report {
         let count = found.len();
-        self.printer.note(&format!(
+        self.reporter.note(&format!(
             "up to date: {count} function{} already run{} {} ({})",
             if count == 1 { "" } else { "s" },
             if count == 1 { "s" } else { "" },
@@ -193,7 +194,7 @@ impl Rollout<'_> {
         let registry = self.clients.registry;
         if self.options.force_unlock {
             if let Some(other) = journal::force_release(registry, holder).await? {
-                self.printer.warn(&format!(
+                self.reporter.warn(&format!(
                     "--force-unlock: ended the deploy lease of {}",
                     other.describe()
                 ));
@@ -210,7 +211,7 @@ impl Rollout<'_> {
         caller: Caller,
         id: String,
     ) -> anyhow::Result<Report> {
-        let (clients, options, printer) = (self.clients, self.options, self.printer);
+        let (clients, options, reporter) = (self.clients, self.options, self.reporter.as_ref());
         // Read again under the lease: another run may have closed them meanwhile.
         let unfinished = journal::unfinished(clients.registry).await?;
         let recovered = recover::recover(
@@ -219,7 +220,7 @@ impl Rollout<'_> {
             unfinished,
             options.timeout,
             options.recover,
-            printer,
+            reporter,
         )
         .await?;
         // Under the lease, read again: another deployment may have ended between the first
@@ -228,7 +229,7 @@ impl Rollout<'_> {
         plan::check_splits(self.action, &found, &self.target)?;
         let serving = |f: &Function| (f.serving(), f.alias.as_ref().map(|a| a.route.clone()));
         if found.iter().map(serving).ne(planned.iter().map(serving)) {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "the functions changed since they were first read (another deployment ended); this {} starts from what they run now",
                 self.action
             ));
@@ -249,7 +250,7 @@ impl Rollout<'_> {
             .await
             .context("failed to write the journal's begin record; no function was changed")?;
 
-        let interrupt = apply::Interrupt::watch(printer);
+        let interrupt = apply::Interrupt::watch(self.reporter.clone());
         let (outcome, results, traffic) = if options.traffic.alias.is_some() {
             self.through_alias(&found, &todo, &interrupt, begin.traffic.clone())
                 .await
@@ -282,19 +283,19 @@ impl Rollout<'_> {
         todo: &[&Function],
         interrupt: &apply::Interrupt,
     ) -> (journal::DeploymentOutcome, Vec<FunctionReport>) {
-        let (clients, options, printer) = (self.clients, self.options, self.printer);
+        let (clients, options, reporter) = (self.clients, self.options, self.reporter.as_ref());
         let moved = apply::apply(
             clients.lambda,
             todo,
             &self.target,
             options,
             interrupt,
-            printer,
+            reporter,
         )
         .await;
         let failed = moved.iter().any(|m| !matches!(m.result, Move::Done(_)));
         let reverts = if failed && !options.no_rollback {
-            revert::put_back(clients.lambda, clients.registry, &moved, options, printer).await
+            revert::put_back(clients.lambda, clients.registry, &moved, options, reporter).await
         } else {
             Vec::new()
         };
@@ -304,7 +305,7 @@ impl Rollout<'_> {
             &self.target,
             &moved,
             &reverts,
-            printer,
+            reporter,
         )
         .await;
         let outcome = report::deployment_outcome(failed, options.no_rollback, &results);
@@ -331,7 +332,7 @@ impl Rollout<'_> {
             if runs {
                 known.insert(name.to_string(), version.clone());
             } else {
-                self.printer.note(&format!(
+                self.reporter.note(&format!(
                     "version {version} of {name} no longer runs {}; publishing it again",
                     self.target.tag
                 ));
@@ -361,7 +362,8 @@ impl Rollout<'_> {
             .filter(|f| !plan::runs(f, &self.target) && !known.contains_key(&f.name))
             .collect();
         if !stale.is_empty() {
-            self.printer.step("updating $LATEST (no traffic moves yet)");
+            self.reporter
+                .step("updating $LATEST (no traffic moves yet)");
             let (outcome, results) = self.move_latest(found, &stale, interrupt).await;
             if outcome != journal::DeploymentOutcome::Succeeded {
                 return (outcome, results, traffic);
@@ -378,7 +380,7 @@ impl Rollout<'_> {
             &self.target,
             self.options,
             watch,
-            self.printer,
+            self.reporter.as_ref(),
         )
         .await;
         let mut results = shifted.results;

@@ -10,7 +10,7 @@ use crate::config::Traffic;
 use crate::error::UsageError;
 use crate::journal::{self, Action, AliasDeploy, Caller, Kind, Planned, Record};
 use crate::lambda::{self, Alarms, Function, Lambda};
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// Whether the function's `$LATEST` already runs the target image.
 pub fn runs(f: &Function, target: &Target) -> bool {
@@ -135,7 +135,7 @@ pub fn check_splits(action: Action, found: &[Function], target: &Target) -> anyh
 pub async fn warn_about_aliases(
     client: &Lambda,
     found: &[Function],
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     let routed: Vec<(String, Vec<String>)> = stream::iter(found)
         .map(|f| async move {
@@ -150,7 +150,7 @@ pub async fn warn_about_aliases(
         .collect::<anyhow::Result<_>>()?;
     for (name, aliases) in routed {
         if !aliases.is_empty() {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "{name} has aliases on published versions ({}): deploying updates $LATEST, which their callers do not run",
                 aliases.join(", ")
             ));
@@ -164,7 +164,7 @@ pub async fn warn_about_aliases(
 pub async fn check_alarms(
     alarms: &Alarms,
     ignore: bool,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<String>> {
     let firing = alarms.firing().await?;
     let quiet = alarms
@@ -182,7 +182,7 @@ pub async fn check_alarms(
         .collect::<Vec<_>>()
         .join("; ");
     if ignore {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "--ignore-alarms: deploying while alarms fire (not watched): {list}"
         ));
         return Ok(quiet);
@@ -212,7 +212,7 @@ pub fn confirm(
     yes: bool,
     todo: &[&Function],
     target: &Target,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     for f in todo {
         // What its callers run now: the alias's version when deploying through one.
@@ -225,7 +225,7 @@ pub fn confirm(
             .as_ref()
             .map(|a| format!(" (alias {} → {})", a.name, a.route.describe()))
             .unwrap_or_default();
-        printer.step(&format!("~ {}: {now}{alias} → {}", f.name, target.tag));
+        reporter.step(&format!("~ {}: {now}{alias} → {}", f.name, target.tag));
     }
     if yes {
         return Ok(());

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::target::Target;
 use crate::config::Settings;
 use crate::error::UsageError;
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// `rollback --json` with `owner = "pulumi"`.
 #[derive(Debug, Serialize)]
@@ -185,7 +185,7 @@ pub fn image_functions(export: &[u8]) -> Result<BTreeSet<String>, String> {
 pub fn pin_pulumi(
     settings: &Settings,
     target: &Target,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Pinned> {
     let deploy = &settings.config.sections.deploy;
     let dir = program_dir(settings).unwrap_or_else(|| config_dir(settings));
@@ -222,7 +222,7 @@ pub fn pin_pulumi(
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    printer.note(&format!(
+    reporter.note(&format!(
         "Pulumi's imageTag is now {}; run `pulumi up` in {} to move the functions to {}",
         target.tag,
         dir.display(),

@@ -9,8 +9,8 @@ use crate::journal::{
     self, DeploymentOutcome, Finished, ImageRef, Kind, Liveness, Outcome, Planned, Record,
 };
 use crate::lambda::{self, Lambda};
-use crate::printer::Printer;
 use crate::registry::Registry;
+use crate::reporter::Reporter;
 
 /// Closes the `unfinished` deployments (begin records without an end); their IDs. `timeout` is how long a
 /// deployment may take (a younger one begun elsewhere may still be running).
@@ -20,14 +20,14 @@ pub async fn recover(
     unfinished: Vec<Record>,
     timeout: std::time::Duration,
     force: bool,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<String>> {
     let mut closed = Vec::new();
     for begin in unfinished {
         may_close(&begin, begin.liveness(timeout), force)?;
         let mut now = Vec::new();
         for planned in &begin.functions {
-            now.push(match read_back(client, &begin, planned, printer).await {
+            now.push(match read_back(client, &begin, planned, reporter).await {
                 Ok(image) => (planned.name.clone(), image, None),
                 Err(e) => (planned.name.clone(), None, Some(format!("{e:#}"))),
             });
@@ -40,12 +40,12 @@ pub async fn recover(
             .filter(|r| r.image.as_ref().map(|i| &i.uri) == Some(&end.image.uri))
             .count();
         if end.outcome == Some(DeploymentOutcome::Succeeded) {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "{} {} (began {began}) ended without its end record, but every function runs its image {}; recorded as succeeded",
                 end.action, end.id, end.tag
             ));
         } else {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "{} {} (began {began}) was interrupted: {moved} of {} functions run its image {}; recorded in the journal",
                 end.action,
                 end.id,
@@ -68,7 +68,7 @@ async fn read_back(
     client: &Lambda,
     begin: &Record,
     planned: &Planned,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Option<ImageRef>> {
     let (Some(traffic), Some(old)) = (&begin.traffic, &planned.old_version) else {
         return Ok(lambda::read_function(client, &planned.name).await?.image());
@@ -78,7 +78,7 @@ async fn read_back(
     let back = lambda::Route::to(old);
     if now.as_ref().map(|(route, _)| route) != Some(&back) {
         lambda::set_route(client, &planned.name, alias, &back, None).await?;
-        printer.step(&format!(
+        reporter.step(&format!(
             "  put the alias {alias} of {} back on version {old}",
             planned.name
         ));

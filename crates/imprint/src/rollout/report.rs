@@ -9,11 +9,11 @@ use super::apply::{failure_outcome, Move, Moved};
 use super::plan::runs;
 use super::revert::Reverted;
 use super::target::Target;
-use crate::error::ExitStatus;
+use crate::error::Failure;
 use crate::image::push::promote::Promoted;
 use crate::journal::{Action, AliasDeploy, DeploymentOutcome, Finished, ImageRef, Outcome};
 use crate::lambda::{self, Function, Lambda};
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// One function in the report.
 #[derive(Debug, Clone, Serialize)]
@@ -128,21 +128,21 @@ impl Report {
         }
     }
 
-    /// Says what failed (after the report is printed) and gives the exit status.
-    pub fn conclude(&self, printer: &Printer) -> ExitStatus {
+    /// What failed, to say after the report is printed (with what to do); none when the
+    /// rollout succeeded and was recorded.
+    pub fn failure(&self) -> Option<Failure> {
         let id = self.id.as_deref().unwrap_or("-");
         let action = self.action;
         if let Some(why) = &self.unrecorded {
             // The begin record stands; the next deploy or status finds it and closes it.
-            printer.error(
-                &format!("failed to write the journal's end record for {action} {id}: {why}"),
-                Some("run `imprint deploy` or `imprint rollback` again: it finds the open begin record and records what each function runs"),
-            );
-            return ExitStatus::Failure;
+            return Some(Failure::new(
+                format!("failed to write the journal's end record for {action} {id}: {why}"),
+                "run `imprint deploy` or `imprint rollback` again: it finds the open begin record and records what each function runs",
+            ));
         }
         let failed = match self.outcome {
             RolloutOutcome::UpToDate | RolloutOutcome::Succeeded | RolloutOutcome::Pushed => {
-                return ExitStatus::Success
+                return None
             }
             RolloutOutcome::RolledBack => "failed; every function is back on its previous image",
             RolloutOutcome::Failed => "failed",
@@ -150,11 +150,10 @@ impl Report {
                 "failed its smoke tests; no traffic moved (every alias is where it was)"
             }
         };
-        printer.error(
-            &format!("{action} {id} {failed}"),
-            Some("see each function's line above (or --json); `imprint status` shows what each function runs"),
-        );
-        ExitStatus::Failure
+        Some(Failure::new(
+            format!("{action} {id} {failed}"),
+            "see each function's line above (or --json); `imprint status` shows what each function runs",
+        ))
     }
 }
 
@@ -250,7 +249,7 @@ pub async fn settle(
     target: &Target,
     moved: &[Moved],
     reverts: &[Reverted],
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Vec<FunctionReport> {
     let mut results = Vec::new();
     for f in found {
@@ -260,7 +259,7 @@ pub async fn settle(
             None => match lambda::read_function(client, &f.name).await {
                 Ok(now) => now.image(),
                 Err(e) => {
-                    printer.warn(&format!("cannot read {} back: {e:#}", f.name));
+                    reporter.warn(&format!("cannot read {} back: {e:#}", f.name));
                     None
                 }
             },

@@ -6,8 +6,8 @@ use futures_util::stream::{self, StreamExt};
 use super::apply::{Move, Moved, Options};
 use crate::journal::ImageRef;
 use crate::lambda::{self, Function, Lambda, MoveError};
-use crate::printer::Printer;
 use crate::registry::Registry;
+use crate::reporter::Reporter;
 
 /// How putting one function back went.
 pub type Reverted = (String, Result<ImageRef, MoveError>);
@@ -33,11 +33,11 @@ pub async fn put_back(
     registry: &Registry,
     moved: &[Moved],
     options: &Options,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Vec<Reverted> {
     let back = to_put_back(moved);
     if !back.is_empty() {
-        printer.step("putting the functions already changed back on their previous image");
+        reporter.step("putting the functions already changed back on their previous image");
     }
     stream::iter(back.into_iter().map(|(f, updated)| async move {
         if !updated {
@@ -51,8 +51,8 @@ pub async fn put_back(
             Err(e) => Err(MoveError::Failed(format!("{e:#}"))),
         };
         match &result {
-            Ok(_) => printer.step(&format!("  reverted  {}", f.name)),
-            Err(e) => printer.step(&format!("  revert-failed {}: {}", f.name, e.message())),
+            Ok(_) => reporter.step(&format!("  reverted  {}", f.name)),
+            Err(e) => reporter.step(&format!("  revert-failed {}: {}", f.name, e.message())),
         }
         Some((f.name.clone(), result))
     }))

@@ -13,7 +13,7 @@ use super::smoke;
 use super::target::Target;
 use crate::journal::{self, Outcome, Shift, SmokeResult};
 use crate::lambda::{self, Alarms, Firing, Function, Lambda, Route};
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// Why the traffic stopped moving to the new versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,17 +91,17 @@ pub async fn shift(
     target: &Target,
     options: &Options,
     watch: Watch<'_>,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Shifted {
     let mut lanes: Vec<Lane> = todo.iter().filter_map(|f| Lane::of(f)).collect();
     for lane in &mut lanes {
         lane.new = known.get(&lane.function.name).cloned();
     }
     let mut shifts = Vec::new();
-    let mut stop = publish_all(client, &mut lanes, target, options, printer).await;
+    let mut stop = publish_all(client, &mut lanes, target, options, reporter).await;
     let mut smoked = Vec::new();
     if stop.is_none() && !options.skip_smoke && !options.smoke.is_empty() {
-        smoked = smoke_new_versions(client, &lanes, options, printer).await;
+        smoked = smoke_new_versions(client, &lanes, options, reporter).await;
         if smoked.iter().any(|r| !r.passed) {
             stop = Some(Stop::Smoke);
         }
@@ -127,16 +127,16 @@ pub async fn shift(
                 percent,
                 time: journal::now_rfc3339(),
             });
-            printer.step(&format!(
+            reporter.step(&format!(
                 "  {percent:>3}% of traffic on the new versions of {} function{}",
                 lanes.len(),
                 if lanes.len() == 1 { "" } else { "s" }
             ));
-            stop = bake(time, percent, &watch, printer).await;
+            stop = bake(time, percent, &watch, reporter).await;
         }
     }
     if let Some(why) = &stop {
-        after_stop(client, &mut lanes, why, options, printer).await;
+        after_stop(client, &mut lanes, why, options, reporter).await;
     }
     let results = lanes
         .iter()
@@ -155,7 +155,7 @@ async fn smoke_new_versions(
     client: &Lambda,
     lanes: &[Lane<'_>],
     options: &Options,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Vec<SmokeResult> {
     let versions: Vec<(&str, &str)> = lanes
         .iter()
@@ -166,7 +166,7 @@ async fn smoke_new_versions(
         &versions,
         &options.smoke,
         options.concurrency,
-        printer,
+        reporter,
     )
     .await
 }
@@ -177,18 +177,18 @@ async fn after_stop(
     lanes: &mut [Lane<'_>],
     why: &Stop,
     options: &Options,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) {
     let why = why.describe();
     if !lanes.iter().any(|l| l.moved || l.error.is_some()) {
-        printer.warn(&format!("{why}; no alias was moved"));
+        reporter.warn(&format!("{why}; no alias was moved"));
     } else if options.no_rollback {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "{why}; --no-rollback: the aliases stay where they are"
         ));
     } else {
-        printer.warn(&format!("{why}; putting every alias back"));
-        put_back(client, lanes, options, printer).await;
+        reporter.warn(&format!("{why}; putting every alias back"));
+        put_back(client, lanes, options, reporter).await;
     }
 }
 
@@ -263,7 +263,7 @@ async fn publish_all(
     lanes: &mut [Lane<'_>],
     target: &Target,
     options: &Options,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Option<Stop> {
     let description: String = format!("imprint {} {}", target.tag, target.digest)
         .chars()
@@ -289,7 +289,7 @@ async fn publish_all(
         let lane = &mut lanes[i];
         match result {
             Ok(version) => {
-                printer.step(&format!(
+                reporter.step(&format!(
                     "  published {} version {version}",
                     lane.function.name
                 ));
@@ -342,7 +342,12 @@ async fn move_all(
 
 /// Every alias back on its old version, weights cleared. A lane that cannot be put back
 /// keeps its error (and the route imprint last knew).
-async fn put_back(client: &Lambda, lanes: &mut [Lane<'_>], options: &Options, printer: &Printer) {
+async fn put_back(
+    client: &Lambda,
+    lanes: &mut [Lane<'_>],
+    options: &Options,
+    reporter: &dyn Reporter,
+) {
     // A failed move's error is replaced by the put-back's outcome.
     for lane in lanes.iter_mut() {
         if lane.error.is_some() {
@@ -362,9 +367,9 @@ async fn put_back(client: &Lambda, lanes: &mut [Lane<'_>], options: &Options, pr
     move_all(client, lanes, options, |lane| Route::to(&lane.old)).await;
     for (lane, before) in lanes.iter_mut().zip(failed) {
         match (&lane.error, before) {
-            (Some(e), _) => printer.step(&format!("  revert-failed {}: {e}", lane.function.name)),
+            (Some(e), _) => reporter.step(&format!("  revert-failed {}: {e}", lane.function.name)),
             (None, Some(before)) => lane.error = Some(before),
-            (None, None) if lane.moved => printer.step(&format!(
+            (None, None) if lane.moved => reporter.step(&format!(
                 "  reverted  {} → version {}",
                 lane.function.name, lane.old
             )),
@@ -375,12 +380,17 @@ async fn put_back(client: &Lambda, lanes: &mut [Lane<'_>], options: &Options, pr
 
 /// Waits `time` with `percent` of the traffic on the new versions, watching Ctrl-C and the
 /// alarms (read at the start, every few seconds, and at the end).
-async fn bake(time: Duration, percent: u8, watch: &Watch<'_>, printer: &Printer) -> Option<Stop> {
+async fn bake(
+    time: Duration,
+    percent: u8,
+    watch: &Watch<'_>,
+    reporter: &dyn Reporter,
+) -> Option<Stop> {
     if time.is_zero() && watch.alarms.is_none() {
         return None;
     }
     if !time.is_zero() {
-        printer.step(&format!(
+        reporter.step(&format!(
             "  baking {}s at {percent}%{}",
             time.as_secs_f64(),
             watch.alarms.map_or(String::new(), |a| format!(
@@ -406,7 +416,7 @@ async fn bake(time: Duration, percent: u8, watch: &Watch<'_>, printer: &Printer)
                         return Some(Stop::Alarm(first));
                     }
                 }
-                Err(e) => printer.warn(&format!("cannot read the alarms: {e:#}")),
+                Err(e) => reporter.warn(&format!("cannot read the alarms: {e:#}")),
             }
             next_poll = Instant::now() + poll;
         }
@@ -414,7 +424,7 @@ async fn bake(time: Duration, percent: u8, watch: &Watch<'_>, printer: &Printer)
             return None;
         }
         if now >= next_note {
-            printer.step(&format!(
+            reporter.step(&format!(
                 "  {}s left at {percent}%",
                 end.saturating_duration_since(now).as_secs()
             ));

@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 use crate::config::Smoke;
 use crate::journal::SmokeResult;
 use crate::lambda::{self, Lambda};
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// How much of an answer is kept in the report and the journal.
 const ANSWER_KEPT: usize = 1024;
@@ -23,11 +23,11 @@ pub async fn run(
     versions: &[(&str, &str)],
     smoke: &[Smoke],
     concurrency: usize,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> Vec<SmokeResult> {
     for s in smoke {
         if !versions.iter().any(|(f, _)| s.applies_to(f)) {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "[deploy.smoke] \"{}\" names none of the functions deployed; its test is not run",
                 s.functions
             ));
@@ -43,7 +43,7 @@ pub async fn run(
         })
         .collect();
     if !tests.is_empty() {
-        printer.step(&format!(
+        reporter.step(&format!(
             "smoke tests: {} invocation{} of the new versions (no traffic moved yet)",
             tests.len(),
             if tests.len() == 1 { "" } else { "s" }
@@ -53,22 +53,22 @@ pub async fn run(
         let started = Instant::now();
         let result = test(client, function, version, s).await;
         if result.passed {
-            printer.step(&format!(
+            reporter.step(&format!(
                 "  passed    {function} ({}, {:.1} s)",
                 s.event_file,
                 started.elapsed().as_secs_f64()
             ));
         } else {
-            printer.step(&format!(
+            reporter.step(&format!(
                 "  smoke-failed {function} ({}): {}",
                 s.event_file,
                 result.error.as_deref().unwrap_or("failed")
             ));
             if let Some(answer) = &result.answer {
-                printer.step(&format!("    answer: {answer}"));
+                reporter.step(&format!("    answer: {answer}"));
             }
             for line in result.log_tail.iter().flat_map(|t| t.lines()) {
-                printer.step(&format!("    log: {line}"));
+                reporter.step(&format!("    log: {line}"));
             }
         }
         result

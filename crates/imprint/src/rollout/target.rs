@@ -9,8 +9,8 @@ use crate::image::push::publish::Published;
 use crate::image::{check_given_tag, deployable};
 use crate::journal::{self, Back, Checkout, ImageRef, Planned, Record};
 use crate::lambda::tag_of;
-use crate::printer::Printer;
 use crate::registry::Registry;
+use crate::reporter::Reporter;
 
 /// The image a rollout moves the functions to.
 #[derive(Debug, Clone, Serialize)]
@@ -64,10 +64,10 @@ pub async fn pushed_target(
     (tag, platform): (&str, &str),
     recorded: Option<&str>,
     hash: Option<String>,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Target> {
     check_given_tag(tag)?;
-    let target = resolve(registry, tag, recorded, hash, printer).await?;
+    let target = resolve(registry, tag, recorded, hash, reporter).await?;
     deployable::check(registry, (&target.digest, &target.uri), platform).await?;
     Ok(target)
 }
@@ -78,7 +78,7 @@ async fn resolve(
     tag: &str,
     recorded: Option<&str>,
     hash: Option<String>,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Target> {
     let uri = registry.repository.uri(tag);
     let now = registry.manifest_digest(tag).await?;
@@ -93,7 +93,7 @@ async fn resolve(
                 )
                 .into());
             }
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "{uri} {}; using the recorded image {want} by digest",
                 if now.is_some() {
                     "now names another image"
@@ -138,7 +138,7 @@ pub async fn rollback_target(
     (registry, platform): (&Registry, &str),
     names: &[String],
     to: Option<&str>,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Target> {
     // The newest deployments decide almost every rollback; the whole journal is read only
     // when they do not.
@@ -166,7 +166,7 @@ pub async fn rollback_target(
                 .filter_map(journal::succeeded)
                 .find(|r| r.tag == tag);
             if recorded.is_none() {
-                printer.note(&format!(
+                reporter.note(&format!(
                     "{tag} is not a successful deployment in the journal; going to it as pushed"
                 ));
             }
@@ -176,7 +176,7 @@ pub async fn rollback_target(
             .ok_or_else(|| anyhow::anyhow!("the whole journal did not decide the rollback"))?
         {
             Back::To(record) => {
-                printer.note(&format!(
+                reporter.note(&format!(
                     "going back to {} ({}), deployed {} by {}",
                     record.tag,
                     record
@@ -190,7 +190,7 @@ pub async fn rollback_target(
                 (record.tag.as_str(), Some(record))
             }
             Back::BeforeFirst { first, begin } => {
-                return before_first((registry, platform), names, first, begin, printer).await
+                return before_first((registry, platform), names, first, begin, reporter).await
             }
         },
     };
@@ -199,7 +199,7 @@ pub async fn rollback_target(
         (tag, platform),
         recorded.and_then(|r| r.image.digest.as_deref()),
         recorded.and_then(|r| r.content_hash.clone()),
-        printer,
+        reporter,
     )
     .await?;
     if let Some(record) = recorded.filter(|r| r.image.digest.as_ref() == Some(&target.digest)) {
@@ -220,7 +220,7 @@ async fn before_first(
     names: &[String],
     first: &Record,
     begin: Option<&Record>,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Target> {
     let refuse = |why: String| no_image_before(first, &why);
     let begin = begin.ok_or_else(|| refuse("its begin record is gone".into()))?;
@@ -240,7 +240,7 @@ async fn before_first(
         ))
         .into());
     }
-    printer.note(&format!(
+    reporter.note(&format!(
         "no deployment in the journal before {} ({}); going back to what the functions ran before it: {uri} ({digest})",
         first.tag, first.time
     ));
@@ -248,13 +248,15 @@ async fn before_first(
         .iter()
         .filter(|n| !planned.iter().any(|f| &f.name == *n))
     {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "{name} was not part of {}; it goes to the same image",
             first.tag
         ));
     }
     let mut target = match tag_of(uri) {
-        Some(tag) => pushed_target(registry, (&tag, platform), Some(digest), None, printer).await?,
+        Some(tag) => {
+            pushed_target(registry, (&tag, platform), Some(digest), None, reporter).await?
+        }
         None => {
             if registry.manifest_digest(digest).await?.as_deref() != Some(digest) {
                 return Err(UsageError::new(

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The layers, bottom first. A file may import its own layer and the ones below it.
 const LAYERS: &[&[&str]] = &[
-    &["error", "printer", "retry", "state", "timeouts"],
+    &["error", "printer", "reporter", "retry", "state", "timeouts"],
     &["registry"],
     &["config"],
     &["lambda"],
@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["rollout"],
     &["gc"],
     &["iam"],
-    &["cli", "diagnose", "commands", "lib", "fuzz"],
+    &["cli", "diagnose", "doctor", "commands", "lib", "fuzz"],
 ];
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 100;
@@ -259,6 +259,25 @@ fn the_registry_kind_is_known_only_to_registry() {
             "registry/provider.rs"
         ]
     );
+}
+
+#[test]
+fn only_the_commands_talk_to_the_terminal() {
+    // The library reports through `reporter::Reporter`; the printer behind it is the
+    // commands' own.
+    let allowed = ["commands/", "printer.rs", "lib.rs", "diagnose.rs"];
+    let outside = naming("Printer", &allowed);
+    assert!(
+        outside.is_empty(),
+        "Printer outside the commands: {outside:?}"
+    );
+    let outside = naming("indicatif", &allowed);
+    assert!(
+        outside.is_empty(),
+        "progress bars outside the printer: {outside:?}"
+    );
+    // The check sees the printer where it is.
+    assert!(naming("Printer", &[]).contains(&"commands/deploy.rs".to_string()));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::cli::Cli;
 use super::{BuildError, BuildRequest, Builder, ExportWay, LocalImage};
 use crate::config::BuildSettings;
 use crate::image::push::archive::{Image, LayerWatch};
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// buildah.
 pub(super) struct Buildah(Cli);
@@ -45,10 +45,14 @@ impl Builder for Buildah {
             .find(hash, "{{.CreatedAtRaw}}|{{.Name}}:{{.Tag}}|{{.ID}}")
     }
 
-    fn build(&self, request: &BuildRequest<'_>, printer: &Printer) -> anyhow::Result<LocalImage> {
+    fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        reporter: &dyn Reporter,
+    ) -> anyhow::Result<LocalImage> {
         let mut cmd = self.0.command();
         cmd.arg("bud");
-        self.0.build(cmd, request, printer)
+        self.0.build(cmd, request, reporter)
     }
 
     fn export(

@@ -14,7 +14,7 @@ use imprint_context::{BaseImage, BuilderKind, FORMAT_VERSION};
 use super::{BuildError, BuildRequest, LocalImage, FORMAT_LABEL, HASH_LABEL};
 use crate::config::{builder_program, BuildSettings};
 use crate::image::push::archive::{self, Image, LayerWatch};
-use crate::printer::{Printer, Verbosity};
+use crate::reporter::Reporter;
 
 /// One command-line builder: its kind, its program and what it builds.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ impl Cli {
         &self,
         mut cmd: Command,
         request: &BuildRequest<'_>,
-        printer: &Printer,
+        reporter: &dyn Reporter,
     ) -> anyhow::Result<LocalImage> {
         let p = &self.settings.params;
         let pinned = pinned_dockerfile(&self.settings, request.bases)?;
@@ -106,7 +106,7 @@ impl Cli {
             cmd.args(["--build-arg", key]).env(key, value);
         }
         cmd.arg(&self.settings.context);
-        run_streaming(cmd, "building", printer)?;
+        run_streaming(cmd, "building", reporter)?;
         let id = std::fs::read_to_string(&id_file)
             .with_context(|| format!("`{}` wrote no image id", self.program))?;
         Ok(LocalImage {
@@ -220,12 +220,12 @@ fn pinned_dockerfile(
     Ok(Some((dir, path)))
 }
 
-/// Runs a command, showing its latest line behind a spinner (every line with `-v`), and
-/// turns a failure into an error carrying its last lines.
+/// Runs a command, its output lines told to a meter of `reporter`, and turns a failure into
+/// an error carrying its last lines.
 pub fn run_streaming(
     mut cmd: Command,
     what: &'static str,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     let shown = shown_command(&cmd);
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -260,16 +260,10 @@ pub fn run_streaming(
     })
     .collect();
     drop(tx);
-    let spinner = printer.spinner(what);
+    let meter = reporter.lines(what);
     let mut tail = VecDeque::with_capacity(20);
     for line in rx {
-        if printer.verbosity >= Verbosity::Verbose {
-            spinner.suspend(|| eprintln!("  {line}"));
-        }
-        spinner.set_message(format!(
-            "{what}: {}",
-            line.chars().take(100).collect::<String>()
-        ));
+        meter.line(&line);
         if tail.len() == 20 {
             tail.pop_front();
         }
@@ -278,7 +272,7 @@ pub fn run_streaming(
     for reader in readers {
         let _ = reader.join();
     }
-    spinner.finish_and_clear();
+    meter.finish();
     let status = child.wait()?;
     if status.success() {
         Ok(())

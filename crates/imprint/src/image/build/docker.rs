@@ -12,7 +12,7 @@ use super::cli::Cli;
 use super::{engine, BuildError, BuildRequest, Builder, ExportWay, LocalImage, OlderWalk};
 use crate::config::BuildSettings;
 use crate::image::push::archive::{self, Image, LayerWatch};
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// The docker CLI as BuildKit or the legacy builder (the settings' kind).
 pub(super) struct Docker(Cli);
@@ -106,7 +106,11 @@ impl Builder for Docker {
             .find(hash, "{{.CreatedAt}}|{{.Repository}}:{{.Tag}}|{{.ID}}")
     }
 
-    fn build(&self, request: &BuildRequest<'_>, printer: &Printer) -> anyhow::Result<LocalImage> {
+    fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        reporter: &dyn Reporter,
+    ) -> anyhow::Result<LocalImage> {
         let mut cmd = self.0.command();
         match self.0.kind {
             BuilderKind::DockerLegacy => {
@@ -122,7 +126,7 @@ impl Builder for Docker {
                 ]);
             }
         }
-        self.0.build(cmd, request, printer)
+        self.0.build(cmd, request, reporter)
     }
 
     /// Read from the daemon's local socket when there is one and it answers; else from

@@ -16,7 +16,7 @@ use imprint_context::{BaseImage, BuilderKind};
 
 use super::push::archive::{Image, ImageSource, LayerWatch};
 use crate::config::BuildSettings;
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// The label that ties an image to its content hash.
 pub const HASH_LABEL: &str = "dev.imprint.content-hash";
@@ -140,7 +140,11 @@ pub trait Builder: Send + Sync {
     /// The newest image it holds built from this content hash.
     fn find(&self, hash: &str) -> Result<Option<LocalImage>, BuildError>;
     /// Builds the context as `request` says.
-    fn build(&self, request: &BuildRequest<'_>, printer: &Printer) -> anyhow::Result<LocalImage>;
+    fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        reporter: &dyn Reporter,
+    ) -> anyhow::Result<LocalImage>;
     /// Exports `image` as registry blobs written into `blobs` (each layer told to `watch` as
     /// it is made) and the manifest imprint pushes; the image must be for `platform`.
     fn export(

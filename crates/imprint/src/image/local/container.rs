@@ -11,7 +11,7 @@ use imprint_context::BuilderKind;
 
 use super::runtime_api::{Reply, RuntimeApi};
 use crate::config::builder_program;
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// Where the runtime interface emulator of AWS base images takes invokes.
 const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
@@ -121,21 +121,21 @@ pub async fn invoke_once(
     spec: &RunSpec<'_>,
     event: Vec<u8>,
     timeout: Duration,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Answer> {
     let docker = builder_program(kind);
     let name = container_name();
     start_detached(run_command(kind, spec, &name, true), &docker, spec.image)?;
     let url = spec.url();
-    printer.note(&format!(
+    reporter.note(&format!(
         "started {} as {name}; posting the event to {url}",
         spec.image
     ));
     let answer = invoke(&url, event, timeout).await;
     if answer.is_err() {
-        show_logs(&docker, &name, printer);
+        show_logs(&docker, &name, reporter);
     }
-    stop(&docker, &name, printer);
+    stop(&docker, &name, reporter);
     answer
 }
 
@@ -148,7 +148,7 @@ pub async fn invoke_through_runtime_api(
     spec: &RunSpec<'_>,
     event: Vec<u8>,
     timeout: Duration,
-    printer: &Printer,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Answer> {
     let docker = builder_program(kind);
     let name = container_name();
@@ -159,16 +159,16 @@ pub async fn invoke_through_runtime_api(
     };
     let command = run_command_with(kind, &host, &name, true, Some(&api.address()));
     start_detached(command, &docker, spec.image)?;
-    printer.note(&format!(
+    reporter.note(&format!(
         "started {} as {name}; its runtime takes the event from the Lambda Runtime API at {}",
         spec.image,
         api.address()
     ));
     let reply = api.reply(timeout).await;
     if reply.is_none() {
-        show_logs(&docker, &name, printer);
+        show_logs(&docker, &name, reporter);
     }
-    stop(&docker, &name, printer);
+    stop(&docker, &name, reporter);
     match reply {
         Some(Reply::Response(body)) => Ok(Answer {
             status: 200,
@@ -182,7 +182,7 @@ pub async fn invoke_through_runtime_api(
         }),
         // As Lambda answers an invocation whose response is over its limit.
         Some(Reply::TooLarge(length)) => {
-            printer.warn(&format!(
+            reporter.warn(&format!(
                 "the function answered {length} bytes; Lambda refuses answers over 6 MB (6,291,456 bytes) and the invocation fails"
             ));
             Ok(Answer {
@@ -215,12 +215,12 @@ fn start_detached(mut command: Command, docker: &str, image: &str) -> anyhow::Re
     Ok(())
 }
 
-fn show_logs(docker: &str, name: &str, printer: &Printer) {
+fn show_logs(docker: &str, name: &str, reporter: &dyn Reporter) {
     let logs = Command::new(docker)
         .args(["logs", "--tail", "20", name])
         .output();
     if let Ok(logs) = logs {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "the container's last lines:\n{}{}",
             String::from_utf8_lossy(&logs.stdout),
             String::from_utf8_lossy(&logs.stderr)
@@ -230,13 +230,13 @@ fn show_logs(docker: &str, name: &str, printer: &Printer) {
 
 /// Removes the container (killed first), and waits until it is gone: `--rm` alone removes it
 /// in the background, after `docker stop` has returned.
-fn stop(docker: &str, name: &str, printer: &Printer) {
+fn stop(docker: &str, name: &str, reporter: &dyn Reporter) {
     let removed = Command::new(docker).args(["rm", "--force", name]).output();
     let gone = removed.is_ok_and(|o| {
         o.status.success() || String::from_utf8_lossy(&o.stderr).contains("No such container")
     });
     if !gone {
-        printer.warn(&format!(
+        reporter.warn(&format!(
             "could not stop the container {name}; stop it with `docker stop {name}`"
         ));
     }

@@ -62,7 +62,7 @@ pub async fn promote(
     let Some(source) = session.settings.source(from)? else {
         if from.is_some() {
             session
-                .printer
+                .reporter()
                 .note("the source environment uses this repository; nothing to copy");
         }
         return Ok(None);
@@ -73,7 +73,7 @@ pub async fn promote(
     if from.is_none() && here.is_some() {
         return Ok(None);
     }
-    let source = Session::new(source, session.printer.clone());
+    let source = Session::new(source, session.shared_reporter());
     let from_registry = source.registry().await?;
     let (from_uri, to_uri) = (from_registry.repository.uri(tag), to.repository.uri(tag));
     let Some(digest) = from_registry.manifest_digest(tag).await? else {
@@ -102,7 +102,7 @@ pub async fn promote(
         Some(_) => Copied::default(),
         None => {
             session
-                .printer
+                .reporter()
                 .step(&format!("copying {from_uri} to {to_uri}"));
             let (_, copied) = copy_manifest(from_registry, to, tag, tag, scratch.path())
                 .await?
@@ -119,12 +119,12 @@ pub async fn promote(
         artifact,
     };
     if promoted.artifact.is_none() {
-        session.printer.warn(&format!(
+        session.reporter().warn(&format!(
             "{} has no index artifact: `preview` and `status` here cannot list its files",
             promoted.from
         ));
     }
-    session.printer.note(&promoted.to_string());
+    session.reporter().note(&promoted.to_string());
     Ok(Some(promoted))
 }
 

@@ -15,8 +15,8 @@ use crate::image::build::{self, BuildRequest, BuilderImage, LocalImage};
 use crate::image::source::Source;
 use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
 use crate::journal::Checkout;
-use crate::printer::Printer;
 use crate::registry::{BlobBody, Registry, RegistryError};
+use crate::reporter::Reporter;
 use crate::session::Session;
 
 /// Blob uploads in flight at once.
@@ -66,11 +66,11 @@ async fn upload_blobs(
     registry: &Registry,
     image: &Image,
     report: &mut PushReport,
-    printer: &Printer,
+    reporter: &dyn Reporter,
     done: &HashMap<String, bool>,
 ) -> Result<(), RegistryError> {
-    let bar = printer.bytes_bar("pushing");
-    bar.set_length(image.blob_bytes());
+    let meter = reporter.bytes("pushing");
+    meter.set_total(image.blob_bytes());
     if registry.has_blob(&image.config_digest).await? {
         report.blobs_skipped += 1;
     } else {
@@ -82,10 +82,10 @@ async fn upload_blobs(
         report.blobs_uploaded += 1;
         report.bytes_uploaded += image.config.len() as u64;
     }
-    bar.inc(image.config.len() as u64);
+    meter.advance(image.config.len() as u64);
     let uploaded: Vec<Option<u64>> = stream::iter(image.layers.iter())
         .map(|layer| {
-            let bar = bar.clone();
+            let meter = meter.clone();
             async move {
                 let sent = match (done.get(&layer.digest), &layer.path) {
                     (Some(&sent), _) => sent,
@@ -98,14 +98,14 @@ async fn upload_blobs(
                     }
                 };
                 let result = sent.then_some(layer.size);
-                bar.inc(layer.size);
+                meter.advance(layer.size);
                 Ok::<_, RegistryError>(result)
             }
         })
         .buffered(PARALLEL_UPLOADS)
         .try_collect()
         .await?;
-    bar.finish_and_clear();
+    meter.finish();
     for sent in uploaded {
         match sent {
             Some(size) => {
@@ -170,7 +170,7 @@ pub async fn ensure_published(
     .context("failed to work out the tag")?;
     let digest = match &tagged.source {
         TagSource::Pushed(p) => {
-            session.printer.note(&format!(
+            session.reporter().note(&format!(
                 "{} is already pushed; nothing to build or push",
                 registry.repository.uri(&p.tag)
             ));
@@ -200,7 +200,7 @@ pub async fn ensure_repository(
 ) -> anyhow::Result<()> {
     let provider = session.provider().await?;
     provider
-        .ensure_repository(&registry.repository, create, &session.printer)
+        .ensure_repository(&registry.repository, create, session.reporter())
         .await
 }
 
@@ -229,7 +229,7 @@ pub fn build_new(
     let settings = &session.settings;
     let name = format!("{}:{}", settings.image_name, tagged.tag);
     if let Some(warning) = source.check_clean(settings.build.require_clean)? {
-        session.printer.warn(&warning);
+        session.reporter().warn(&warning);
     }
     let created = imprint_context::format_rfc3339(now_for_tags()?);
     let request = BuildRequest {
@@ -240,9 +240,9 @@ pub fn build_new(
         labels: &source.labels(created),
     };
     let image = build::for_settings(&settings.build)
-        .build(&request, &session.printer)
+        .build(&request, session.reporter())
         .with_context(|| format!("failed to build {name}"))?;
-    session.printer.note(&format!("built {image}"));
+    session.reporter().note(&format!("built {image}"));
     Ok(image)
 }
 
@@ -278,7 +278,7 @@ pub async fn push_source(
         .any(|layer| layer.path.is_none() && !exported.uploaded.contains_key(&layer.digest))
     {
         // A streamed layer is not stored; the registry refused it, so it is made again.
-        session.printer.note(&format!(
+        session.reporter().note(&format!(
             "a streamed upload to {} was refused or cut; exporting the image again to send its layers whole",
             registry.repository
         ));
@@ -293,13 +293,14 @@ pub async fn push_source(
         uploaded,
         blobs: _blobs,
     } = exported;
-    let mut report = push_image(registry, &image, &tagged.tag, &session.printer, &uploaded).await?;
+    let mut report =
+        push_image(registry, &image, &tagged.tag, session.reporter(), &uploaded).await?;
     sent.save(&layers);
     index::push(registry, &tagged.hashed, &tagged.tag, &image)
         .await
         .context("failed to push the index artifact")?;
     report.hash = tagged.hash();
-    session.printer.note(&format!(
+    session.reporter().note(&format!(
         "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
         report.image_uri,
         report.digest,
@@ -335,12 +336,12 @@ async fn export_uploading(
 ) -> anyhow::Result<Exported> {
     let (events, heard) = tokio::sync::mpsc::unbounded_channel();
     let watch = upload::Watch::new(sent, events, streams);
-    let bar = session.printer.bytes_bar("pushing");
+    let meter = session.reporter().bytes("pushing");
     let (exported, uploaded) = tokio::join!(
         export(session, source.clone(), watch),
-        upload::upload_as_exported(registry, heard, &bar)
+        upload::upload_as_exported(registry, heard, meter.as_ref())
     );
-    bar.finish_and_clear();
+    meter.finish();
     let (image, (sent, layers), blobs) = exported?;
     Ok(Exported {
         image,
@@ -384,7 +385,7 @@ pub async fn push_image(
     registry: &Registry,
     image: &Image,
     tag: &str,
-    printer: &Printer,
+    reporter: &dyn Reporter,
     uploaded: &HashMap<String, bool>,
 ) -> anyhow::Result<PushReport> {
     let image_uri = registry.repository.uri(tag);
@@ -411,7 +412,7 @@ pub async fn push_image(
         }
         None => {}
     }
-    upload_blobs(registry, image, &mut report, printer, uploaded).await?;
+    upload_blobs(registry, image, &mut report, reporter, uploaded).await?;
     registry
         .put_manifest(tag, MANIFEST_MEDIA_TYPE, image.manifest.clone())
         .await?;

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt as _;
-use indicatif::ProgressBar;
 use tokio::sync::mpsc;
 
 use super::archive::{Layer, LayerTee, LayerWatch};
 use super::buffers::Buffers;
 use crate::registry::{Registry, RegistryError, Repository};
+use crate::reporter::Meter;
 
 /// Bytes handed from compression to the upload at a time.
 const CHUNK: usize = 1 << 20;
@@ -252,7 +252,7 @@ impl LayerTee for Chunks {
 pub(super) async fn upload_as_exported(
     registry: &Registry,
     mut events: mpsc::UnboundedReceiver<Event>,
-    bar: &ProgressBar,
+    meter: &dyn Meter,
 ) -> Result<HashMap<String, bool>, RegistryError> {
     let mut running = FuturesUnordered::new();
     let mut done = HashMap::new();
@@ -261,9 +261,9 @@ pub(super) async fn upload_as_exported(
         tokio::select! {
             event = events.recv(), if open => match event {
                 Some(Event::Streamed(pieces, size)) => {
-                    running.push(streamed(registry, pieces, size, bar).boxed());
+                    running.push(streamed(registry, pieces, size, meter).boxed());
                 }
-                Some(Event::Stored(layer)) => running.push(whole(registry, layer, bar).boxed()),
+                Some(Event::Stored(layer)) => running.push(whole(registry, layer, meter).boxed()),
                 None => open = false,
             },
             Some(result) = running.next(), if !running.is_empty() => {
@@ -281,14 +281,14 @@ pub(super) async fn upload_as_exported(
 async fn whole(
     registry: &Registry,
     layer: Layer,
-    bar: &ProgressBar,
+    meter: &dyn Meter,
 ) -> Result<Option<(String, bool)>, RegistryError> {
     let Some(path) = &layer.path else {
         return Ok(None);
     };
-    bar.inc_length(layer.size);
+    meter.grow(layer.size);
     let uploaded = registry.put_blob_file(&layer.digest, path).await?;
-    bar.inc(layer.size);
+    meter.advance(layer.size);
     Ok(Some((layer.digest, uploaded)))
 }
 
@@ -299,7 +299,7 @@ async fn streamed(
     registry: &Registry,
     mut pieces: mpsc::Receiver<Piece>,
     expected: u64,
-    bar: &ProgressBar,
+    meter: &dyn Meter,
 ) -> Result<Option<(String, bool)>, RegistryError> {
     let mut upload = registry.begin_chunked().await?;
     let (body, body_rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_AHEAD);
@@ -316,9 +316,9 @@ async fn streamed(
                 Piece::End(layer, last) => (Bytes::from(last), Some(layer)),
             };
             let len = bytes.len() as u64;
-            bar.inc_length(len);
+            meter.grow(len);
             let _ = body.send(Ok(bytes)).await;
-            bar.inc(len);
+            meter.advance(len);
             if layer.is_some() {
                 end = layer;
                 break;
@@ -340,7 +340,7 @@ async fn streamed(
         Ok(()) => Ok(Some((layer.digest, true))),
         Err(e) => {
             refused(e)?;
-            whole(registry, layer, bar).await
+            whole(registry, layer, meter).await
         }
     }
 }
