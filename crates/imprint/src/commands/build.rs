@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::cli::BuildArgs;
 use crate::error::ExitStatus;
-use crate::image::push::publish::build_new;
+use crate::image::push::publish::{advance, Goal, Reached};
 use crate::image::source::Source;
-use crate::image::{tag_content, TagQuery, TagSource};
+use crate::image::{tag_content, TagQuery};
 use crate::printer::Printer;
 use crate::session::Session;
 
@@ -57,31 +57,19 @@ pub async fn run(
     let tagged = tag_content(session, query)
         .await
         .context("failed to work out the tag")?;
-    let (image, image_id, outcome) = match &tagged.source {
-        TagSource::Pushed(pushed) => {
-            printer.note(&format!(
-                "this content is already pushed as {} ({}); nothing to build (--rebuild forces a new image)",
-                pushed.tag, pushed.digest
-            ));
-            (
+    let (image, image_id, outcome) =
+        match advance(session, &tagged, Goal::Built, args.rebuild, &source).await? {
+            Reached::AlreadyPushed(_) => (
                 format!("{}:{}", settings.image_name, tagged.tag),
                 None,
                 BuildOutcome::AlreadyPushed,
-            )
-        }
-        TagSource::Built(image) => {
-            printer.note(&format!("this content is already built as {image}; nothing to build (--rebuild forces a new image)"));
-            (
-                image.name.clone(),
-                Some(image.id.clone()),
-                BuildOutcome::AlreadyBuilt,
-            )
-        }
-        TagSource::New => {
-            let image = build_new(session, &tagged, args.rebuild, &source)?;
-            (image.name, Some(image.id), BuildOutcome::Built)
-        }
-    };
+            ),
+            Reached::AlreadyBuilt(image) => {
+                (image.name, Some(image.id), BuildOutcome::AlreadyBuilt)
+            }
+            Reached::Built(image) => (image.name, Some(image.id), BuildOutcome::Built),
+            Reached::Pushed(_) => unreachable!("a build goal ends on this machine"),
+        };
     printer.report(&BuildReport {
         image_uri: settings
             .registry

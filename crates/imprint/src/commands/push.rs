@@ -4,10 +4,10 @@
 use anyhow::Context as _;
 
 use crate::cli::PushArgs;
-use crate::error::{ExitStatus, UsageError};
-use crate::image::push::publish::{self, PushOutcome, PushReport};
+use crate::error::ExitStatus;
+use crate::image::push::publish::{self, Goal, PushOutcome, PushReport, Reached};
 use crate::image::source::Source;
-use crate::image::{tag_content, TagQuery, TagSource};
+use crate::image::{tag_content, TagQuery};
 use crate::printer::Printer;
 use crate::session::Session;
 
@@ -17,9 +17,10 @@ pub async fn run(
     printer: &Printer,
     args: &PushArgs,
 ) -> anyhow::Result<ExitStatus> {
+    let source = Source::read(&session.settings);
     if session.settings.build.require_clean {
         // What goes out is labelled with this tree: a dirty one is refused, as for a build.
-        Source::read(&session.settings).check_clean(true)?;
+        source.check_clean(true)?;
     }
     let registry = session.registry().await?;
     publish::ensure_repository(session, registry, args.create_repo).await?;
@@ -29,30 +30,20 @@ pub async fn run(
     if args.rebuild {
         publish::prefer_newest_build(&session.settings, &mut tagged)?;
     }
-    let report = match &tagged.source {
-        TagSource::Pushed(pushed) => {
-            let image_uri = registry.repository.uri(&pushed.tag);
-            printer.note(&format!(
-                "{image_uri} is already pushed ({}); nothing to upload",
-                pushed.digest
-            ));
-            PushReport {
-                image_uri,
-                tag: pushed.tag.clone(),
-                digest: pushed.digest.clone(),
-                hash: tagged.hash(),
-                outcome: PushOutcome::AlreadyPushed,
-                ..PushReport::default()
-            }
+    let goal = Goal::Pushed { build: false };
+    let report = match publish::advance(session, &tagged, goal, false, &source).await? {
+        Reached::AlreadyPushed(pushed) => PushReport {
+            image_uri: registry.repository.uri(&pushed.tag),
+            tag: pushed.tag,
+            digest: pushed.digest,
+            hash: tagged.hash(),
+            outcome: PushOutcome::AlreadyPushed,
+            ..PushReport::default()
+        },
+        Reached::Pushed(report) => report,
+        Reached::AlreadyBuilt(_) | Reached::Built(_) => {
+            unreachable!("a push goal ends in the registry")
         }
-        TagSource::New => {
-            return Err(UsageError::new(
-                "no image is built for the current content",
-                "run `imprint build` first (or `imprint deploy`, which builds and pushes)",
-            )
-            .into())
-        }
-        TagSource::Built(local) => publish::push_local(session, registry, &tagged, local).await?,
     };
     printer.report(&report)?;
     Ok(ExitStatus::Success)

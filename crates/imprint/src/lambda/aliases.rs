@@ -16,46 +16,41 @@ pub struct AliasRoutes {
 /// Every alias of the function with the versions it routes to.
 pub async fn list_aliases(client: &Lambda, name: &str) -> anyhow::Result<Vec<AliasRoutes>> {
     let mut out = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = client
-            .call(&format!("ListAliases {name}"), || {
-                client
-                    .sdk
-                    .list_aliases()
-                    .function_name(name)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "failed to list the aliases of {name}: {}",
-                    client.error_text(&e)
-                )
-            })?;
-        for alias in page.aliases() {
-            let mut weighted: Vec<String> = alias
-                .routing_config()
-                .and_then(|r| r.additional_version_weights())
-                .map(|w| {
-                    w.iter()
-                        .filter(|(_, share)| **share > 0.0)
-                        .map(|(v, _)| v.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            weighted.sort();
-            out.push(AliasRoutes {
-                name: alias.name().unwrap_or("?").to_string(),
-                version: alias.function_version().unwrap_or("$LATEST").to_string(),
-                weighted,
-            });
-        }
-        match page.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => return Ok(out),
-        }
+    let list = |marker| {
+        client
+            .sdk
+            .list_aliases()
+            .function_name(name)
+            .set_marker(marker)
+            .send()
+    };
+    let failed = format!("failed to list the aliases of {name}");
+    client
+        .pages(&format!("ListAliases {name}"), &failed, list, |page| {
+            out.extend(page.aliases().iter().map(routes));
+            page.next_marker().map(str::to_string)
+        })
+        .await?;
+    Ok(out)
+}
+
+/// An alias as Lambda lists it, with the versions it routes to.
+fn routes(alias: &aws_sdk_lambda::types::AliasConfiguration) -> AliasRoutes {
+    let mut weighted: Vec<String> = alias
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| {
+            w.iter()
+                .filter(|(_, share)| **share > 0.0)
+                .map(|(v, _)| v.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    weighted.sort();
+    AliasRoutes {
+        name: alias.name().unwrap_or("?").to_string(),
+        version: alias.function_version().unwrap_or("$LATEST").to_string(),
+        weighted,
     }
 }
 

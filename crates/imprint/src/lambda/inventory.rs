@@ -53,36 +53,32 @@ async fn list_versions(
     name: &str,
 ) -> anyhow::Result<BTreeMap<String, Option<String>>> {
     let mut out = BTreeMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = client
-            .call(&format!("ListVersionsByFunction {name}"), || {
-                client
-                    .sdk
-                    .list_versions_by_function()
-                    .function_name(name)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "failed to list the versions of {name}: {}",
-                    client.error_text(&e)
-                )
-            })?;
-        for version in page.versions() {
-            let number = version.version().unwrap_or("$LATEST");
-            if number == "$LATEST" {
-                continue;
+    let list = |marker| {
+        client
+            .sdk
+            .list_versions_by_function()
+            .function_name(name)
+            .set_marker(marker)
+            .send()
+    };
+    let (what, failed) = (
+        format!("ListVersionsByFunction {name}"),
+        format!("failed to list the versions of {name}"),
+    );
+    client
+        .pages(&what, &failed, list, |page| {
+            for version in page.versions() {
+                match version.version().unwrap_or("$LATEST") {
+                    "$LATEST" => {}
+                    number => {
+                        out.insert(number.to_string(), code_digest(version.code_sha256()));
+                    }
+                }
             }
-            out.insert(number.to_string(), code_digest(version.code_sha256()));
-        }
-        match page.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => return Ok(out),
-        }
-    }
+            page.next_marker().map(str::to_string)
+        })
+        .await?;
+    Ok(out)
 }
 
 /// An image function's CodeSha256 as the digest of the image it runs.

@@ -67,6 +67,41 @@ impl Lambda {
         .await
     }
 
+    /// Every page of a listing, each through [`Lambda::call`]: `call(marker)` asks for the
+    /// page after `marker` (none: the first), `read` takes the page's items and gives its
+    /// next marker. `failed` says what could not be listed. A marker that comes back again
+    /// is an error, not a loop.
+    pub async fn pages<P, E, F, Fut>(
+        &self,
+        what: &str,
+        failed: &str,
+        mut call: F,
+        mut read: impl FnMut(P) -> Option<String>,
+    ) -> anyhow::Result<()>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+    {
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .call(what, || call(marker.clone()))
+                .await
+                .map_err(|e| anyhow::anyhow!("{failed}: {}", self.error_text(&e)))?;
+            match read(page).filter(|next| !next.is_empty()) {
+                Some(next) if marker.as_deref() == Some(next.as_str()) => {
+                    anyhow::bail!(
+                        "{failed}: {} answered the same page marker twice",
+                        self.endpoint
+                    )
+                }
+                Some(next) => marker = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     fn no_answer(&self) -> String {
         format!(
             "{} did not answer within {} s (--call-timeout / [network] call_timeout)",

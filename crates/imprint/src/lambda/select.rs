@@ -91,42 +91,34 @@ pub(super) struct Listed {
 /// version of each too.
 pub(super) async fn list_all(client: &Lambda, every_version: bool) -> anyhow::Result<Vec<Listed>> {
     let mut found = Vec::new();
-    let mut marker: Option<String> = None;
     let versions = every_version.then_some(aws_sdk_lambda::types::FunctionVersion::All);
-    loop {
-        let page = client
-            .call("ListFunctions", || {
-                client
-                    .sdk
-                    .list_functions()
-                    .set_function_version(versions.clone())
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "failed to list the Lambda functions: {}",
-                    client.error_text(&e)
-                )
-            })?;
-        for f in page.functions() {
-            let (Some(name), Some(arn)) = (f.function_name(), f.function_arn()) else {
-                continue;
-            };
-            found.push(Listed {
-                name: name.to_string(),
-                arn: arn.to_string(),
-                image: f.package_type() == Some(&aws_sdk_lambda::types::PackageType::Image),
-                version: f.version().unwrap_or("$LATEST").to_string(),
-                code_sha256: f.code_sha256().map(str::to_string),
-            });
-        }
-        match page.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => return Ok(found),
-        }
-    }
+    let list = |marker| {
+        client
+            .sdk
+            .list_functions()
+            .set_function_version(versions.clone())
+            .set_marker(marker)
+            .send()
+    };
+    let failed = "failed to list the Lambda functions";
+    client
+        .pages("ListFunctions", failed, list, |page| {
+            for f in page.functions() {
+                let (Some(name), Some(arn)) = (f.function_name(), f.function_arn()) else {
+                    continue;
+                };
+                found.push(Listed {
+                    name: name.to_string(),
+                    arn: arn.to_string(),
+                    image: f.package_type() == Some(&aws_sdk_lambda::types::PackageType::Image),
+                    version: f.version().unwrap_or("$LATEST").to_string(),
+                    code_sha256: f.code_sha256().map(str::to_string),
+                });
+            }
+            page.next_marker().map(str::to_string)
+        })
+        .await?;
+    Ok(found)
 }
 
 /// Whether the function `arn` has the selector's tag and value.

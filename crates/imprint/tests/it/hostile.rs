@@ -88,6 +88,31 @@ fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
 }
 
 #[test]
+fn a_listing_that_repeats_its_marker_ends_with_an_error() {
+    let server = Hostile::start("same-marker", &[]);
+    let endpoint = format!("http://{}", server.address());
+    let p = Project::new()
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    p.file("Dockerfile", "FROM scratch\nCOPY app.txt /\n")
+        .file("app.txt", "hello\n")
+        .file(
+            "imprint.toml",
+            "[deploy]\nselect = { tag = \"app\", value = \"x\" }\n",
+        );
+    let run = p.run_within(&["status"], Duration::from_secs(60));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("failed to list the Lambda functions")
+            && run.stderr.contains("answered the same page marker twice"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn bad_time_limits_are_refused_naming_the_key() {
     let p = Project::new();
     p.file("Dockerfile", "FROM scratch\n")

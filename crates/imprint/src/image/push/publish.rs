@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::archive::{Image, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
 use super::{index, upload};
 use crate::config::Settings;
+use crate::error::UsageError;
 use crate::image::build::{self, BuildRequest, BuilderImage, LocalImage};
 use crate::image::source::Source;
 use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
@@ -145,6 +146,79 @@ pub struct Published {
     pub checkout: Option<Checkout>,
 }
 
+/// How far the image for the content must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Built on this machine (`imprint build`).
+    Built,
+    /// In the registry; `build`: built first when nothing is (else that is an error).
+    Pushed {
+        /// Whether a missing image is built.
+        build: bool,
+    },
+}
+
+/// What getting there took.
+#[derive(Debug)]
+pub enum Reached {
+    /// The registry holds the image already.
+    AlreadyPushed(index::Pushed),
+    /// This machine holds it already (and the goal was a build).
+    AlreadyBuilt(LocalImage),
+    /// It was built now (and the goal was a build).
+    Built(LocalImage),
+    /// It was pushed now (built first, or not).
+    Pushed(PushReport),
+}
+
+/// Brings the image for `tagged` as far as `goal`, from wherever it is: the registry (nothing
+/// to do), this machine (push it, for a push goal) or nowhere yet (build it, `fresh`: without
+/// the builder's cache, then push it for a push goal). `source` labels a new build.
+pub async fn advance(
+    session: &Session,
+    tagged: &Tagged,
+    goal: Goal,
+    fresh: bool,
+    source: &Source,
+) -> anyhow::Result<Reached> {
+    let reporter = session.reporter();
+    match (&tagged.source, goal) {
+        (TagSource::Pushed(pushed), _) => {
+            reporter.note(&format!(
+                "{} is already pushed ({}); nothing to build or push (--rebuild makes a new image)",
+                session.registry().await?.repository.uri(&pushed.tag),
+                pushed.digest
+            ));
+            Ok(Reached::AlreadyPushed(pushed.clone()))
+        }
+        (TagSource::Built(local), Goal::Built) => {
+            reporter.note(&format!(
+                "this content is already built as {local}; nothing to build (--rebuild makes a new image)"
+            ));
+            Ok(Reached::AlreadyBuilt(local.clone()))
+        }
+        (TagSource::Built(local), Goal::Pushed { .. }) => {
+            let registry = session.registry().await?;
+            let report = push_local(session, registry, tagged, local).await?;
+            Ok(Reached::Pushed(report))
+        }
+        (TagSource::New, Goal::Pushed { build: false }) => Err(UsageError::new(
+            "no image is built for the current content",
+            "run `imprint build` first (or `imprint deploy`, which builds and pushes)",
+        )
+        .into()),
+        (TagSource::New, Goal::Built) => {
+            Ok(Reached::Built(build_new(session, tagged, fresh, source)?))
+        }
+        (TagSource::New, Goal::Pushed { build: true }) => {
+            let local = build_new(session, tagged, fresh, source)?;
+            let registry = session.registry().await?;
+            let report = push_local(session, registry, tagged, &local).await?;
+            Ok(Reached::Pushed(report))
+        }
+    }
+}
+
 /// The image for the local tree in the registry: found there, or built (when not built yet)
 /// and pushed. An ECR repository must exist already unless `create_repo`.
 pub async fn ensure_published(
@@ -168,18 +242,12 @@ pub async fn ensure_published(
     )
     .await
     .context("failed to work out the tag")?;
-    let digest = match &tagged.source {
-        TagSource::Pushed(p) => {
-            session.reporter().note(&format!(
-                "{} is already pushed; nothing to build or push",
-                registry.repository.uri(&p.tag)
-            ));
-            p.digest.clone()
-        }
-        TagSource::Built(local) => push_local(session, registry, &tagged, local).await?.digest,
-        TagSource::New => {
-            let local = build_new(session, &tagged, rebuild, &source)?;
-            push_local(session, registry, &tagged, &local).await?.digest
+    let goal = Goal::Pushed { build: true };
+    let digest = match advance(session, &tagged, goal, rebuild, &source).await? {
+        Reached::AlreadyPushed(pushed) => pushed.digest,
+        Reached::Pushed(report) => report.digest,
+        Reached::AlreadyBuilt(_) | Reached::Built(_) => {
+            unreachable!("a push goal ends in the registry")
         }
     };
     Ok(Published {
