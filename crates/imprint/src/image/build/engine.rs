@@ -1,10 +1,18 @@
 //! The Docker Engine API on a local socket: an image's export read straight from the daemon
-//! (as skopeo does), not relayed by the docker CLI through a pipe.
+//! (as skopeo does), not relayed by the docker CLI through a pipe. hyper's HTTP/1 client
+//! speaks to the socket; the export is read as a `Read` on the blocking thread that reads it.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+use tokio::runtime::Handle;
 
 use crate::registry::credentials::current_context;
 
@@ -12,17 +20,10 @@ use crate::registry::credentials::current_context;
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// How long the daemon may say nothing: it stages a whole export before its first byte.
 const QUIET_LIMIT: Duration = Duration::from_secs(600);
-/// How long sending the request may take.
+/// How long connecting and sending the request may take.
 const SEND_LIMIT: Duration = Duration::from_secs(30);
-/// The most an answer's head (status line and headers), or an error's body, may take.
-const HEAD_LIMIT: u64 = 64 * 1024;
-/// The most a chunk's size line or a trailer line may take.
-const LINE_LIMIT: u64 = 4 * 1024;
-/// Trailer lines read at most after the last chunk.
-const TRAILERS_LIMIT: usize = 64;
-/// Bytes read from the socket at a time when the caller asks for fewer (chunk heads); larger
-/// reads go straight into the caller's buffer.
-const READ_BUFFER: usize = 4 * 1024;
+/// The most an error's body may take.
+const ERROR_LIMIT: usize = 64 * 1024;
 
 /// The daemon socket the docker CLI would talk to, when it is a local one: `DOCKER_HOST`
 /// `unix://…`, or no host and the default context. Any other host or context (TCP, TLS, SSH,
@@ -47,54 +48,102 @@ pub fn local_socket() -> Option<PathBuf> {
 /// The local daemon socket, when imprint can connect to it.
 pub fn reachable_socket() -> Option<PathBuf> {
     let socket = local_socket()?;
-    UnixStream::connect(&socket).ok().map(|_| socket)
+    StdUnixStream::connect(&socket).ok().map(|_| socket)
 }
 
 /// `docker save image`, asked of the daemon at `socket`: the export as it comes. An error
 /// means the daemon could not be asked or refused (the CLI, asked instead, says why in its
-/// own words); a failure after the answer began surfaces from reading the body.
+/// own words); a failure after the answer began surfaces from reading the body. Called on a
+/// thread of the runtime's blocking pool (or one that entered the runtime), never inside a
+/// task: it waits for the daemon.
 pub fn save(socket: &Path, image: &str) -> io::Result<Body> {
-    let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(QUIET_LIMIT))?;
-    stream.set_write_timeout(Some(SEND_LIMIT))?;
+    let runtime = Handle::try_current().map_err(io::Error::other)?;
     let names: String = url::form_urlencoded::byte_serialize(image.as_bytes()).collect();
-    write!(
-        stream,
-        "GET /images/get?names={names} HTTP/1.1\r\nHost: docker\r\nUser-Agent: imprint/{}\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    )?;
-    let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
-    let head = read_head(&mut reader)?;
-    let (status, framing) = parse_head(&head)?;
-    let mut body = Body { reader, framing };
-    if status != 200 {
-        let mut text = Vec::new();
-        (&mut body).take(HEAD_LIMIT).read_to_end(&mut text)?;
+    let request = http::Request::get(format!("/images/get?names={names}"))
+        .header(http::header::HOST, "docker")
+        .header(
+            http::header::USER_AGENT,
+            concat!("imprint/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Empty::<Bytes>::new())
+        .map_err(io::Error::other)?;
+    let answer = runtime.block_on(async {
+        let stream = within(SEND_LIMIT, "connect", UnixStream::connect(socket)).await??;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(from_hyper)?;
+        // The connection is driven on its own task; it ends with the body (or when dropped).
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("the daemon's connection ended: {e}");
+            }
+        });
+        within(QUIET_LIMIT, "answer", sender.send_request(request))
+            .await?
+            .map_err(from_hyper)
+    })?;
+    let status = answer.status();
+    let body = Body {
+        runtime,
+        incoming: answer.into_body(),
+        pending: Bytes::new(),
+    };
+    if status != http::StatusCode::OK {
+        let limited = Limited::new(body.incoming, ERROR_LIMIT);
+        let text = body
+            .runtime
+            .block_on(within(QUIET_LIMIT, "error", limited.collect()))?
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
         return Err(io::Error::other(format!(
-            "the daemon answered {status}: {}",
+            "the daemon answered {}: {}",
+            status.as_u16(),
             message(&text)
         )));
     }
     Ok(body)
 }
 
-/// How an answer's body ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// When the daemon closes the connection.
-    Close,
-    /// After this many more bytes.
-    Length(u64),
-    /// In chunks: `left` of the current one; `first` until the first size line is read.
-    Chunked { left: u64, first: bool },
-    /// The last chunk was read.
-    Done,
+/// `future` within `limit`, or an error saying what the daemon did not do in time.
+async fn within<T>(
+    limit: Duration,
+    what: &str,
+    future: impl std::future::Future<Output = T>,
+) -> io::Result<T> {
+    tokio::time::timeout(limit, future).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the daemon did not {what} within {} s", limit.as_secs()),
+        )
+    })
 }
 
-/// An answer's body, its framing taken off.
+/// hyper's error as an I/O error; an answer cut short is an unexpected end.
+fn from_hyper(e: hyper::Error) -> io::Error {
+    let mut sources = std::iter::successors(std::error::Error::source(&e), |s| s.source());
+    let ended = sources.any(|s| {
+        s.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof)
+    });
+    if e.is_incomplete_message() || ended {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the daemon closed the connection in the middle of its answer",
+        )
+    } else {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the daemon's answer: {e}"),
+        )
+    }
+}
+
+/// An answer's body, read on a blocking thread.
 pub struct Body {
-    reader: BufReader<UnixStream>,
-    framing: Framing,
+    runtime: Handle,
+    incoming: Incoming,
+    /// What the last frame held and the reader has not taken yet.
+    pending: Bytes,
 }
 
 impl Read for Body {
@@ -102,140 +151,22 @@ impl Read for Body {
         if buf.is_empty() {
             return Ok(0);
         }
-        if let Framing::Chunked { left: 0, first } = &mut self.framing {
-            if !std::mem::replace(first, false) {
-                expect_line_end(&mut self.reader)?;
+        while self.pending.is_empty() {
+            let frame =
+                self.runtime
+                    .block_on(within(QUIET_LIMIT, "go on", self.incoming.frame()))?;
+            match frame {
+                None => return Ok(0),
+                Some(Err(e)) => return Err(from_hyper(e)),
+                // Trailers carry no data.
+                Some(Ok(frame)) => self.pending = frame.into_data().unwrap_or_default(),
             }
-            let size = chunk_size(&mut self.reader)?;
-            if size == 0 {
-                skip_trailers(&mut self.reader)?;
-                self.framing = Framing::Done;
-                return Ok(0);
-            }
-            self.framing = Framing::Chunked {
-                left: size,
-                first: false,
-            };
         }
-        let left = match &mut self.framing {
-            Framing::Close => return self.reader.read(buf),
-            Framing::Done | Framing::Length(0) => return Ok(0),
-            Framing::Length(left) | Framing::Chunked { left, .. } => left,
-        };
-        let want = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-        let read = self.reader.read(&mut buf[..want])?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection in the middle of its answer",
-            ));
-        }
-        *left -= read as u64;
-        Ok(read)
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.advance(n);
+        Ok(n)
     }
-}
-
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("the daemon sent {what}"),
-    )
-}
-
-/// One line (with its end), at most `LINE_LIMIT` bytes.
-fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<()> {
-    line.clear();
-    reader.take(LINE_LIMIT).read_until(b'\n', line)?;
-    match line.last() {
-        Some(b'\n') => Ok(()),
-        _ if line.len() as u64 == LINE_LIMIT => Err(invalid("a line that does not end")),
-        _ => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the daemon closed the connection in the middle of its answer",
-        )),
-    }
-}
-
-fn is_blank(line: &[u8]) -> bool {
-    matches!(line, b"\r\n" | b"\n")
-}
-
-/// The status line and headers, up to the blank line that ends them.
-fn read_head(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut head = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        read_line(reader, &mut line)?;
-        head.extend_from_slice(&line);
-        if is_blank(&line) && head.len() > line.len() {
-            return Ok(head);
-        }
-        if head.len() as u64 > HEAD_LIMIT {
-            return Err(invalid("an answer whose headers exceed 64 KiB"));
-        }
-    }
-}
-
-/// The status and how the body ends (chunked wins over a length, as HTTP/1.1 says).
-fn parse_head(head: &[u8]) -> io::Result<(u16, Framing)> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err(invalid("an answer that is not HTTP/1.1")),
-    }
-    let status = response.code.unwrap_or_default();
-    let mut framing = Framing::Close;
-    for header in response.headers.iter() {
-        let value = String::from_utf8_lossy(header.value);
-        if header.name.eq_ignore_ascii_case("transfer-encoding")
-            && value.to_ascii_lowercase().contains("chunked")
-        {
-            return Ok((
-                status,
-                Framing::Chunked {
-                    left: 0,
-                    first: true,
-                },
-            ));
-        }
-        if header.name.eq_ignore_ascii_case("content-length") {
-            let length = value.trim().parse().map_err(|_| invalid("a bad length"))?;
-            framing = Framing::Length(length);
-        }
-    }
-    Ok((status, framing))
-}
-
-/// A chunk's size line: hexadecimal, perhaps with extensions after `;`.
-fn chunk_size(reader: &mut impl BufRead) -> io::Result<u64> {
-    let mut line = Vec::new();
-    read_line(reader, &mut line)?;
-    let text = std::str::from_utf8(&line).map_err(|_| invalid("a bad chunk size"))?;
-    let digits = text.split(';').next().unwrap_or_default().trim();
-    u64::from_str_radix(digits, 16).map_err(|_| invalid("a bad chunk size"))
-}
-
-/// The line end after a chunk's data.
-fn expect_line_end(reader: &mut impl BufRead) -> io::Result<()> {
-    let mut line = Vec::new();
-    read_line(reader, &mut line)?;
-    match is_blank(&line) {
-        true => Ok(()),
-        false => Err(invalid("a chunk longer than it said")),
-    }
-}
-
-/// Trailer lines after the last chunk, up to the blank one.
-fn skip_trailers(reader: &mut impl BufRead) -> io::Result<()> {
-    let mut line = Vec::new();
-    for _ in 0..TRAILERS_LIMIT {
-        read_line(reader, &mut line)?;
-        if is_blank(&line) {
-            return Ok(());
-        }
-    }
-    Err(invalid("too many trailers"))
 }
 
 /// The daemon's error: `{"message": …}`, else its text.
@@ -254,7 +185,13 @@ fn message(body: &[u8]) -> String {
 mod tests {
     //! A hand-made daemon on a socket pair: the framings and failures a real dockerd does
     //! not produce on demand (the real one is exercised by every push test).
+    use std::io::{BufRead, BufReader, Write};
+
     use super::*;
+
+    fn is_blank(line: &[u8]) -> bool {
+        matches!(line, b"\r\n" | b"\n")
+    }
 
     /// What `save` reads when the daemon answers `answer` (split into writes of `pieces`
     /// bytes) to a request in `dir`.
@@ -282,13 +219,20 @@ mod tests {
             }
             String::from_utf8(request).unwrap()
         });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let _inside = runtime.enter();
         let read = save(&socket, "example.com/a/b:t 1").and_then(|mut body| {
             let mut out = Vec::new();
             body.read_to_end(&mut out).map(|_| out)
         });
         let request = daemon.join().unwrap();
         assert!(
-            request.starts_with("GET /images/get?names=example.com%2Fa%2Fb%3At+1 HTTP/1.1\r\n"),
+            request.starts_with("GET /images/get?names=example.com%2Fa%2Fb%3At+1 HTTP/1.1\r\n")
+                && request.contains("\r\nhost: docker\r\n"),
             "{request}"
         );
         read
@@ -324,15 +268,15 @@ mod tests {
             io::ErrorKind::UnexpectedEof
         );
         let long = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n";
-        assert!(answered(long, 5)
-            .unwrap_err()
-            .to_string()
-            .contains("longer than it said"));
+        assert_eq!(
+            answered(long, 5).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
         let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
-        assert!(answered(bad, 5)
-            .unwrap_err()
-            .to_string()
-            .contains("bad chunk size"));
+        assert_eq!(
+            answered(bad, 5).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
         assert!(answered(b"SSH-2.0\r\n\r\n", 5).is_err());
     }
 }
