@@ -92,136 +92,150 @@ pub fn parse(text: &str, build_args: &BTreeMap<String, String>) -> Dockerfile {
         .get("escape")
         .and_then(|e| e.chars().next())
         .unwrap_or('\\');
-    let mut out = Dockerfile::default();
-    if let Some((value, offset, line)) = directives.get("syntax").map(|v| (v, 0, 1)) {
-        let span_start = text.find(value.as_str()).unwrap_or(offset);
-        out.images.push(ImageRef {
+    let mut reader = Reader {
+        out: Dockerfile::default(),
+        build_args,
+        globals: BTreeMap::new(),
+        stages: HashSet::new(),
+        stage_count: 0,
+        seen_from: false,
+    };
+    if let Some(value) = directives.get("syntax") {
+        let span_start = text.find(value.as_str()).unwrap_or(0);
+        reader.out.images.push(ImageRef {
             reference: value.clone(),
             kind: RefKind::Syntax,
-            line,
+            line: 1,
             span: (span_start, span_start + value.len()),
         });
     }
-    let mut globals: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut stages: HashSet<String> = HashSet::new();
-    let mut stage_count = 0usize;
-    let mut seen_from = false;
     for inst in instructions(text, body_start, escape) {
         match inst.keyword.as_str() {
-            "ARG" if !seen_from => {
-                for (word, _) in &inst.words {
-                    let (name, default) = match word.split_once('=') {
-                        Some((n, v)) => (n, Some(unquote(v))),
-                        None => (word.as_str(), None),
-                    };
-                    let value = build_args.get(name).cloned().or(default);
-                    globals.insert(name.to_string(), value);
-                }
-            }
-            "FROM" => {
-                seen_from = true;
-                let args: Vec<&(String, usize)> = inst
-                    .words
-                    .iter()
-                    .filter(|(w, _)| !w.starts_with("--"))
-                    .collect();
-                if let Some((raw, offset)) = args.first() {
-                    let reference = substitute(raw, &globals);
-                    let lower = reference.to_ascii_lowercase();
-                    if lower != "scratch" && !stages.contains(&lower) {
-                        out.images.push(ImageRef {
-                            reference,
-                            kind: RefKind::From,
-                            line: inst.line,
-                            span: (*offset, offset + raw.len()),
-                        });
-                    }
-                }
-                if args.len() >= 3 && args[1].0.eq_ignore_ascii_case("as") {
-                    stages.insert(args[2].0.to_ascii_lowercase());
-                }
-                stage_count += 1;
-            }
-            "COPY" => {
-                for (word, offset) in &inst.words {
-                    let Some(value) = word.strip_prefix("--from=") else {
-                        continue;
-                    };
-                    push_from(
-                        &mut out,
-                        value,
-                        offset + "--from=".len(),
-                        RefKind::CopyFrom,
-                        inst.line,
-                        &globals,
-                        &stages,
-                        stage_count,
-                    );
-                }
-            }
-            "RUN" => {
-                for (word, offset) in &inst.words {
-                    let Some(mount) = word.strip_prefix("--mount=") else {
-                        continue;
-                    };
-                    let mut at = offset + "--mount=".len();
-                    for field in mount.split(',') {
-                        if let Some(value) = field.strip_prefix("from=") {
-                            push_from(
-                                &mut out,
-                                value,
-                                at + "from=".len(),
-                                RefKind::MountFrom,
-                                inst.line,
-                                &globals,
-                                &stages,
-                                stage_count,
-                            );
-                        }
-                        at += field.len() + 1;
-                    }
-                }
-            }
-            "ADD" => {
-                for (word, _) in inst.words.iter().filter(|(w, _)| !w.starts_with("--")) {
-                    let lower = word.to_ascii_lowercase();
-                    if lower.starts_with("http://")
-                        || lower.starts_with("https://")
-                        || lower.starts_with("git@")
-                    {
-                        out.remote_adds.push((inst.line, word.clone()));
-                    }
-                }
-            }
+            "ARG" if !reader.seen_from => reader.global_arg(&inst),
+            "FROM" => reader.from(&inst),
+            "COPY" => reader.copy(&inst),
+            "RUN" => reader.run(&inst),
+            "ADD" => reader.add(&inst),
             _ => {}
         }
     }
-    out
+    reader.out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push_from(
-    out: &mut Dockerfile,
-    raw: &str,
-    offset: usize,
-    kind: RefKind,
-    line: usize,
-    globals: &BTreeMap<String, Option<String>>,
-    stages: &HashSet<String>,
+/// What reading a Dockerfile's instructions has found so far.
+struct Reader<'a> {
+    out: Dockerfile,
+    /// The `--build-arg` values.
+    build_args: &'a BTreeMap<String, String>,
+    /// `ARG`s before the first `FROM`, with their values.
+    globals: BTreeMap<String, Option<String>>,
+    /// Stage names (`FROM … AS name`), lowercase.
+    stages: HashSet<String>,
+    /// Stages so far (an index names one of them).
     stage_count: usize,
-) {
-    let reference = substitute(raw, globals);
-    let lower = reference.to_ascii_lowercase();
-    let is_stage_index = reference.parse::<usize>().is_ok_and(|i| i < stage_count);
-    if reference.is_empty() || stages.contains(&lower) || is_stage_index || lower == "scratch" {
-        return;
+    seen_from: bool,
+}
+
+impl Reader<'_> {
+    /// `ARG name[=default]` before the first `FROM`: a global, with its build-arg value.
+    fn global_arg(&mut self, inst: &Instruction) {
+        for (word, _) in &inst.words {
+            let (name, default) = match word.split_once('=') {
+                Some((n, v)) => (n, Some(unquote(v))),
+                None => (word.as_str(), None),
+            };
+            let value = self.build_args.get(name).cloned().or(default);
+            self.globals.insert(name.to_string(), value);
+        }
     }
-    out.images.push(ImageRef {
-        reference,
-        kind,
-        line,
-        span: (offset, offset + raw.len()),
-    });
+
+    /// `FROM image [AS name]`: an image unless `scratch` or an earlier stage.
+    fn from(&mut self, inst: &Instruction) {
+        self.seen_from = true;
+        let args: Vec<&(String, usize)> = inst
+            .words
+            .iter()
+            .filter(|(w, _)| !w.starts_with("--"))
+            .collect();
+        if let Some((raw, offset)) = args.first() {
+            let reference = substitute(raw, &self.globals);
+            let lower = reference.to_ascii_lowercase();
+            if lower != "scratch" && !self.stages.contains(&lower) {
+                self.out.images.push(ImageRef {
+                    reference,
+                    kind: RefKind::From,
+                    line: inst.line,
+                    span: (*offset, offset + raw.len()),
+                });
+            }
+        }
+        if args.len() >= 3 && args[1].0.eq_ignore_ascii_case("as") {
+            self.stages.insert(args[2].0.to_ascii_lowercase());
+        }
+        self.stage_count += 1;
+    }
+
+    /// `COPY --from=image`.
+    fn copy(&mut self, inst: &Instruction) {
+        for (word, offset) in &inst.words {
+            if let Some(value) = word.strip_prefix("--from=") {
+                let at = offset + "--from=".len();
+                self.image_from(value, at, RefKind::CopyFrom, inst.line);
+            }
+        }
+    }
+
+    /// `RUN --mount=…,from=image,…`.
+    fn run(&mut self, inst: &Instruction) {
+        for (word, offset) in &inst.words {
+            let Some(mount) = word.strip_prefix("--mount=") else {
+                continue;
+            };
+            let mut at = offset + "--mount=".len();
+            for field in mount.split(',') {
+                if let Some(value) = field.strip_prefix("from=") {
+                    self.image_from(value, at + "from=".len(), RefKind::MountFrom, inst.line);
+                }
+                at += field.len() + 1;
+            }
+        }
+    }
+
+    /// `ADD https://…` or `ADD git@…`: remote sources the hash cannot see.
+    fn add(&mut self, inst: &Instruction) {
+        for (word, _) in inst.words.iter().filter(|(w, _)| !w.starts_with("--")) {
+            let lower = word.to_ascii_lowercase();
+            if lower.starts_with("http://")
+                || lower.starts_with("https://")
+                || lower.starts_with("git@")
+            {
+                self.out.remote_adds.push((inst.line, word.clone()));
+            }
+        }
+    }
+
+    /// An image named by `--from` (at `offset`), unless it names a stage (by name or index)
+    /// or `scratch`.
+    fn image_from(&mut self, raw: &str, offset: usize, kind: RefKind, line: usize) {
+        let reference = substitute(raw, &self.globals);
+        let lower = reference.to_ascii_lowercase();
+        let is_stage_index = reference
+            .parse::<usize>()
+            .is_ok_and(|i| i < self.stage_count);
+        if reference.is_empty()
+            || self.stages.contains(&lower)
+            || is_stage_index
+            || lower == "scratch"
+        {
+            return;
+        }
+        self.out.images.push(ImageRef {
+            reference,
+            kind,
+            line,
+            span: (offset, offset + raw.len()),
+        });
+    }
 }
 
 /// Parser directives (`# syntax=…`, `# escape=…`) at the top, and where the body starts.

@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, Config, Strategy, Traffic};
 pub use crate::config::{parse_duration, BuildInputArgs, BuilderChoice, NetworkArgs, RegistryArgs};
-use crate::error::UsageError;
-use crate::rollout::Options;
+use crate::config::{RolloutFlags, Strategy};
 
 /// Deploys container-image AWS Lambda functions with content-based image tags.
 #[derive(Debug, Parser)]
@@ -335,9 +333,9 @@ pub struct RolloutArgs {
     /// How long to wait for each function's update: seconds, or with s, m or h.
     #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
-    /// After a failure, leave the functions already updated on the new image.
-    #[arg(long)]
-    pub no_rollback: bool,
+    /// After a failure, leave the functions already updated on the new image (no revert).
+    #[arg(long, visible_alias = "no-rollback")]
+    pub no_revert: bool,
     /// Close an unfinished deploy begun elsewhere that may look like it is still running.
     #[arg(long)]
     pub recover: bool,
@@ -360,36 +358,20 @@ pub struct RolloutArgs {
 }
 
 impl RolloutArgs {
-    /// The rollout's options, with `[deploy]`'s traffic settings under the flags and the
-    /// smoke tests' event files read.
-    pub fn options(&self, config: &Config) -> Result<Options, UsageError> {
-        let deploy = &config.sections.deploy;
-        let bad =
-            |why: String| UsageError::new(why, "see README, Safe deployments; nothing was changed");
-        let traffic =
-            Traffic::resolve(deploy, self.alias.as_deref(), self.strategy).map_err(bad)?;
-        let smoke = match &deploy.smoke {
-            Some(section) => {
-                let dir = config.dir().unwrap_or(std::path::Path::new("."));
-                config::load_smoke(section, dir).map_err(bad)?
-            }
-            None => Vec::new(),
-        };
-        if !smoke.is_empty() && traffic.alias.is_none() {
-            return Err(bad("[deploy.smoke] runs on the new versions before any traffic moves, which needs an alias: set [deploy] alias (or pass --alias)".into()));
-        }
-        Ok(Options {
-            concurrency: usize::from(self.concurrency),
+    /// The flags as given; `config::RolloutSettings::resolve` puts them over `[deploy]`.
+    pub fn flags(&self) -> RolloutFlags {
+        RolloutFlags {
+            concurrency: self.concurrency,
             timeout: self.timeout,
             yes: self.yes,
-            no_rollback: self.no_rollback,
+            no_revert: self.no_revert,
             recover: self.recover,
             force_unlock: self.force_unlock,
-            traffic,
+            alias: self.alias.clone(),
+            strategy: self.strategy,
             ignore_alarms: self.ignore_alarms,
-            smoke,
             skip_smoke: self.skip_smoke,
-        })
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::file;
-use crate::image::lock::{pick_platform, Picked};
+use crate::image::lock::{pick_platform, PlatformEntry};
 use crate::journal::Record;
 use crate::registry::ArtifactManifest;
 
@@ -21,7 +21,7 @@ pub fn config(data: &[u8]) {
 /// An image index or manifest, as `imprint lock` reads it: a picked digest is a sha256 one.
 pub fn index(data: &[u8]) {
     for platform in ["linux/amd64", "linux/arm64/v8"] {
-        if let Picked::Digest(d) = pick_platform(data, platform) {
+        if let PlatformEntry::Digest(d) = pick_platform(data, platform) {
             assert!(d.starts_with("sha256:") && d.len() == 71, "{d}");
         }
     }

@@ -66,7 +66,7 @@ pub fn policy(
         .map(str::to_string)
         .or_else(|| registry.as_ref().map(|g| g.region.clone()))
         .unwrap_or_else(|| "*".into());
-    let deploy = &settings.config.sections.deploy;
+    let deploy = settings.deploy();
     let mut statements = Vec::new();
     let functions: Vec<String> = match &deploy.functions {
         Some(names) => names

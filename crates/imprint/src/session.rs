@@ -160,7 +160,7 @@ impl Session {
         self.aws
             .get_or_init(|| async {
                 tracing::debug!("loaded the AWS configuration");
-                let aws = &self.settings.config.sections.aws;
+                let aws = self.settings.aws();
                 crate::lambda::load_sdk_config(aws, &self.settings.timeouts).await
             })
             .await

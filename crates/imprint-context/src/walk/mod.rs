@@ -44,7 +44,7 @@ pub(crate) struct Walk {
 
 /// What reading the folders found, before any file is hashed.
 #[derive(Debug, Default)]
-struct Found {
+struct Listing {
     /// Entries the builder sends in path order, in runs (joined once, at the end: a deep
     /// tree's entries are not moved once per level).
     runs: Vec<Run>,
@@ -54,8 +54,8 @@ struct Found {
     reincluded: bool,
 }
 
-impl Found {
-    fn append(&mut self, mut other: Found) {
+impl Listing {
+    fn append(&mut self, mut other: Listing) {
         self.runs.append(&mut other.runs);
         self.excluded.append(&mut other.excluded);
         self.special.append(&mut other.special);
@@ -272,12 +272,12 @@ impl Walker<'_> {
         parent: Option<BorrowedFd<'_>>,
         dir_rel: Vec<u8>,
         matched: &Matched,
-    ) -> Result<Found, ContextError> {
+    ) -> Result<Listing, ContextError> {
         let fd =
             open_dir(self.root, parent, &dir_rel).map_err(unreadable_at(self.root, &dir_rel))?;
         let mut listing = list(&fd, &dir_rel).map_err(unreadable_at(self.root, &dir_rel))?;
         listing.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut out = Found::default();
+        let mut out = Listing::default();
         let mut items: Vec<Item> = Vec::with_capacity(listing.len() + 1);
         let mut bytes = 0;
         for (rel, file_type) in listing {
@@ -321,7 +321,7 @@ impl Walker<'_> {
         (dir, matched): (&OwnedFd, &Matched),
         rel: Vec<u8>,
         file_type: FileType,
-        out: &mut Found,
+        out: &mut Listing,
         items: &mut Vec<Item>,
         bytes: &mut u64,
     ) -> Result<(), ContextError> {

@@ -146,7 +146,7 @@ impl std::ops::Add for Tally {
 
 /// Files hashed again (not racy, so a new cache would hold them) from which writing the
 /// cache pays: below this and [`REWRITE_BYTES`], the next walk hashes them again for less
-/// than writing a cache of tens of thousands of entries costs (measured: 30 ms for 55,000).
+/// than writing a cache of tens of thousands of entries costs (bench/MEASUREMENTS.md).
 const REWRITE_FILES: usize = 256;
 /// Bytes of such files from which writing the cache pays.
 const REWRITE_BYTES: u64 = 16 << 20;

@@ -20,8 +20,8 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let settings = &session.settings;
     // Bad traffic settings or smoke events stop the deploy before anything is built.
-    let options = args.rollout.options(&settings.config)?;
-    let moves = settings.config.sections.deploy.owner != Some(Owner::Pulumi);
+    let options = settings.rollout(&args.rollout.flags())?;
+    let moves = settings.deploy().owner != Some(Owner::Pulumi);
     // What can be checked before anything is built: the question can be asked, and every
     // function can take the image.
     let fleet = match moves {
@@ -46,7 +46,7 @@ pub async fn run(
     let Some(fleet) = fleet else {
         printer.note(&format!(
             "owner = \"pulumi\": imprint does not update functions; {} is pushed, now run `pulumi up` (the program reads the tag from `imprint tag --json`)",
-            target.uri
+            target.image_uri
         ));
         let mut report = Report::new(Action::Deploy, RolloutOutcome::Pushed, &target);
         report.promoted = promoted;

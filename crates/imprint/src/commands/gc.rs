@@ -2,7 +2,7 @@
 //! `--yes`; `[gc]` in imprint.toml under the flags.
 
 use crate::cli::GcArgs;
-use crate::config::{GcPolicy, GcSection};
+use crate::config::GcSection;
 use crate::error::ExitStatus;
 use crate::gc;
 use crate::printer::Printer;
@@ -21,7 +21,7 @@ pub async fn run(
         versions: args.versions.then_some(true),
         journal_older_than: args.journal_older_than,
     };
-    let policy = GcPolicy::resolve(&session.settings.config.sections.gc, &flags);
+    let policy = session.settings.gc_policy(&flags);
     let report = gc::run(session, &policy, args.yes).await?;
     printer.report(&report)?;
     Ok(report.conclude())

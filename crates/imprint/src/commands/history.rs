@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::HistoryArgs;
 use crate::error::ExitStatus;
 use crate::journal::{
-    self, Action, AliasDeploy, Checkout, Deployment, DeploymentOutcome, ImageRef, Outcome,
+    self, Action, AliasDeploy, Checkout, Deployment, DeploymentOutcome, FunctionImage, Outcome,
 };
 use crate::printer::Printer;
 use crate::session::Session;
@@ -55,9 +55,9 @@ struct FunctionRow {
     /// None while the deployment is unfinished.
     outcome: Option<Outcome>,
     /// What it ran before.
-    old: Option<ImageRef>,
+    old: Option<FunctionImage>,
     /// What it ran after.
-    image: Option<ImageRef>,
+    image: Option<FunctionImage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -83,7 +83,7 @@ pub async fn run(
 
 fn row(entry: &Deployment) -> Option<Row> {
     let record = entry.end.as_ref().or(entry.begin.as_ref())?;
-    let old: BTreeMap<&str, &Option<ImageRef>> = entry
+    let old: BTreeMap<&str, &Option<FunctionImage>> = entry
         .begin
         .iter()
         .flat_map(|b| &b.functions)
@@ -230,7 +230,7 @@ mod tests {
             },
             functions: vec![Planned {
                 name: "f".into(),
-                old: Some(ImageRef {
+                old: Some(FunctionImage {
                     uri: "r.io/a:t1".into(),
                     digest: Some("sha256:1".into()),
                 }),

@@ -74,7 +74,7 @@ pub async fn run(
         .await
         .context("failed to work out the tag of the local tree")?;
     let client = session.lambda().await?;
-    let deploy = &session.settings.config.sections.deploy;
+    let deploy = session.settings.deploy();
     let names = lambda::select(client, deploy, &args.functions).await?;
     let found = lambda::read_functions(client, &names).await?;
 

@@ -19,7 +19,7 @@ pub async fn run(
     let settings = &session.settings;
     let registry = session.registry().await?;
     let platform = settings.build.params.platform.as_str();
-    if settings.config.sections.deploy.owner == Some(Owner::Pulumi) {
+    if settings.deploy().owner == Some(Owner::Pulumi) {
         let Some(tag) = &args.to else {
             return Err(UsageError::new(
                 "owner = \"pulumi\": Pulumi deploys the functions, so imprint's journal has no deployment to go back to",
@@ -34,8 +34,9 @@ pub async fn run(
     let fleet = Fleet::select(session, &args.rollout.functions).await?;
     let to = args.to.as_deref();
     let target = rollout::rollback_target((registry, platform), &fleet.names, to, printer).await?;
-    let mut options = args.rollout.options(&settings.config)?;
-    options.traffic = options.traffic.for_rollback(args.rollout.strategy);
+    let options = settings
+        .rollout(&args.rollout.flags())?
+        .for_rollback(args.rollout.strategy);
     let report = fleet.move_to(target, Action::Rollback, &options).await?;
     printer.report(&report)?;
     Ok(printer.conclude(report.failure()))

@@ -87,17 +87,9 @@ pub async fn run_all(
     args: &StatusArgs,
     printer: &crate::printer::Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let cwd = std::env::current_dir().context("failed to read the current directory")?;
-    let config = crate::config::file::read(config_file, &cwd, None)?;
-    if config.envs.is_empty() {
-        return Err(crate::error::UsageError::new(
-            "--env all: imprint.toml has no [env.NAME] section",
-            "add [env.NAME] sections (one per environment), or run `imprint status` alone",
-        )
-        .into());
-    }
+    let names = crate::config::Settings::environments(config_file)?;
     let mut environments = Vec::new();
-    for name in config.envs.keys() {
+    for name in &names {
         let status = async {
             let settings = crate::config::Settings::load(config_file, Some(name), input, network)?;
             let session = Session::new(settings, std::sync::Arc::new(printer.clone()));
@@ -151,9 +143,9 @@ impl fmt::Display for AllReport {
 async fn report(session: &Session, args: &StatusArgs) -> anyhow::Result<StatusReport> {
     let settings = &session.settings;
     let client = session.lambda().await?;
-    let names = lambda::select(client, &settings.config.sections.deploy, &args.functions).await?;
+    let names = lambda::select(client, settings.deploy(), &args.functions).await?;
     let mut found = lambda::read_functions(client, &names).await?;
-    let alias = settings.config.sections.deploy.alias.as_deref();
+    let alias = settings.deploy().alias.as_deref();
     if let Some(alias) = alias {
         let views = lambda::read_alias_views(client, &found, alias).await?;
         for (f, view) in found.iter_mut().zip(views) {
@@ -279,7 +271,7 @@ async fn tag_drift(
 
 /// `live → 7 (20261201-…)`, or with a split `live → 7 (…) + 10% → 8 (…)`.
 fn describe_alias(alias: &lambda::AliasView) -> String {
-    let tag = |image: &Option<crate::journal::ImageRef>| {
+    let tag = |image: &Option<crate::journal::FunctionImage>| {
         image
             .as_ref()
             .and_then(|i| lambda::tag_of(&i.uri).or_else(|| i.digest.clone()))

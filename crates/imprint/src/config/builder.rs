@@ -75,8 +75,8 @@ const SYSTEM_PLUGIN_DIRS: [&str; 4] = [
 
 /// The docker CLI's buildx plugin, found where the CLI finds its plugins: the folders its
 /// config's `cliPluginsExtraDirs` names, its config folder's `cli-plugins`, then the system
-/// folders. Looked up rather than run: `docker buildx version` starts two Go programs
-/// (12–30 ms) on every `tag`, `status` and `preview`.
+/// folders. Looked up rather than run: `docker buildx version` starts two Go programs on
+/// every `tag`, `status` and `preview` (bench/MEASUREMENTS.md).
 fn buildx_plugin() -> Option<PathBuf> {
     // An unreadable config is the docker CLI's to report; its other folders still count.
     let mut dirs = extra_plugin_dirs().unwrap_or_else(|e| {

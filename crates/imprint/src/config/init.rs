@@ -29,7 +29,7 @@ const DEPTH: usize = 3;
 
 /// The Dockerfile found, relative to the project folder.
 #[derive(Debug, Clone, Serialize)]
-pub struct Found {
+pub struct ProjectDockerfile {
     /// The Dockerfile.
     pub dockerfile: PathBuf,
     /// Its folder: the build context.
@@ -41,7 +41,7 @@ pub struct Found {
 /// The Dockerfile of the project in `dir`: `given`, else `Dockerfile` (or `Containerfile`) in
 /// `dir`, else the only one below it (hidden and dependency folders skipped); several are a
 /// usage error listing them.
-pub fn find_dockerfile(dir: &Path, given: Option<&Path>) -> Result<Found, UsageError> {
+pub fn find_dockerfile(dir: &Path, given: Option<&Path>) -> Result<ProjectDockerfile, UsageError> {
     let dockerfile = match given {
         Some(path) => {
             if !dir.join(path).is_file() {
@@ -88,7 +88,7 @@ pub fn find_dockerfile(dir: &Path, given: Option<&Path>) -> Result<Found, UsageE
         .into_iter()
         .find(|p| dir.join(p).is_file())
         .map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p));
-    Ok(Found {
+    Ok(ProjectDockerfile {
         dockerfile,
         context,
         ignore_file,
@@ -266,7 +266,7 @@ fn quoted(text: &str) -> String {
 }
 
 /// The imprint.toml for image `name` built from `found`, as `proposal` says.
-pub fn render(name: &str, found: &Found, proposal: &Proposal) -> String {
+pub fn render(name: &str, found: &ProjectDockerfile, proposal: &Proposal) -> String {
     let mut out = String::from(
         "# imprint's configuration, written by `imprint init`. Every key: the README's\n\
          # \"Configuration\" section; `imprint doctor` checks what a deploy needs.\n\n[image]\n",
@@ -323,7 +323,7 @@ pub struct InitReport {
     /// The files written (none with `--print`).
     pub written: Vec<PathBuf>,
     /// The Dockerfile, context and ignore file.
-    pub found: Found,
+    pub found: ProjectDockerfile,
     /// The repository and functions.
     pub proposal: Proposal,
 }
@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn the_rendered_file_reads_back_with_what_was_proposed() {
-        let found = Found {
+        let found = ProjectDockerfile {
             dockerfile: "app/Dockerfile".into(),
             context: "app".into(),
             ignore_file: None,

@@ -8,9 +8,12 @@ use clap::builder::BoolishValueParser;
 use clap::Args;
 use imprint_context::{BuildParams, TagTemplate, DEFAULT_TEMPLATE};
 
+use super::aws::AwsSection;
 use super::builder::BuilderChoice;
-use super::file::{self, Config, ConfigError, RegistrySection};
+use super::file::{self, Config, ConfigError, DeploySection, RegistrySection};
+use super::gc::{GcPolicy, GcSection};
 use super::network::NetworkArgs;
+use super::rollout::{RolloutFlags, RolloutSettings};
 use crate::error::UsageError;
 use crate::registry::Repository;
 use crate::timeouts::Timeouts;
@@ -168,6 +171,58 @@ impl Settings {
             ca_cert,
             timeouts,
         })
+    }
+}
+
+/// The resolved settings of each command, from the file's sections and the command's flags:
+/// nothing outside `config/` reads a raw section.
+impl Settings {
+    /// The names of imprint.toml's `[env.NAME]` sections (`--env all`); a usage error when
+    /// there are none.
+    pub fn environments(config_file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+        let cwd = std::env::current_dir().context("failed to read the current directory")?;
+        let config = file::read(config_file, &cwd, None)?;
+        if config.envs.is_empty() {
+            return Err(UsageError::new(
+                "--env all: imprint.toml has no [env.NAME] section",
+                "add [env.NAME] sections (one per environment), or run `imprint status` alone",
+            )
+            .into());
+        }
+        Ok(config.envs.into_keys().collect())
+    }
+
+    /// `[deploy]`: which functions, who owns them, the Pulumi program, traffic settings.
+    pub fn deploy(&self) -> &DeploySection {
+        &self.config.sections.deploy
+    }
+
+    /// `[aws]` of this environment.
+    pub fn aws(&self) -> &AwsSection {
+        &self.config.sections.aws
+    }
+
+    /// `[deploy]` of this environment and of every `[env.NAME]` that pushes to the same
+    /// repository (gc looks after all of them).
+    pub fn deploys_sharing_the_repository(&self) -> Vec<&DeploySection> {
+        let ours = self.registry.as_ref().map(|r| r.repository.to_string());
+        let sharing = |s: &&file::Sections| {
+            s.registry.repository.is_none() || s.registry.repository.as_deref() == ours.as_deref()
+        };
+        std::iter::once(&self.config.sections)
+            .chain(self.config.envs.values().filter(sharing))
+            .map(|s| &s.deploy)
+            .collect()
+    }
+
+    /// A rollout's settings: `flags` over `[deploy]`.
+    pub fn rollout(&self, flags: &RolloutFlags) -> Result<RolloutSettings, UsageError> {
+        RolloutSettings::resolve(&self.config, flags)
+    }
+
+    /// gc's policy: `flags` over `[gc]` over the defaults.
+    pub fn gc_policy(&self, flags: &GcSection) -> GcPolicy {
+        GcPolicy::resolve(&self.config.sections.gc, flags)
     }
 }
 

@@ -174,7 +174,7 @@ pub(super) async fn check_repository(
 
 pub(super) async fn check_functions(session: &Session) -> anyhow::Result<(Vec<String>, String)> {
     let client = session.lambda().await?;
-    let names = lambda::select(client, &session.settings.config.sections.deploy, &[]).await?;
+    let names = lambda::select(client, session.settings.deploy(), &[]).await?;
     let found = lambda::read_functions(client, &names).await?;
     let zip: Vec<&str> = found
         .iter()

@@ -22,7 +22,7 @@ pub(super) async fn check_pulumi(
             "no Pulumi program ([deploy] pulumi_dir, or a Pulumi.yaml in infrastructure/ or beside imprint.toml)",
         );
     };
-    let deploy = &settings.config.sections.deploy;
+    let deploy = settings.deploy();
     let stack = deploy.pulumi_stack.as_deref();
     let stacked = match rollout::pulumi_stack_functions(&dir, stack).await {
         Ok(None) => {
@@ -105,7 +105,7 @@ pub(super) async fn check_pulumi(
 /// The configured functions: `[deploy] functions` as listed (no AWS call), or what `select`
 /// picks now.
 pub(super) async fn select_functions(session: &Session) -> anyhow::Result<Vec<String>> {
-    let deploy = &session.settings.config.sections.deploy;
+    let deploy = session.settings.deploy();
     if let Some(names) = &deploy.functions {
         return Ok(names.clone());
     }

@@ -15,7 +15,7 @@ const PARALLEL: usize = 16;
 
 /// One image manifest in the repository.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Image {
+pub struct StoredImage {
     /// Its manifest digest.
     pub digest: String,
     /// The tags naming it.
@@ -29,7 +29,7 @@ pub struct Image {
     pub blobs: BTreeMap<String, u64>,
 }
 
-impl Image {
+impl StoredImage {
     /// Whether imprint pushed it (it has an index artifact).
     pub fn is_imprints(&self) -> bool {
         !self.artifacts.is_empty()
@@ -58,7 +58,7 @@ pub struct JournalTag {
 #[derive(Debug, Default)]
 pub struct Inventory {
     /// Images by manifest digest.
-    pub images: BTreeMap<String, Image>,
+    pub images: BTreeMap<String, StoredImage>,
     /// Journal records.
     pub journal: Vec<JournalTag>,
 }

@@ -13,7 +13,7 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
 pub use report::GcReport;
 
-use crate::config::{GcPolicy, Sections};
+use crate::config::GcPolicy;
 use crate::error::{Failure, UsageError};
 use crate::image::lock::{self, Lockfile};
 use crate::journal::{self, Holder};
@@ -86,18 +86,11 @@ async fn refuse_open_deploys(registry: &Registry) -> anyhow::Result<()> {
 
 /// Every function of this configuration and of each `[env.NAME]` that shares the repository.
 async fn functions(session: &Session) -> anyhow::Result<Vec<String>> {
-    let settings = &session.settings;
-    let ours = settings.registry.as_ref().map(|r| r.repository.to_string());
-    let sharing = |s: &Sections| {
-        s.registry.repository.is_none() || s.registry.repository.as_deref() == ours.as_deref()
-    };
-    let mut sections = vec![&settings.config.sections];
-    sections.extend(settings.config.envs.values().filter(|s| sharing(s)));
     let client = session.lambda().await?;
     let mut names = BTreeSet::new();
-    for s in sections {
-        if s.deploy.functions.is_some() || s.deploy.select.is_some() {
-            names.extend(lambda::select(client, &s.deploy, &[]).await?);
+    for deploy in session.settings.deploys_sharing_the_repository() {
+        if deploy.functions.is_some() || deploy.select.is_some() {
+            names.extend(lambda::select(client, deploy, &[]).await?);
         }
     }
     if names.is_empty() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::inventory::{Image, Inventory, JournalTag};
+use super::inventory::{Inventory, JournalTag, StoredImage};
 use crate::config::GcPolicy;
 use crate::journal::{Deployment, Record};
 use crate::lambda::FunctionImages;
@@ -72,7 +72,7 @@ pub struct Elsewhere {
 pub struct Checked {
     /// Functions of the configuration (every environment sharing the repository).
     pub configured: usize,
-    /// Image functions of the region outside it, every version read.
+    /// StoredImage functions of the region outside it, every version read.
     pub others: usize,
     /// Those of them that run an image of this repository: `function ($LATEST)` or
     /// `function:version`.
@@ -111,7 +111,7 @@ pub struct StaleVersion {
 pub struct Kept {
     /// The image.
     #[serde(flatten)]
-    pub image: Image,
+    pub image: StoredImage,
     /// Why.
     pub why: Vec<Keep>,
 }
@@ -122,7 +122,7 @@ pub struct Plan {
     /// Images kept.
     pub keep: Vec<Kept>,
     /// Images deleted, with their tags and index artifacts.
-    pub delete: Vec<Image>,
+    pub delete: Vec<StoredImage>,
     /// Bytes of blobs only deleted images use, by image digest.
     pub freed: BTreeMap<String, u64>,
     /// Lambda versions deleted (`--versions`).
@@ -294,7 +294,7 @@ pub fn plan(inventory: &Inventory, refs: &References, policy: &GcPolicy, now: i6
 /// and the images `again` keeps that `planned` would have deleted (referenced since).
 pub fn intersect(planned: Plan, again: &Plan) -> (Plan, Vec<Kept>) {
     let still: BTreeSet<&str> = again.delete.iter().map(|i| i.digest.as_str()).collect();
-    let (delete, spared): (Vec<Image>, Vec<Image>) = planned
+    let (delete, spared): (Vec<StoredImage>, Vec<StoredImage>) = planned
         .delete
         .into_iter()
         .partition(|i| still.contains(i.digest.as_str()));
@@ -333,8 +333,8 @@ mod tests {
     use crate::journal::record::sample;
     use crate::journal::{Action, Finished, Kind, Outcome};
 
-    fn image(digest: &str, pushed: i64, blobs: &[(&str, u64)]) -> Image {
-        Image {
+    fn image(digest: &str, pushed: i64, blobs: &[(&str, u64)]) -> StoredImage {
+        StoredImage {
             digest: digest.into(),
             tags: vec![format!("t-{digest}")],
             artifacts: vec![(format!("imprint-{digest}"), format!("a-{digest}"))],

@@ -115,20 +115,20 @@ pub async fn compare(
 
 /// How an entry compares: kind, file hash and mode, link text.
 #[derive(PartialEq, Eq)]
-struct Sig<'a> {
+struct FileSignature<'a> {
     kind: &'a str,
     hash: Option<String>,
     mode: Option<(bool, bool)>,
     target: Option<String>,
 }
 
-fn sig_local(i: &Input) -> Sig<'static> {
+fn local_signature(i: &Input) -> FileSignature<'static> {
     let kind = match i.kind {
         InputKind::File => "file",
         InputKind::Dir => "dir",
         InputKind::Symlink => "symlink",
     };
-    Sig {
+    FileSignature {
         kind,
         hash: i.hash_hex(),
         mode: (i.kind == InputKind::File).then_some((i.executable, i.other_readable)),
@@ -136,8 +136,8 @@ fn sig_local(i: &Input) -> Sig<'static> {
     }
 }
 
-fn sig_recorded(r: &RecordedInput) -> Sig<'_> {
-    Sig {
+fn recorded_signature(r: &RecordedInput) -> FileSignature<'_> {
+    FileSignature {
         kind: &r.kind,
         hash: r.hash.clone(),
         mode: (r.kind == "file").then_some((
@@ -151,13 +151,13 @@ fn sig_recorded(r: &RecordedInput) -> Sig<'_> {
 /// Entries added, removed or changed from `recorded` to `local`. A folder is listed only
 /// when nothing listed lies under it (an empty folder), so a new file is one line.
 fn diff(recorded: &[RecordedInput], local: &[Input]) -> FileChanges {
-    let before: BTreeMap<&str, Sig> = recorded
+    let before: BTreeMap<&str, FileSignature> = recorded
         .iter()
-        .map(|r| (r.path.as_str(), sig_recorded(r)))
+        .map(|r| (r.path.as_str(), recorded_signature(r)))
         .collect();
-    let after: BTreeMap<String, Sig> = local
+    let after: BTreeMap<String, FileSignature> = local
         .iter()
-        .map(|i| (i.display_path(), sig_local(i)))
+        .map(|i| (i.display_path(), local_signature(i)))
         .collect();
     let mut changes = FileChanges::default();
     let mut dirs = Vec::new();

@@ -327,14 +327,14 @@ pub async fn platform_digest(
             retry_after: None,
         })?;
     match pick_platform(&manifest.bytes, platform) {
-        Picked::NotAnIndex => Ok(manifest.digest),
-        Picked::Digest(digest) => Ok(digest),
-        Picked::Missing => Err(UsageError::new(
+        PlatformEntry::NotAnIndex => Ok(manifest.digest),
+        PlatformEntry::Digest(digest) => Ok(digest),
+        PlatformEntry::Missing => Err(UsageError::new(
             format!("{reference} has no image for {platform}"),
             "pick a base image built for this platform, or change [image] platform",
         )
         .into()),
-        Picked::BadDigest(digest) => anyhow::bail!(
+        PlatformEntry::BadDigest(digest) => anyhow::bail!(
             "the index of {reference} names `{digest}` for {platform}, not a sha256 digest"
         ),
     }
@@ -342,7 +342,7 @@ pub async fn platform_digest(
 
 /// What an image index says for one platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Picked {
+pub enum PlatformEntry {
     /// The bytes are a single-platform manifest (or not an index at all).
     NotAnIndex,
     /// The platform's manifest digest.
@@ -354,7 +354,7 @@ pub enum Picked {
 }
 
 /// The entry of an image index (`manifests`) for `platform` (`os/arch[/variant]`).
-pub fn pick_platform(bytes: &[u8], platform: &str) -> Picked {
+pub fn pick_platform(bytes: &[u8], platform: &str) -> PlatformEntry {
     #[derive(Deserialize)]
     struct Platform {
         os: String,
@@ -374,7 +374,7 @@ pub fn pick_platform(bytes: &[u8], platform: &str) -> Picked {
         .ok()
         .and_then(|i| i.manifests)
     else {
-        return Picked::NotAnIndex;
+        return PlatformEntry::NotAnIndex;
     };
     let mut wanted = platform.split('/');
     let (os, arch, variant) = (wanted.next(), wanted.next(), wanted.next());
@@ -386,9 +386,9 @@ pub fn pick_platform(bytes: &[u8], platform: &str) -> Picked {
         })
     });
     match found {
-        None => Picked::Missing,
-        Some(e) if is_sha256(&e.digest) => Picked::Digest(e.digest),
-        Some(e) => Picked::BadDigest(e.digest),
+        None => PlatformEntry::Missing,
+        Some(e) if is_sha256(&e.digest) => PlatformEntry::Digest(e.digest),
+        Some(e) => PlatformEntry::BadDigest(e.digest),
     }
 }
 
@@ -406,24 +406,33 @@ mod tests {
         ]})
         .to_string();
         let bytes = index.as_bytes();
-        assert_eq!(pick_platform(bytes, "linux/amd64"), Picked::Digest(d('a')));
-        assert_eq!(pick_platform(bytes, "linux/arm64"), Picked::Digest(d('b')));
+        assert_eq!(
+            pick_platform(bytes, "linux/amd64"),
+            PlatformEntry::Digest(d('a'))
+        );
+        assert_eq!(
+            pick_platform(bytes, "linux/arm64"),
+            PlatformEntry::Digest(d('b'))
+        );
         assert_eq!(
             pick_platform(bytes, "linux/arm64/v8"),
-            Picked::Digest(d('b'))
+            PlatformEntry::Digest(d('b'))
         );
         assert_eq!(
             pick_platform(bytes, "linux/s390x"),
-            Picked::BadDigest("md5:x".into())
+            PlatformEntry::BadDigest("md5:x".into())
         );
-        assert_eq!(pick_platform(bytes, "linux/ppc64le"), Picked::Missing);
+        assert_eq!(
+            pick_platform(bytes, "linux/ppc64le"),
+            PlatformEntry::Missing
+        );
         assert_eq!(
             pick_platform(br#"{"schemaVersion": 2, "layers": []}"#, "linux/amd64"),
-            Picked::NotAnIndex
+            PlatformEntry::NotAnIndex
         );
         assert_eq!(
             pick_platform(b"\xff not json", "linux/amd64"),
-            Picked::NotAnIndex
+            PlatformEntry::NotAnIndex
         );
     }
 }

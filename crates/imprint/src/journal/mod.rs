@@ -14,9 +14,9 @@ pub(crate) use record::{
     new_id, now_rfc3339, unix_now, Liveness, ARTIFACT_TYPE, JOURNAL_FORMAT, TAG_PREFIX,
 };
 pub use record::{
-    Action, AliasDeploy, Caller, Checkout, DeploymentOutcome, Finished, Firing, ImageRef, Kind,
-    Outcome, Planned, Record, Runner, Shift, SmokeResult,
+    Action, AliasDeploy, Caller, Checkout, DeploymentOutcome, Finished, Firing, FunctionImage,
+    Kind, Outcome, Planned, Record, Runner, Shift, SmokeResult,
 };
-pub(crate) use rollback::{previous, Back};
+pub(crate) use rollback::{previous, RollbackTo};
 pub use store::{entries, Deployment};
 pub(crate) use store::{succeeded, successful, unfinished, write};

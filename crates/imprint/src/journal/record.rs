@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::lambda::{Caller, Firing, ImageRef};
+pub use crate::lambda::{Caller, Firing, FunctionImage};
 
 /// Version of the record format.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -68,8 +68,10 @@ pub enum DeploymentOutcome {
     Succeeded,
     /// Something failed and not every function is back where it was.
     Failed,
-    /// Something failed and every function changed was put back.
-    RolledBack,
+    /// Something failed and every function changed was put back (reverted); recorded as
+    /// `rolled-back`, as journals have always said.
+    #[serde(rename = "rolled-back")]
+    Reverted,
     /// A later run found it unfinished and recorded what each function ran then.
     Interrupted,
     /// A smoke test of a new version failed; no traffic moved.
@@ -82,7 +84,7 @@ impl DeploymentOutcome {
         match self {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
-            Self::RolledBack => "rolled-back",
+            Self::Reverted => "rolled-back",
             Self::Interrupted => "interrupted",
             Self::SmokeFailed => "smoke-failed",
         }
@@ -151,9 +153,9 @@ pub struct Planned {
     /// The function.
     pub name: String,
     /// What it ran before.
-    pub old: Option<ImageRef>,
+    pub old: Option<FunctionImage>,
     /// What it is being moved to.
-    pub new: ImageRef,
+    pub new: FunctionImage,
     /// Through an alias: the version the alias routed to before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_version: Option<String>,
@@ -205,7 +207,7 @@ pub struct Finished {
     /// How it ended.
     pub outcome: Outcome,
     /// What it runs now, as far as imprint could tell.
-    pub image: Option<ImageRef>,
+    pub image: Option<FunctionImage>,
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -300,7 +302,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<Runner>,
     /// The image the deploy moves the functions to.
-    pub image: ImageRef,
+    pub image: FunctionImage,
     /// Its tag.
     pub tag: String,
     /// Its content hash, when imprint built it from a tree.
@@ -393,7 +395,7 @@ pub(crate) fn sample(kind: Kind, action: Action, tag: &str, digest: &str) -> Rec
         unix_time: 0,
         caller: Caller::default(),
         runner: None,
-        image: ImageRef {
+        image: FunctionImage {
             uri: format!("r.io/a:{tag}"),
             digest: Some(digest.into()),
         },

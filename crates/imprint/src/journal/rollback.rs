@@ -7,9 +7,9 @@ use crate::registry::Repository;
 
 /// Where a rollback goes, as the journal tells it.
 #[derive(Debug, Clone, Copy)]
-pub enum Back<'a> {
+pub enum RollbackTo<'a> {
     /// The end record of the deployment to return to.
-    To(&'a Record),
+    Deployment(&'a Record),
     /// There is no earlier deployment: the functions go back to what they ran before the
     /// first one, as its begin record says (absent when someone deleted it).
     BeforeFirst {
@@ -24,14 +24,14 @@ pub enum Back<'a> {
 /// first, the current one is the newest, or, when that is a rollback, the deploy it went back
 /// to, so a second rollback steps further back. The answer is the newest one before it whose
 /// image differs; with none, what the functions ran before the first deployment of the
-/// current image ([`Back::BeforeFirst`]). `entries` may be only the newest part of the
+/// current image ([`RollbackTo::BeforeFirst`]). `entries` may be only the newest part of the
 /// journal (`complete` false): `None` when the answer needs older entries.
 pub fn previous<'a>(
     entries: &'a [Deployment],
     complete: bool,
     names: &[String],
     repository: &Repository,
-) -> Result<Option<Back<'a>>, UsageError> {
+) -> Result<Option<RollbackTo<'a>>, UsageError> {
     let ours: Vec<&Record> = entries
         .iter()
         .filter_map(succeeded)
@@ -78,7 +78,7 @@ pub fn previous<'a>(
         .rev()
         .find(|r| r.image.digest != now.image.digest)
     {
-        return Ok(Some(Back::To(before)));
+        return Ok(Some(RollbackTo::Deployment(before)));
     }
     if !complete {
         return Ok(None);
@@ -89,7 +89,7 @@ pub fn previous<'a>(
         .iter()
         .find(|e| e.id == first.id)
         .and_then(|e| e.begin.as_ref());
-    Ok(Some(Back::BeforeFirst { first, begin }))
+    Ok(Some(RollbackTo::BeforeFirst { first, begin }))
 }
 
 /// Whether `current`, a rollback, went to what the functions ran before the first deployment.
@@ -110,7 +110,7 @@ fn current_is_before_first(entries: &[Deployment], ours: &[&Record], current: &R
 mod tests {
     use super::*;
     use crate::journal::record::sample;
-    use crate::journal::{DeploymentOutcome, Finished, ImageRef, Kind, Outcome};
+    use crate::journal::{DeploymentOutcome, Finished, FunctionImage, Kind, Outcome};
 
     fn entry(
         n: u32,
@@ -147,8 +147,8 @@ mod tests {
         let repository = Repository::parse("r.io/a").unwrap();
         previous(entries, true, &["f".to_string()], &repository)
             .map(|back| match back.expect("the whole journal decides") {
-                Back::To(r) => r.tag.clone(),
-                Back::BeforeFirst { first, .. } => format!("before {}", first.tag),
+                RollbackTo::Deployment(r) => r.tag.clone(),
+                RollbackTo::BeforeFirst { first, .. } => format!("before {}", first.tag),
             })
             .map_err(|e| e.to_string())
     }
@@ -159,7 +159,7 @@ mod tests {
         let mut journal = vec![
             entry(1, Action::Deploy, "a", DeploymentOutcome::Succeeded, f),
             entry(2, Action::Deploy, "b", DeploymentOutcome::Succeeded, f),
-            entry(3, Action::Deploy, "x", DeploymentOutcome::RolledBack, f),
+            entry(3, Action::Deploy, "x", DeploymentOutcome::Reverted, f),
             entry(4, Action::Deploy, "c", DeploymentOutcome::Succeeded, f),
             // Another function set sharing the repository does not count.
             entry(5, Action::Deploy, "z", DeploymentOutcome::Succeeded, &["g"]),
@@ -228,7 +228,7 @@ mod tests {
             .is_none());
         assert!(matches!(
             previous(&journal[5..], false, &names, &repository),
-            Ok(Some(Back::To(r))) if r.tag == "t-a"
+            Ok(Some(RollbackTo::Deployment(r))) if r.tag == "t-a"
         ));
     }
 
@@ -240,7 +240,7 @@ mod tests {
         first.begin = Some(Record {
             functions: vec![Planned {
                 name: "f".into(),
-                old: Some(ImageRef {
+                old: Some(FunctionImage {
                     uri: "r.io/a:latest".into(),
                     digest: Some("z".into()),
                 }),

@@ -3,7 +3,7 @@
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::image::{digest_of, tag_of, ImageRef};
+use super::image::{digest_of, tag_of, FunctionImage};
 use super::retry::{Lambda, PARALLEL_READS};
 use super::versions::{read_alias, AliasView};
 use crate::error::UsageError;
@@ -91,8 +91,8 @@ pub struct Function {
 
 impl Function {
     /// The image it runs, if any.
-    pub fn image(&self) -> Option<ImageRef> {
-        self.image_uri.as_ref().map(|uri| ImageRef {
+    pub fn image(&self) -> Option<FunctionImage> {
+        self.image_uri.as_ref().map(|uri| FunctionImage {
             uri: uri.clone(),
             digest: self.digest.clone(),
         })
@@ -100,7 +100,7 @@ impl Function {
 
     /// The image its callers run: the alias's main version's when the alias was read,
     /// else `$LATEST`'s.
-    pub fn serving(&self) -> Option<ImageRef> {
+    pub fn serving(&self) -> Option<FunctionImage> {
         match &self.alias {
             Some(alias) => alias.image.clone(),
             None => self.image(),

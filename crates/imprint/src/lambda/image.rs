@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// An image as a function runs it (and as the journal records it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRef {
+pub struct FunctionImage {
     /// What Lambda is given: `host/path:tag` (or `host/path@sha256:…`).
     pub uri: String,
     /// The manifest digest.

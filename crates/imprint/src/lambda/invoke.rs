@@ -9,7 +9,7 @@ use super::retry::Lambda;
 
 /// What an invocation answered.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub struct Invocation {
     /// The function's answer (or Lambda's error document when it failed).
     pub payload: Vec<u8>,
     /// `Unhandled` or `Handled` when the function failed.
@@ -25,7 +25,7 @@ pub async fn invoke(
     function: &str,
     qualifier: &str,
     event: &[u8],
-) -> anyhow::Result<Answer> {
+) -> anyhow::Result<Invocation> {
     let reply = client
         .call(&format!("Invoke {function}:{qualifier}"), || {
             client
@@ -50,7 +50,7 @@ pub async fn invoke(
             .ok()?;
         Some(String::from_utf8_lossy(&bytes).into_owned())
     });
-    Ok(Answer {
+    Ok(Invocation {
         payload: reply
             .payload()
             .map(|p| p.as_ref().to_vec())

@@ -24,7 +24,7 @@ pub use function::{
 #[cfg(test)]
 pub use function::{PackageType, State};
 pub use identity::{caller_identity, identify, Caller};
-pub use image::{repository_of, tag_of, ImageRef};
+pub use image::{repository_of, tag_of, FunctionImage};
 pub use inventory::{
     delete_version, read_images, region_image_versions, FunctionImages, RegionVersion,
 };

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::types::{LastUpdateStatus, State};
 
 use super::function::read_function;
-use super::image::ImageRef;
+use super::image::FunctionImage;
 use super::retry::{code, Lambda};
 
 /// How a function's update ended, as Lambda reports it.
@@ -87,10 +87,10 @@ impl MoveError {
 pub async fn update_image(
     client: &Lambda,
     name: &str,
-    to: &ImageRef,
+    to: &FunctionImage,
     revision: Option<String>,
     timeout: Duration,
-) -> Result<ImageRef, MoveError> {
+) -> Result<FunctionImage, MoveError> {
     send_update(client, name, to, revision).await?;
     let deadline = Instant::now() + timeout;
     match wait_updated(client, name, deadline).await {
@@ -116,7 +116,7 @@ pub async fn update_image(
 async fn send_update(
     client: &Lambda,
     name: &str,
-    to: &ImageRef,
+    to: &FunctionImage,
     revision: Option<String>,
 ) -> Result<(), MoveError> {
     let sent = client
@@ -154,7 +154,11 @@ async fn send_update(
 
 /// What the function runs after its update must be `to`: the URI, and the digest when both
 /// sides know it (a digest URI pins the digest itself).
-async fn verify(client: &Lambda, name: &str, to: &ImageRef) -> Result<ImageRef, MoveError> {
+async fn verify(
+    client: &Lambda,
+    name: &str,
+    to: &FunctionImage,
+) -> Result<FunctionImage, MoveError> {
     let now = read_function(client, name)
         .await
         .map_err(|e| MoveError::Failed(format!("{e:#}")))?;
@@ -165,7 +169,7 @@ async fn verify(client: &Lambda, name: &str, to: &ImageRef) -> Result<ImageRef, 
         (Some(_), None) => true,
     };
     if uri_ok && digest_ok {
-        Ok(ImageRef {
+        Ok(FunctionImage {
             uri: to.uri.clone(),
             digest: now.digest.or_else(|| to.digest.clone()),
         })

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use serde::Serialize;
 
-use super::image::{digest_of, ImageRef};
+use super::image::{digest_of, FunctionImage};
 use super::retry::{code, Lambda};
 
 /// Where an alias sends its callers: one version, and optionally a share to a second.
@@ -58,10 +58,10 @@ pub struct AliasView {
     /// Where it routes.
     pub route: Route,
     /// The image of the route's main version.
-    pub image: Option<ImageRef>,
+    pub image: Option<FunctionImage>,
     /// The image of the route's second version, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub extra_image: Option<ImageRef>,
+    pub extra_image: Option<FunctionImage>,
     /// Passed back with an update so a concurrent change is detected.
     #[serde(skip)]
     pub revision_id: Option<String>,
@@ -104,7 +104,7 @@ fn route_of(version: Option<&str>, weights: Option<&HashMap<String, f64>>) -> Ro
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionCode {
     /// An image (its digest when Lambda resolved it).
-    Image(ImageRef),
+    Image(FunctionImage),
     /// Not an image (a zip package).
     NotImage,
     /// The function or the version no longer exists.
@@ -144,7 +144,7 @@ pub async fn read_version_code(
     };
     let code = reply.code();
     Ok(match code.and_then(|c| c.image_uri()) {
-        Some(uri) => VersionCode::Image(ImageRef {
+        Some(uri) => VersionCode::Image(FunctionImage {
             uri: uri.to_string(),
             digest: code
                 .and_then(|c| c.resolved_image_uri())
@@ -159,7 +159,7 @@ pub async fn version_image(
     client: &Lambda,
     function: &str,
     version: &str,
-) -> anyhow::Result<Option<ImageRef>> {
+) -> anyhow::Result<Option<FunctionImage>> {
     match read_version_code(client, function, version).await? {
         VersionCode::Image(image) => Ok(Some(image)),
         VersionCode::NotImage => Ok(None),

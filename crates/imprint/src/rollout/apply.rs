@@ -3,46 +3,21 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
 
 use super::target::Target;
-use crate::config::{Smoke, Traffic};
-use crate::journal::{ImageRef, Outcome};
+use crate::config::RolloutSettings;
+use crate::journal::{FunctionImage, Outcome};
 use crate::lambda::{self, Function, Lambda, MoveError};
 use crate::reporter::Reporter;
-
-/// How the functions are moved.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Functions updated at once.
-    pub concurrency: usize,
-    /// How long each function's update may take.
-    pub timeout: Duration,
-    /// Do not ask.
-    pub yes: bool,
-    /// After a failure, leave the functions already moved on the new image.
-    pub no_rollback: bool,
-    /// Close an unfinished deployment begun elsewhere that may look like it is running.
-    pub recover: bool,
-    /// End another run's deploy lease first.
-    pub force_unlock: bool,
-    /// Through an alias or not, the strategy, the alarms.
-    pub traffic: Traffic,
-    /// Deploy even when a watched alarm already fires.
-    pub ignore_alarms: bool,
-    /// Smoke tests run on the new versions before any traffic moves.
-    pub smoke: Vec<Smoke>,
-    /// Move traffic without the smoke tests.
-    pub skip_smoke: bool,
-}
 
 /// How one function's move ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Move {
     /// It runs the target, verified.
-    Done(ImageRef),
+    Done(FunctionImage),
     /// It failed, or someone else changed it.
     Failed(MoveError),
     /// Not started: another function failed first, or Ctrl-C.
@@ -114,7 +89,7 @@ pub async fn apply(
     client: &Lambda,
     todo: &[&Function],
     target: &Target,
-    options: &Options,
+    options: &RolloutSettings,
     interrupt: &Interrupt,
     reporter: &dyn Reporter,
 ) -> Vec<Moved> {

@@ -18,13 +18,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt};
 
-pub use apply::{Move, Options};
+pub use apply::Move;
 pub use pulumi::{
     pin_pulumi, program_dir as pulumi_program_dir, stack_functions as pulumi_stack_functions,
 };
 pub use report::{FunctionReport, Report, RolloutOutcome};
 pub use target::{pushed_target, rollback_target, Target};
 
+use crate::config::RolloutSettings;
 use crate::journal::{self, Action, AliasDeploy, Caller, Holder, Kind, Record};
 use crate::lambda::Alarms;
 use crate::lambda::{self, Function, Lambda};
@@ -55,7 +56,7 @@ impl<'a> Fleet<'a> {
     /// The configured functions (narrowed to `only` when it is not empty).
     pub async fn select(session: &'a Session, only: &[String]) -> anyhow::Result<Self> {
         let lambda = session.lambda().await?;
-        let names = lambda::select(lambda, &session.settings.config.sections.deploy, only).await?;
+        let names = lambda::select(lambda, session.settings.deploy(), only).await?;
         let clients = Clients {
             lambda,
             sts: session.sts().await?,
@@ -82,7 +83,7 @@ impl<'a> Fleet<'a> {
         &self,
         target: Target,
         action: Action,
-        options: &Options,
+        options: &RolloutSettings,
     ) -> anyhow::Result<Report> {
         let alarms = match options.traffic.alarms_for(&self.names).as_slice() {
             [] => None,
@@ -115,7 +116,7 @@ struct Rollout<'a> {
     target: Target,
     action: Action,
     platform: &'a str,
-    options: &'a Options,
+    options: &'a RolloutSettings,
     reporter: Arc<dyn Reporter>,
 }
 
@@ -152,7 +153,7 @@ impl Rollout<'_> {
 
 /// How long a lease lasts at most: every batch of updates may take the full timeout, and
 /// the traffic shift its whole bake.
-fn lease_time(options: &Options, moves: usize) -> Duration {
+fn lease_time(options: &RolloutSettings, moves: usize) -> Duration {
     let batches = moves.div_ceil(options.concurrency.max(1)).max(1) as u32;
     let traffic = &options.traffic;
     options.timeout * (batches + 1)
@@ -170,7 +171,7 @@ impl Rollout<'_> {
             Some(alias) => lambda::read_aliases(lambda, &mut found, alias).await?,
             None => plan::warn_about_aliases(lambda, &found, self.reporter.as_ref()).await?,
         }
-        plan::preflight(self.action, &found, &self.target.uri, self.platform)?;
+        plan::preflight(self.action, &found, &self.target.image_uri, self.platform)?;
         Ok(found)
     }
 
@@ -180,7 +181,7 @@ impl Rollout<'_> {
             "up to date: {count} function{} already run{} {} ({})",
             if count == 1 { "" } else { "s" },
             if count == 1 { "s" } else { "" },
-            self.target.uri,
+            self.target.image_uri,
             self.target.digest
         ));
         let mut report = Report::new(self.action, RolloutOutcome::UpToDate, &self.target);
@@ -294,8 +295,8 @@ impl Rollout<'_> {
         )
         .await;
         let failed = moved.iter().any(|m| !matches!(m.result, Move::Done(_)));
-        let reverts = if failed && !options.no_rollback {
-            revert::put_back(clients.lambda, clients.registry, &moved, options, reporter).await
+        let reverts = if failed && !options.no_revert {
+            revert::revert(clients.lambda, clients.registry, &moved, options, reporter).await
         } else {
             Vec::new()
         };
@@ -308,7 +309,7 @@ impl Rollout<'_> {
             reporter,
         )
         .await;
-        let outcome = report::deployment_outcome(failed, options.no_rollback, &results);
+        let outcome = report::deployment_outcome(failed, options.no_revert, &results);
         (outcome, results)
     }
 
@@ -369,7 +370,7 @@ impl Rollout<'_> {
                 return (outcome, results, traffic);
             }
         }
-        let watch = shift::Watch {
+        let watch = shift::AlarmWatch {
             interrupt,
             alarms: self.alarms.as_ref(),
         };
@@ -392,11 +393,9 @@ impl Rollout<'_> {
         results.sort_by(|a, b| a.name.cmp(&b.name));
         let outcome = match shifted.stop {
             Some(shift::Stop::Smoke) => journal::DeploymentOutcome::SmokeFailed,
-            _ => report::deployment_outcome(
-                shifted.stop.is_some(),
-                self.options.no_rollback,
-                &results,
-            ),
+            _ => {
+                report::deployment_outcome(shifted.stop.is_some(), self.options.no_revert, &results)
+            }
         };
         let alarm = match shifted.stop {
             Some(shift::Stop::Alarm(firing)) => Some(firing),

@@ -14,7 +14,7 @@ use crate::reporter::Reporter;
 
 /// Whether the function's `$LATEST` already runs the target image.
 pub fn runs(f: &Function, target: &Target) -> bool {
-    f.image_uri.as_deref() == Some(target.uri.as_str())
+    f.image_uri.as_deref() == Some(target.image_uri.as_str())
         && f.digest.as_deref() == Some(target.digest.as_str())
 }
 
@@ -125,7 +125,7 @@ pub fn check_splits(action: Action, found: &[Function], target: &Target) -> anyh
     anyhow::bail!(
         "cannot {} {}: traffic is being shifted outside imprint's journal on {}; nothing was changed (let that shift end, or point the aliases at one version)",
         verb(action),
-        target.uri,
+        target.image_uri,
         split.join(", ")
     )
 }
@@ -234,7 +234,7 @@ pub fn confirm(
     let what = format!(
         "update {count} function{} to {}",
         if count == 1 { "" } else { "s" },
-        target.uri
+        target.image_uri
     );
     can_ask(action, false, &what)?;
     eprint!("{what}? [y/N] ");
@@ -299,7 +299,7 @@ pub fn begin_record(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::lambda::{ImageRef, PackageType, State, UpdateStatus};
+    use crate::lambda::{FunctionImage, PackageType, State, UpdateStatus};
     use crate::rollout::apply::{Move, Moved};
 
     /// A function as Lambda would report it, running `uri` at `digest`.
@@ -324,15 +324,15 @@ pub(crate) mod tests {
     fn through_an_alias_only_all_traffic_on_the_target_counts_as_deployed() {
         let t = target();
         // $LATEST already runs the target (a canary cut short): the alias still has to move.
-        let mut f = function("f", &t.uri, &t.digest);
-        let alias = |route: lambda::Route, image: ImageRef| lambda::AliasView {
+        let mut f = function("f", &t.image_uri, &t.digest);
+        let alias = |route: lambda::Route, image: FunctionImage| lambda::AliasView {
             name: "live".into(),
             route,
             image: Some(image),
             extra_image: None,
             revision_id: None,
         };
-        let old = ImageRef {
+        let old = FunctionImage {
             uri: "r.io/a:old".into(),
             digest: Some("sha256:1".into()),
         };
@@ -372,7 +372,7 @@ pub(crate) mod tests {
     pub(crate) fn target() -> Target {
         Target {
             tag: "new".into(),
-            uri: "r.io/a:new".into(),
+            image_uri: "r.io/a:new".into(),
             digest: "sha256:2".into(),
             hash: None,
             checkout: None,
@@ -402,7 +402,8 @@ pub(crate) mod tests {
         let mut arm = function("arm", "r.io/a:old", "sha256:1");
         arm.architectures = vec!["arm64".into()];
         let found = vec![zip, arm, function("ok", "r.io/a:old", "sha256:1")];
-        let err = preflight(Action::Rollback, &found, &target().uri, "linux/amd64").unwrap_err();
+        let err =
+            preflight(Action::Rollback, &found, &target().image_uri, "linux/amd64").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("cannot roll back to r.io/a:new"), "{text}");
         assert!(text.contains("zip is a Zip function"), "{text}");
@@ -411,13 +412,20 @@ pub(crate) mod tests {
 
         let mut busy = function("busy", "r.io/a:old", "sha256:1");
         busy.last_update_status = Some(UpdateStatus::InProgress);
-        let err = preflight(Action::Deploy, &[busy], &target().uri, "linux/amd64").unwrap_err();
+        let err =
+            preflight(Action::Deploy, &[busy], &target().image_uri, "linux/amd64").unwrap_err();
         assert!(
             err.to_string().contains("already in progress on busy"),
             "{err}"
         );
         assert!(!err.is::<UsageError>(), "busy is a failure, not bad input");
-        assert!(preflight(Action::Deploy, &found[2..], &target().uri, "linux/amd64").is_ok());
+        assert!(preflight(
+            Action::Deploy,
+            &found[2..],
+            &target().image_uri,
+            "linux/amd64"
+        )
+        .is_ok());
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn config_dir(settings: &Settings) -> PathBuf {
 /// own folder, whichever holds a `Pulumi.yaml`; `None` when there is none.
 pub fn program_dir(settings: &Settings) -> Option<PathBuf> {
     let base = config_dir(settings);
-    if let Some(dir) = &settings.config.sections.deploy.pulumi_dir {
+    if let Some(dir) = &settings.deploy().pulumi_dir {
         return Some(base.join(dir));
     }
     [base.join("infrastructure"), base]
@@ -187,7 +187,7 @@ pub fn pin_pulumi(
     target: &Target,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Pinned> {
-    let deploy = &settings.config.sections.deploy;
+    let deploy = settings.deploy();
     let dir = program_dir(settings).unwrap_or_else(|| config_dir(settings));
     let mut command = Command::new("pulumi");
     command
@@ -226,12 +226,12 @@ pub fn pin_pulumi(
         "Pulumi's imageTag is now {}; run `pulumi up` in {} to move the functions to {}",
         target.tag,
         dir.display(),
-        target.uri
+        target.image_uri
     ));
     Ok(Pinned {
         outcome: "pinned",
         tag: target.tag.clone(),
-        image_uri: target.uri.clone(),
+        image_uri: target.image_uri.clone(),
         digest: target.digest.clone(),
         pulumi_dir: dir,
         stack: deploy.pulumi_stack.clone(),

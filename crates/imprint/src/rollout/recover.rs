@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use crate::error::UsageError;
 use crate::journal::{
-    self, DeploymentOutcome, Finished, ImageRef, Kind, Liveness, Outcome, Planned, Record,
+    self, DeploymentOutcome, Finished, FunctionImage, Kind, Liveness, Outcome, Planned, Record,
 };
 use crate::lambda::{self, Lambda};
 use crate::registry::Registry;
@@ -69,7 +69,7 @@ async fn read_back(
     begin: &Record,
     planned: &Planned,
     reporter: &dyn Reporter,
-) -> anyhow::Result<Option<ImageRef>> {
+) -> anyhow::Result<Option<FunctionImage>> {
     let (Some(traffic), Some(old)) = (&begin.traffic, &planned.old_version) else {
         return Ok(lambda::read_function(client, &planned.name).await?.image());
     };
@@ -119,7 +119,7 @@ fn may_close(begin: &Record, liveness: Liveness, force: bool) -> anyhow::Result<
 /// now (or why it could not be read). When every function runs the target, the deployment
 /// did its work and only its end record was lost: `succeeded`, each function `updated` (or
 /// `unchanged` when it ran the target before). Otherwise `interrupted`, each function too.
-fn close(begin: Record, now: Vec<(String, Option<ImageRef>, Option<String>)>) -> Record {
+fn close(begin: Record, now: Vec<(String, Option<FunctionImage>, Option<String>)>) -> Record {
     let done = !now.is_empty()
         && now
             .iter()

@@ -11,7 +11,7 @@ use super::revert::Reverted;
 use super::target::Target;
 use crate::error::Failure;
 use crate::image::push::promote::Promoted;
-use crate::journal::{Action, AliasDeploy, DeploymentOutcome, Finished, ImageRef, Outcome};
+use crate::journal::{Action, AliasDeploy, DeploymentOutcome, Finished, FunctionImage, Outcome};
 use crate::lambda::{self, Function, Lambda};
 use crate::reporter::Reporter;
 
@@ -23,9 +23,9 @@ pub struct FunctionReport {
     /// How it ended.
     pub outcome: Outcome,
     /// What it ran before.
-    pub old: Option<ImageRef>,
+    pub old: Option<FunctionImage>,
     /// What it runs now.
-    pub image: Option<ImageRef>,
+    pub image: Option<FunctionImage>,
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -55,8 +55,10 @@ pub enum RolloutOutcome {
     UpToDate,
     /// Every function runs the target.
     Succeeded,
-    /// Something failed; every function changed was put back.
-    RolledBack,
+    /// Something failed; every function changed was put back (reverted), reported as
+    /// `rolled-back` as the journal records it.
+    #[serde(rename = "rolled-back")]
+    Reverted,
     /// Something failed and not every function is back.
     Failed,
     /// `owner = "pulumi"`: the image is pushed, no function touched.
@@ -69,7 +71,7 @@ impl From<DeploymentOutcome> for RolloutOutcome {
     fn from(outcome: DeploymentOutcome) -> Self {
         match outcome {
             DeploymentOutcome::Succeeded => Self::Succeeded,
-            DeploymentOutcome::RolledBack => Self::RolledBack,
+            DeploymentOutcome::Reverted => Self::Reverted,
             DeploymentOutcome::Failed | DeploymentOutcome::Interrupted => Self::Failed,
             DeploymentOutcome::SmokeFailed => Self::SmokeFailed,
         }
@@ -116,7 +118,7 @@ impl Report {
             outcome,
             id: None,
             tag: target.tag.clone(),
-            image_uri: target.uri.clone(),
+            image_uri: target.image_uri.clone(),
             digest: target.digest.clone(),
             hash: target.hash.clone(),
             recovered: Vec::new(),
@@ -144,7 +146,7 @@ impl Report {
             RolloutOutcome::UpToDate | RolloutOutcome::Succeeded | RolloutOutcome::Pushed => {
                 return None
             }
-            RolloutOutcome::RolledBack => "failed; every function is back on its previous image",
+            RolloutOutcome::Reverted => "failed; every function is back on its previous image",
             RolloutOutcome::Failed => "failed",
             RolloutOutcome::SmokeFailed => {
                 "failed its smoke tests; no traffic moved (every alias is where it was)"
@@ -207,7 +209,7 @@ pub fn judge(
     target: &Target,
     moved: &[Moved],
     reverts: &[Reverted],
-) -> (Outcome, Option<String>, Option<ImageRef>) {
+) -> (Outcome, Option<String>, Option<FunctionImage>) {
     if runs(f, target) {
         return (Outcome::Unchanged, None, f.image());
     }
@@ -280,7 +282,7 @@ pub async fn settle(
 /// moved was put back; failed otherwise.
 pub fn deployment_outcome(
     failed: bool,
-    no_rollback: bool,
+    no_revert: bool,
     results: &[FunctionReport],
 ) -> DeploymentOutcome {
     let all_back = results.iter().all(|r| {
@@ -291,8 +293,8 @@ pub fn deployment_outcome(
     });
     if !failed {
         DeploymentOutcome::Succeeded
-    } else if !no_rollback && all_back {
-        DeploymentOutcome::RolledBack
+    } else if !no_revert && all_back {
+        DeploymentOutcome::Reverted
     } else {
         DeploymentOutcome::Failed
     }
@@ -304,8 +306,8 @@ mod tests {
     use crate::lambda::MoveError;
     use crate::rollout::plan::tests::{function, moved, target};
 
-    fn image(uri: &str, digest: &str) -> ImageRef {
-        ImageRef {
+    fn image(uri: &str, digest: &str) -> FunctionImage {
+        FunctionImage {
             uri: uri.into(),
             digest: Some(digest.into()),
         }
@@ -373,12 +375,12 @@ mod tests {
         );
         assert_eq!(
             deployment_outcome(true, false, &back),
-            DeploymentOutcome::RolledBack
+            DeploymentOutcome::Reverted
         );
         assert_eq!(
             deployment_outcome(true, true, &back),
             DeploymentOutcome::Failed,
-            "--no-rollback"
+            "--no-revert"
         );
         let stuck = [row(Outcome::Reverted), row(Outcome::RevertFailed)];
         assert_eq!(

@@ -1,21 +1,23 @@
-//! After a failure: what to put back, and putting it back on the image it ran before.
+//! Reverting, the automatic undo of a failed rollout: which functions go back, and each put
+//! back on the image it ran before (`--no-rollback` turns it off).
 
 use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt};
 
-use super::apply::{Move, Moved, Options};
-use crate::journal::ImageRef;
+use super::apply::{Move, Moved};
+use crate::config::RolloutSettings;
+use crate::journal::FunctionImage;
 use crate::lambda::{self, Function, Lambda, MoveError};
 use crate::registry::Registry;
 use crate::reporter::Reporter;
 
 /// How putting one function back went.
-pub type Reverted = (String, Result<ImageRef, MoveError>);
+pub type Reverted = (String, Result<FunctionImage, MoveError>);
 
 /// What goes back after a failure: every function moved, and every failed one (Lambda may
 /// have left it on the new image); `true` for those known to be moved. Conflicts (someone
 /// else's change) and functions never started stay as they are.
-pub fn to_put_back(moved: &[Moved]) -> Vec<(&Function, bool)> {
+pub fn to_revert(moved: &[Moved]) -> Vec<(&Function, bool)> {
     moved
         .iter()
         .filter_map(|m| match &m.result {
@@ -26,16 +28,16 @@ pub fn to_put_back(moved: &[Moved]) -> Vec<(&Function, bool)> {
         .collect()
 }
 
-/// Puts the functions [`to_put_back`] names back on their previous image. A failed one that
+/// Puts the functions [`to_revert`] names back on their previous image. A failed one that
 /// still runs its old image needs nothing and is left out.
-pub async fn put_back(
+pub async fn revert(
     client: &Lambda,
     registry: &Registry,
     moved: &[Moved],
-    options: &Options,
+    options: &RolloutSettings,
     reporter: &dyn Reporter,
 ) -> Vec<Reverted> {
-    let back = to_put_back(moved);
+    let back = to_revert(moved);
     if !back.is_empty() {
         reporter.step("putting the functions already changed back on their previous image");
     }
@@ -64,7 +66,7 @@ pub async fn put_back(
 
 /// The image to put a function back on: its old URI when that still names the old digest,
 /// else the old digest itself.
-async fn previous_image(registry: &Registry, f: &Function) -> anyhow::Result<ImageRef> {
+async fn previous_image(registry: &Registry, f: &Function) -> anyhow::Result<FunctionImage> {
     let uri = f
         .image_uri
         .clone()
@@ -72,13 +74,13 @@ async fn previous_image(registry: &Registry, f: &Function) -> anyhow::Result<Ima
     let ours = format!("{}:", registry.repository);
     if let (Some(tag), Some(digest)) = (uri.strip_prefix(&ours), &f.digest) {
         if registry.manifest_digest(tag).await?.as_deref() != Some(digest.as_str()) {
-            return Ok(ImageRef {
+            return Ok(FunctionImage {
                 uri: format!("{}@{digest}", registry.repository),
                 digest: Some(digest.clone()),
             });
         }
     }
-    Ok(ImageRef {
+    Ok(FunctionImage {
         uri,
         digest: f.digest.clone(),
     })
@@ -91,7 +93,7 @@ mod tests {
 
     #[test]
     fn moved_and_failed_go_back_conflicts_and_unstarted_stay() {
-        let done = ImageRef {
+        let done = FunctionImage {
             uri: "r.io/a:new".into(),
             digest: Some("sha256:2".into()),
         };
@@ -101,7 +103,7 @@ mod tests {
             moved("theirs", Move::Failed(MoveError::Conflict("x".into()))),
             moved("later", Move::NotStarted),
         ];
-        let back: Vec<(&str, bool)> = to_put_back(&moved)
+        let back: Vec<(&str, bool)> = to_revert(&moved)
             .into_iter()
             .map(|(f, updated)| (f.name.as_str(), updated))
             .collect();

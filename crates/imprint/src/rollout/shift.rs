@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use super::apply::{Interrupt, Options};
+use super::apply::Interrupt;
 use super::report::FunctionReport;
 use super::smoke;
 use super::target::Target;
+use crate::config::RolloutSettings;
 use crate::journal::{self, Outcome, Shift, SmokeResult};
 use crate::lambda::{self, Alarms, Firing, Function, Lambda, Route};
 use crate::reporter::Reporter;
@@ -47,9 +48,9 @@ impl Stop {
 
 /// One function's alias as the shift moves it.
 #[derive(Debug, Clone)]
-struct Lane<'a> {
+struct AliasShift<'a> {
     function: &'a Function,
-    alias: &'a str,
+    alias_name: &'a str,
     old: String,
     new: Option<String>,
     /// Where the alias routes now (as imprint last set or read it).
@@ -75,7 +76,7 @@ pub struct Shifted {
 }
 
 /// The watchers of a shift: Ctrl-C and the alarms.
-pub struct Watch<'a> {
+pub struct AlarmWatch<'a> {
     /// Ctrl-C.
     pub interrupt: &'a Interrupt,
     /// The alarms, when any are configured.
@@ -89,19 +90,19 @@ pub async fn shift(
     todo: &[&Function],
     known: &BTreeMap<String, String>,
     target: &Target,
-    options: &Options,
-    watch: Watch<'_>,
+    options: &RolloutSettings,
+    watch: AlarmWatch<'_>,
     reporter: &dyn Reporter,
 ) -> Shifted {
-    let mut lanes: Vec<Lane> = todo.iter().filter_map(|f| Lane::of(f)).collect();
-    for lane in &mut lanes {
-        lane.new = known.get(&lane.function.name).cloned();
+    let mut aliases: Vec<AliasShift> = todo.iter().filter_map(|f| AliasShift::of(f)).collect();
+    for alias in &mut aliases {
+        alias.new = known.get(&alias.function.name).cloned();
     }
     let mut shifts = Vec::new();
-    let mut stop = publish_all(client, &mut lanes, target, options, reporter).await;
+    let mut stop = publish_all(client, &mut aliases, target, options, reporter).await;
     let mut smoked = Vec::new();
     if stop.is_none() && !options.skip_smoke && !options.smoke.is_empty() {
-        smoked = smoke_new_versions(client, &lanes, options, reporter).await;
+        smoked = smoke_new_versions(client, &aliases, options, reporter).await;
         if smoked.iter().any(|r| !r.passed) {
             stop = Some(Stop::Smoke);
         }
@@ -121,7 +122,10 @@ pub async fn shift(
             stop = Some(Stop::Interrupted);
             break;
         }
-        stop = move_all(client, &mut lanes, options, |lane| lane.route_at(percent)).await;
+        stop = move_all(client, &mut aliases, options, |alias| {
+            alias.route_at(percent)
+        })
+        .await;
         if stop.is_none() {
             shifts.push(Shift {
                 percent,
@@ -129,18 +133,18 @@ pub async fn shift(
             });
             reporter.step(&format!(
                 "  {percent:>3}% of traffic on the new versions of {} function{}",
-                lanes.len(),
-                if lanes.len() == 1 { "" } else { "s" }
+                aliases.len(),
+                if aliases.len() == 1 { "" } else { "s" }
             ));
             stop = bake(time, percent, &watch, reporter).await;
         }
     }
     if let Some(why) = &stop {
-        after_stop(client, &mut lanes, why, options, reporter).await;
+        after_stop(client, &mut aliases, why, options, reporter).await;
     }
-    let results = lanes
+    let results = aliases
         .iter()
-        .map(|lane| lane.report(target, stop.is_some()))
+        .map(|alias| alias.report(target, stop.is_some()))
         .collect();
     Shifted {
         shifts,
@@ -150,14 +154,14 @@ pub async fn shift(
     }
 }
 
-/// The smoke tests of every lane's new version.
+/// The smoke tests of every alias's new version.
 async fn smoke_new_versions(
     client: &Lambda,
-    lanes: &[Lane<'_>],
-    options: &Options,
+    aliases: &[AliasShift<'_>],
+    options: &RolloutSettings,
     reporter: &dyn Reporter,
 ) -> Vec<SmokeResult> {
-    let versions: Vec<(&str, &str)> = lanes
+    let versions: Vec<(&str, &str)> = aliases
         .iter()
         .filter_map(|l| Some((l.function.name.as_str(), l.new.as_deref()?)))
         .collect();
@@ -171,33 +175,33 @@ async fn smoke_new_versions(
     .await
 }
 
-/// After a stop: every alias back (unless none moved, or `--no-rollback`), said on stderr.
+/// After a stop: every alias back (unless none moved, or `--no-revert`), said on stderr.
 async fn after_stop(
     client: &Lambda,
-    lanes: &mut [Lane<'_>],
+    aliases: &mut [AliasShift<'_>],
     why: &Stop,
-    options: &Options,
+    options: &RolloutSettings,
     reporter: &dyn Reporter,
 ) {
     let why = why.describe();
-    if !lanes.iter().any(|l| l.moved || l.error.is_some()) {
+    if !aliases.iter().any(|l| l.moved || l.error.is_some()) {
         reporter.warn(&format!("{why}; no alias was moved"));
-    } else if options.no_rollback {
+    } else if options.no_revert {
         reporter.warn(&format!(
-            "{why}; --no-rollback: the aliases stay where they are"
+            "{why}; --no-revert: the aliases stay where they are"
         ));
     } else {
         reporter.warn(&format!("{why}; putting every alias back"));
-        put_back(client, lanes, options, reporter).await;
+        revert_aliases(client, aliases, options, reporter).await;
     }
 }
 
-impl<'a> Lane<'a> {
+impl<'a> AliasShift<'a> {
     fn of(function: &'a Function) -> Option<Self> {
         let alias = function.alias.as_ref()?;
         Some(Self {
             function,
-            alias: &alias.name,
+            alias_name: &alias.name,
             old: alias.route.version.clone(),
             new: None,
             route: alias.route.clone(),
@@ -207,7 +211,7 @@ impl<'a> Lane<'a> {
         })
     }
 
-    /// Records why the lane failed; the first failure of a step is its stop.
+    /// Records why the alias failed; the first failure of a step is its stop.
     fn fail(&mut self, e: &anyhow::Error, stop: &mut Option<Stop>) {
         let error = format!("{e:#}");
         self.error = Some(error.clone());
@@ -256,27 +260,27 @@ impl<'a> Lane<'a> {
     }
 }
 
-/// Publishes the new version of every lane without one; the first failure stops the shift
+/// Publishes the new version of every alias without one; the first failure stops the shift
 /// before any alias moves.
 async fn publish_all(
     client: &Lambda,
-    lanes: &mut [Lane<'_>],
+    aliases: &mut [AliasShift<'_>],
     target: &Target,
-    options: &Options,
+    options: &RolloutSettings,
     reporter: &dyn Reporter,
 ) -> Option<Stop> {
     let description: String = format!("imprint {} {}", target.tag, target.digest)
         .chars()
         .take(256)
         .collect();
-    let todo = lanes
+    let todo = aliases
         .iter()
         .enumerate()
-        .filter(|(_, lane)| lane.new.is_none());
-    let published: Vec<(usize, anyhow::Result<String>)> = stream::iter(todo.map(|(i, lane)| {
+        .filter(|(_, alias)| alias.new.is_none());
+    let published: Vec<(usize, anyhow::Result<String>)> = stream::iter(todo.map(|(i, alias)| {
         let description = &description;
         async move {
-            let name = &lane.function.name;
+            let name = &alias.function.name;
             let v = lambda::publish_version(client, name, &target.digest, None, description).await;
             (i, v)
         }
@@ -286,38 +290,38 @@ async fn publish_all(
     .await;
     let mut stop = None;
     for (i, result) in published {
-        let lane = &mut lanes[i];
+        let alias = &mut aliases[i];
         match result {
             Ok(version) => {
                 reporter.step(&format!(
                     "  published {} version {version}",
-                    lane.function.name
+                    alias.function.name
                 ));
-                lane.new = Some(version);
+                alias.new = Some(version);
             }
-            Err(e) => lane.fail(&e, &mut stop),
+            Err(e) => alias.fail(&e, &mut stop),
         }
     }
     stop
 }
 
-/// Moves every lane's alias to `route(lane)`, all at once; the first failure is the stop.
+/// Moves every alias's alias to `route(alias)`, all at once; the first failure is the stop.
 async fn move_all(
     client: &Lambda,
-    lanes: &mut [Lane<'_>],
-    options: &Options,
-    route: impl Fn(&Lane) -> Route,
+    aliases: &mut [AliasShift<'_>],
+    options: &RolloutSettings,
+    route: impl Fn(&AliasShift) -> Route,
 ) -> Option<Stop> {
     let moves: Vec<(usize, Route, anyhow::Result<Option<String>>)> =
-        stream::iter(lanes.iter().enumerate().map(|(i, lane)| {
-            let to = route(lane);
+        stream::iter(aliases.iter().enumerate().map(|(i, alias)| {
+            let to = route(alias);
             async move {
-                let name = &lane.function.name;
-                let revision = lane.revision.as_deref();
-                let result = if lane.route == to {
-                    Ok(lane.revision.clone())
+                let name = &alias.function.name;
+                let revision = alias.revision.as_deref();
+                let result = if alias.route == to {
+                    Ok(alias.revision.clone())
                 } else {
-                    lambda::set_route(client, name, lane.alias, &to, revision).await
+                    lambda::set_route(client, name, alias.alias_name, &to, revision).await
                 };
                 (i, to, result)
             }
@@ -327,51 +331,51 @@ async fn move_all(
         .await;
     let mut stop = None;
     for (i, to, result) in moves {
-        let lane = &mut lanes[i];
+        let alias = &mut aliases[i];
         match result {
             Ok(revision) => {
-                lane.moved |= lane.route != to;
-                lane.route = to;
-                lane.revision = revision;
+                alias.moved |= alias.route != to;
+                alias.route = to;
+                alias.revision = revision;
             }
-            Err(e) => lane.fail(&e, &mut stop),
+            Err(e) => alias.fail(&e, &mut stop),
         }
     }
     stop
 }
 
-/// Every alias back on its old version, weights cleared. A lane that cannot be put back
+/// Every alias back on its old version, weights cleared. A alias that cannot be put back
 /// keeps its error (and the route imprint last knew).
-async fn put_back(
+async fn revert_aliases(
     client: &Lambda,
-    lanes: &mut [Lane<'_>],
-    options: &Options,
+    aliases: &mut [AliasShift<'_>],
+    options: &RolloutSettings,
     reporter: &dyn Reporter,
 ) {
     // A failed move's error is replaced by the put-back's outcome.
-    for lane in lanes.iter_mut() {
-        if lane.error.is_some() {
-            let name = &lane.function.name;
+    for alias in aliases.iter_mut() {
+        if alias.error.is_some() {
+            let name = &alias.function.name;
             if let Ok(Some((route, revision))) =
-                lambda::read_alias_route(client, name, lane.alias).await
+                lambda::read_alias_route(client, name, alias.alias_name).await
             {
-                lane.route = route;
-                lane.revision = revision;
+                alias.route = route;
+                alias.revision = revision;
             }
         }
     }
-    let failed: Vec<Option<String>> = lanes.iter().map(|l| l.error.clone()).collect();
-    for lane in lanes.iter_mut() {
-        lane.error = None;
+    let failed: Vec<Option<String>> = aliases.iter().map(|l| l.error.clone()).collect();
+    for alias in aliases.iter_mut() {
+        alias.error = None;
     }
-    move_all(client, lanes, options, |lane| Route::to(&lane.old)).await;
-    for (lane, before) in lanes.iter_mut().zip(failed) {
-        match (&lane.error, before) {
-            (Some(e), _) => reporter.step(&format!("  revert-failed {}: {e}", lane.function.name)),
-            (None, Some(before)) => lane.error = Some(before),
-            (None, None) if lane.moved => reporter.step(&format!(
+    move_all(client, aliases, options, |alias| Route::to(&alias.old)).await;
+    for (alias, before) in aliases.iter_mut().zip(failed) {
+        match (&alias.error, before) {
+            (Some(e), _) => reporter.step(&format!("  revert-failed {}: {e}", alias.function.name)),
+            (None, Some(before)) => alias.error = Some(before),
+            (None, None) if alias.moved => reporter.step(&format!(
                 "  reverted  {} → version {}",
-                lane.function.name, lane.old
+                alias.function.name, alias.old
             )),
             (None, None) => {}
         }
@@ -383,7 +387,7 @@ async fn put_back(
 async fn bake(
     time: Duration,
     percent: u8,
-    watch: &Watch<'_>,
+    watch: &AlarmWatch<'_>,
     reporter: &dyn Reporter,
 ) -> Option<Stop> {
     if time.is_zero() && watch.alarms.is_none() {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::error::UsageError;
 use crate::image::push::publish::Published;
 use crate::image::{check_given_tag, deployable};
-use crate::journal::{self, Back, Checkout, ImageRef, Planned, Record};
+use crate::journal::{self, Checkout, FunctionImage, Planned, Record, RollbackTo};
 use crate::lambda::tag_of;
 use crate::registry::Registry;
 use crate::reporter::Reporter;
@@ -18,7 +18,7 @@ pub struct Target {
     /// Its tag.
     pub tag: String,
     /// What Lambda is given.
-    pub uri: String,
+    pub image_uri: String,
     /// Its manifest digest.
     pub digest: String,
     /// Its content hash, when imprint built it from the local tree.
@@ -34,9 +34,9 @@ pub struct Target {
 
 impl Target {
     /// The image as functions run it and the journal records it.
-    pub fn image(&self) -> ImageRef {
-        ImageRef {
-            uri: self.uri.clone(),
+    pub fn image(&self) -> FunctionImage {
+        FunctionImage {
+            uri: self.image_uri.clone(),
             digest: Some(self.digest.clone()),
         }
     }
@@ -46,7 +46,7 @@ impl From<Published> for Target {
     fn from(p: Published) -> Self {
         Self {
             tag: p.tag,
-            uri: p.uri,
+            image_uri: p.image_uri,
             digest: p.digest,
             hash: Some(p.hash),
             checkout: p.checkout,
@@ -68,7 +68,7 @@ pub async fn pushed_target(
 ) -> anyhow::Result<Target> {
     check_given_tag(tag)?;
     let target = resolve(registry, tag, recorded, hash, reporter).await?;
-    deployable::check(registry, (&target.digest, &target.uri), platform).await?;
+    deployable::check(registry, (&target.digest, &target.image_uri), platform).await?;
     Ok(target)
 }
 
@@ -103,7 +103,7 @@ async fn resolve(
             ));
             return Ok(Target {
                 tag: tag.to_string(),
-                uri: format!("{}@{want}", registry.repository),
+                image_uri: format!("{}@{want}", registry.repository),
                 digest: want.to_string(),
                 hash,
                 checkout: None,
@@ -120,7 +120,7 @@ async fn resolve(
     };
     Ok(Target {
         tag: tag.to_string(),
-        uri,
+        image_uri: uri,
         digest,
         hash,
         checkout: None,
@@ -175,7 +175,7 @@ pub async fn rollback_target(
         None => match journal::previous(&entries, true, names, &registry.repository)?
             .ok_or_else(|| anyhow::anyhow!("the whole journal did not decide the rollback"))?
         {
-            Back::To(record) => {
+            RollbackTo::Deployment(record) => {
                 reporter.note(&format!(
                     "going back to {} ({}), deployed {} by {}",
                     record.tag,
@@ -189,7 +189,7 @@ pub async fn rollback_target(
                 ));
                 (record.tag.as_str(), Some(record))
             }
-            Back::BeforeFirst { first, begin } => {
+            RollbackTo::BeforeFirst { first, begin } => {
                 return before_first((registry, platform), names, first, begin, reporter).await
             }
         },
@@ -268,7 +268,7 @@ async fn before_first(
             deployable::check(registry, (digest, uri), platform).await?;
             Target {
                 tag: digest.to_string(),
-                uri: uri.to_string(),
+                image_uri: uri.to_string(),
                 digest: digest.to_string(),
                 hash: None,
                 checkout: None,

@@ -32,9 +32,13 @@ struct Source {
 }
 
 fn sources() -> Vec<Source> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    sources_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
+}
+
+/// Every `.rs` file below `root`, sorted by path.
+fn sources_under(root: &Path) -> Vec<Source> {
     let mut out = Vec::new();
-    let mut stack = vec![root.clone()];
+    let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -47,7 +51,7 @@ fn sources() -> Vec<Source> {
                     None => text.clone(),
                 };
                 out.push(Source {
-                    path: rel(&root, &path),
+                    path: rel(root, &path),
                     code,
                     lines: text.lines().count(),
                 });
@@ -262,6 +266,64 @@ fn the_registry_kind_is_known_only_to_registry() {
 }
 
 #[test]
+fn the_layers_are_the_ones_docs_architecture_md_lists() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/architecture.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let table = doc
+        .split("| layer (top first) | what it holds |")
+        .nth(1)
+        .expect("the layer table");
+    // Each row's first cell names its files and folders: `iam.rs`, `gc/`.
+    let listed: Vec<Vec<String>> = table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|row| {
+            let cell = row.split('|').nth(1).unwrap_or_default();
+            let mut names: Vec<String> = cell
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(|n| n.trim_end_matches(".rs").trim_end_matches('/').to_string())
+                .collect();
+            names.sort();
+            names
+        })
+        .collect();
+    let layers: Vec<Vec<String>> = LAYERS
+        .iter()
+        .rev()
+        .map(|layer| {
+            let mut names: Vec<String> = layer.iter().map(|n| n.to_string()).collect();
+            names.sort();
+            names
+        })
+        .collect();
+    assert_eq!(
+        listed, layers,
+        "docs/architecture.md's layer table, top first"
+    );
+}
+
+#[test]
+fn settings_are_resolved_in_config() {
+    // Flags meet the file's sections in `config/` (`Settings::rollout`, `gc_policy`, …);
+    // nothing else reads a raw section.
+    for raw in ["sections", "envs"] {
+        let outside: Vec<String> = sources()
+            .into_iter()
+            .filter(|s| !s.path.starts_with("config/"))
+            .filter(|s| s.code.contains(&format!("config.{raw}")))
+            .map(|s| s.path)
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "config.{raw} read outside config/: {outside:?}"
+        );
+    }
+}
+
+#[test]
 fn only_the_commands_talk_to_the_terminal() {
     // The library reports through `reporter::Reporter`; the printer behind it is the
     // commands' own.
@@ -282,14 +344,26 @@ fn only_the_commands_talk_to_the_terminal() {
 
 #[test]
 fn files_and_functions_stay_short() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut long = Vec::new();
-    for source in sources() {
-        if source.lines > MAX_FILE_LINES {
-            long.push(format!("{}: {} lines", source.path, source.lines));
-        }
-        for (name, lines) in functions(&source.code) {
-            if lines > MAX_FN_LINES {
-                long.push(format!("{}: fn {name}: {lines} lines", source.path));
+    for dir in [
+        "imprint/src",
+        "imprint-context/src",
+        "imprint/tests",
+        "imprint-context/tests",
+    ] {
+        for source in sources_under(&crates.join(dir)) {
+            if source.lines > MAX_FILE_LINES {
+                long.push(format!("{dir}/{}: {} lines", source.path, source.lines));
+            }
+            // Test files: their length alone (a test may be a long story).
+            if dir.ends_with("/tests") {
+                continue;
+            }
+            for (name, lines) in functions(&source.code) {
+                if lines > MAX_FN_LINES {
+                    long.push(format!("{dir}/{}: fn {name}: {lines} lines", source.path));
+                }
             }
         }
     }

@@ -42,7 +42,7 @@ impl RunSpec<'_> {
 
 /// What one invoke answered.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub struct LocalInvocation {
     /// The HTTP status.
     pub status: u16,
     /// The body as it came.
@@ -122,7 +122,7 @@ pub async fn invoke_once(
     event: Vec<u8>,
     timeout: Duration,
     reporter: &dyn Reporter,
-) -> anyhow::Result<Answer> {
+) -> anyhow::Result<LocalInvocation> {
     let docker = builder_program(kind);
     let name = container_name();
     start_detached(run_command(kind, spec, &name, true), &docker, spec.image)?;
@@ -149,7 +149,7 @@ pub async fn invoke_through_runtime_api(
     event: Vec<u8>,
     timeout: Duration,
     reporter: &dyn Reporter,
-) -> anyhow::Result<Answer> {
+) -> anyhow::Result<LocalInvocation> {
     let docker = builder_program(kind);
     let name = container_name();
     let mut api = RuntimeApi::start(event, spec.handler.unwrap_or("function"), timeout).await?;
@@ -170,12 +170,12 @@ pub async fn invoke_through_runtime_api(
     }
     stop(&docker, &name, reporter);
     match reply {
-        Some(Reply::Response(body)) => Ok(Answer {
+        Some(Reply::Response(body)) => Ok(LocalInvocation {
             status: 200,
             body: String::from_utf8_lossy(&body).into_owned(),
             function_error: None,
         }),
-        Some(Reply::Error(body)) => Ok(Answer {
+        Some(Reply::Error(body)) => Ok(LocalInvocation {
             status: 200,
             body: String::from_utf8_lossy(&body).into_owned(),
             function_error: Some("Unhandled".into()),
@@ -185,7 +185,7 @@ pub async fn invoke_through_runtime_api(
             reporter.warn(&format!(
                 "the function answered {length} bytes; Lambda refuses answers over 6 MB (6,291,456 bytes) and the invocation fails"
             ));
-            Ok(Answer {
+            Ok(LocalInvocation {
                 status: 200,
                 body: format!(
                     "{{\"errorMessage\":\"Response payload size ({length} bytes) exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}}"
@@ -244,7 +244,7 @@ fn stop(docker: &str, name: &str, reporter: &dyn Reporter) {
 
 /// Posts the event until the runtime answers (it takes a moment to start); the status,
 /// body and `X-Amz-Function-Error`.
-async fn invoke(url: &str, event: Vec<u8>, timeout: Duration) -> anyhow::Result<Answer> {
+async fn invoke(url: &str, event: Vec<u8>, timeout: Duration) -> anyhow::Result<LocalInvocation> {
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()
@@ -263,7 +263,7 @@ async fn invoke(url: &str, event: Vec<u8>, timeout: Duration) -> anyhow::Result<
                     .text()
                     .await
                     .with_context(|| format!("the answer from {url} was cut off"))?;
-                return Ok(Answer {
+                return Ok(LocalInvocation {
                     status,
                     body,
                     function_error,

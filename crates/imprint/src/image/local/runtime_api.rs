@@ -39,7 +39,7 @@ pub struct RuntimeApi {
     server: tokio::task::JoinHandle<()>,
 }
 
-struct Shared {
+struct Invocation {
     event: Vec<u8>,
     request_id: String,
     function_arn: String,
@@ -56,7 +56,7 @@ impl RuntimeApi {
             .context("cannot listen on a loopback port for the Lambda Runtime API")?;
         let address = listener.local_addr()?;
         let (sender, reply) = watch::channel(None);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Invocation {
             event,
             request_id: format!("{:08x}-imprint-run-local", fastrand::u32(..)),
             function_arn: format!("arn:aws:lambda:local:000000000000:function:{function}"),
@@ -99,7 +99,7 @@ impl Drop for RuntimeApi {
 
 /// One connection: requests one after another (keep-alive), until it closes. A body over
 /// Lambda's limit is answered 413 unread, and the connection closed.
-async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+async fn serve(stream: TcpStream, shared: Arc<Invocation>) {
     let mut stream = BufReader::new(stream);
     while let Ok(Some((method, path, body))) = read_request(&mut stream).await {
         let too_large = body.as_ref().err().copied();
@@ -185,7 +185,7 @@ async fn read_line(stream: &mut BufReader<TcpStream>) -> anyhow::Result<Option<S
 
 /// Status, extra headers and body for one request.
 async fn answer(
-    shared: &Shared,
+    shared: &Invocation,
     method: &str,
     path: &str,
     body: Vec<u8>,

@@ -406,12 +406,12 @@ fn check_platform(config: &ConfigJson, expected: &str) -> Result<(), ImageError>
 }
 
 /// Writes into the blob file, or the copy, or both.
-struct Both<W> {
+struct TeeWriter<W> {
     file: Option<W>,
     copy: Option<Box<dyn LayerTee>>,
 }
 
-impl<W: Write> Write for Both<W> {
+impl<W: Write> Write for TeeWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(file) = &mut self.file {
             file.write_all(buf)?;
@@ -483,7 +483,7 @@ fn compress_member(
         None => None,
     };
     let mut out = Hashing {
-        inner: Both { file, copy },
+        inner: TeeWriter { file, copy },
         hasher: Sha256::new(),
         count: 0,
     };

@@ -1,6 +1,5 @@
 //! Buffers kept for reuse: a push moves hundreds of megabytes through megabyte buffers, and
-//! fresh memory costs the kernel a page clearing each time (measured: a fifth of a large
-//! push's CPU before buffers were kept).
+//! fresh memory costs the kernel a page clearing each time (bench/MEASUREMENTS.md).
 
 use std::sync::Mutex;
 

@@ -137,7 +137,7 @@ pub struct Published {
     /// Its tag.
     pub tag: String,
     /// What Lambda is given.
-    pub uri: String,
+    pub image_uri: String,
     /// Its manifest digest.
     pub digest: String,
     /// The content hash it was built from.
@@ -251,7 +251,7 @@ pub async fn ensure_published(
         }
     };
     Ok(Published {
-        uri: registry.repository.uri(&tagged.tag),
+        image_uri: registry.repository.uri(&tagged.tag),
         hash: tagged.hash(),
         checkout: source.checkout(),
         tag: tagged.tag,
@@ -403,7 +403,7 @@ async fn export_uploading(
     streams: bool,
 ) -> anyhow::Result<Exported> {
     let (events, heard) = tokio::sync::mpsc::unbounded_channel();
-    let watch = upload::Watch::new(sent, events, streams);
+    let watch = upload::UploadWatch::new(sent, events, streams);
     let meter = session.reporter().bytes("pushing");
     let (exported, uploaded) = tokio::join!(
         export(session, source.clone(), watch),
@@ -427,7 +427,7 @@ async fn export_uploading(
 async fn export(
     session: &Session,
     source: Arc<dyn ImageSource>,
-    mut watch: upload::Watch,
+    mut watch: upload::UploadWatch,
 ) -> anyhow::Result<(
     Image,
     (upload::Sent, Vec<(String, u64, Layer)>),

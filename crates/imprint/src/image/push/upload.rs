@@ -101,7 +101,7 @@ fn parse(line: &str) -> Option<(String, u64)> {
 }
 
 /// The export's side: decides per layer whether to stream it and reports each one.
-pub(super) struct Watch {
+pub(super) struct UploadWatch {
     sent: Sent,
     events: mpsc::UnboundedSender<Event>,
     /// Large layers may stream (else every layer is stored and sent whole).
@@ -114,7 +114,7 @@ pub(super) struct Watch {
     layers: Vec<(String, u64, Layer)>,
 }
 
-impl Watch {
+impl UploadWatch {
     /// `streams`: whether a large layer new to the repository may go out as it is made.
     pub(super) fn new(sent: Sent, events: mpsc::UnboundedSender<Event>, streams: bool) -> Self {
         Self {
@@ -134,7 +134,7 @@ impl Watch {
     }
 }
 
-impl LayerWatch for Watch {
+impl LayerWatch for UploadWatch {
     fn begins(&mut self, name: &str, size: u64) -> Option<Box<dyn LayerTee>> {
         self.streaming = false;
         if !self.streams || size < STREAM_FROM || self.sent.knows(name, size) {
@@ -211,7 +211,7 @@ impl Pool {
 
     /// `chunk` as bytes to send, its buffer coming back here when they are dropped.
     fn lend(&self, chunk: Vec<u8>) -> Bytes {
-        Bytes::from_owner(Lent {
+        Bytes::from_owner(LentBuffer {
             buffer: chunk,
             pool: self.clone(),
         })
@@ -219,18 +219,18 @@ impl Pool {
 }
 
 /// A buffer out on loan from a [`Pool`].
-struct Lent {
+struct LentBuffer {
     buffer: Vec<u8>,
     pool: Pool,
 }
 
-impl AsRef<[u8]> for Lent {
+impl AsRef<[u8]> for LentBuffer {
     fn as_ref(&self) -> &[u8] {
         &self.buffer
     }
 }
 
-impl Drop for Lent {
+impl Drop for LentBuffer {
     fn drop(&mut self) {
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
