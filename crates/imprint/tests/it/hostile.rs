@@ -65,9 +65,9 @@ fn an_endless_answer_is_refused_unread() {
     );
 }
 
-#[test]
-fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
-    let server = Hostile::start("silent", &[]);
+/// A project whose AWS endpoint is the hostile server, with `config` as its imprint.toml; the
+/// endpoint's URL.
+fn aws_project(server: &Hostile, config: &str) -> (Project, String) {
     let endpoint = format!("http://{}", server.address());
     let p = Project::new()
         .env("AWS_ENDPOINT_URL", &endpoint)
@@ -76,7 +76,14 @@ fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
         .env("AWS_SECRET_ACCESS_KEY", "testing");
     p.file("Dockerfile", "FROM scratch\nCOPY app.txt /\n")
         .file("app.txt", "hello\n")
-        .file("imprint.toml", "[deploy]\nfunctions = [\"f\"]\n");
+        .file("imprint.toml", config);
+    (p, endpoint)
+}
+
+#[test]
+fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
+    let server = Hostile::start("silent", &[]);
+    let (p, endpoint) = aws_project(&server, "[deploy]\nfunctions = [\"f\"]\n");
     let run = p.run_within(&["--call-timeout", "3s", "status"], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -90,18 +97,8 @@ fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
 #[test]
 fn a_listing_that_repeats_its_marker_ends_with_an_error() {
     let server = Hostile::start("same-marker", &[]);
-    let endpoint = format!("http://{}", server.address());
-    let p = Project::new()
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
-    p.file("Dockerfile", "FROM scratch\nCOPY app.txt /\n")
-        .file("app.txt", "hello\n")
-        .file(
-            "imprint.toml",
-            "[deploy]\nselect = { tag = \"app\", value = \"x\" }\n",
-        );
+    let config = "[deploy]\nselect = { tag = \"app\", value = \"x\" }\n";
+    let (p, _) = aws_project(&server, config);
     let run = p.run_within(&["status"], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
