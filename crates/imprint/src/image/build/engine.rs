@@ -1,6 +1,7 @@
 //! The Docker Engine API on a local socket: an image's export read straight from the daemon
 //! (as skopeo does), not relayed by the docker CLI through a pipe. hyper's HTTP/1 client
-//! speaks to the socket; the export is read as a `Read` on the blocking thread that reads it.
+//! speaks to the socket on a runtime of the reading thread's own; the export is read as a
+//! `Read` by the blocking thread that turns it into layers.
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream as StdUnixStream;
@@ -12,7 +13,6 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
-use tokio::runtime::Handle;
 
 use crate::registry::credentials::current_context;
 
@@ -53,11 +53,15 @@ pub fn reachable_socket() -> Option<PathBuf> {
 
 /// `docker save image`, asked of the daemon at `socket`: the export as it comes. An error
 /// means the daemon could not be asked or refused (the CLI, asked instead, says why in its
-/// own words); a failure after the answer began surfaces from reading the body. Called on a
-/// thread of the runtime's blocking pool (or one that entered the runtime), never inside a
-/// task: it waits for the daemon.
+/// own words); a failure after the answer began surfaces from reading the body. Called on the
+/// thread that reads the export (a blocking one, never inside a task): the connection runs on
+/// a runtime of that thread's own, so the reader and the connection never wake each other
+/// across threads (a 500 MB export is tens of thousands of frames).
 pub fn save(socket: &Path, image: &str) -> io::Result<Body> {
-    let runtime = Handle::try_current().map_err(io::Error::other)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
     let names: String = url::form_urlencoded::byte_serialize(image.as_bytes()).collect();
     let request = http::Request::get(format!("/images/get?names={names}"))
         .header(http::header::HOST, "docker")
@@ -72,7 +76,8 @@ pub fn save(socket: &Path, image: &str) -> io::Result<Body> {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(from_hyper)?;
-        // The connection is driven on its own task; it ends with the body (or when dropped).
+        // The connection is a task of this thread's runtime, driven whenever the reader
+        // waits; it ends with the body (or when the runtime is dropped).
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("the daemon's connection ended: {e}");
@@ -138,9 +143,9 @@ fn from_hyper(e: hyper::Error) -> io::Error {
     }
 }
 
-/// An answer's body, read on a blocking thread.
+/// An answer's body, read on a blocking thread with the runtime its connection runs on.
 pub struct Body {
-    runtime: Handle,
+    runtime: tokio::runtime::Runtime,
     incoming: Incoming,
     /// What the last frame held and the reader has not taken yet.
     pending: Bytes,
@@ -219,16 +224,19 @@ mod tests {
             }
             String::from_utf8(request).unwrap()
         });
+        // As a push reads it: on a blocking thread of imprint's runtime.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let _inside = runtime.enter();
-        let read = save(&socket, "example.com/a/b:t 1").and_then(|mut body| {
-            let mut out = Vec::new();
-            body.read_to_end(&mut out).map(|_| out)
+        let reading = runtime.spawn_blocking(move || {
+            save(&socket, "example.com/a/b:t 1").and_then(|mut body| {
+                let mut out = Vec::new();
+                body.read_to_end(&mut out).map(|_| out)
+            })
         });
+        let read = runtime.block_on(reading).unwrap();
         let request = daemon.join().unwrap();
         assert!(
             request.starts_with("GET /images/get?names=example.com%2Fa%2Fb%3At+1 HTTP/1.1\r\n")
