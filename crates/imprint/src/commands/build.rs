@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::BuildArgs;
 use crate::error::ExitStatus;
-use crate::image::push::publish::{advance, Goal, Reached};
+use crate::image::push::publish::{bring_built, OnMachine};
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery};
 use crate::printer::Printer;
@@ -57,19 +57,17 @@ pub async fn run(
     let tagged = tag_content(session, query)
         .await
         .context("failed to work out the tag")?;
-    let (image, image_id, outcome) =
-        match advance(session, &tagged, Goal::Built, args.rebuild, &source).await? {
-            Reached::AlreadyPushed(_) => (
-                format!("{}:{}", settings.image_name, tagged.tag),
-                None,
-                BuildOutcome::AlreadyPushed,
-            ),
-            Reached::AlreadyBuilt(image) => {
-                (image.name, Some(image.id), BuildOutcome::AlreadyBuilt)
-            }
-            Reached::Built(image) => (image.name, Some(image.id), BuildOutcome::Built),
-            Reached::Pushed(_) => unreachable!("a build goal ends on this machine"),
-        };
+    let (image, image_id, outcome) = match bring_built(session, &tagged, args.rebuild, &source)
+        .await?
+    {
+        OnMachine::AlreadyPushed => (
+            format!("{}:{}", settings.image_name, tagged.tag),
+            None,
+            BuildOutcome::AlreadyPushed,
+        ),
+        OnMachine::AlreadyBuilt(image) => (image.name, Some(image.id), BuildOutcome::AlreadyBuilt),
+        OnMachine::Built(image) => (image.name, Some(image.id), BuildOutcome::Built),
+    };
     printer.report(&BuildReport {
         image_uri: settings
             .registry

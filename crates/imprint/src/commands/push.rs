@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use crate::cli::PushArgs;
 use crate::error::ExitStatus;
-use crate::image::push::publish::{self, Goal, PushOutcome, PushReport, Reached};
+use crate::image::push::publish::{self, InRegistry, PushOutcome, PushReport};
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery};
 use crate::printer::Printer;
@@ -30,9 +30,8 @@ pub async fn run(
     if args.rebuild {
         publish::prefer_newest_build(&session.settings, &mut tagged)?;
     }
-    let goal = Goal::Pushed { build: false };
-    let report = match publish::advance(session, &tagged, goal, false, &source).await? {
-        Reached::AlreadyPushed(pushed) => PushReport {
+    let report = match publish::bring_pushed(session, &tagged, false, false, &source).await? {
+        InRegistry::AlreadyPushed(pushed) => PushReport {
             image_uri: registry.repository.uri(&pushed.tag),
             tag: pushed.tag,
             digest: pushed.digest,
@@ -40,10 +39,7 @@ pub async fn run(
             outcome: PushOutcome::AlreadyPushed,
             ..PushReport::default()
         },
-        Reached::Pushed(report) => report,
-        Reached::AlreadyBuilt(_) | Reached::Built(_) => {
-            unreachable!("a push goal ends in the registry")
-        }
+        InRegistry::Pushed(report) => report,
     };
     printer.report(&report)?;
     Ok(ExitStatus::Success)

@@ -146,77 +146,86 @@ pub struct Published {
     pub checkout: Option<Checkout>,
 }
 
-/// How far the image for the content must get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Goal {
-    /// Built on this machine (`imprint build`).
-    Built,
-    /// In the registry; `build`: built first when nothing is (else that is an error).
-    Pushed {
-        /// Whether a missing image is built.
-        build: bool,
-    },
+/// Where the image for the content is once [`bring_built`] is done.
+#[derive(Debug)]
+pub enum OnMachine {
+    /// The registry holds it already: nothing is built.
+    AlreadyPushed,
+    /// This machine holds it already.
+    AlreadyBuilt(LocalImage),
+    /// It was built now.
+    Built(LocalImage),
 }
 
-/// What getting there took.
+/// Where the image for the content is once [`bring_pushed`] is done.
 #[derive(Debug)]
-pub enum Reached {
-    /// The registry holds the image already.
+pub enum InRegistry {
+    /// The registry held it already.
     AlreadyPushed(index::Pushed),
-    /// This machine holds it already (and the goal was a build).
-    AlreadyBuilt(LocalImage),
-    /// It was built now (and the goal was a build).
-    Built(LocalImage),
     /// It was pushed now (built first, or not).
     Pushed(PushReport),
 }
 
-/// Brings the image for `tagged` as far as `goal`, from wherever it is: the registry (nothing
-/// to do), this machine (push it, for a push goal) or nowhere yet (build it, `fresh`: without
-/// the builder's cache, then push it for a push goal). `source` labels a new build.
-pub async fn advance(
+/// Says that the registry holds the image for the content already.
+async fn note_already_pushed(session: &Session, pushed: &index::Pushed) -> anyhow::Result<()> {
+    session.reporter().note(&format!(
+        "{} is already pushed ({}); nothing to build or push (--rebuild makes a new image)",
+        session.registry().await?.repository.uri(&pushed.tag),
+        pushed.digest
+    ));
+    Ok(())
+}
+
+/// The image for `tagged` on this machine, unless the registry holds it: built when nothing
+/// is (`fresh`: without the builder's cache; `source` labels it).
+pub async fn bring_built(
     session: &Session,
     tagged: &Tagged,
-    goal: Goal,
     fresh: bool,
     source: &Source,
-) -> anyhow::Result<Reached> {
-    let reporter = session.reporter();
-    match (&tagged.source, goal) {
-        (TagSource::Pushed(pushed), _) => {
-            reporter.note(&format!(
-                "{} is already pushed ({}); nothing to build or push (--rebuild makes a new image)",
-                session.registry().await?.repository.uri(&pushed.tag),
-                pushed.digest
-            ));
-            Ok(Reached::AlreadyPushed(pushed.clone()))
+) -> anyhow::Result<OnMachine> {
+    match &tagged.source {
+        TagSource::Pushed(pushed) => {
+            note_already_pushed(session, pushed).await?;
+            Ok(OnMachine::AlreadyPushed)
         }
-        (TagSource::Built(local), Goal::Built) => {
-            reporter.note(&format!(
+        TagSource::Built(local) => {
+            session.reporter().note(&format!(
                 "this content is already built as {local}; nothing to build (--rebuild makes a new image)"
             ));
-            Ok(Reached::AlreadyBuilt(local.clone()))
+            Ok(OnMachine::AlreadyBuilt(local.clone()))
         }
-        (TagSource::Built(local), Goal::Pushed { .. }) => {
-            let registry = session.registry().await?;
-            let report = push_local(session, registry, tagged, local).await?;
-            Ok(Reached::Pushed(report))
-        }
-        (TagSource::New, Goal::Pushed { build: false }) => Err(UsageError::new(
-            "no image is built for the current content",
-            "run `imprint build` first (or `imprint deploy`, which builds and pushes)",
-        )
-        .into()),
-        (TagSource::New, Goal::Built) => {
-            Ok(Reached::Built(build_new(session, tagged, fresh, source)?))
-        }
-        (TagSource::New, Goal::Pushed { build: true }) => {
-            let local = build_new(session, tagged, fresh, source)?;
-            let registry = session.registry().await?;
-            let report = push_local(session, registry, tagged, &local).await?;
-            Ok(Reached::Pushed(report))
-        }
+        TagSource::New => Ok(OnMachine::Built(build_new(session, tagged, fresh, source)?)),
     }
+}
+
+/// The image for `tagged` in the registry: found there, or pushed from this machine, where it
+/// is built first when nothing is and `build_missing` (else that is a usage error).
+pub async fn bring_pushed(
+    session: &Session,
+    tagged: &Tagged,
+    build_missing: bool,
+    fresh: bool,
+    source: &Source,
+) -> anyhow::Result<InRegistry> {
+    let local = match &tagged.source {
+        TagSource::Pushed(pushed) => {
+            note_already_pushed(session, pushed).await?;
+            return Ok(InRegistry::AlreadyPushed(pushed.clone()));
+        }
+        TagSource::Built(local) => local.clone(),
+        TagSource::New if build_missing => build_new(session, tagged, fresh, source)?,
+        TagSource::New => {
+            return Err(UsageError::new(
+                "no image is built for the current content",
+                "run `imprint build` first (or `imprint deploy`, which builds and pushes)",
+            )
+            .into())
+        }
+    };
+    let registry = session.registry().await?;
+    let report = push_local(session, registry, tagged, &local).await?;
+    Ok(InRegistry::Pushed(report))
 }
 
 /// The image for the local tree in the registry: found there, or built (when not built yet)
@@ -242,13 +251,9 @@ pub async fn ensure_published(
     )
     .await
     .context("failed to work out the tag")?;
-    let goal = Goal::Pushed { build: true };
-    let digest = match advance(session, &tagged, goal, rebuild, &source).await? {
-        Reached::AlreadyPushed(pushed) => pushed.digest,
-        Reached::Pushed(report) => report.digest,
-        Reached::AlreadyBuilt(_) | Reached::Built(_) => {
-            unreachable!("a push goal ends in the registry")
-        }
+    let digest = match bring_pushed(session, &tagged, true, rebuild, &source).await? {
+        InRegistry::AlreadyPushed(pushed) => pushed.digest,
+        InRegistry::Pushed(report) => report.digest,
     };
     Ok(Published {
         image_uri: registry.repository.uri(&tagged.tag),
