@@ -62,6 +62,20 @@ pub enum ContextError {
         /// The Dockerfile-specific ignore file.
         path: PathBuf,
     },
+    /// BuildKit's walk sends the file, but its second check when it opens the file excludes
+    /// it (see [`IgnoreRules::checks_opened_files`](crate::ignore::IgnoreRules::checks_opened_files)):
+    /// the image would hold it empty.
+    #[error("{}:{line}: BuildKit would send `{path}` empty: its walk re-includes the file, but `{pattern}` excludes a folder above it when BuildKit opens it to send its bytes", file.display())]
+    SentEmpty {
+        /// The ignore file.
+        file: PathBuf,
+        /// The file, relative to the context.
+        path: String,
+        /// The pattern that excludes it when it is opened.
+        pattern: String,
+        /// That pattern's 1-based line.
+        line: usize,
+    },
     /// A tag template is invalid.
     #[error("bad tag template `{template}`: {reason}")]
     BadTemplate {
@@ -102,6 +116,9 @@ impl ContextError {
             Self::BadPattern { .. } => {
                 "patterns follow the builder's rules: `*`, `?`, `**`, `[a-z]`, `\\` before punctuation, `!` re-includes (the README's \"Which Docker\" has where builders differ)".into()
             }
+            Self::SentEmpty { line, .. } => format!(
+                "move the `!` pattern that re-includes it below line {line}, or exclude the file: BuildKit would put it in the image with no contents"
+            ),
             Self::DockerfileIgnoreWithLegacy { .. } => {
                 "move its patterns into .dockerignore, or build with BuildKit (install docker buildx, or pass --builder buildkit)".into()
             }

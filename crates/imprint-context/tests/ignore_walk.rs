@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use imprint_context::ignore::IgnoreRules;
-use imprint_context::{hash_context, BuilderKind, InputKind, Quiet};
+use imprint_context::{hash_context, BuilderKind, ContextError, InputKind, Quiet};
 
 mod support;
 
@@ -23,7 +23,7 @@ const BUILDERS: [BuilderKind; 4] = [
 fn the_fast_walk_sends_what_the_plain_one_does() {
     let seed = cases::seed();
     let count = cases::count(400);
-    let mut compared = 0;
+    let (mut compared, mut sent_empty) = (0, 0);
     for index in 0..count {
         let case = cases::generate(seed, index);
         let dir = tempfile::tempdir().unwrap();
@@ -41,6 +41,17 @@ fn the_fast_walk_sends_what_the_plain_one_does() {
             });
             let (fast, rules) = match (fast, rules) {
                 (Ok(fast), Ok(rules)) => (fast, rules),
+                (Err(ContextError::SentEmpty { path, .. }), Ok(rules)) => {
+                    let plain = cases::reference(root, &rules);
+                    let empty = cases::sent_empty(root, &rules, &plain);
+                    assert_eq!(
+                        empty.map(|p| imprint_context::escape_bytes(&p)),
+                        Some(path),
+                        "{builder}: the fast walk and the plain check differ on what BuildKit sends empty\n{case:?}"
+                    );
+                    (compared, sent_empty) = (compared + 1, sent_empty + 1);
+                    continue;
+                }
                 (Err(a), Err(b)) => {
                     assert_eq!(a.to_string(), b.to_string(), "{case:?}");
                     continue;
@@ -64,6 +75,11 @@ fn the_fast_walk_sends_what_the_plain_one_does() {
                 })
                 .collect();
             let plain = cases::reference(root, &rules);
+            assert_eq!(
+                cases::sent_empty(root, &rules, &plain),
+                None,
+                "{builder}: the plain check finds a file BuildKit sends empty, the fast walk none\n{case:?}"
+            );
             let without = |set: BTreeMap<Vec<u8>, Kind>| -> BTreeMap<Vec<u8>, Kind> {
                 set.into_iter()
                     .filter(|(p, _)| !LEFT_OUT.iter().any(|l| l.as_bytes() == p.as_slice()))
@@ -77,7 +93,7 @@ fn the_fast_walk_sends_what_the_plain_one_does() {
             compared += 1;
         }
     }
-    eprintln!("seed {seed}: {count} generated contexts, {compared} walks compared");
+    eprintln!("seed {seed}: {count} generated contexts, {compared} walks compared, {sent_empty} of them refused as sent empty by BuildKit");
     assert!(compared > count * 3, "too few cases compared: {compared}");
 }
 

@@ -288,6 +288,58 @@ impl IgnoreRules {
         }
     }
 
+    /// Whether BuildKit asks the rules again when it opens a file it sends (fsutil with a `!`
+    /// pattern): moby's `MatchesOrParentMatches`, every pattern asked of the path and of each
+    /// folder above it afresh. That can exclude a file the walk re-included (a pattern the
+    /// walk did not ask of a folder, because an earlier one had already excluded it, does
+    /// match that folder), and BuildKit then sends the file empty.
+    pub fn checks_opened_files(&self) -> bool {
+        self.engine == Engine::Fsutil && self.has_exclusions
+    }
+
+    /// Every pattern that matches `dir` or a folder above it (`above`: its parent's), carried
+    /// down the walk for [`opened_by`](Self::opened_by).
+    pub fn ancestry(&self, dir: &[u8], above: &Matched) -> Matched {
+        let mut out = above.clone();
+        for (index, pattern) in self.patterns.iter().enumerate() {
+            if !out.get(index) && pattern.matches(dir, true) {
+                out.set(index);
+            }
+        }
+        out
+    }
+
+    /// The pattern that excludes the file `path` when BuildKit opens it, given the
+    /// [`ancestry`](Self::ancestry) of its folder. `MatchesOrParentMatches` skips a pattern
+    /// that cannot change the outcome so far, which changes nothing when no bits are handed
+    /// down: it is [`verdict`](Self::verdict) with every pattern a folder above matched.
+    pub fn opened_by(&self, path: &[u8], above: &Matched) -> Option<usize> {
+        self.verdict(path, above).by
+    }
+
+    /// [`opened_by`](Self::opened_by) as moby writes it, for differential tests: each folder
+    /// above `path` asked again, pattern by pattern.
+    pub fn opened_by_plain(&self, path: &[u8]) -> Option<usize> {
+        let folders: Vec<&[u8]> = path
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'/')
+            .map(|(at, _)| &path[..at])
+            .collect();
+        let mut by = None;
+        for (index, pattern) in self.patterns.iter().enumerate() {
+            if pattern.exclusion != by.is_some() {
+                continue;
+            }
+            let hit = pattern.matches(path, false)
+                || folders.iter().any(|folder| pattern.matches(folder, false));
+            if hit {
+                by = (!pattern.exclusion).then_some(index);
+            }
+        }
+        by
+    }
+
     /// Whether the walk goes into the excluded folder `dir`, where a `!` pattern may
     /// re-include something (see [`Engine`]). Its entries are then each decided; the folder
     /// itself is sent only as the parent of something sent.

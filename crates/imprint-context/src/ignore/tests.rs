@@ -78,6 +78,28 @@ fn moby_inherits_only_what_a_folder_was_asked() {
 }
 
 #[test]
+fn buildkit_asks_again_when_it_opens_a_file_and_can_exclude_what_the_walk_sent() {
+    let r = parsed("?\n!b/a/\\[x\\]\nb/**/a\n", Engine::Fsutil);
+    assert!(r.checks_opened_files());
+    // The walk: `b/**/a` is not asked of `b/a` (already excluded by `?`), so `b/a/[x]` stays.
+    assert!(!excluded(&r, "b/a/[x]"));
+    // Opening it: `b/**/a` matches the folder `b/a`.
+    let mut above = Matched::default();
+    for dir in ["b", "b/a"] {
+        above = r.ancestry(dir.as_bytes(), &above);
+    }
+    assert_eq!(r.opened_by(b"b/a/[x]", &above), Some(2));
+    assert_eq!(r.opened_by_plain(b"b/a/[x]"), Some(2));
+    // With the `!` last, both checks send it.
+    let r = parsed("?\nb/**/a\n!b/a/\\[x\\]\n", Engine::Fsutil);
+    assert!(!excluded(&r, "b/a/[x]"));
+    assert_eq!(r.opened_by_plain(b"b/a/[x]"), None);
+    // Only BuildKit checks again, and only with a `!` pattern.
+    assert!(!parsed("?\n!b/a/\\[x\\]\nb/**/a\n", Engine::GoArchive).checks_opened_files());
+    assert!(!parsed("?\nb/**/a\n", Engine::Fsutil).checks_opened_files());
+}
+
+#[test]
 fn parent_match_excludes_children() {
     for engine in ALL {
         let r = parsed("build\n", engine);

@@ -52,6 +52,9 @@ struct Listing {
     special: Vec<(Vec<u8>, &'static str)>,
     /// Some excluded folder was walked for re-included entries (which need their parents).
     reincluded: bool,
+    /// Files sent that BuildKit's check of opened files excludes, with the pattern that
+    /// does: an error unless they are empty anyway.
+    opened_excluded: Vec<(Vec<u8>, usize)>,
 }
 
 impl Listing {
@@ -60,6 +63,7 @@ impl Listing {
         self.excluded.append(&mut other.excluded);
         self.special.append(&mut other.special);
         self.reincluded |= other.reincluded;
+        self.opened_excluded.append(&mut other.opened_excluded);
     }
 }
 
@@ -68,7 +72,16 @@ enum Item {
     /// A file, symlink or a folder's own record.
     Leaf(Input, Option<Seen>),
     /// A subfolder's contents, to walk, with what the ignore patterns matched of it.
-    Under(Vec<u8>, Matched),
+    Under(Vec<u8>, Above),
+}
+
+/// What a folder hands its entries: what the ignore patterns matched of it as the walk asks
+/// them, and every pattern that matches it or a folder above it (for BuildKit's check of
+/// opened files; empty when the rules make none).
+#[derive(Debug, Default)]
+struct Above {
+    matched: Matched,
+    ancestry: Matched,
 }
 
 impl Item {
@@ -145,7 +158,7 @@ pub(crate) fn walk(
     };
     // A cache to load is read and checked while the folders are read.
     let (found, loaded) = rayon::join(
-        || walker.dir(None, Vec::new(), &Matched::default()),
+        || walker.dir(None, Vec::new(), &Above::default()),
         || match source {
             CacheSource::Load(load) => load(),
             CacheSource::None | CacheSource::Loaded(_) => None,
@@ -181,6 +194,7 @@ pub(crate) fn walk(
     for mut run in found.runs {
         inputs.append(&mut run.inputs);
     }
+    sent_whole(&inputs, found.opened_excluded, rules)?;
     found.excluded.sort_by(|a, b| a.path.cmp(&b.path));
     found.special.sort();
     Ok(Walk {
@@ -191,6 +205,29 @@ pub(crate) fn walk(
         bytes: tally.bytes,
         next_cache,
     })
+}
+
+/// Refuses the first file (in path order) of `opened_excluded` that has bytes: BuildKit
+/// would send it empty.
+fn sent_whole(
+    inputs: &[Input],
+    mut opened_excluded: Vec<(Vec<u8>, usize)>,
+    rules: &IgnoreRules,
+) -> Result<(), ContextError> {
+    opened_excluded.sort_unstable();
+    for (path, index) in opened_excluded {
+        let at = inputs.binary_search_by(|input| input.path.as_slice().cmp(&path));
+        if at.is_ok_and(|at| inputs[at].size > 0) {
+            let pattern = &rules.patterns()[index];
+            return Err(ContextError::SentEmpty {
+                file: rules.source.clone().unwrap_or_default(),
+                path: crate::input::escape_bytes(&path),
+                pattern: pattern.display(),
+                line: pattern.line,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Hashes the files of `run` the cache did not vouch for, in parallel. A run's files share
@@ -264,14 +301,14 @@ fn hash_one(
 }
 
 impl Walker<'_> {
-    /// One folder (`parent`'s entry named by the end of `dir_rel`, or the root, with what the
-    /// ignore patterns `matched` of it): its entries, then its subfolders in parallel, put
-    /// together in path order.
+    /// One folder (`parent`'s entry named by the end of `dir_rel`, or the root, with what
+    /// the ignore patterns matched of it, `above`): its entries, then its subfolders in
+    /// parallel, put together in path order.
     fn dir(
         &self,
         parent: Option<BorrowedFd<'_>>,
         dir_rel: Vec<u8>,
-        matched: &Matched,
+        above: &Above,
     ) -> Result<Listing, ContextError> {
         let fd =
             open_dir(self.root, parent, &dir_rel).map_err(unreadable_at(self.root, &dir_rel))?;
@@ -281,22 +318,22 @@ impl Walker<'_> {
         let mut items: Vec<Item> = Vec::with_capacity(listing.len() + 1);
         let mut bytes = 0;
         for (rel, file_type) in listing {
-            let at = (&fd, matched);
+            let at = (&fd, above);
             self.entry(at, rel, file_type, &mut out, &mut items, &mut bytes)?;
         }
         self.observer.found(bytes);
         items.sort_unstable_by(by_key);
-        let unders: Vec<(&Vec<u8>, &Matched)> = items
+        let unders: Vec<(&Vec<u8>, &Above)> = items
             .iter()
             .filter_map(|item| match item {
-                Item::Under(rel, matched) => Some((rel, matched)),
+                Item::Under(rel, above) => Some((rel, above)),
                 Item::Leaf(..) => None,
             })
             .collect();
         // In path order, so the first error reported is the same on every run.
         let mut walked = unders
             .into_par_iter()
-            .map(|(rel, matched)| self.dir(Some(fd.as_fd()), rel.clone(), matched))
+            .map(|(rel, above)| self.dir(Some(fd.as_fd()), rel.clone(), above))
             .collect::<Vec<_>>()
             .into_iter();
         let mut run = Run::with_capacity(items.len());
@@ -318,7 +355,7 @@ impl Walker<'_> {
 
     fn entry(
         &self,
-        (dir, matched): (&OwnedFd, &Matched),
+        (dir, above): (&OwnedFd, &Above),
         rel: Vec<u8>,
         file_type: FileType,
         out: &mut Listing,
@@ -334,7 +371,14 @@ impl Walker<'_> {
             }
             known => (known, None),
         };
-        let verdict = self.rules.verdict(&rel, matched);
+        let verdict = self.rules.verdict(&rel, &above.matched);
+        let under = |matched| Above {
+            matched,
+            ancestry: match file_type == FileType::Directory && self.rules.checks_opened_files() {
+                true => self.rules.ancestry(&rel, &above.ancestry),
+                false => Matched::default(),
+            },
+        };
         if let Some(index) = verdict.by {
             let pattern = &self.rules.patterns()[index];
             // What an excluded folder walked into holds is decided entry by entry; the
@@ -346,13 +390,20 @@ impl Walker<'_> {
             });
             if file_type == FileType::Directory && self.rules.descends_into(&rel) {
                 out.reincluded = true;
-                items.push(Item::Under(rel, verdict.matched));
+                let above = under(verdict.matched);
+                items.push(Item::Under(rel, above));
             }
             return Ok(());
         }
+        if file_type == FileType::RegularFile && self.rules.checks_opened_files() {
+            if let Some(index) = self.rules.opened_by(&rel, &above.ancestry) {
+                out.opened_excluded.push((rel.clone(), index));
+            }
+        }
         match file_type {
             FileType::Directory => {
-                items.push(Item::Under(rel.clone(), verdict.matched));
+                let above = under(verdict.matched);
+                items.push(Item::Under(rel.clone(), above));
                 items.push(Item::Leaf(Input::dir(rel), None));
             }
             FileType::RegularFile if !self.stat_files => {

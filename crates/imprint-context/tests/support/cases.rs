@@ -456,6 +456,29 @@ pub fn reference(root: &Path, rules: &IgnoreRules) -> BTreeMap<Vec<u8>, Kind> {
     out
 }
 
+/// The first file (in path order) of a [`reference`] walk that BuildKit would send empty:
+/// it has bytes, and moby's `MatchesOrParentMatches`, asked afresh of the file and each
+/// folder above it, excludes it.
+pub fn sent_empty(
+    root: &Path,
+    rules: &IgnoreRules,
+    sent: &BTreeMap<Vec<u8>, Kind>,
+) -> Option<Vec<u8>> {
+    if !rules.checks_opened_files() {
+        return None;
+    }
+    sent.iter()
+        .filter(|(_, kind)| **kind == Kind::File)
+        .map(|(path, _)| path)
+        .find(|path| {
+            let size = fs::metadata(root.join(std::ffi::OsStr::from_bytes(path)))
+                .unwrap()
+                .len();
+            size > 0 && rules.opened_by_plain(path).is_some()
+        })
+        .cloned()
+}
+
 fn walk(
     root: &Path,
     rel: &[u8],

@@ -259,7 +259,9 @@ enum Outcome {
     /// Both refused the ignore file.
     BothFailed,
     /// imprint refuses on purpose what this engine would silently do otherwise: a
-    /// Dockerfile-specific ignore file with the legacy builder, which never reads one.
+    /// Dockerfile-specific ignore file with the legacy builder, which never reads one, or a
+    /// file BuildKit sends empty (its walk re-includes it, its check when it opens the file
+    /// excludes it).
     RefusedOnPurpose,
 }
 
@@ -289,6 +291,18 @@ fn compare(p: &Project, engine: Engine, about: &dyn std::fmt::Debug) -> Outcome 
             );
         }
         (Err(_), Err(_)) => Outcome::BothFailed,
+        (Err(ours), Ok(theirs)) if engine == Engine::Buildkit && ours.contains("empty:") => {
+            let path = ours
+                .split_once("BuildKit would send `")
+                .and_then(|(_, rest)| rest.split_once("` empty"))
+                .map(|(path, _)| path)
+                .unwrap_or_else(|| panic!("no path in the refusal\n{ours}"));
+            let empty = blake3::hash(b"").to_hex().to_string();
+            match theirs.get(path) {
+                Some(Entry::File { blake3, .. }) if *blake3 == empty => Outcome::RefusedOnPurpose,
+                other => panic!("imprint says BuildKit sends {path} empty, it sent {other:?}\n{about:?}\n{ours}"),
+            }
+        }
         (Err(ours), Ok(_)) => {
             panic!("{engine:?}: imprint refused, the engine built\n{about:?}\n{ours}")
         }
@@ -415,6 +429,47 @@ differential! {
     a_folder_named_dockerignore: None, None, |p: &Project| {
         p.file(".dockerignore/x", "not an ignore file\n");
     }, [Buildkit];
+}
+
+/// BuildKit asks the rules again when it opens a file to send, every pattern of every folder
+/// above it, and sends a file that check excludes empty. Found by the generated run of seed
+/// 1796536408952304020 (case 16): `?` excludes `a`, `!a/b/keep` re-includes the file, and the
+/// walk never asks `a/**/b` of `a/b` (already excluded); the second check does. imprint
+/// refuses the context for BuildKit (exit 2, naming the line) and hashes the file whole for
+/// the engines that send it whole.
+#[test]
+fn a_file_buildkit_would_send_empty_is_refused_for_buildkit_alone() {
+    let ignore = "?\n!a/b/keep\na/**/b\n";
+    let p = Project::new();
+    tree(&p);
+    p.file("Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+    p.file(".dockerignore", ignore);
+    let outcome = compare(&p, Engine::Buildkit, &ignore);
+    assert!(matches!(outcome, Outcome::RefusedOnPurpose), "{outcome:?}");
+    let run = p.run(&["tag", "--offline", "--builder", "buildkit"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(".dockerignore:3: BuildKit would send `a/b/keep` empty")
+            && run.stderr.contains("below line 3"),
+        "{}",
+        run.stderr
+    );
+    // The legacy builder sends the file whole; podman and buildah exclude it (their `a/**/b`
+    // matches every path below `a/b`).
+    for engine in [Engine::Legacy, Engine::Podman, Engine::Buildah] {
+        let outcome = compare(&p, engine, &ignore);
+        assert!(
+            matches!(outcome, Outcome::Same(_)),
+            "{engine:?}: {outcome:?}"
+        );
+    }
+    let whole = blake3::hash(b"keep\n").to_hex().to_string();
+    let sent = imprint_side(&p, Engine::Legacy).unwrap();
+    assert!(
+        matches!(sent.get("a/b/keep"), Some(Entry::File { blake3, .. }) if *blake3 == whole),
+        "{sent:?}"
+    );
 }
 
 /// Docker 20.10's BuildKit (bookworm's engine) before moby #42676 and fsutil #107: it asks a
