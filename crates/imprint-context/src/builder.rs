@@ -18,6 +18,8 @@ pub enum BuilderKind {
     Podman,
     /// `buildah bud`.
     Buildah,
+    /// imprint's own builder: no daemon; the context read as BuildKit reads it.
+    Native,
 }
 
 impl BuilderKind {
@@ -28,13 +30,23 @@ impl BuilderKind {
             Self::DockerLegacy => "docker-legacy",
             Self::Podman => "podman",
             Self::Buildah => "buildah",
+            Self::Native => "native",
+        }
+    }
+
+    /// What the root hash covers of the builder: its name, and for imprint's own builder
+    /// the version of its layer format (a new format makes new tags).
+    pub fn hashed_name(self) -> String {
+        match self {
+            Self::Native => format!("native/{}", crate::native::LAYER_FORMAT),
+            other => other.as_str().to_string(),
         }
     }
 
     /// The code that reads this builder's ignore file and walks the context with it.
     pub fn engine(self) -> Engine {
         match self {
-            Self::Buildkit => Engine::Fsutil,
+            Self::Buildkit | Self::Native => Engine::Fsutil,
             Self::DockerLegacy => Engine::GoArchive,
             Self::Podman | Self::Buildah => Engine::Copier,
         }
@@ -55,8 +67,9 @@ impl BuilderKind {
             PathBuf::from(name)
         };
         let candidates: Vec<PathBuf> = match self {
-            // BuildKit's Dockerfile frontend: the first that reads as a file.
-            Self::Buildkit => {
+            // BuildKit's Dockerfile frontend: the first that reads as a file (imprint's own
+            // builder reads the context as BuildKit does).
+            Self::Buildkit | Self::Native => {
                 return Ok([beside(".dockerignore"), context.join(".dockerignore")]
                     .into_iter()
                     .find(|p| p.is_file()))

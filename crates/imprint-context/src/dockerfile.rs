@@ -83,6 +83,8 @@ pub(crate) struct Instruction {
     pub(crate) line: usize,
     /// (argument text, byte offset in the file) for each whitespace-separated word.
     pub(crate) words: Vec<(String, usize)>,
+    /// Everything after the keyword, continuation lines joined, trimmed.
+    pub(crate) rest: String,
 }
 
 /// Reads `text` with `build_args` overriding the global `ARG` defaults.
@@ -318,6 +320,18 @@ pub(crate) fn instructions(text: &str, start: usize, escape: char) -> Vec<Instru
             continue;
         }
         let keyword = words.remove(0).0.to_ascii_uppercase();
+        let joined: String = pieces.iter().map(|(piece, _)| *piece).collect();
+        let rest = joined
+            .trim_start()
+            .split_at(
+                joined
+                    .trim_start()
+                    .find(char::is_whitespace)
+                    .unwrap_or(joined.trim_start().len()),
+            )
+            .1
+            .trim()
+            .to_string();
         // Heredocs (`RUN <<EOF`): skip their bodies.
         let markers: Vec<String> = words
             .iter()
@@ -339,6 +353,7 @@ pub(crate) fn instructions(text: &str, start: usize, escape: char) -> Vec<Instru
             keyword,
             line: line_no,
             words,
+            rest,
         });
     }
     out

@@ -139,7 +139,7 @@ pub(crate) fn root_hash(
         }
     }
     e.bytes(b"params");
-    e.bytes(params.builder.as_str().as_bytes());
+    e.bytes(params.builder.hashed_name().as_bytes());
     e.bytes(special.dockerfile_rel.as_bytes());
     e.raw(&special.dockerfile_hash);
     match &special.ignore {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod hash;
 pub mod ignore;
 pub mod input;
+pub mod native;
 mod syntax;
 pub mod tag;
 mod walk;

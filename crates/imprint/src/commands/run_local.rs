@@ -146,6 +146,6 @@ async fn local_image(session: &Session) -> anyhow::Result<String> {
                 .note(&format!("reusing {image}, built from this content"));
             Ok(image.name)
         }
-        None => Ok(build_new(session, &tagged, false, &source)?.name),
+        None => Ok(build_new(session, &tagged, false, &source).await?.name),
     }
 }

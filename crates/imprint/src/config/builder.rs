@@ -22,6 +22,9 @@ pub enum BuilderChoice {
     Podman,
     /// buildah bud.
     Buildah,
+    /// imprint's own builder: no daemon, reproducible layers (a Dockerfile of the subset it
+    /// follows).
+    Native,
 }
 
 impl std::fmt::Display for BuilderChoice {
@@ -41,6 +44,7 @@ impl BuilderChoice {
             Self::DockerLegacy => BuilderKind::DockerLegacy,
             Self::Podman => BuilderKind::Podman,
             Self::Buildah => BuilderKind::Buildah,
+            Self::Native => BuilderKind::Native,
             Self::Docker => docker_kind(),
         }
     }
@@ -117,7 +121,8 @@ pub fn docker_program() -> String {
 /// override where each is found).
 pub fn builder_program(kind: BuilderKind) -> String {
     match kind {
-        BuilderKind::Buildkit | BuilderKind::DockerLegacy => docker_program(),
+        // A native image is run (run-local) through docker.
+        BuilderKind::Buildkit | BuilderKind::DockerLegacy | BuilderKind::Native => docker_program(),
         BuilderKind::Podman => std::env::var("IMPRINT_PODMAN").unwrap_or_else(|_| "podman".into()),
         BuilderKind::Buildah => {
             std::env::var("IMPRINT_BUILDAH").unwrap_or_else(|_| "buildah".into())

@@ -135,6 +135,22 @@ fn gone(from: &Registry, digest: &str) -> RegistryError {
     }
 }
 
+/// The blob `digest` of `size` bytes from `from` to `to` (as [`copy_manifest`] copies
+/// each): already there, mounted, or read through a file under `scratch`.
+pub async fn copy_one_blob(
+    from: &Registry,
+    to: &Registry,
+    digest: &str,
+    size: u64,
+    scratch: &Path,
+) -> Result<Copied, RegistryError> {
+    let blob = BlobRef {
+        digest: digest.to_string(),
+        size,
+    };
+    copy_blob(from, to, &blob, scratch).await
+}
+
 /// One blob to `to`: already there, mounted (same registry), or read, checked and sent.
 async fn copy_blob(
     from: &Registry,

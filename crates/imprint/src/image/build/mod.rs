@@ -6,13 +6,14 @@ mod buildah;
 mod cli;
 mod docker;
 mod engine;
+pub mod native;
 mod podman;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use imprint_context::{BaseImage, BuilderKind};
+use imprint_context::{BaseImage, BuilderKind, Input};
 
 use super::push::archive::{Image, ImageSource, LayerWatch};
 use crate::config::BuildSettings;
@@ -84,6 +85,11 @@ pub struct BuildRequest<'a> {
     pub bases: &'a [BaseImage],
     /// More labels (the OCI labels of the source).
     pub labels: &'a [(&'static str, String)],
+    /// What the hash read of the context (a builder that writes layers itself copies it).
+    pub inputs: &'a [Input],
+    /// The base image's manifest and config, for a builder that writes the image on top of
+    /// it itself ([`Builder::reads_base`]).
+    pub base: Option<&'a native::BaseImageData>,
 }
 
 /// A program that walks the build context by older ignore rules than imprint hashes by.
@@ -104,6 +110,8 @@ pub enum ExportWay {
     DockerSave,
     /// From an OCI archive file the builder writes (podman, buildah).
     ArchiveFile,
+    /// imprint wrote the layers itself (the native builder): nothing to export.
+    Written,
 }
 
 impl fmt::Display for ExportWay {
@@ -116,6 +124,7 @@ impl fmt::Display for ExportWay {
                 "exports go through `docker save` (imprint reaches no local daemon socket)",
             ),
             Self::ArchiveFile => f.write_str("exports go through an OCI archive file"),
+            Self::Written => f.write_str("imprint writes the layers itself, nothing is exported"),
         }
     }
 }
@@ -137,6 +146,11 @@ pub trait Builder: Send + Sync {
     fn storage_dir(&self) -> Result<PathBuf, BuildError>;
     /// How its images would be exported now.
     fn export_way(&self) -> ExportWay;
+    /// It writes the image on top of the base's manifest and config itself, so a build needs
+    /// them ([`BuildRequest::base`]).
+    fn reads_base(&self) -> bool {
+        false
+    }
     /// The newest image it holds built from this content hash.
     fn find(&self, hash: &str) -> Result<Option<LocalImage>, BuildError>;
     /// Builds the context as `request` says.
@@ -164,6 +178,7 @@ pub fn for_settings(settings: &BuildSettings) -> Arc<dyn Builder> {
         }
         BuilderKind::Podman => Arc::new(podman::Podman::new(settings)),
         BuilderKind::Buildah => Arc::new(buildah::Buildah::new(settings)),
+        BuilderKind::Native => Arc::new(native::Native::new(settings)),
     }
 }
 

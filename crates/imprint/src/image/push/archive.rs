@@ -78,6 +78,18 @@ pub struct Image {
     pub manifest: Vec<u8>,
     /// Its digest: known before the push.
     pub digest: String,
+    /// Layers it shares with a base image, which the push brings from the base's repository
+    /// (never through this machine when the registry is the same).
+    pub borrowed: Option<Borrowed>,
+}
+
+/// Layers of an image that live in another repository (a base image's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Borrowed {
+    /// The base image, as the Dockerfile names it (its repository holds the layers).
+    pub reference: String,
+    /// Their digests and sizes.
+    pub layers: Vec<(String, u64)>,
 }
 
 impl Image {
@@ -226,32 +238,42 @@ pub fn from_stream(
         }
         layers.push(layer.clone());
     }
-    let config_digest = sha256_digest(&config);
-    let manifest = serde_json::to_vec(&ManifestJson {
-        schema_version: 2,
-        media_type: MANIFEST_MEDIA_TYPE,
-        config: Descriptor {
-            media_type: CONFIG_MEDIA_TYPE,
-            size: config.len() as u64,
-            digest: &config_digest,
-        },
-        layers: layers
-            .iter()
-            .map(|l| Descriptor {
-                media_type: LAYER_MEDIA_TYPE,
-                size: l.size,
-                digest: &l.digest,
-            })
-            .collect(),
-    })
-    .map_err(|e| members.malformed(format!("cannot write the manifest: {e}")))?;
-    Ok(Image {
-        digest: sha256_digest(&manifest),
-        config_digest,
-        config,
-        layers,
-        manifest,
-    })
+    Ok(Image::new(config, layers))
+}
+
+impl Image {
+    /// The image of `config` and `layers` (bottom first), with the manifest imprint writes
+    /// for them: Docker's schema 2, compact JSON, so the same parts give the same digest.
+    pub fn new(config: Vec<u8>, layers: Vec<Layer>) -> Self {
+        let config_digest = sha256_digest(&config);
+        let manifest = ManifestJson {
+            schema_version: 2,
+            media_type: MANIFEST_MEDIA_TYPE,
+            config: Descriptor {
+                media_type: CONFIG_MEDIA_TYPE,
+                size: config.len() as u64,
+                digest: &config_digest,
+            },
+            layers: layers
+                .iter()
+                .map(|l| Descriptor {
+                    media_type: LAYER_MEDIA_TYPE,
+                    size: l.size,
+                    digest: &l.digest,
+                })
+                .collect(),
+        };
+        // Strings and numbers only: writing it cannot fail.
+        let manifest = serde_json::to_vec(&manifest).unwrap_or_default();
+        Self {
+            digest: sha256_digest(&manifest),
+            config_digest,
+            config,
+            layers,
+            manifest,
+            borrowed: None,
+        }
+    }
 }
 
 /// An I/O error on `path` while doing `what`.

@@ -4,7 +4,7 @@
 
 pub(crate) mod archive;
 mod buffers;
-mod gzip;
+pub(crate) mod gzip;
 pub(crate) mod index;
 pub(crate) mod promote;
 pub(crate) mod publish;

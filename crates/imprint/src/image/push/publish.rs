@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::archive::{Image, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
+use super::archive::{Borrowed, Image, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
 use super::{index, upload};
 use crate::config::Settings;
 use crate::error::UsageError;
@@ -16,7 +16,7 @@ use crate::image::build::{self, BuildRequest, BuilderImage, LocalImage};
 use crate::image::source::Source;
 use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
 use crate::journal::Checkout;
-use crate::registry::{BlobBody, Registry, RegistryError};
+use crate::registry::{copy_one_blob, BlobBody, ImageName, Registry, RegistryError};
 use crate::reporter::Reporter;
 use crate::session::Session;
 
@@ -195,7 +195,9 @@ pub async fn bring_built(
             ));
             Ok(OnMachine::AlreadyBuilt(local.clone()))
         }
-        TagSource::New => Ok(OnMachine::Built(build_new(session, tagged, fresh, source)?)),
+        TagSource::New => Ok(OnMachine::Built(
+            build_new(session, tagged, fresh, source).await?,
+        )),
     }
 }
 
@@ -214,7 +216,7 @@ pub async fn bring_pushed(
             return Ok(InRegistry::AlreadyPushed(pushed.clone()));
         }
         TagSource::Built(local) => local.clone(),
-        TagSource::New if build_missing => build_new(session, tagged, fresh, source)?,
+        TagSource::New if build_missing => build_new(session, tagged, fresh, source).await?,
         TagSource::New => {
             return Err(UsageError::new(
                 "no image is built for the current content",
@@ -293,7 +295,7 @@ pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::
 /// Builds the image for content that has none yet, with the OCI labels of its `source` (a
 /// dirty tree is a warning, or refused with `--require-clean`). `fresh` turns the builder's
 /// cache off.
-pub fn build_new(
+pub async fn build_new(
     session: &Session,
     tagged: &Tagged,
     fresh: bool,
@@ -305,14 +307,23 @@ pub fn build_new(
         session.reporter().warn(&warning);
     }
     let created = imprint_context::format_rfc3339(now_for_tags()?);
+    let builder = build::for_settings(&settings.build);
+    let base = match builder.reads_base() {
+        true => build::native::fetch_base(session, &tagged.bases.images)
+            .await
+            .context("failed to read the base image")?,
+        false => None,
+    };
     let request = BuildRequest {
         name: &name,
         hash: &tagged.hash(),
         fresh,
         bases: &tagged.bases.images,
         labels: &source.labels(created),
+        inputs: &tagged.hashed.inputs,
+        base: base.as_ref(),
     };
-    let image = build::for_settings(&settings.build)
+    let image = builder
         .build(&request, session.reporter())
         .with_context(|| format!("failed to build {name}"))?;
     session.reporter().note(&format!("built {image}"));
@@ -344,6 +355,10 @@ pub async fn push_source(
 ) -> anyhow::Result<PushReport> {
     let sent = upload::Sent::load(&registry.repository);
     let mut exported = export_uploading(session, registry, &source, sent, true).await?;
+    if let Some(borrowed) = &exported.image.borrowed {
+        let brought = bring_borrowed(session, registry, borrowed).await?;
+        exported.uploaded.extend(brought);
+    }
     if exported
         .image
         .layers
@@ -382,6 +397,33 @@ pub async fn push_source(
         report.blobs_skipped
     ));
     Ok(report)
+}
+
+/// The layers `image` shares with its base, brought from the base's repository: mounted
+/// when it is on the same registry, else read and sent (never unpacked); digest → whether
+/// bytes went.
+async fn bring_borrowed(
+    session: &Session,
+    registry: &Registry,
+    borrowed: &Borrowed,
+) -> anyhow::Result<HashMap<String, bool>> {
+    let name = ImageName::parse(&borrowed.reference)?;
+    let from = session.registry_for(&name.repository, None).await?;
+    let scratch = crate::state::scratch_dir("blobs")
+        .context("failed to make a folder for the base's layers in imprint's cache")?;
+    let mut brought = HashMap::new();
+    for (digest, size) in &borrowed.layers {
+        let copied = copy_one_blob(&from, registry, digest, *size, scratch.path())
+            .await
+            .with_context(|| {
+                format!(
+                    "failed to bring the layer {digest} of {}",
+                    borrowed.reference
+                )
+            })?;
+        brought.insert(digest.clone(), copied.blobs_sent > 0);
+    }
+    Ok(brought)
 }
 
 /// An export read while its layers were uploaded.

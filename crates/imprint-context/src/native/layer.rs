@@ -1,0 +1,210 @@
+//! A `COPY` as a deterministic tar: the entries it copies out of the hashed context, with
+//! their parent folders, sorted bytewise by path; owner 0:0 with no names, one fixed time,
+//! modes set so Lambda's user can read (files 0644, or 0755 when the owner may run them;
+//! folders 0755; `--chmod` over both), link texts as they are. Every file's bytes are
+//! checked against the hash the tag was made from as they are written.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::Copy;
+use crate::error::ContextError;
+use crate::input::{Input, InputKind};
+
+/// The time of every entry: 1980-01-01T00:00:01Z, the earliest a zip (and so a wheel) can
+/// hold, as reproducible-build tools use.
+pub const LAYER_TIME: u64 = 315_532_801;
+
+/// What goes at one path of the layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A folder with its mode.
+    Dir(u32),
+    /// A file of the context (its input: path, size and hash) with its mode.
+    File(Input, u32),
+    /// A symbolic link and its text.
+    Symlink(Vec<u8>),
+}
+
+/// The entries of `copy` (path in the image without the leading `/` → entry), out of the
+/// context's `inputs` (sorted by path, as the walk gives them).
+pub fn entries(
+    inputs: &[Input],
+    copy: &Copy,
+    dockerfile: &Path,
+) -> Result<BTreeMap<Vec<u8>, Entry>, ContextError> {
+    let mut out = BTreeMap::new();
+    let dest = copy.dest.trim_start_matches('/').as_bytes().to_vec();
+    let add = |path: Vec<u8>, entry: Entry, out: &mut BTreeMap<Vec<u8>, Entry>| {
+        for (at, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            out.entry(path[..at].to_vec()).or_insert(Entry::Dir(0o755));
+        }
+        out.insert(path, entry);
+    };
+    let missing = |source: &str, why: &str| ContextError::DockerfileRefused {
+        path: dockerfile.to_path_buf(),
+        line: copy.line,
+        message: format!("COPY {source}: {why}"),
+    };
+    for source in &copy.sources {
+        let source_bytes = source.as_bytes();
+        let found = match source.is_empty() {
+            true => None,
+            false => Some(
+                inputs
+                    .binary_search_by(|i| i.path.as_slice().cmp(source_bytes))
+                    .map(|at| &inputs[at])
+                    .map_err(|_| {
+                        missing(
+                            source,
+                            "not in the build context (or left out by the ignore file)",
+                        )
+                    })?,
+            ),
+        };
+        match found {
+            None => {}
+            Some(input) if input.kind == InputKind::Dir => {}
+            Some(input) if input.kind == InputKind::Symlink => {
+                return Err(missing(
+                    source,
+                    "a symbolic link named as a source (docker copies what it points to); name its target",
+                ))
+            }
+            Some(input) => {
+                let name = source_bytes.rsplit(|b| *b == b'/').next().unwrap_or(source_bytes);
+                let path = match copy.dir_dest {
+                    true => join(&dest, name),
+                    false => dest.clone(),
+                };
+                if path.is_empty() {
+                    return Err(missing(source, "copied over the root folder"));
+                }
+                add(path, file_entry(input, copy.chmod), &mut out);
+                continue;
+            }
+        }
+        // A folder (or the whole context): what is in it, below the destination.
+        if !dest.is_empty() {
+            add(dest.clone(), Entry::Dir(0o755), &mut out);
+        }
+        let prefix = match source.is_empty() {
+            true => Vec::new(),
+            false => [source_bytes, b"/"].concat(),
+        };
+        let start = inputs.partition_point(|i| i.path.as_slice() < prefix.as_slice());
+        for input in inputs[start..]
+            .iter()
+            .take_while(|i| i.path.starts_with(&prefix))
+        {
+            let path = join(&dest, &input.path[prefix.len()..]);
+            let entry = match input.kind {
+                InputKind::Dir => Entry::Dir(copy.chmod.unwrap_or(0o755)),
+                InputKind::File => file_entry(input, copy.chmod),
+                InputKind::Symlink => Entry::Symlink(input.target.clone()),
+            };
+            add(path, entry, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+fn file_entry(input: &Input, chmod: Option<u32>) -> Entry {
+    let mode = chmod.unwrap_or(match input.executable {
+        true => 0o755,
+        false => 0o644,
+    });
+    Entry::File(input.clone(), mode)
+}
+
+fn join(dir: &[u8], rel: &[u8]) -> Vec<u8> {
+    match dir.is_empty() {
+        true => rel.to_vec(),
+        false => [dir, b"/", rel].concat(),
+    }
+}
+
+/// Writes `entries` as a tar into `out`, reading each file from the context at `root` and
+/// checking its bytes against its hash (a file changed since it was hashed is an error).
+pub fn write_tar(
+    root: &Path,
+    entries: &BTreeMap<Vec<u8>, Entry>,
+    out: impl Write,
+) -> Result<(), ContextError> {
+    let mut tar = tar::Builder::new(out);
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ContextError::Unreadable { path, source }
+    };
+    let sink = Path::new("<layer>");
+    for (path, entry) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(LAYER_TIME);
+        let name = OsStr::from_bytes(path);
+        match entry {
+            Entry::Dir(mode) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(*mode);
+                header.set_size(0);
+                let mut dir = name.to_owned();
+                dir.push("/");
+                tar.append_data(&mut header, Path::new(&dir), io::empty())
+                    .map_err(failed(sink))?;
+            }
+            Entry::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                tar.append_link(&mut header, Path::new(name), OsStr::from_bytes(target))
+                    .map_err(failed(sink))?;
+            }
+            Entry::File(input, mode) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(*mode);
+                header.set_size(input.size);
+                let source = root.join(OsStr::from_bytes(&input.path));
+                let file = File::open(&source).map_err(failed(&source))?;
+                let mut checked = Checked {
+                    inner: file.take(input.size),
+                    hasher: blake3::Hasher::new(),
+                    read: 0,
+                };
+                tar.append_data(&mut header, Path::new(name), &mut checked)
+                    .map_err(failed(&source))?;
+                if checked.read != input.size || *checked.hasher.finalize().as_bytes() != input.hash
+                {
+                    return Err(ContextError::Unreadable {
+                        path: source,
+                        source: io::Error::other(
+                            "the file changed after it was hashed; run the build again",
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    tar.finish().map_err(failed(sink))?;
+    Ok(())
+}
+
+/// Reads through, hashing what it reads.
+struct Checked<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl<R: Read> Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}

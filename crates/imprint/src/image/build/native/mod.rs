@@ -1,0 +1,249 @@
+//! imprint's own builder: a Dockerfile of the subset it follows built without a daemon into
+//! a store under the cache folder, every layer a deterministic tar, the config and manifest
+//! written by imprint; the base image's layers are never downloaded (the push brings them
+//! from the base's repository).
+
+mod config;
+mod store;
+
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use imprint_context::native::{layer, ImagePlan, Plan, DOCKER_BUILDS_IT, LAYER_FORMAT};
+use imprint_context::{BaseImage, BuilderKind, ContextError};
+use sha2::{Digest as _, Sha256};
+
+use super::{BuildError, BuildRequest, Builder, ExportWay, LocalImage};
+use crate::config::BuildSettings;
+use crate::error::UsageError;
+use crate::image::push::archive::{Image, Layer, LayerWatch};
+use crate::registry::ImageName;
+use crate::reporter::Reporter;
+use crate::session::Session;
+
+pub use config::BaseImageData;
+pub use store::Store;
+
+/// The native builder of one project.
+pub struct Native {
+    settings: BuildSettings,
+}
+
+impl Native {
+    /// The builder for these settings.
+    pub fn new(settings: &BuildSettings) -> Self {
+        Self {
+            settings: settings.clone(),
+        }
+    }
+
+    /// The Dockerfile read into the steps the native builder follows (exit 2 naming the line
+    /// of anything else).
+    pub fn plan(settings: &BuildSettings) -> Result<Plan, ContextError> {
+        let params = &settings.params;
+        let text = imprint_context::read_dockerfile(&params.dockerfile, &params.build_args)?;
+        Plan::read(&text, &params.build_args, params.target.as_deref()).map_err(|refusal| {
+            ContextError::DockerfileRefused {
+                path: params.dockerfile.clone(),
+                line: refusal.line,
+                message: format!("{} ({DOCKER_BUILDS_IT})", refusal.message),
+            }
+        })
+    }
+
+    /// Writes the layers of `image`'s `COPY` steps into the store, bottom first.
+    fn write_layers(
+        &self,
+        store: &Store,
+        image: &ImagePlan,
+        request: &BuildRequest<'_>,
+    ) -> anyhow::Result<Vec<Layer>> {
+        let root = &self.settings.context;
+        let mut layers = Vec::new();
+        for copy in &image.copies {
+            let entries = layer::entries(request.inputs, copy, &self.settings.params.dockerfile)?;
+            let tar = store.scratch_file()?;
+            layer::write_tar(root, &entries, BufWriter::new(tar.as_file()))?;
+            layers.push(store.put_layer(tar.path())?);
+        }
+        Ok(layers)
+    }
+}
+
+impl Builder for Native {
+    fn kind(&self) -> BuilderKind {
+        BuilderKind::Native
+    }
+
+    fn version(&self) -> Result<String, BuildError> {
+        Ok(format!(
+            "imprint {} (layer format {LAYER_FORMAT})",
+            env!("CARGO_PKG_VERSION")
+        ))
+    }
+
+    fn storage_dir(&self) -> Result<PathBuf, BuildError> {
+        Store::dir().map_err(|source| BuildError::Spawn {
+            program: "imprint's native store".into(),
+            source,
+        })
+    }
+
+    fn export_way(&self) -> ExportWay {
+        ExportWay::Written
+    }
+
+    fn reads_base(&self) -> bool {
+        true
+    }
+
+    fn find(&self, hash: &str) -> Result<Option<LocalImage>, BuildError> {
+        let store = Store::open().map_err(|source| BuildError::Spawn {
+            program: "imprint's native store".into(),
+            source,
+        })?;
+        Ok(store.record(hash).map(|record| LocalImage {
+            builder: BuilderKind::Native,
+            name: record.name,
+            id: record.digest,
+        }))
+    }
+
+    fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        reporter: &dyn Reporter,
+    ) -> anyhow::Result<LocalImage> {
+        let plan = Self::plan(&self.settings)?;
+        let base = match (&plan.base, request.base) {
+            (None, _) => None,
+            (Some(_), Some(base)) => Some(base),
+            (Some(reference), None) => anyhow::bail!(
+                "the native builder was not given the manifest and config of {reference}"
+            ),
+        };
+        let empty = BaseImageData::scratch(&self.settings.params.platform)?;
+        let base_data = base.unwrap_or(&empty);
+        let params = &self.settings.params;
+        let (env, workdir) = base_data.env_and_workdir()?;
+        let image_plan = plan
+            .resolve(&env, &workdir, &params.build_args)
+            .map_err(|refusal| ContextError::DockerfileRefused {
+                path: params.dockerfile.clone(),
+                line: refusal.line,
+                message: format!("{} ({DOCKER_BUILDS_IT})", refusal.message),
+            })?;
+        let store = Store::open()?;
+        reporter.step(&format!("writing the layers of {}", request.name));
+        let ours = self.write_layers(&store, &image_plan, request)?;
+        let format = imprint_context::FORMAT_VERSION.to_string();
+        let labels: Vec<(&str, &str)> = request
+            .labels
+            .iter()
+            .filter(|(key, _)| *key != "org.opencontainers.image.created")
+            .map(|(key, value)| (*key, value.as_str()))
+            .chain([
+                (super::HASH_LABEL, request.hash),
+                (super::FORMAT_LABEL, format.as_str()),
+            ])
+            .collect();
+        let config = base_data.config_for(&image_plan, &ours, &labels)?;
+        let mut layers = base_data.layers()?;
+        let borrowed = base.map(|base| base.borrowed(&layers));
+        layers.extend(ours);
+        let mut image = Image::new(config, layers);
+        image.borrowed = borrowed.transpose()?;
+        store.put_image(request.hash, request.name, &image)?;
+        Ok(LocalImage {
+            builder: BuilderKind::Native,
+            name: request.name.to_string(),
+            id: image.digest,
+        })
+    }
+
+    fn export(
+        &self,
+        image: &LocalImage,
+        _blobs: &Path,
+        platform: &str,
+        watch: &mut dyn LayerWatch,
+    ) -> anyhow::Result<Image> {
+        anyhow::ensure!(
+            platform == self.settings.params.platform,
+            "the native image {image} is for {}, not {platform}",
+            self.settings.params.platform
+        );
+        let store = Store::open()?;
+        let stored = store
+            .image(&image.id)
+            .with_context(|| format!("the native store has no image {image} ({})", image.id))?;
+        for layer in &stored.layers {
+            let Some(path) = &layer.path else { continue };
+            let name = layer.digest.clone();
+            if let Some(mut tee) = watch.begins(&name, layer.size) {
+                let mut file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                io::copy(&mut file, &mut tee)
+                    .with_context(|| format!("cannot send {}", path.display()))?;
+                tee.finish(layer);
+            }
+            watch.done(&name, layer.size, layer);
+        }
+        Ok(stored)
+    }
+}
+
+/// The manifest and config of the base the Dockerfile names (`None` for `scratch`), read
+/// at its locked digest from its registry; never its layers.
+pub async fn fetch_base(
+    session: &Session,
+    bases: &[BaseImage],
+) -> anyhow::Result<Option<BaseImageData>> {
+    let plan = Native::plan(&session.settings.build)?;
+    let Some(reference) = plan.base else {
+        return Ok(None);
+    };
+    let digest = bases
+        .iter()
+        .find(|base| base.reference == reference)
+        .map(|base| base.digest.as_str())
+        .filter(|digest| digest.starts_with("sha256:"))
+        .ok_or_else(|| {
+            UsageError::new(
+                format!("the native builder needs the locked digest of {reference}"),
+                "run `imprint lock` (with the registry reachable) and commit imprint.lock",
+            )
+        })?;
+    let name = ImageName::parse(&reference)?;
+    let registry = session.registry_for(&name.repository, None).await?;
+    let manifest = registry
+        .get_manifest(digest)
+        .await?
+        .with_context(|| format!("{reference}@{digest} is not in its registry"))?;
+    anyhow::ensure!(
+        manifest.digest == digest,
+        "{reference}: the registry answered {} for {digest}",
+        manifest.digest
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes)
+        .with_context(|| format!("the manifest of {reference} is not JSON"))?;
+    let config_digest = parsed["config"]["digest"]
+        .as_str()
+        .with_context(|| format!("the manifest of {reference}@{digest} names no config"))?;
+    let config = registry.get_blob(config_digest).await?.with_context(|| {
+        format!("the config {config_digest} of {reference} is not in its registry")
+    })?;
+    BaseImageData::new(&reference, &manifest.bytes, &config).map(Some)
+}
+
+/// `sha256:<hex>` of a file and its size.
+fn file_digest(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let size = io::copy(&mut file, &mut hasher)?;
+    Ok((
+        format!("sha256:{}", imprint_context::hex(&hasher.finalize())),
+        size,
+    ))
+}
