@@ -3,7 +3,7 @@
 
 use crate::error::ContextError;
 use crate::input::{Input, InputKind};
-use crate::BuildParams;
+use crate::{BuildParams, BuilderKind};
 use std::fs::File;
 use std::path::Path;
 
@@ -130,7 +130,10 @@ pub(crate) fn root_hash(
         e.bytes(&input.path);
         match input.kind {
             InputKind::File => {
-                e.raw(&[u8::from(input.executable) | (u8::from(input.other_readable) << 1)]);
+                // The native builder sets every mode itself (0644, or 0755 when the owner
+                // may run the file): whether others may read the file changes nothing there.
+                let other_readable = input.other_readable && params.builder != BuilderKind::Native;
+                e.raw(&[u8::from(input.executable) | (u8::from(other_readable) << 1)]);
                 e.u64(input.size);
                 e.raw(&input.hash);
             }

@@ -170,7 +170,10 @@ pub fn hash_context_cached(
             path: params.dockerfile.clone(),
         });
     }
-    read_dockerfile(&params.dockerfile, &params.build_args)?;
+    let dockerfile_text = read_dockerfile(&params.dockerfile, &params.build_args)?;
+    if params.builder == BuilderKind::Native {
+        native::read_plan(&dockerfile_text, params)?;
+    }
     let ignore_path = params.builder.ignore_file(root, &params.dockerfile)?;
     let rules = match &ignore_path {
         Some(path) => {

@@ -5,8 +5,11 @@
 //! its line.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::dockerfile::{directives, instructions, Instruction};
+use crate::error::ContextError;
+use crate::BuildParams;
 
 pub mod layer;
 mod words;
@@ -24,6 +27,24 @@ pub struct Unsupported {
     pub line: usize,
     /// What it is and why.
     pub message: String,
+}
+
+impl Unsupported {
+    /// The refusal as the error of the Dockerfile at `path` (exit 2), saying which builder
+    /// builds it.
+    pub fn in_file(self, path: &Path) -> ContextError {
+        ContextError::DockerfileRefused {
+            path: path.to_path_buf(),
+            line: self.line,
+            message: format!("{} ({DOCKER_BUILDS_IT})", self.message),
+        }
+    }
+}
+
+/// The Dockerfile of `params` (its `text`) read for the native builder.
+pub fn read_plan(text: &str, params: &BuildParams) -> Result<Plan, ContextError> {
+    Plan::read(text, &params.build_args, params.target.as_deref())
+        .map_err(|refusal| refusal.in_file(&params.dockerfile))
 }
 
 fn refuse(line: usize, message: impl Into<String>) -> Unsupported {
@@ -268,11 +289,9 @@ impl Plan {
                             Some((n, v)) => (n.to_string(), Some(v.to_string())),
                             None => (word.clone(), None),
                         };
-                        let value = build_args
-                            .get(&name)
-                            .cloned()
-                            .or(default)
-                            .or_else(|| self.globals.get(&name).cloned().flatten());
+                        // A build argument, else the stage's default, else the global's.
+                        let value = build_args.get(&name).cloned().or(default);
+                        let value = value.or_else(|| self.globals.get(&name).cloned().flatten());
                         args.insert(name, value);
                     }
                 }
@@ -306,30 +325,8 @@ impl Plan {
                     }
                 }
                 StepKind::Copy { chmod } => {
-                    let mut words = words()?;
-                    if words.len() < 2 {
-                        return Err(refuse(step.line, "COPY needs a source and a destination"));
-                    }
-                    let dest_word = words.pop().unwrap_or_default();
-                    let dir_dest = dest_word.ends_with('/') || words.len() > 1;
-                    let dest = absolute(&out.workdir, &dest_word);
-                    let mut sources = Vec::new();
-                    for source in words {
-                        if source.contains(['*', '?', '[']) {
-                            return Err(refuse(
-                                step.line,
-                                format!("COPY of `{source}`: wildcards are not supported by the native builder"),
-                            ));
-                        }
-                        sources.push(in_context(&source));
-                    }
-                    out.copies.push(Copy {
-                        line: step.line,
-                        sources,
-                        dest,
-                        dir_dest,
-                        chmod: *chmod,
-                    });
+                    let copy = copy_of(words()?, step.line, &out.workdir, *chmod)?;
+                    out.copies.push(copy);
                     layer = true;
                 }
             }
@@ -386,6 +383,37 @@ pub struct ImagePlan {
     pub copies: Vec<Copy>,
     /// One entry per step.
     pub history: Vec<History>,
+}
+
+/// A `COPY` of the (expanded) `words` at `line`, with `workdir` the working folder.
+fn copy_of(
+    mut words: Vec<String>,
+    line: usize,
+    workdir: &str,
+    chmod: Option<u32>,
+) -> Result<Copy, Unsupported> {
+    if words.len() < 2 {
+        return Err(refuse(line, "COPY needs a source and a destination"));
+    }
+    let dest_word = words.pop().unwrap_or_default();
+    let dir_dest = dest_word.ends_with('/') || words.len() > 1;
+    let mut sources = Vec::new();
+    for source in words {
+        if source.contains(['*', '?', '[']) {
+            return Err(refuse(
+                line,
+                format!("COPY of `{source}`: wildcards are not supported by the native builder"),
+            ));
+        }
+        sources.push(in_context(&source));
+    }
+    Ok(Copy {
+        line,
+        sources,
+        dest: absolute(workdir, &dest_word),
+        dir_dest,
+        chmod,
+    })
 }
 
 /// `CMD` and `ENTRYPOINT` in exec form: a JSON array of strings.

@@ -53,6 +53,13 @@ pub async fn run(
         )
         .into());
     }
+    if kind == BuilderKind::Native {
+        return Err(UsageError::new(
+            "run-local runs the image in docker, and the native builder keeps its images in imprint's store",
+            "pass --builder docker to run-local (the same Dockerfile), or push the native image and run it from the registry",
+        )
+        .into());
+    }
     let event = match &args.event {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
             UsageError::new(

@@ -19,6 +19,7 @@ mod hostile;
 mod init;
 mod lock;
 mod makefile;
+mod native;
 mod preview;
 mod promote;
 mod pulumi_program;

@@ -10,9 +10,8 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use imprint_context::native::{layer, ImagePlan, Plan, DOCKER_BUILDS_IT, LAYER_FORMAT};
+use imprint_context::native::{layer, read_plan, ImagePlan, Plan, LAYER_FORMAT};
 use imprint_context::{BaseImage, BuilderKind, ContextError};
-use sha2::{Digest as _, Sha256};
 
 use super::{BuildError, BuildRequest, Builder, ExportWay, LocalImage};
 use crate::config::BuildSettings;
@@ -43,13 +42,7 @@ impl Native {
     pub fn plan(settings: &BuildSettings) -> Result<Plan, ContextError> {
         let params = &settings.params;
         let text = imprint_context::read_dockerfile(&params.dockerfile, &params.build_args)?;
-        Plan::read(&text, &params.build_args, params.target.as_deref()).map_err(|refusal| {
-            ContextError::DockerfileRefused {
-                path: params.dockerfile.clone(),
-                line: refusal.line,
-                message: format!("{} ({DOCKER_BUILDS_IT})", refusal.message),
-            }
-        })
+        read_plan(&text, params)
     }
 
     /// Writes the layers of `image`'s `COPY` steps into the store, bottom first.
@@ -129,11 +122,7 @@ impl Builder for Native {
         let (env, workdir) = base_data.env_and_workdir()?;
         let image_plan = plan
             .resolve(&env, &workdir, &params.build_args)
-            .map_err(|refusal| ContextError::DockerfileRefused {
-                path: params.dockerfile.clone(),
-                line: refusal.line,
-                message: format!("{} ({DOCKER_BUILDS_IT})", refusal.message),
-            })?;
+            .map_err(|refusal| refusal.in_file(&params.dockerfile))?;
         let store = Store::open()?;
         reporter.step(&format!("writing the layers of {}", request.name));
         let ours = self.write_layers(&store, &image_plan, request)?;
@@ -235,15 +224,4 @@ pub async fn fetch_base(
         format!("the config {config_digest} of {reference} is not in its registry")
     })?;
     BaseImageData::new(&reference, &manifest.bytes, &config).map(Some)
-}
-
-/// `sha256:<hex>` of a file and its size.
-fn file_digest(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let size = io::copy(&mut file, &mut hasher)?;
-    Ok((
-        format!("sha256:{}", imprint_context::hex(&hasher.finalize())),
-        size,
-    ))
 }

@@ -11,7 +11,6 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::file_digest;
 use crate::image::push::archive::{Borrowed, Image, Layer};
 use crate::image::push::gzip;
 use crate::state;
@@ -159,4 +158,15 @@ impl Store {
         image.borrowed = borrowed;
         (image.digest == record.digest).then_some(image)
     }
+}
+
+/// `sha256:<hex>` of a file and its size.
+fn file_digest(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let size = io::copy(&mut file, &mut hasher)?;
+    Ok((
+        format!("sha256:{}", imprint_context::hex(&hasher.finalize())),
+        size,
+    ))
 }
