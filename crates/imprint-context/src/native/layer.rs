@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Copy;
 use crate::error::ContextError;
@@ -24,8 +24,18 @@ pub const LAYER_TIME: u64 = 315_532_801;
 pub enum Entry {
     /// A folder with its mode.
     Dir(u32),
-    /// A file of the context (its input: path, size and hash) with its mode.
-    File(Input, u32),
+    /// A file: where its bytes are, how many, its mode, and the BLAKE3 they must have (a
+    /// context file's, from the hash the tag was made from).
+    File {
+        /// The file on this machine.
+        source: PathBuf,
+        /// Its size.
+        size: u64,
+        /// Its mode in the layer.
+        mode: u32,
+        /// The hash its bytes must have, when known.
+        hash: Option<[u8; 32]>,
+    },
     /// A symbolic link and its text.
     Symlink(Vec<u8>),
 }
@@ -33,17 +43,24 @@ pub enum Entry {
 /// The entries of `copy` (path in the image without the leading `/` → entry), out of the
 /// context's `inputs` (sorted by path, as the walk gives them).
 pub fn entries(
+    root: &Path,
     inputs: &[Input],
     copy: &Copy,
     dockerfile: &Path,
 ) -> Result<BTreeMap<Vec<u8>, Entry>, ContextError> {
     let mut out = BTreeMap::new();
     let dest = copy.dest.trim_start_matches('/').as_bytes().to_vec();
-    let add = |path: Vec<u8>, entry: Entry, out: &mut BTreeMap<Vec<u8>, Entry>| {
-        for (at, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
-            out.entry(path[..at].to_vec()).or_insert(Entry::Dir(0o755));
+    let file_entry = |input: &Input| {
+        let mode = copy.chmod.unwrap_or(match input.executable {
+            true => 0o755,
+            false => 0o644,
+        });
+        Entry::File {
+            source: root.join(OsStr::from_bytes(&input.path)),
+            size: input.size,
+            mode,
+            hash: Some(input.hash),
         }
-        out.insert(path, entry);
     };
     let missing = |source: &str, why: &str| ContextError::DockerfileRefused {
         path: dockerfile.to_path_buf(),
@@ -84,7 +101,7 @@ pub fn entries(
                 if path.is_empty() {
                     return Err(missing(source, "copied over the root folder"));
                 }
-                add(path, file_entry(input, copy.chmod), &mut out);
+                add(path, file_entry(input), &mut out);
                 continue;
             }
         }
@@ -104,7 +121,7 @@ pub fn entries(
             let path = join(&dest, &input.path[prefix.len()..]);
             let entry = match input.kind {
                 InputKind::Dir => Entry::Dir(copy.chmod.unwrap_or(0o755)),
-                InputKind::File => file_entry(input, copy.chmod),
+                InputKind::File => file_entry(input),
                 InputKind::Symlink => Entry::Symlink(input.target.clone()),
             };
             add(path, entry, &mut out);
@@ -113,12 +130,93 @@ pub fn entries(
     Ok(out)
 }
 
-fn file_entry(input: &Input, chmod: Option<u32>) -> Entry {
-    let mode = chmod.unwrap_or(match input.executable {
-        true => 0o755,
-        false => 0o644,
-    });
-    Entry::File(input.clone(), mode)
+/// Puts `entry` at `path` with every folder above it (0755 where no entry says otherwise).
+fn add(path: Vec<u8>, entry: Entry, out: &mut BTreeMap<Vec<u8>, Entry>) {
+    for (at, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+        out.entry(path[..at].to_vec()).or_insert(Entry::Dir(0o755));
+    }
+    out.insert(path, entry);
+}
+
+/// The entries of the folder `dir` on this machine put at `dest` (absolute) in the image,
+/// with modes set as for a `COPY`; a link that leads out of the folder is an error.
+pub fn tree_entries(dir: &Path, dest: &str) -> io::Result<BTreeMap<Vec<u8>, Entry>> {
+    let mut out = BTreeMap::new();
+    let dest = dest.trim_start_matches('/').as_bytes().to_vec();
+    if !dest.is_empty() {
+        add(dest.clone(), Entry::Dir(0o755), &mut out);
+    }
+    let mut todo = vec![(dir.to_path_buf(), Vec::new())];
+    while let Some((folder, rel)) = todo.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let child = match rel.is_empty() {
+                true => name.as_bytes().to_vec(),
+                false => [rel.as_slice(), b"/", name.as_bytes()].concat(),
+            };
+            let meta = std::fs::symlink_metadata(entry.path())?;
+            let path = join(&dest, &child);
+            if meta.is_dir() {
+                add(path, Entry::Dir(0o755), &mut out);
+                todo.push((entry.path(), child));
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(entry.path())?;
+                let target = target.as_os_str().as_bytes().to_vec();
+                if !stays_inside(&child, &target) {
+                    return Err(io::Error::other(format!(
+                        "{} links to {}, outside the installed packages",
+                        entry.path().display(),
+                        String::from_utf8_lossy(&target)
+                    )));
+                }
+                add(path, Entry::Symlink(target), &mut out);
+            } else if meta.is_file() {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = match meta.permissions().mode() & 0o100 {
+                    0 => 0o644,
+                    _ => 0o755,
+                };
+                let source = entry.path();
+                let size = meta.len();
+                add(
+                    path,
+                    Entry::File {
+                        source,
+                        size,
+                        mode,
+                        hash: None,
+                    },
+                    &mut out,
+                );
+            } else {
+                return Err(io::Error::other(format!(
+                    "{} is not a file, folder or link",
+                    entry.path().display()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A relative link at `at` (a path in the tree) to `target` ends inside the tree.
+fn stays_inside(at: &[u8], target: &[u8]) -> bool {
+    if target.starts_with(b"/") {
+        return false;
+    }
+    let mut depth = at.iter().filter(|b| **b == b'/').count() as i64;
+    for part in target.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
 }
 
 fn join(dir: &[u8], rel: &[u8]) -> Vec<u8> {
@@ -128,13 +226,9 @@ fn join(dir: &[u8], rel: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Writes `entries` as a tar into `out`, reading each file from the context at `root` and
-/// checking its bytes against its hash (a file changed since it was hashed is an error).
-pub fn write_tar(
-    root: &Path,
-    entries: &BTreeMap<Vec<u8>, Entry>,
-    out: impl Write,
-) -> Result<(), ContextError> {
+/// Writes `entries` as a tar into `out`, checking each file's bytes against its hash, when it
+/// has one (a file changed since it was hashed is an error).
+pub fn write_tar(entries: &BTreeMap<Vec<u8>, Entry>, out: impl Write) -> Result<(), ContextError> {
     let mut tar = tar::Builder::new(out);
     let failed = |path: &Path| {
         let path = path.to_path_buf();
@@ -164,23 +258,28 @@ pub fn write_tar(
                 tar.append_link(&mut header, Path::new(name), OsStr::from_bytes(target))
                     .map_err(failed(sink))?;
             }
-            Entry::File(input, mode) => {
+            Entry::File {
+                source,
+                size,
+                mode,
+                hash,
+            } => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(*mode);
-                header.set_size(input.size);
-                let source = root.join(OsStr::from_bytes(&input.path));
-                let file = File::open(&source).map_err(failed(&source))?;
+                header.set_size(*size);
+                let file = File::open(source).map_err(failed(source))?;
                 let mut checked = Checked {
-                    inner: file.take(input.size),
+                    inner: file.take(*size),
                     hasher: blake3::Hasher::new(),
                     read: 0,
                 };
                 tar.append_data(&mut header, Path::new(name), &mut checked)
-                    .map_err(failed(&source))?;
-                if checked.read != input.size || *checked.hasher.finalize().as_bytes() != input.hash
-                {
+                    .map_err(failed(source))?;
+                let changed = checked.read != *size
+                    || hash.is_some_and(|h| *checked.hasher.finalize().as_bytes() != h);
+                if changed {
                     return Err(ContextError::Unreadable {
-                        path: source,
+                        path: source.clone(),
                         source: io::Error::other(
                             "the file changed after it was hashed; run the build again",
                         ),

@@ -1,5 +1,7 @@
 //! The native builder's reading of Dockerfiles, case by case.
 
+use super::image::in_context;
+use super::words::{Lexer, Vars};
 use super::*;
 
 fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -47,14 +49,14 @@ fn the_examples_dockerfile_builds_natively() {
     assert_eq!(image.cmd, Some(vec!["main.handler".to_string()]));
     assert_eq!(image.entrypoint, None);
     assert_eq!(
-        image.copies,
-        vec![Copy {
+        image.layers,
+        vec![LayerStep::Copy(Copy {
             line: 5,
             sources: vec![String::new()],
             dest: "/var/task".into(),
             dir_dest: true,
             chmod: None,
-        }]
+        })]
     );
     let layers: Vec<bool> = image.history.iter().map(|h| !h.empty_layer).collect();
     assert_eq!(layers, [false, true, false]);
@@ -85,14 +87,14 @@ fn variables_come_from_the_base_env_args_and_env_in_order() {
     assert_eq!(image.labels["v"], "none");
     assert_eq!(image.user.as_deref(), Some("1000"));
     assert_eq!(
-        image.copies[0],
-        Copy {
+        image.layers[0],
+        LayerStep::Copy(Copy {
             line: 8,
             sources: vec!["run.sh".into()],
             dest: "/var/task/x/bin".into(),
             dir_dest: true,
             chmod: Some(0o755),
-        }
+        })
     );
 }
 
@@ -107,7 +109,13 @@ fn an_entrypoint_drops_the_bases_cmd_unless_the_stage_set_one() {
 #[test]
 fn what_the_native_builder_cannot_follow_is_refused_with_its_line() {
     let cases: &[(&str, usize, &str)] = &[
-        ("FROM a\nRUN pip install x\n", 2, "RUN"),
+        ("FROM a\nRUN pip install x\n", 2, "RUN: install x"),
+        ("FROM a\nRUN apt-get update\n", 2, "runs no commands"),
+        (
+            "FROM a\nENV UV_INDEX_URL=http://x\nRUN uv pip install -r r.txt\n",
+            3,
+            "UV_INDEX_URL",
+        ),
         ("FROM a\nADD x.tar.gz /\n", 2, "ADD is not supported"),
         ("FROM a\nSHELL [\"/bin/bash\"]\n", 2, "SHELL"),
         ("FROM a\nONBUILD COPY . /\n", 2, "ONBUILD"),
@@ -168,4 +176,35 @@ fn words_split_quote_and_expand_as_docker_does() {
     assert!(words("'open").is_err());
     assert!(words("${A").is_err());
     assert!(words("${A#x}").is_err());
+}
+
+#[test]
+fn dependency_steps_resolve_their_files_target_and_bytecode() {
+    // AWS's own example: pip into the interpreter's site-packages, with bytecode.
+    let image = resolved(
+        "FROM scratch\nCOPY requirements.txt ${LAMBDA_TASK_ROOT}\nRUN pip install -r requirements.txt\nCOPY app.py ${LAMBDA_TASK_ROOT}\nCMD [\"app.handler\"]\n",
+    );
+    let LayerStep::Install(install) = &image.layers[1] else {
+        panic!("{image:?}")
+    };
+    assert_eq!(install.requirements, "/var/task/requirements.txt");
+    assert_eq!((install.target.clone(), install.compile), (None, true));
+    assert_eq!(image.history.iter().filter(|h| !h.empty_layer).count(), 3);
+    // uv's guide: export the lock, install into the task root, bytecode from the env.
+    let image = resolved(
+        "FROM scratch\nENV UV_COMPILE_BYTECODE=1\nWORKDIR /build\nCOPY pyproject.toml uv.lock ./\nRUN uv export --frozen --no-dev -o requirements.txt && \\\n    uv pip install -r requirements.txt --target \"${LAMBDA_TASK_ROOT}\"\n",
+    );
+    let LayerStep::Install(install) = &image.layers[1] else {
+        panic!("{image:?}")
+    };
+    assert_eq!(install.requirements, "/build/requirements.txt");
+    assert_eq!(install.workdir, "/build");
+    assert_eq!(
+        (install.target.as_deref(), install.compile),
+        (Some("/var/task"), true)
+    );
+    assert_eq!(
+        install.step.export.as_deref(),
+        Some(&["--frozen".to_string(), "--no-dev".to_string()][..])
+    );
 }

@@ -20,6 +20,7 @@ mod init;
 mod lock;
 mod makefile;
 mod native;
+mod native_deps;
 mod preview;
 mod promote;
 mod pulumi_program;

@@ -62,6 +62,25 @@ impl BaseImageData {
         })
     }
 
+    /// That the base is an image for `platform` (`os/arch[/variant]`).
+    pub fn check_platform(&self, platform: &str) -> anyhow::Result<()> {
+        let mut parts = platform.split('/');
+        let (os, arch) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let (their_os, their_arch) = (
+            self.config["os"].as_str().unwrap_or_default(),
+            self.config["architecture"].as_str().unwrap_or_default(),
+        );
+        anyhow::ensure!(
+            (their_os, their_arch) == (os, arch),
+            "the base image {} is {their_os}/{their_arch}, not {platform}: lock it for {platform} (`imprint lock --update`)",
+            self.reference
+        );
+        Ok(())
+    }
+
     /// The base's environment (`KEY=VALUE`) and working folder (`/` when it sets none).
     pub fn env_and_workdir(&self) -> anyhow::Result<(Vec<String>, String)> {
         let inner = &self.config["config"];

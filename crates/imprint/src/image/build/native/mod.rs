@@ -4,13 +4,15 @@
 //! from the base's repository).
 
 mod config;
+mod install;
 mod store;
 
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use imprint_context::native::{layer, read_plan, ImagePlan, Plan, LAYER_FORMAT};
+use imprint_context::native::{layer, read_plan, ImagePlan, LayerStep, Plan, LAYER_FORMAT};
 use imprint_context::{BaseImage, BuilderKind, ContextError};
 
 use super::{BuildError, BuildRequest, Builder, ExportWay, LocalImage};
@@ -45,23 +47,78 @@ impl Native {
         read_plan(&text, params)
     }
 
-    /// Writes the layers of `image`'s `COPY` steps into the store, bottom first.
+    /// Writes the layers of `image`'s steps into the store, bottom first (on `base`, for a
+    /// dependency step's platform and Python); each layer, and the scripts a dependency step
+    /// left out.
     fn write_layers(
         &self,
         store: &Store,
         image: &ImagePlan,
         request: &BuildRequest<'_>,
+        reporter: &dyn Reporter,
     ) -> anyhow::Result<Vec<Layer>> {
+        let params = &self.settings.params;
         let root = &self.settings.context;
         let mut layers = Vec::new();
-        for copy in &image.copies {
-            let entries = layer::entries(request.inputs, copy, &self.settings.params.dockerfile)?;
-            let tar = store.scratch_file()?;
-            layer::write_tar(root, &entries, BufWriter::new(tar.as_file()))?;
-            layers.push(store.put_layer(tar.path())?);
+        // What the COPY steps put in the image so far: where a dependency step finds its files.
+        let mut earlier = BTreeMap::new();
+        for step in &image.layers {
+            let layer = match step {
+                LayerStep::Copy(copy) => {
+                    let entries = layer::entries(root, request.inputs, copy, &params.dockerfile)?;
+                    let tar = store.scratch_file()?;
+                    layer::write_tar(&entries, BufWriter::new(tar.as_file()))?;
+                    earlier.extend(entries);
+                    store.put_layer(tar.path())?
+                }
+                LayerStep::Install(step) => {
+                    let base = request.base.map_or("scratch", |b| b.reference.as_str());
+                    let python = python_of(base).ok_or_else(|| {
+                        UsageError::new(
+                            format!("{}:{}: the native builder cannot tell the Python of the base image {base} (for the packages it installs)", params.dockerfile.display(), step.line),
+                            "use a base tagged with its Python version (public.ecr.aws/lambda/python:3.13, python:3.12-slim)",
+                        )
+                    })?;
+                    let target = install::Target {
+                        platform: &params.platform,
+                        python: &python,
+                        base,
+                    };
+                    let installed =
+                        install::install(store, step, &earlier, &target, &params.dockerfile)?;
+                    reporter.step(&format!(
+                        "{}:{}: dependencies {} ({} bytes)",
+                        params.dockerfile.display(),
+                        step.line,
+                        if installed.reused {
+                            "unchanged, reused"
+                        } else {
+                            "installed by uv"
+                        },
+                        installed.layer.size
+                    ));
+                    if !installed.left_out.is_empty() {
+                        reporter.note(&format!(
+                            "left out of the dependency layer (their #! names this machine's Python): {}",
+                            installed.left_out.join(", ")
+                        ));
+                    }
+                    installed.layer
+                }
+            };
+            layers.push(layer);
         }
         Ok(layers)
     }
+}
+
+/// The Python version a base image's tag names (`python:3.13`, `python:3.12-slim`).
+fn python_of(reference: &str) -> Option<String> {
+    let name = reference.split('@').next()?;
+    let tag = name.rsplit('/').next()?.split_once(':')?.1;
+    let rest = tag.strip_prefix("3.")?;
+    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!minor.is_empty()).then(|| format!("3.{minor}"))
 }
 
 impl Builder for Native {
@@ -69,9 +126,16 @@ impl Builder for Native {
         BuilderKind::Native
     }
 
+    /// imprint's and its layer format's, and uv's (which dependency steps run).
     fn version(&self) -> Result<String, BuildError> {
+        let uv = install::uv_version().unwrap_or_else(|_| {
+            format!(
+                "no uv (`{}` does not run; dependency steps need it, IMPRINT_UV names it)",
+                install::uv_program()
+            )
+        });
         Ok(format!(
-            "imprint {} (layer format {LAYER_FORMAT})",
+            "imprint {} (layer format {LAYER_FORMAT}), {uv}",
             env!("CARGO_PKG_VERSION")
         ))
     }
@@ -118,14 +182,14 @@ impl Builder for Native {
         };
         let empty = BaseImageData::scratch(&self.settings.params.platform)?;
         let base_data = base.unwrap_or(&empty);
+        base_data.check_platform(&self.settings.params.platform)?;
         let params = &self.settings.params;
         let (env, workdir) = base_data.env_and_workdir()?;
         let image_plan = plan
             .resolve(&env, &workdir, &params.build_args)
             .map_err(|refusal| refusal.in_file(&params.dockerfile))?;
         let store = Store::open()?;
-        reporter.step(&format!("writing the layers of {}", request.name));
-        let ours = self.write_layers(&store, &image_plan, request)?;
+        let ours = self.write_layers(&store, &image_plan, request, reporter)?;
         let format = imprint_context::FORMAT_VERSION.to_string();
         let labels: Vec<(&str, &str)> = request
             .labels

@@ -33,6 +33,15 @@ pub struct Record {
     borrowed_from: Option<String>,
 }
 
+/// A dependency layer, kept by what decides its bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeptDependencies {
+    digest: String,
+    size: u64,
+    diff_id: String,
+    left_out: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredLayer {
     digest: String,
@@ -61,6 +70,11 @@ impl Store {
         self.dir.join("blobs").join(digest.replace(':', "-"))
     }
 
+    /// Its scratch folder (on the same file system as the blobs).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
     /// A file to write a layer's tar into, removed when dropped.
     pub fn scratch_file(&self) -> io::Result<tempfile::NamedTempFile> {
         tempfile::NamedTempFile::new_in(self.dir.join("tmp"))
@@ -87,6 +101,43 @@ impl Store {
             diff_id: format!("sha256:{}", imprint_context::hex(&uncompressed.finalize())),
             path: Some(path),
         })
+    }
+
+    /// The dependency layer kept under `key` (and the files it left out), when its blob is
+    /// still here.
+    pub fn dependencies(&self, key: &str) -> Option<(Layer, Vec<String>)> {
+        let path = self.dir.join("dependencies").join(format!("{key}.json"));
+        let kept: KeptDependencies = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+        let blob = self.blob(&kept.digest);
+        blob.is_file().then(|| {
+            let layer = Layer {
+                digest: kept.digest,
+                size: kept.size,
+                diff_id: kept.diff_id,
+                path: Some(blob),
+            };
+            (layer, kept.left_out)
+        })
+    }
+
+    /// Keeps the dependency layer made for `key`.
+    pub fn keep_dependencies(
+        &self,
+        key: &str,
+        layer: &Layer,
+        left_out: &[String],
+    ) -> anyhow::Result<()> {
+        let dir = self.dir.join("dependencies");
+        fs::create_dir_all(&dir)?;
+        let kept = KeptDependencies {
+            digest: layer.digest.clone(),
+            size: layer.size,
+            diff_id: layer.diff_id.clone(),
+            left_out: left_out.to_vec(),
+        };
+        let path = dir.join(format!("{key}.json"));
+        state::write_atomic(&path, &serde_json::to_vec_pretty(&kept)?)?;
+        Ok(())
     }
 
     /// Records `image` as the build of `hash` named `name`; its config stored by digest.

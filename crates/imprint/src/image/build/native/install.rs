@@ -1,0 +1,334 @@
+//! A dependency step done on this machine: uv installs the requirements for the image's
+//! platform and Python into a scratch folder (wheels only, every hash checked, no bytecode,
+//! no installer metadata); scripts whose `#!` names this machine's interpreter and uv's lock
+//! file are left out (and said); bytecode, when the step asks for it, is compiled by a CPython
+//! of exactly the image's version into hash-based pycs; the folder becomes one deterministic
+//! layer, kept by what decides its bytes, so the same requirements never run uv again.
+
+use std::collections::BTreeMap;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use imprint_context::native::deps::check_requirements;
+use imprint_context::native::layer::{self, Entry};
+use imprint_context::native::{Install, LAYER_FORMAT};
+use sha2::{Digest as _, Sha256};
+
+use super::store::Store;
+use crate::error::UsageError;
+use crate::image::push::archive::Layer;
+
+/// The uv this machine runs: `IMPRINT_UV`, else `uv` on `PATH`.
+pub fn uv_program() -> String {
+    std::env::var("IMPRINT_UV").unwrap_or_else(|_| "uv".into())
+}
+
+/// uv's version (`uv 0.13.9`), or why it cannot run.
+pub fn uv_version() -> Result<String, UsageError> {
+    let program = uv_program();
+    let missing = |why: String| {
+        UsageError::new(
+            format!("the native builder installs dependencies with uv, and `{program}` {why}"),
+            "install uv (pip install uv, or astral.sh/uv) or point IMPRINT_UV at it",
+        )
+    };
+    let out = Command::new(&program)
+        .arg("--version")
+        .output()
+        .map_err(|e| missing(format!("cannot run: {e}")))?;
+    if !out.status.success() {
+        return Err(missing("--version failed".into()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// What a dependency layer is built for.
+pub struct Target<'a> {
+    /// `linux/amd64` or `linux/arm64`.
+    pub platform: &'a str,
+    /// The image's Python, `3.13`.
+    pub python: &'a str,
+    /// The base image (for the default site-packages of AWS's bases).
+    pub base: &'a str,
+}
+
+impl Target<'_> {
+    /// uv's `--python-platform` for the image's platform (manylinux2014: what AWS's Python
+    /// bases and Debian's both run).
+    fn uv_platform(&self) -> anyhow::Result<&'static str> {
+        match self.platform {
+            "linux/amd64" => Ok("x86_64-manylinux2014"),
+            "linux/arm64" | "linux/arm64/v8" => Ok("aarch64-manylinux2014"),
+            other => anyhow::bail!(
+                "the native builder installs for linux/amd64 or linux/arm64, not {other}"
+            ),
+        }
+    }
+
+    /// Where packages go without `--target`: the site-packages of AWS's Lambda Python bases.
+    fn site_packages(&self) -> Option<String> {
+        self.base
+            .contains("lambda/python")
+            .then(|| format!("/var/lang/lib/python{}/site-packages", self.python))
+    }
+}
+
+/// What one dependency step made.
+pub struct Installed {
+    /// The layer.
+    pub layer: Layer,
+    /// Files uv wrote that the layer leaves out (scripts naming this machine's Python).
+    pub left_out: Vec<String>,
+    /// Taken from the store: uv did not run.
+    pub reused: bool,
+}
+
+/// Does `install` (of the Dockerfile at `dockerfile`) for `target`, reading its requirements
+/// (or the project `uv export` reads) from what earlier layers put in the image.
+pub fn install(
+    store: &Store,
+    install: &Install,
+    earlier: &BTreeMap<Vec<u8>, Entry>,
+    target: &Target<'_>,
+    dockerfile: &Path,
+) -> anyhow::Result<Installed> {
+    let at = |message: String| {
+        UsageError::new(
+            format!("{}:{}: {message}", dockerfile.display(), install.line),
+            "`--builder docker` builds it as it is",
+        )
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("install-")
+        .tempdir_in(store.tmp_dir())?;
+    let requirements =
+        requirements(install, earlier, scratch.path()).map_err(|e| at(e.to_string()))?;
+    let text = String::from_utf8(std::fs::read(&requirements)?)
+        .map_err(|_| at(format!("{} is not UTF-8 text", install.requirements)))?;
+    check_requirements(&text).map_err(|e| at(format!("{}: {e}", install.requirements)))?;
+    let dest = match &install.target {
+        Some(dest) => dest.clone(),
+        None => target.site_packages().ok_or_else(|| {
+            at(format!("an install without --target goes into the interpreter's site-packages, which imprint knows for AWS's Lambda Python bases only, not {}", target.base))
+        })?,
+    };
+    let uv = uv_version()?;
+    let key = {
+        let mut h = Sha256::new();
+        for part in [
+            "imprint-native-dependencies",
+            &LAYER_FORMAT.to_string(),
+            &text,
+            target.platform,
+            target.python,
+            &install.compile.to_string(),
+            &uv,
+            &dest,
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        imprint_context::hex(&h.finalize())
+    };
+    if let Some((layer, left_out)) = store.dependencies(&key) {
+        return Ok(Installed {
+            layer,
+            left_out,
+            reused: true,
+        });
+    }
+    let tree = scratch.path().join("tree");
+    run_uv(&requirements, &tree, target).map_err(|e| at(format!("{e:#}")))?;
+    let left_out = tidy(&tree)?;
+    if install.compile {
+        compile(&tree, &dest, target.python).map_err(|e| at(format!("{e:#}")))?;
+    }
+    let entries = layer::tree_entries(&tree, &dest)?;
+    let tar = store.scratch_file()?;
+    layer::write_tar(&entries, BufWriter::new(tar.as_file()))?;
+    let layer = store.put_layer(tar.path())?;
+    store.keep_dependencies(&key, &layer, &left_out)?;
+    Ok(Installed {
+        layer,
+        left_out,
+        reused: false,
+    })
+}
+
+/// The requirements file in `scratch`: the one an earlier `COPY` put where the step reads it,
+/// or what `uv export` writes from the project files an earlier `COPY` put in the working
+/// folder.
+fn requirements(
+    install: &Install,
+    earlier: &BTreeMap<Vec<u8>, Entry>,
+    scratch: &Path,
+) -> anyhow::Result<PathBuf> {
+    let copied = |path: &str| -> anyhow::Result<PathBuf> {
+        match earlier.get(path.trim_start_matches('/').as_bytes()) {
+            Some(Entry::File { source, .. }) => Ok(source.clone()),
+            _ => anyhow::bail!(
+                "{path} is not in the image: COPY it from the context in an earlier step"
+            ),
+        }
+    };
+    let Some(flags) = &install.step.export else {
+        return copied(&install.requirements);
+    };
+    let project = scratch.join("project");
+    std::fs::create_dir_all(&project)?;
+    for name in ["pyproject.toml", "uv.lock"] {
+        let source = copied(&format!("{}/{name}", install.workdir))?;
+        std::fs::copy(&source, project.join(name))?;
+    }
+    // Written where it is run (its header names the file as given: the same every time).
+    let ran = uv_command()
+        .args(["export", "--no-config"])
+        .args(flags)
+        .args(["--output-file", "requirements.txt"])
+        .current_dir(&project)
+        .output()
+        .with_context(|| format!("cannot run {}", uv_program()))?;
+    anyhow::ensure!(
+        ran.status.success(),
+        "uv export failed: {}",
+        last_lines(&ran.stderr)
+    );
+    Ok(project.join("requirements.txt"))
+}
+
+/// uv with the user's environment but for its settings that would change what is installed.
+fn uv_command() -> Command {
+    let mut cmd = Command::new(uv_program());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let kept = [
+            "UV_CACHE_DIR",
+            "UV_NATIVE_TLS",
+            "UV_HTTP_TIMEOUT",
+            "UV_OFFLINE",
+        ];
+        if key.starts_with("UV_") && !kept.contains(&key.as_ref()) {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}
+
+fn run_uv(requirements: &Path, tree: &Path, target: &Target<'_>) -> anyhow::Result<()> {
+    let ran = uv_command()
+        .args(["pip", "install", "--no-config", "--quiet"])
+        .arg("--requirement")
+        .arg(requirements)
+        .arg("--target")
+        .arg(tree)
+        .args(["--python-platform", target.uv_platform()?])
+        .args(["--python-version", target.python])
+        .args(["--only-binary", ":all:", "--require-hashes"])
+        .args([
+            "--no-installer-metadata",
+            "--no-compile-bytecode",
+            "--link-mode",
+            "copy",
+        ])
+        .output()
+        .with_context(|| format!("cannot run {}", uv_program()))?;
+    anyhow::ensure!(
+        ran.status.success(),
+        "uv could not install the requirements for {} and Python {}: {}",
+        target.platform,
+        target.python,
+        last_lines(&ran.stderr)
+    );
+    Ok(())
+}
+
+/// Leaves out what depends on this machine: uv's lock file, and scripts in `bin/` whose `#!`
+/// names an interpreter here (with their lines in each `RECORD`). The scripts left out.
+fn tidy(tree: &Path) -> anyhow::Result<Vec<String>> {
+    let _ = std::fs::remove_file(tree.join(".lock"));
+    let mut left_out = Vec::new();
+    let bin = tree.join("bin");
+    if let Ok(entries) = std::fs::read_dir(&bin) {
+        for entry in entries {
+            let entry = entry?;
+            let head: Vec<u8> = std::fs::read(entry.path())?.into_iter().take(256).collect();
+            if head.starts_with(b"#!/") {
+                std::fs::remove_file(entry.path())?;
+                left_out.push(format!("bin/{}", entry.file_name().to_string_lossy()));
+            }
+        }
+        if std::fs::read_dir(&bin)?.next().is_none() {
+            std::fs::remove_dir(&bin)?;
+        }
+    }
+    left_out.sort();
+    if left_out.is_empty() {
+        return Ok(left_out);
+    }
+    for entry in std::fs::read_dir(tree)? {
+        let record = entry?.path().join("RECORD");
+        let Ok(text) = std::fs::read_to_string(&record) else {
+            continue;
+        };
+        let kept: String = text
+            .lines()
+            .filter(|line| {
+                let path = line.split(',').next().unwrap_or_default();
+                !left_out.iter().any(|gone| path.ends_with(gone.as_str()))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(&record, kept)?;
+    }
+    Ok(left_out)
+}
+
+/// Compiles every `.py` of `tree` with `python<version>` into hash-based pycs naming their
+/// files as the image has them (under `dest`); an interpreter that is missing or of another
+/// version is an error (never pycs another Python would not read).
+fn compile(tree: &Path, dest: &str, version: &str) -> anyhow::Result<()> {
+    let python = format!("python{version}");
+    let probe = Command::new(&python)
+        .args([
+            "-I",
+            "-c",
+            "import sys; print('%d.%d' % sys.version_info[:2])",
+        ])
+        .output();
+    let found = match &probe {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(out) => format!("fails ({})", last_lines(&out.stderr)),
+        Err(e) => format!("cannot run ({e})"),
+    };
+    anyhow::ensure!(
+        found == version,
+        "the step asks for bytecode, which Python {version} itself must compile, and `{python}` here {}: install Python {version} (on PATH as {python}), or turn bytecode off (--no-compile-bytecode, or no UV_COMPILE_BYTECODE)",
+        match found.starts_with(char::is_numeric) {
+            true => format!("is Python {found}"),
+            false => found.clone(),
+        }
+    );
+    const SCRIPT: &str = "import compileall, py_compile, sys\ncompileall.compile_dir(sys.argv[1], ddir=sys.argv[2], quiet=2, workers=1, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)\n";
+    let ran = Command::new(&python)
+        .args(["-I", "-c", SCRIPT])
+        .arg(tree)
+        .arg(dest)
+        .env("PYTHONHASHSEED", "0")
+        .output()
+        .with_context(|| format!("cannot run {python}"))?;
+    anyhow::ensure!(
+        ran.status.success(),
+        "{python} could not compile the packages: {}",
+        last_lines(&ran.stderr)
+    );
+    Ok(())
+}
+
+/// The last lines a program wrote, for an error.
+fn last_lines(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}

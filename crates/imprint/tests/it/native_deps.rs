@@ -1,0 +1,226 @@
+//! The native builder's dependency steps: uv on this machine installs a project's locked
+//! requirements (pydantic with its compiled core, email-validator, PyJWT) for the image's
+//! platform and Python, the same bytes everywhere; an arm64 layer on this x86-64 machine; an
+//! unchanged lock reuses its layer (an edit sends one small layer); and what cannot be
+//! installed exactly is refused before anything is pushed.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use crate::support::{docker, server_env, Project};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/native-deps");
+
+/// uv's guide's steps in one stage: export the lock, install into the task root, bytecode.
+const DOCKERFILE: &str = "ARG BASE\nFROM ${BASE}\nENV UV_COMPILE_BYTECODE=1\nWORKDIR /var/task\nCOPY pyproject.toml uv.lock ./\nRUN uv export --frozen --no-dev --no-emit-workspace --no-editable -o requirements.txt && \\\n    uv pip install -r requirements.txt --target /var/task\nCOPY app.py ./\nCMD [\"app.handler\"]\n";
+
+/// The fixture project on `base` for `platform`, pushed to a repository of this run, with
+/// test-env's uv and its shared wheel cache.
+fn project(base: &str, platform: &str, dockerfile: &str) -> Project {
+    let mut p = Project::new()
+        .env("IMPRINT_UV", &server_env("IMPRINT_TEST_UV"))
+        .env("UV_CACHE_DIR", &server_env("IMPRINT_TEST_UV_CACHE"));
+    // Wheels come through this machine's TLS proxy, whose CA is in the system store.
+    if Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
+        p = p.env("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt");
+    }
+    for name in ["pyproject.toml", "uv.lock", "app.py"] {
+        std::fs::copy(Path::new(FIXTURE).join(name), p.path(name)).unwrap();
+    }
+    p.file("Dockerfile", dockerfile);
+    p.file(
+        "imprint.toml",
+        &format!(
+            "[image]\nname = \"it-native-deps\"\nplatform = \"{platform}\"\nbuilder = \"native\"\nbuild_args = {{ BASE = \"{base}\" }}\n\n[registry]\nrepository = \"{}/it-native-deps-{}\"\n",
+            server_env("IMPRINT_TEST_REGISTRY"),
+            std::process::id()
+        ),
+    );
+    p
+}
+
+fn image_id(p: &Project, args: &[&str]) -> (String, String) {
+    let mut all = vec!["build", "--json"];
+    all.extend_from_slice(args);
+    let run = p.run(&all).success();
+    (
+        run.json()["image_id"].as_str().unwrap().to_string(),
+        run.stderr,
+    )
+}
+
+#[test]
+fn dependencies_install_for_the_images_python_the_same_everywhere_and_run_there() {
+    let base = server_env("IMPRINT_TEST_PYTHON_BASE");
+    let p = project(&base, "linux/amd64", DOCKERFILE);
+    let (first, said) = image_id(&p, &[]);
+    assert!(said.contains("dependencies installed by uv"), "{said}");
+    // Another folder, HOME (so another store), time zone: the same image.
+    let elsewhere = project(&base, "linux/amd64", DOCKERFILE).env("TZ", "Pacific/Auckland");
+    assert_eq!(image_id(&elsewhere, &[]).0, first);
+
+    // The image runs the handler on its Python with the packages it installed.
+    let pushed = p.run(&["push", "--json"]).success().json();
+    let uri = pushed["image_uri"].as_str().unwrap();
+    docker(&["pull", "-q", uri]).success();
+    let ran = docker(&[
+        "run", "--rm", "--network", "none", "--entrypoint", "/usr/bin/python3", uri, "-c",
+        "import app, pydantic_core, sys; print(app.handler({'email': 'ann@example.com'}, None)['email']); print(pydantic_core.__file__); print(sys.flags.dont_write_bytecode)",
+    ])
+    .success();
+    assert!(ran.stdout.contains("ann@example.com"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("/var/task/pydantic_core/"),
+        "{}",
+        ran.stdout
+    );
+
+    // An edit of the code: the lock is unchanged, uv does not run, one small layer goes out.
+    p.file(
+        "app.py",
+        &(std::fs::read_to_string(p.path("app.py")).unwrap() + "# an edit\n"),
+    );
+    let (_, said) = image_id(&p, &[]);
+    assert!(said.contains("dependencies unchanged, reused"), "{said}");
+    let pushed = p.run(&["push", "--json"]).success().json();
+    assert_eq!(pushed["blobs_uploaded"], 2, "{pushed}");
+    assert!(
+        pushed["bytes_uploaded"].as_u64().unwrap() < 20_000,
+        "{pushed}"
+    );
+}
+
+/// Every ELF file's machine in a gzipped layer tar (path → e_machine).
+fn elf_machines(blob: &Path) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(blob).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut head = [0u8; 20];
+        if entry.read_exact(&mut head).is_ok() && head.starts_with(b"\x7fELF") {
+            out.push((path, u16::from_le_bytes([head[18], head[19]])));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_arm64_image_built_on_this_machine_holds_aarch64_shared_objects() {
+    // An arm64 "base" (a marker file; nothing runs here), written by the native builder for
+    // arm64 and tagged with its "Python" so that the next build reads 3.11 from it.
+    let base_project = Project::new();
+    base_project.file("marker", "an arm64 base\n");
+    base_project.file("Dockerfile", "FROM scratch\nCOPY marker /marker\n");
+    base_project.file(
+        "imprint.toml",
+        &format!(
+            "[image]\nplatform = \"linux/arm64\"\nbuilder = \"native\"\ntag = \"3.11-{{hash:8}}\"\n\n[registry]\nrepository = \"{}/test/arm64-base-{}\"\n",
+            server_env("IMPRINT_TEST_REGISTRY"),
+            std::process::id()
+        ),
+    );
+    base_project.run(&["build"]).success();
+    let pushed = base_project.run(&["push", "--json"]).success().json();
+    let base = pushed["image_uri"].as_str().unwrap().to_string();
+
+    let p = project(
+        &base,
+        "linux/arm64",
+        &DOCKERFILE.replace("ENV UV_COMPILE_BYTECODE=1\n", ""),
+    );
+    image_id(&p, &[]);
+    let blobs = p.home().join(".cache/imprint/native/blobs");
+    let mut shared = Vec::new();
+    let mut config_arch = None;
+    for blob in std::fs::read_dir(&blobs).unwrap() {
+        let path = blob.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        if bytes.starts_with(b"{") {
+            let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            config_arch = config["architecture"].as_str().map(str::to_string);
+        } else {
+            shared.extend(elf_machines(&path));
+        }
+    }
+    assert_eq!(config_arch.as_deref(), Some("arm64"));
+    assert!(
+        shared
+            .iter()
+            .any(|(path, _)| path.contains("pydantic_core/_pydantic_core")),
+        "{shared:?}"
+    );
+    // EM_AARCH64 = 183.
+    assert!(
+        shared.iter().all(|(_, machine)| *machine == 183),
+        "{shared:?}"
+    );
+}
+
+#[test]
+fn what_cannot_be_installed_exactly_is_refused_before_anything_is_pushed() {
+    let base = server_env("IMPRINT_TEST_PYTHON_BASE");
+    let single = "ARG BASE\nFROM ${BASE}\nWORKDIR /var/task\nCOPY requirements.txt ./\nRUN uv pip install -r requirements.txt --target /var/task\n";
+    let good = std::fs::read_to_string(Path::new(FIXTURE).join("requirements.txt")).unwrap();
+    // Every hash one digit off: no file of any package matches.
+    let tampered = good
+        .split("--hash=sha256:")
+        .enumerate()
+        .map(|(i, part)| match (i, part.chars().next()) {
+            (0, _) | (_, None) => part.to_string(),
+            (_, Some(c)) => format!("{}{}", if c == '0' { '1' } else { '0' }, &part[1..]),
+        })
+        .collect::<Vec<_>>()
+        .join("--hash=sha256:");
+    let cases: Vec<(String, &str)> = vec![
+        ("requests>=2\n".into(), "requests is not pinned"),
+        ("pyjwt==2.10.1\n".into(), "pyjwt has no --hash"),
+        (tampered, "uv could not install"),
+        // docopt 0.6.2 is published as a source archive only.
+        (
+            "docopt==0.6.2 \\\n    --hash=sha256:49b3a825280bd66b3aa83585ef59c4a8c82f2c8a522dbe754a8bc8d08c85c491\n".into(),
+            "docopt",
+        ),
+    ];
+    for (requirements, what) in cases {
+        let p = project(&base, "linux/amd64", single);
+        p.file("requirements.txt", &requirements);
+        let run = p.run(&["build"]).usage_error();
+        assert!(
+            run.stderr.contains("Dockerfile:5:") && run.stderr.contains(what),
+            "{requirements}: {}",
+            run.stderr
+        );
+        p.run(&["push"]).usage_error();
+    }
+
+    // Bytecode for a Python this machine does not have (3.10; the packages exist for it).
+    let old = format!(
+        "{}/test/python:3.10-{}",
+        server_env("IMPRINT_TEST_REGISTRY"),
+        std::process::id()
+    );
+    docker(&["tag", &base, &old]).success();
+    docker(&["push", "-q", &old]).success();
+    let p = project(
+        &old,
+        "linux/amd64",
+        &single.replace(
+            "RUN uv pip install",
+            "ENV UV_COMPILE_BYTECODE=1\nRUN uv pip install",
+        ),
+    );
+    // One small package that supports 3.10, with its hashes.
+    let start = good.find("typing-extensions==").unwrap();
+    let end = good[start..]
+        .find("\n    # via")
+        .map_or(good.len(), |e| start + e);
+    p.file("requirements.txt", &format!("{}\n", &good[start..end]));
+    let run = p.run(&["build"]).usage_error();
+    assert!(
+        run.stderr.contains("python3.10") && run.stderr.contains("Python 3.10"),
+        "{}",
+        run.stderr
+    );
+}
