@@ -8,15 +8,41 @@ use super::deps::{self, DepStep};
 use super::words::{Lexer, Vars};
 use super::{refuse, Plan, StepKind, Unsupported};
 
+/// What the steps are resolved against: the base's environment (`KEY=VALUE`, as its config
+/// has it) and working folder, and the build arguments.
+struct On<'a> {
+    env: &'a [String],
+    workdir: &'a str,
+    build_args: &'a BTreeMap<String, String>,
+}
+
 impl Plan {
-    /// The steps resolved against the base image's `env` and working folder (`KEY=VALUE`
-    /// entries, as its config has them) with `build_args`.
+    /// The stage built, resolved against the base image's `env` and working folder
+    /// (`KEY=VALUE` entries, as its config has them) with `build_args`.
     pub fn resolve(
         &self,
         base_env: &[String],
         base_workdir: &str,
         build_args: &BTreeMap<String, String>,
     ) -> Result<ImagePlan, Unsupported> {
+        let on = On {
+            env: base_env,
+            workdir: base_workdir,
+            build_args,
+        };
+        self.resolve_steps(&self.steps, &self.args, &on, true)
+    }
+
+    /// `steps` (with their `args`) on `on`; `built`: the stage built, whose `COPY --from`
+    /// takes a builder stage's packages (in a builder stage, it takes a tool: skipped).
+    fn resolve_steps(
+        &self,
+        steps: &[super::Step],
+        args_of: &[String],
+        on: &On<'_>,
+        built: bool,
+    ) -> Result<ImagePlan, Unsupported> {
+        let (base_env, base_workdir, build_args) = (on.env, on.workdir, on.build_args);
         let mut out = ImagePlan {
             env: base_env
                 .iter()
@@ -31,7 +57,7 @@ impl Plan {
         // Variables for expansion: the stage's ARGs, then ENV over them.
         let mut args: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut cmd_set = false;
-        for (step, raw) in self.steps.iter().zip(&self.args) {
+        for (step, raw) in steps.iter().zip(args_of) {
             let mut vars_map = args.clone();
             for (k, v) in &out.env {
                 vars_map.insert(k.clone(), Some(v.clone()));
@@ -46,13 +72,7 @@ impl Plan {
             match &step.kind {
                 StepKind::Arg => {
                     for word in words()? {
-                        let (name, default) = match word.split_once('=') {
-                            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                            None => (word.clone(), None),
-                        };
-                        // A build argument, else the stage's default, else the global's.
-                        let value = build_args.get(&name).cloned().or(default);
-                        let value = value.or_else(|| self.globals.get(&name).cloned().flatten());
+                        let (name, value) = self.stage_arg(&word, build_args);
                         args.insert(name, value);
                     }
                 }
@@ -85,7 +105,17 @@ impl Plan {
                         out.cmd = Some(Vec::new());
                     }
                 }
-                StepKind::Copy { chmod } => {
+                StepKind::Copy { from: Some(_), .. } if !built => {}
+                StepKind::Copy {
+                    from: Some(stage),
+                    chmod,
+                } => {
+                    let copy = copy_of(words()?, step.line, &out.workdir, *chmod)?;
+                    let install = self.packages_of(stage, &copy, on)?;
+                    out.layers.push(LayerStep::Install(install));
+                    layer = true;
+                }
+                StepKind::Copy { chmod, from: None } => {
                     let copy = copy_of(words()?, step.line, &out.workdir, *chmod)?;
                     out.layers.push(LayerStep::Copy(copy));
                     layer = true;
@@ -102,6 +132,56 @@ impl Plan {
             });
         }
         Ok(out)
+    }
+}
+
+impl Plan {
+    /// `ARG name[=default]` in a stage: a build argument, else the stage's default, else the
+    /// global's.
+    fn stage_arg(
+        &self,
+        word: &str,
+        build_args: &BTreeMap<String, String>,
+    ) -> (String, Option<String>) {
+        let (name, default) = match word.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (word.to_string(), None),
+        };
+        let value = build_args.get(&name).cloned().or(default);
+        let value = value.or_else(|| self.globals.get(&name).cloned().flatten());
+        (name, value)
+    }
+
+    /// `COPY --from=stage SRC DEST` in the stage built: the packages the builder stage
+    /// `stage` installed into `SRC`, installed for `DEST` (where the code finds them).
+    fn packages_of(&self, stage: &str, copy: &Copy, on: &On<'_>) -> Result<Install, Unsupported> {
+        let line = copy.line;
+        let index = self.stage(stage).ok_or_else(|| {
+            refuse(line, format!("COPY --from={stage}: the native builder copies from an earlier stage of this Dockerfile only"))
+        })?;
+        let builder = &self.earlier[index];
+        if builder.base != self.base {
+            return Err(refuse(line, format!("COPY --from={stage}: the native builder installs a builder stage's packages on the base of the image it builds, and {stage} starts from another")));
+        }
+        let resolved = self.resolve_steps(&builder.steps, &builder.args, on, false)?;
+        let mut installs = resolved.layers.into_iter().filter_map(|layer| match layer {
+            LayerStep::Install(install) => Some(install),
+            LayerStep::Copy(_) => None,
+        });
+        let (Some(install), None) = (installs.next(), installs.next()) else {
+            return Err(refuse(line, format!("COPY --from={stage}: the native builder copies a stage that installs one requirements file")));
+        };
+        let source = match copy.sources.as_slice() {
+            [one] => super::absolute("/", one),
+            _ => return Err(refuse(line, "COPY --from= of several paths")),
+        };
+        if install.target.as_deref() != Some(source.as_str()) {
+            return Err(refuse(line, format!("COPY --from={stage} {source}: the native builder copies the folder {stage} installs into ({}) and nothing else", install.target.as_deref().unwrap_or("its site-packages"))));
+        }
+        Ok(Install {
+            target: Some(copy.dest.clone()),
+            ..install
+        })
     }
 }
 
@@ -148,6 +228,8 @@ pub struct Install {
     /// Bytecode is compiled (the flag, else `UV_COMPILE_BYTECODE` for uv, else pip's default
     /// yes and uv's no).
     pub compile: bool,
+    /// The `COPY`s of the context before it in its stage: where its files come from.
+    pub copies: Vec<Copy>,
 }
 
 /// One history entry of the image config.
@@ -255,6 +337,14 @@ fn install_of(words: Vec<String>, line: usize, image: &ImagePlan) -> Result<Inst
         target: step.target.as_deref().map(|t| absolute(&image.workdir, t)),
         compile,
         step,
+        copies: image
+            .layers
+            .iter()
+            .filter_map(|layer| match layer {
+                LayerStep::Copy(copy) => Some(copy.clone()),
+                LayerStep::Install(_) => None,
+            })
+            .collect(),
     })
 }
 

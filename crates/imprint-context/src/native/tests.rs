@@ -121,8 +121,12 @@ fn what_the_native_builder_cannot_follow_is_refused_with_its_line() {
         ("FROM a\nONBUILD COPY . /\n", 2, "ONBUILD"),
         ("FROM a\nHEALTHCHECK NONE\n", 2, "HEALTHCHECK"),
         ("FROM a\nCOPY <<EOF /x\nhi\nEOF\n", 2, "heredocs"),
-        ("FROM a AS b\nFROM b\n", 2, "second FROM"),
-        ("FROM a\nCOPY --from=b /x /x\n", 2, "COPY --from"),
+        ("FROM a AS b\nFROM b\n", 2, "on an earlier stage"),
+        (
+            "FROM a\nCOPY --from=b /x /x\n",
+            2,
+            "earlier stage of this Dockerfile",
+        ),
         ("FROM a\nCOPY --chown=1:1 x /x\n", 2, "--chown=1:1"),
         ("FROM a\nCOPY --chmod=u+x x /x\n", 2, "octal"),
         ("FROM a\nCOPY *.py /x/\n", 2, "wildcards"),
@@ -207,4 +211,55 @@ fn dependency_steps_resolve_their_files_target_and_bytecode() {
         install.step.export.as_deref(),
         Some(&["--frozen".to_string(), "--no-dev".to_string()][..])
     );
+}
+
+/// The document's multi-stage uv file: a tool stage, a builder stage, the image.
+const DOCUMENTS: &str = "ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9\nARG BASE=public.ecr.aws/lambda/python:3.13\nFROM ${UV_IMAGE} AS uv\n\nFROM ${BASE} AS builder\nCOPY --from=uv /uv /bin/uv\nENV UV_COMPILE_BYTECODE=1 UV_NO_INSTALLER_METADATA=1 UV_LINK_MODE=copy\nWORKDIR /build\nCOPY pyproject.toml uv.lock ./\nRUN uv export --frozen --no-emit-workspace --no-dev --no-editable -o requirements.txt && \\\n    uv pip install -r requirements.txt --target \"${LAMBDA_TASK_ROOT}\"\n\nFROM ${BASE}\nCOPY --from=builder ${LAMBDA_TASK_ROOT} ${LAMBDA_TASK_ROOT}\nCOPY . ${LAMBDA_TASK_ROOT}/\nCMD [\"main.handler\"]\n";
+
+#[test]
+fn the_documents_multi_stage_uv_file_builds_natively() {
+    let p = plan(DOCUMENTS).unwrap();
+    assert_eq!(p.base.as_deref(), Some("public.ecr.aws/lambda/python:3.13"));
+    assert_eq!(p.earlier.len(), 2);
+    assert_eq!(p.stage("builder"), Some(1));
+    let image = resolved(DOCUMENTS);
+    let [LayerStep::Install(install), LayerStep::Copy(code)] = image.layers.as_slice() else {
+        panic!("{image:?}")
+    };
+    assert_eq!(install.target.as_deref(), Some("/var/task"));
+    assert_eq!(install.requirements, "/build/requirements.txt");
+    assert!(install.compile);
+    assert_eq!(install.copies.len(), 1);
+    assert_eq!(install.copies[0].sources, ["pyproject.toml", "uv.lock"]);
+    assert_eq!((code.dest.as_str(), code.line), ("/var/task", 15));
+    assert_eq!(image.cmd, Some(vec!["main.handler".to_string()]));
+    // The builder's ENV stays in the builder.
+    assert!(image.env.iter().all(|(k, _)| k != "UV_COMPILE_BYTECODE"));
+}
+
+#[test]
+fn a_copy_from_a_stage_takes_its_installed_packages_alone() {
+    let env: Vec<String> = LAMBDA_ENV.iter().map(|s| s.to_string()).collect();
+    let refused = |text: &str| {
+        plan(text)
+            .and_then(|p| p.resolve(&env, "/var/task", &BTreeMap::new()))
+            .unwrap_err()
+    };
+    let other_file = DOCUMENTS.replace(
+        "COPY --from=builder ${LAMBDA_TASK_ROOT} ${LAMBDA_TASK_ROOT}",
+        "COPY --from=builder /build/requirements.txt /var/task/",
+    );
+    assert!(refused(&other_file).message.contains("and nothing else"));
+    let other_base = DOCUMENTS.replace("FROM ${BASE} AS builder", "FROM python:3.13 AS builder");
+    assert!(refused(&other_base).message.contains("starts from another"));
+    let unknown = DOCUMENTS.replace("--from=builder", "--from=nowhere");
+    assert!(refused(&unknown).message.contains("earlier stage"));
+    let on_stage = DOCUMENTS.replace("FROM ${BASE}\nCOPY", "FROM builder\nCOPY");
+    assert!(plan(&on_stage)
+        .unwrap_err()
+        .message
+        .contains("on an earlier stage"));
+    // --target picks the stage built.
+    let builder = Plan::read(DOCUMENTS, &BTreeMap::new(), Some("builder")).unwrap();
+    assert_eq!(builder.earlier.len(), 1);
 }

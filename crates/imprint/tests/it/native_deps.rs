@@ -90,6 +90,45 @@ fn dependencies_install_for_the_images_python_the_same_everywhere_and_run_there(
     );
 }
 
+/// The document's multi-stage file: a uv stage, a builder stage, the image.
+const MULTI_STAGE: &str = "ARG UV_IMAGE\nARG BASE\nFROM ${UV_IMAGE} AS uv\n\nFROM ${BASE} AS builder\nCOPY --from=uv /uv /bin/uv\nENV UV_COMPILE_BYTECODE=1 UV_NO_INSTALLER_METADATA=1 UV_LINK_MODE=copy\nWORKDIR /build\nCOPY pyproject.toml uv.lock ./\nRUN uv export --frozen --no-emit-workspace --no-dev --no-editable -o requirements.txt && \\\n    uv pip install -r requirements.txt --target \"${LAMBDA_TASK_ROOT}\"\n\nFROM ${BASE}\nCOPY --from=builder ${LAMBDA_TASK_ROOT} ${LAMBDA_TASK_ROOT}\nCOPY app.py ${LAMBDA_TASK_ROOT}/\nCMD [\"app.handler\"]\n";
+
+#[test]
+fn the_documents_multi_stage_uv_file_builds_as_it_is_and_shares_the_single_stage_layer() {
+    let base = server_env("IMPRINT_TEST_PYTHON_BASE");
+    let p = project(&base, "linux/amd64", DOCKERFILE);
+    image_id(&p, &[]);
+    p.file("Dockerfile", MULTI_STAGE);
+    let uv_image = server_env("IMPRINT_TEST_UV_IMAGE");
+    let (_, said) = image_id(&p, &["--build-arg", &format!("UV_IMAGE={uv_image}")]);
+    // The same requirements for the same place: the single-stage file's layer, reused.
+    assert!(said.contains("dependencies unchanged, reused"), "{said}");
+    let pushed = p
+        .run(&[
+            "push",
+            "--json",
+            "--build-arg",
+            &format!("UV_IMAGE={uv_image}"),
+        ])
+        .success()
+        .json();
+    let uri = pushed["image_uri"].as_str().unwrap();
+    docker(&["pull", "-q", uri]).success();
+    let ran = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/usr/bin/python3",
+        uri,
+        "-c",
+        "import app; print(app.handler({'email': 'bo@example.com'}, None)['email'])",
+    ])
+    .success();
+    assert!(ran.stdout.contains("bo@example.com"), "{}", ran.stdout);
+}
+
 /// Every ELF file's machine in a gzipped layer tar (path → e_machine).
 fn elf_machines(blob: &Path) -> Vec<(String, u16)> {
     let mut out = Vec::new();

@@ -115,12 +115,19 @@ pub fn install(
         })?,
     };
     let uv = uv_version()?;
+    // What the requirements say, without comments (uv's header names the command it ran).
+    let pins: Vec<&str> = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .collect();
+    let pins = pins.join("\n");
     let key = {
         let mut h = Sha256::new();
         for part in [
             "imprint-native-dependencies",
             &LAYER_FORMAT.to_string(),
-            &text,
+            &pins,
             target.platform,
             target.python,
             &install.compile.to_string(),

@@ -60,18 +60,22 @@ impl Native {
         let params = &self.settings.params;
         let root = &self.settings.context;
         let mut layers = Vec::new();
-        // What the COPY steps put in the image so far: where a dependency step finds its files.
-        let mut earlier = BTreeMap::new();
         for step in &image.layers {
             let layer = match step {
                 LayerStep::Copy(copy) => {
                     let entries = layer::entries(root, request.inputs, copy, &params.dockerfile)?;
                     let tar = store.scratch_file()?;
                     layer::write_tar(&entries, BufWriter::new(tar.as_file()))?;
-                    earlier.extend(entries);
                     store.put_layer(tar.path())?
                 }
                 LayerStep::Install(step) => {
+                    // What the COPYs before it in its stage put there: where it finds its files.
+                    let mut earlier = BTreeMap::new();
+                    for copy in &step.copies {
+                        let entries =
+                            layer::entries(root, request.inputs, copy, &params.dockerfile)?;
+                        earlier.extend(entries);
+                    }
                     let base = request.base.map_or("scratch", |b| b.reference.as_str());
                     let python = python_of(base).ok_or_else(|| {
                         UsageError::new(
