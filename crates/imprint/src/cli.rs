@@ -52,6 +52,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Push the built image over the registry API, verified, with its index artifact.
     Push(PushArgs),
+    /// Rebuild the image for the checkout natively and compare it with the pushed one.
+    Verify(VerifyArgs),
     /// Pin every base image the Dockerfile names to its digest in imprint.lock.
     Lock(LockArgs),
     /// Log the docker CLI in to the ECR registry (the token goes over stdin).
@@ -174,6 +176,7 @@ impl Command {
             Self::Tag(a) => Cow::Borrowed(&a.input),
             Self::Build(a) => Cow::Borrowed(&a.input),
             Self::Push(a) => Cow::Borrowed(&a.input),
+            Self::Verify(a) => Cow::Borrowed(&a.input),
             Self::Lock(a) => Cow::Borrowed(&a.input),
             Self::Deploy(a) => Cow::Borrowed(&a.input),
             Self::Preview(a) => Cow::Borrowed(&a.input),
@@ -456,6 +459,18 @@ pub struct BuildArgs {
     /// Build again, under a new tag, even if this content was built or pushed before.
     #[arg(long)]
     pub rebuild: bool,
+}
+
+/// `imprint verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What goes into the hash and the build.
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// The pushed tag to compare with (default: the image the registry holds for this
+    /// content).
+    #[arg(long)]
+    pub tag: Option<String>,
 }
 
 /// `imprint push`.

@@ -16,3 +16,4 @@ pub mod rollback;
 pub mod run_local;
 pub mod status;
 pub mod tag;
+pub mod verify;

@@ -10,6 +10,7 @@ pub(crate) mod lock;
 pub(crate) mod push;
 pub(crate) mod source;
 mod tag;
+pub(crate) mod verify;
 
 pub use push::archive::{from_archive, Image, ImageError, Layer, LayerTee, LayerWatch, Unwatched};
 pub(crate) use tag::{check_given as check_given_tag, hash_tree, tag_content, TagQuery, TagSource};

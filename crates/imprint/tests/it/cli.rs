@@ -432,6 +432,7 @@ fn help_lists_only_working_commands() {
             "tag",
             "build",
             "push",
+            "verify",
             "lock",
             "login",
             "deploy",

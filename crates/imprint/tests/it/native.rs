@@ -257,3 +257,39 @@ fn with_no_docker_on_the_machine_tag_build_and_push_work_for_a_native_project() 
     let again = p.run(&["push", "--builder", "native", "--json"]).success();
     assert_eq!(again.json()["digest"], pushed.json()["digest"]);
 }
+
+#[test]
+fn verify_rebuilds_the_checkout_and_names_the_files_a_pushed_image_differs_in() {
+    let p = example("it-native/verify");
+    p.run(&["build", "--builder", "native"]).success();
+    let pushed = p
+        .run(&["push", "--builder", "native", "--json"])
+        .success()
+        .json();
+    let tag = pushed["tag"].as_str().unwrap();
+    let same = p
+        .run(&["verify", "--builder", "native", "--json"])
+        .success()
+        .json();
+    assert_eq!(same["outcome"], "identical", "{same}");
+    assert_eq!(same["rebuilt"], pushed["digest"]);
+
+    p.file(
+        "handlers/healthz.py",
+        "def handler(event, context):\n    return {'statusCode': 204}\n",
+    );
+    let run = p.run(&["verify", "--builder", "native", "--tag", tag]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("changed var/task/handlers/healthz.py"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("is not the image this checkout builds"),
+        "{}",
+        run.stderr
+    );
+    // Only the native builder rebuilds reproducibly.
+    p.run(&["verify", "--builder", "docker"]).usage_error();
+}

@@ -12,7 +12,7 @@ use super::archive::{Borrowed, Image, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
 use super::{index, upload};
 use crate::config::Settings;
 use crate::error::UsageError;
-use crate::image::build::{self, BuildRequest, BuilderImage, LocalImage};
+use crate::image::build::{self, BuildRequest, Builder, BuilderImage, LocalImage};
 use crate::image::source::Source;
 use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
 use crate::journal::Checkout;
@@ -301,13 +301,26 @@ pub async fn build_new(
     fresh: bool,
     source: &Source,
 ) -> anyhow::Result<LocalImage> {
+    let builder = build::for_settings(&session.settings.build);
+    let image = build_with(session, tagged, fresh, source, builder.as_ref()).await?;
+    session.reporter().note(&format!("built {image}"));
+    Ok(image)
+}
+
+/// [`build_new`] with `builder` (`verify`'s native builder with a store of its own).
+pub async fn build_with(
+    session: &Session,
+    tagged: &Tagged,
+    fresh: bool,
+    source: &Source,
+    builder: &dyn Builder,
+) -> anyhow::Result<LocalImage> {
     let settings = &session.settings;
     let name = format!("{}:{}", settings.image_name, tagged.tag);
     if let Some(warning) = source.check_clean(settings.build.require_clean)? {
         session.reporter().warn(&warning);
     }
     let created = imprint_context::format_rfc3339(now_for_tags()?);
-    let builder = build::for_settings(&settings.build);
     let base = match builder.reads_base() {
         true => build::native::fetch_base(session, &tagged.bases.images)
             .await
@@ -323,11 +336,9 @@ pub async fn build_new(
         inputs: &tagged.hashed.inputs,
         base: base.as_ref(),
     };
-    let image = builder
+    builder
         .build(&request, session.reporter())
-        .with_context(|| format!("failed to build {name}"))?;
-    session.reporter().note(&format!("built {image}"));
-    Ok(image)
+        .with_context(|| format!("failed to build {name}"))
 }
 
 /// Exports the local image built for `tagged` from its builder and pushes it (as

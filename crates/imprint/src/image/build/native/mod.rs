@@ -29,6 +29,8 @@ pub use store::Store;
 /// The native builder of one project.
 pub struct Native {
     settings: BuildSettings,
+    /// A store of its own (`verify`'s rebuild), else the one in the cache folder.
+    store_dir: Option<PathBuf>,
 }
 
 impl Native {
@@ -36,6 +38,23 @@ impl Native {
     pub fn new(settings: &BuildSettings) -> Self {
         Self {
             settings: settings.clone(),
+            store_dir: None,
+        }
+    }
+
+    /// The builder for these settings, with its store in `dir` (nothing reused from the
+    /// cache folder's).
+    pub fn with_store(settings: &BuildSettings, dir: &Path) -> Self {
+        Self {
+            settings: settings.clone(),
+            store_dir: Some(dir.to_path_buf()),
+        }
+    }
+
+    fn store(&self) -> io::Result<Store> {
+        match &self.store_dir {
+            Some(dir) => Store::open_at(dir),
+            None => Store::open(),
         }
     }
 
@@ -160,7 +179,7 @@ impl Builder for Native {
     }
 
     fn find(&self, hash: &str) -> Result<Option<LocalImage>, BuildError> {
-        let store = Store::open().map_err(|source| BuildError::Spawn {
+        let store = self.store().map_err(|source| BuildError::Spawn {
             program: "imprint's native store".into(),
             source,
         })?;
@@ -192,7 +211,7 @@ impl Builder for Native {
         let image_plan = plan
             .resolve(&env, &workdir, &params.build_args)
             .map_err(|refusal| refusal.in_file(&params.dockerfile))?;
-        let store = Store::open()?;
+        let store = self.store()?;
         let ours = self.write_layers(&store, &image_plan, request, reporter)?;
         let format = imprint_context::FORMAT_VERSION.to_string();
         let labels: Vec<(&str, &str)> = request
@@ -231,7 +250,7 @@ impl Builder for Native {
             "the native image {image} is for {}, not {platform}",
             self.settings.params.platform
         );
-        let store = Store::open()?;
+        let store = self.store()?;
         let stored = store
             .image(&image.id)
             .with_context(|| format!("the native store has no image {image} ({})", image.id))?;

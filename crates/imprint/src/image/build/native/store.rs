@@ -59,11 +59,17 @@ impl Store {
 
     /// The store, its folders made.
     pub fn open() -> io::Result<Self> {
-        let dir = Self::dir()?;
+        Self::open_at(&Self::dir()?)
+    }
+
+    /// A store in `dir`, its folders made.
+    pub fn open_at(dir: &Path) -> io::Result<Self> {
         for sub in ["blobs", "images", "tmp"] {
             fs::create_dir_all(dir.join(sub))?;
         }
-        Ok(Self { dir })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn blob(&self, digest: &str) -> PathBuf {

@@ -1,0 +1,25 @@
+//! `imprint verify`: the image for the checkout rebuilt natively and compared with the pushed
+//! one.
+
+use crate::cli::VerifyArgs;
+use crate::error::{ExitStatus, Failure};
+use crate::image::verify::{verify, Verdict};
+use crate::printer::Printer;
+use crate::session::Session;
+
+/// Runs `imprint verify`.
+pub async fn run(
+    session: &Session,
+    printer: &Printer,
+    args: &VerifyArgs,
+) -> anyhow::Result<ExitStatus> {
+    let report = verify(session, args.tag.as_deref()).await?;
+    printer.report(&report)?;
+    let failure = (report.outcome == Verdict::Differs).then(|| {
+        Failure::new(
+            format!("{} is not the image this checkout builds", report.image_uri),
+            "the lines above name what differs: a build from other sources, another base digest, or a builder that is not reproducible",
+        )
+    });
+    Ok(printer.conclude(failure))
+}
