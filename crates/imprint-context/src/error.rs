@@ -28,6 +28,16 @@ pub enum ContextError {
         /// What is wrong.
         message: String,
     },
+    /// The native builder does not follow this part of the Dockerfile (docker would build it).
+    #[error("{}:{line}: {message}", path.display())]
+    NativeUnsupported {
+        /// The Dockerfile.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What it is and why.
+        message: String,
+    },
     /// The Dockerfile does not exist.
     #[error("Dockerfile {} does not exist", path.display())]
     DockerfileMissing {
@@ -103,6 +113,9 @@ impl ContextError {
             }
             Self::DockerfileRefused { .. } => {
                 "fix the Dockerfile: `docker build` refuses it too".into()
+            }
+            Self::NativeUnsupported { .. } => {
+                "build it with --builder docker, or keep the Dockerfile to what the native builder follows (the README's \"The native builder\")".into()
             }
             Self::DockerfileMissing { .. } => {
                 "create it, or point at it with --file / [image] dockerfile (relative to the context)".into()

@@ -62,10 +62,17 @@ pub fn entries(
             hash: Some(input.hash),
         }
     };
+    // Docker refuses a source that is not in the context too; the rest is the native
+    // builder's own limit.
     let missing = |source: &str, why: &str| ContextError::DockerfileRefused {
         path: dockerfile.to_path_buf(),
         line: copy.line,
         message: format!("COPY {source}: {why}"),
+    };
+    let unsupported = |source: &str, why: &str| ContextError::NativeUnsupported {
+        path: dockerfile.to_path_buf(),
+        line: copy.line,
+        message: format!("COPY {source}: {why} (`--builder docker` builds it)"),
     };
     for source in &copy.sources {
         let source_bytes = source.as_bytes();
@@ -87,7 +94,7 @@ pub fn entries(
             None => {}
             Some(input) if input.kind == InputKind::Dir => {}
             Some(input) if input.kind == InputKind::Symlink => {
-                return Err(missing(
+                return Err(unsupported(
                     source,
                     "a symbolic link named as a source (docker copies what it points to); name its target",
                 ))
@@ -99,7 +106,7 @@ pub fn entries(
                     false => dest.clone(),
                 };
                 if path.is_empty() {
-                    return Err(missing(source, "copied over the root folder"));
+                    return Err(unsupported(source, "copied over the root folder"));
                 }
                 add(path, file_entry(input), &mut out);
                 continue;

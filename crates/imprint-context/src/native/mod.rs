@@ -36,7 +36,7 @@ impl Unsupported {
     /// The refusal as the error of the Dockerfile at `path` (exit 2), saying which builder
     /// builds it.
     pub fn in_file(self, path: &Path) -> ContextError {
-        ContextError::DockerfileRefused {
+        ContextError::NativeUnsupported {
             path: path.to_path_buf(),
             line: self.line,
             message: format!("{} ({DOCKER_BUILDS_IT})", self.message),
