@@ -36,6 +36,9 @@ pub struct ProjectDockerfile {
     pub context: PathBuf,
     /// `<Dockerfile>.dockerignore` or the context's `.dockerignore`, when there is one.
     pub ignore_file: Option<PathBuf>,
+    /// Why the native builder would not build it (its line and what it does not follow);
+    /// none when it would, and `init` proposes it.
+    pub not_native: Option<String>,
 }
 
 /// The Dockerfile of the project in `dir`: `given`, else `Dockerfile` (or `Containerfile`) in
@@ -88,10 +91,15 @@ pub fn find_dockerfile(dir: &Path, given: Option<&Path>) -> Result<ProjectDocker
         .into_iter()
         .find(|p| dir.join(p).is_file())
         .map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p));
+    let text = std::fs::read_to_string(dir.join(&dockerfile)).unwrap_or_default();
+    let not_native = imprint_context::native::Plan::read(&text, &Default::default(), None)
+        .err()
+        .map(|refusal| format!("line {}: {}", refusal.line, refusal.message));
     Ok(ProjectDockerfile {
         dockerfile,
         context,
         ignore_file,
+        not_native,
     })
 }
 
@@ -285,8 +293,11 @@ pub fn render(name: &str, found: &ProjectDockerfile, proposal: &Proposal) -> Str
         "platform = {}         # the functions' architecture; never the host's default\n",
         quoted(&proposal.platform)
     );
-    out +=
-        "tag = \"{timestamp}-{hash:8}\"      # {git:7}, {branch} and {version} can go in too\n\n";
+    out += "tag = \"{timestamp}-{hash:8}\"      # {git:7}, {branch} and {version} can go in too\n";
+    out += &match &found.not_native {
+        None => "builder = \"native\"              # no daemon, the same image everywhere (the README's \"The native builder\")\n\n".to_string(),
+        Some(why) => format!("# builder: docker; the native builder would not build this Dockerfile ({why})\n\n"),
+    };
     out += &format!(
         "[registry]\nrepository = {}\n\n",
         quoted(&proposal.repository)
@@ -443,6 +454,7 @@ mod tests {
             dockerfile: "app/Dockerfile".into(),
             context: "app".into(),
             ignore_file: None,
+            not_native: None,
         };
         let proposal = Proposal {
             repository: "r.io/a\"b".into(),
@@ -454,6 +466,20 @@ mod tests {
         let text = render("a", &found, &proposal);
         let config = super::super::file::parse(&text, "imprint.toml".into(), None).unwrap();
         let s = &config.sections;
+        assert_eq!(s.image.builder, Some(crate::config::BuilderChoice::Native));
+        let docker = ProjectDockerfile {
+            not_native: Some("line 3: RUN: …".into()),
+            ..found.clone()
+        };
+        let text = render("a", &docker, &proposal);
+        assert!(
+            text.contains(
+                "# builder: docker; the native builder would not build this Dockerfile (line 3"
+            ),
+            "{text}"
+        );
+        let config = super::super::file::parse(&text, "imprint.toml".into(), None).unwrap();
+        assert_eq!(config.sections.image.builder, None);
         assert_eq!(s.registry.repository.as_deref(), Some("r.io/a\"b"));
         assert_eq!(
             s.deploy.functions.as_deref(),

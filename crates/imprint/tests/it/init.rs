@@ -62,6 +62,8 @@ fn init_writes_the_example_a_config_naming_the_functions_running_its_repository(
     );
     let written = std::fs::read_to_string(p.path("imprint.toml")).unwrap();
     assert!(written.contains("dockerfile = \"Dockerfile\""), "{written}");
+    // The example's Dockerfile is one the native builder follows: init proposes it.
+    assert!(written.contains("builder = \"native\""), "{written}");
     assert!(!written.contains("it-init-other"), "{written}");
 
     // imprint reads it back: status shows exactly those functions (the base image is the
