@@ -86,10 +86,7 @@ fn export_step(words: &[String]) -> Result<(Vec<String>, String), String> {
     let (mut flags, mut output) = (Vec::new(), None);
     let mut rest = rest.iter();
     while let Some(&word) = rest.next() {
-        let (flag, inline) = match word.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
-            _ => (word, None),
-        };
+        let (flag, inline) = split_flag(word);
         match flag {
             "-o" | "--output-file" => output = Some(value(flag, inline, &mut rest)?),
             "--format" => {
@@ -135,10 +132,7 @@ fn install_step(words: &[String], export: Option<Vec<String>>) -> Result<DepStep
     let (mut requirements, mut target, mut compile) = (None, None, None);
     let mut rest = rest.iter();
     while let Some(&word) = rest.next() {
-        let (flag, inline) = match word.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
-            _ => (word, None),
-        };
+        let (flag, inline) = split_flag(word);
         match flag {
             "-r" | "--requirement" | "--requirements" => {
                 if requirements.is_some() {
@@ -172,6 +166,14 @@ fn install_step(words: &[String], export: Option<Vec<String>>) -> Result<DepStep
         target,
         compile,
     })
+}
+
+/// `--flag=value` as the flag and its value; anything else as it is.
+fn split_flag(word: &str) -> (&str, Option<&str>) {
+    match word.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+        _ => (word, None),
+    }
 }
 
 fn value<'a>(

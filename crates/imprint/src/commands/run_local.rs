@@ -4,7 +4,6 @@
 //! serves (or, with `--emulator`, posts it to the emulator in AWS's base images), prints the
 //! answer and stops the container; without it the emulator runs until Ctrl-C.
 
-use anyhow::Context as _;
 use imprint_context::BuilderKind;
 
 use crate::cli::RunLocalArgs;
@@ -12,8 +11,7 @@ use crate::error::{ExitStatus, UsageError};
 use crate::image::build;
 use crate::image::local::container::{self, RunSpec};
 use crate::image::push::publish::build_new;
-use crate::image::source::Source;
-use crate::image::{tag_content, TagQuery, TagSource};
+use crate::image::{tag_checkout, TagSource};
 use crate::printer::Printer;
 use crate::session::Session;
 
@@ -130,14 +128,7 @@ pub async fn run(
 
 /// The local image for the tree: the one built from this content, or a new build.
 async fn local_image(session: &Session) -> anyhow::Result<String> {
-    let source = Source::read(&session.settings);
-    let query = TagQuery {
-        source: Some(&source),
-        ..TagQuery::default()
-    };
-    let tagged = tag_content(session, query)
-        .await
-        .context("failed to work out the tag")?;
+    let (source, tagged) = tag_checkout(session).await?;
     let existing = match &tagged.source {
         TagSource::Built(image) => Some(image.clone()),
         // Pushed: run the local copy when this machine built it.

@@ -13,4 +13,6 @@ mod tag;
 pub(crate) mod verify;
 
 pub use push::archive::{from_archive, Image, ImageError, Layer, LayerTee, LayerWatch, Unwatched};
-pub(crate) use tag::{check_given as check_given_tag, hash_tree, tag_content, TagQuery, TagSource};
+pub(crate) use tag::{
+    check_given as check_given_tag, hash_tree, tag_checkout, tag_content, TagQuery, TagSource,
+};

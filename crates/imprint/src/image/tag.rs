@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use imprint_context::{
     hash_context_cached, CacheSource, ContextHash, HashCache, Needs, Observer, TagMetadata,
 };
@@ -68,6 +70,20 @@ pub(crate) fn check_given(tag: &str) -> Result<(), UsageError> {
             "pass a tag from `imprint history` or `imprint status`",
         )
     })
+}
+
+/// The checkout's source facts (commit, labels) and the tag of its content, as a build of it
+/// needs them.
+pub async fn tag_checkout(session: &Session) -> anyhow::Result<(Source, Tagged)> {
+    let source = Source::read(&session.settings);
+    let query = TagQuery {
+        source: Some(&source),
+        ..TagQuery::default()
+    };
+    let tagged = tag_content(session, query)
+        .await
+        .context("failed to work out the tag")?;
+    Ok((source, tagged))
 }
 
 /// Hashes the context (with the base images pinned in imprint.lock) and finds its tag.

@@ -14,8 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::build::native::{Native, Store};
 use super::push::{index, publish};
-use super::source::Source;
-use super::{tag_content, TagQuery};
+use super::tag_checkout;
 use crate::error::UsageError;
 use crate::registry::{sha256_digest, Registry};
 use crate::session::Session;
@@ -124,14 +123,7 @@ pub async fn verify(session: &Session, tag: Option<&str>) -> anyhow::Result<Veri
         )
         .into());
     }
-    let source = Source::read(settings);
-    let query = TagQuery {
-        source: Some(&source),
-        ..TagQuery::default()
-    };
-    let tagged = tag_content(session, query)
-        .await
-        .context("failed to work out the tag")?;
+    let (source, tagged) = tag_checkout(session).await?;
     let registry = session.registry().await?;
     let (tag, pushed) = match tag {
         Some(tag) => {
