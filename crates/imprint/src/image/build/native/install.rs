@@ -260,8 +260,11 @@ fn tidy(tree: &Path) -> anyhow::Result<Vec<String>> {
     if let Ok(entries) = std::fs::read_dir(&bin) {
         for entry in entries {
             let entry = entry?;
-            let head: Vec<u8> = std::fs::read(entry.path())?.into_iter().take(256).collect();
-            if head.starts_with(b"#!/") {
+            let bytes = std::fs::read(entry.path())?;
+            let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+            // uv writes the interpreter it found here into the `#!` of a package's scripts.
+            let names_python = first.windows(6).any(|w| w == b"python");
+            if first.starts_with(b"#!/") && names_python {
                 std::fs::remove_file(entry.path())?;
                 left_out.push(format!("bin/{}", entry.file_name().to_string_lossy()));
             }
