@@ -473,7 +473,7 @@ impl<W: Write> Write for Hashing<W> {
 /// Compresses one layer member (decompressing first if the export holds it gzipped) into
 /// the blob folder, or only into `copy` when there is one (a streamed layer is not stored:
 /// it goes out as it is made); returns it with its uncompressed digest (the diff ID).
-fn compress_member(
+pub(crate) fn compress_member(
     member: &mut impl io::BufRead,
     label: &Path,
     blobs: &Path,

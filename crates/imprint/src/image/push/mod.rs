@@ -4,7 +4,7 @@
 
 pub(crate) mod archive;
 mod buffers;
-pub(crate) mod gzip;
+mod gzip;
 pub(crate) mod index;
 pub(crate) mod promote;
 pub(crate) mod publish;

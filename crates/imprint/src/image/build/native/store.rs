@@ -4,15 +4,12 @@
 //! (atomically), so a killed build leaves nothing half-written that a later run trusts.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
-use crate::image::push::archive::{Borrowed, Image, Layer};
-use crate::image::push::gzip;
+use crate::image::push::archive::{compress_member, Borrowed, Image, Layer};
 use crate::state;
 
 /// The native store.
@@ -88,25 +85,14 @@ impl Store {
 
     /// Compresses the tar at `tar` into a stored layer (gzip as every push makes it).
     pub fn put_layer(&self, tar: &Path) -> anyhow::Result<Layer> {
-        let input = BufReader::new(File::open(tar)?);
-        let out = tempfile::NamedTempFile::new_in(self.dir.join("tmp"))?;
-        let mut uncompressed = Sha256::new();
-        {
-            let mut writer = BufWriter::new(out.as_file());
-            gzip::compress(input, &mut writer, |block| uncompressed.update(block))
-                .context("cannot compress a native layer")?;
-            writer.flush()?;
-        }
-        let (digest, size) = file_digest(out.path())?;
-        let path = self.blob(&digest);
-        out.persist(&path)
-            .with_context(|| format!("cannot store {}", path.display()))?;
-        Ok(Layer {
-            digest,
-            size,
-            diff_id: format!("sha256:{}", imprint_context::hex(&uncompressed.finalize())),
-            path: Some(path),
-        })
+        // As an export's layers are: compressed, hashed and stored by digest in one pass.
+        let mut input = BufReader::new(File::open(tar)?);
+        Ok(compress_member(
+            &mut input,
+            tar,
+            &self.dir.join("blobs"),
+            None,
+        )?)
     }
 
     /// The dependency layer kept under `key` (and the files it left out), when its blob is
@@ -215,15 +201,4 @@ impl Store {
         image.borrowed = borrowed;
         (image.digest == record.digest).then_some(image)
     }
-}
-
-/// `sha256:<hex>` of a file and its size.
-fn file_digest(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let size = io::copy(&mut file, &mut hasher)?;
-    Ok((
-        format!("sha256:{}", imprint_context::hex(&hasher.finalize())),
-        size,
-    ))
 }
