@@ -68,9 +68,10 @@ fn init_writes_the_example_a_config_naming_the_functions_running_its_repository(
 
     // imprint reads it back: status shows exactly those functions (the base image is the
     // local one scripts/test-env makes: nothing here reaches public.ecr.aws).
-    let base = format!("BASE={}", server_env("IMPRINT_TEST_BASE"));
+    let base = format!("BASE={}", server_env("IMPRINT_TEST_PYTHON_BASE"));
+    let uv = format!("UV_IMAGE={}", server_env("IMPRINT_TEST_UV_IMAGE"));
     let status = p
-        .run(&["status", "--build-arg", &base, "--json"])
+        .run(&["status", "--build-arg", &base, "--build-arg", &uv, "--json"])
         .success()
         .json();
     assert_eq!(status_names(&status), names, "{status}");

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{create_functions, ecr_servers, output, server_env, Project, Run, ECR_HOST};
+use crate::support::{create_functions, ecr_servers, output, Project, Run, ECR_HOST};
 
 struct Example {
     p: Project,
@@ -49,14 +49,14 @@ impl Example {
 /// The example copied into a project whose repository goes through the ECR stand-in, with a
 /// recording `pulumi` first on PATH.
 fn example(prefix: &'static str) -> Example {
-    let p = ecr_servers(prefix);
+    let p = ecr_servers(prefix).with_uv();
     crate::support::copy_example(&p);
     let names: Vec<String> = (0..3).map(|i| format!("\"{prefix}-{i}\"")).collect();
     p.file(
         "imprint.toml",
         &format!(
-            "[image]\nname = \"{prefix}\"\nplatform = \"linux/amd64\"\nbuild_args = {{ BASE = \"{}\" }}\n\n[deploy]\nowner = \"imprint\"\nfunctions = [{}]\n",
-            server_env("IMPRINT_TEST_BASE"),
+            "{}\n[deploy]\nowner = \"imprint\"\nfunctions = [{}]\n",
+            crate::support::example_image(prefix, "native"),
             names.join(", ")
         ),
     );

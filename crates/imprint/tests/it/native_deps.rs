@@ -17,13 +17,7 @@ const DOCKERFILE: &str = "ARG BASE\nFROM ${BASE}\nENV UV_COMPILE_BYTECODE=1\nWOR
 /// The fixture project on `base` for `platform`, pushed to a repository of this run, with
 /// test-env's uv and its shared wheel cache.
 fn project(base: &str, platform: &str, dockerfile: &str) -> Project {
-    let mut p = Project::new()
-        .env("IMPRINT_UV", &server_env("IMPRINT_TEST_UV"))
-        .env("UV_CACHE_DIR", &server_env("IMPRINT_TEST_UV_CACHE"));
-    // Wheels come through this machine's TLS proxy, whose CA is in the system store.
-    if Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
-        p = p.env("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt");
-    }
+    let p = Project::new().with_uv();
     for name in ["pyproject.toml", "uv.lock", "app.py"] {
         std::fs::copy(Path::new(FIXTURE).join(name), p.path(name)).unwrap();
     }

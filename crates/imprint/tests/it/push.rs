@@ -1,7 +1,5 @@
 //! `imprint build` and `imprint push` against the real dockerd and docker-registry.
 
-use std::process::Command;
-
 use imprint::registry::{Registry, Repository};
 
 use crate::support::{
@@ -212,20 +210,17 @@ fn a_base_image_with_run_and_a_multi_stage_copy() {
 
 #[test]
 fn the_example_builds_and_pushes_on_the_test_base() {
-    let base = server_env("IMPRINT_TEST_BASE");
+    // Its own imprint.toml (builder = "native"), with the bases test-env made.
     let repo = repository("debt-api");
-    let p = Project::new().with_servers();
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/debt-api");
-    let copied = Command::new("cp")
-        .args(["-a", &format!("{example}/."), p.root().to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let p = Project::new().with_servers().with_uv();
+    crate::support::copy_example(&p);
     let args = [
         "--repository",
         &repo,
         "--build-arg",
-        &format!("BASE={base}"),
+        &format!("BASE={}", server_env("IMPRINT_TEST_PYTHON_BASE")),
+        "--build-arg",
+        &format!("UV_IMAGE={}", server_env("IMPRINT_TEST_UV_IMAGE")),
     ];
     p.run(&[&["build"][..], &args].concat()).success();
     let pushed = p
@@ -237,8 +232,20 @@ fn the_example_builds_and_pushes_on_the_test_base() {
     let image = pushed["image_uri"].as_str().unwrap();
     docker(&["rmi", "-f", image]);
     docker(&["pull", image]).success();
-    let out = busybox_in(image, &["cat", "/var/task/handlers/debts.py"]).success();
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/bin/cat",
+        image,
+        "/var/task/handlers/debts.py",
+        "/var/task/pydantic/version.py",
+    ])
+    .success();
     assert!(out.stdout.contains("def create_debt"), "{}", out.stdout);
+    assert!(out.stdout.contains("VERSION = "), "{}", out.stdout);
 }
 
 #[test]

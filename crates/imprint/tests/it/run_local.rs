@@ -136,12 +136,10 @@ fn run_local_serves_the_runtime_api_to_the_examples_real_runtime_client() {
     crate::support::copy_example(&p);
     // The example on Debian's python3 with AWS's runtime interface client (scripts/test-env):
     // no emulator in the image; imprint serves the Runtime API.
+    // docker builds it: the builder stage's uv installs from the base's wheelhouse.
     p.file(
         "imprint.toml",
-        &format!(
-            "[image]\nname = \"it-run-local-ric\"\nplatform = \"linux/amd64\"\nbuild_args = {{ BASE = \"{}\" }}\n",
-            server_env("IMPRINT_TEST_PYTHON_BASE")
-        ),
+        &crate::support::example_image("it-run-local-ric", "docker"),
     );
     let run = p
         .run(&[

@@ -121,16 +121,12 @@ fn alias_writes(g: &Group) -> usize {
 /// The example (examples/debt-api) on the Python base scripts/test-env makes (Debian's python3
 /// with AWS's runtime interface client), two of its functions, the alias and its smoke tests.
 fn real_example(prefix: &str) -> crate::support::Project {
-    let p = crate::support::ecr_servers(prefix);
+    let p = crate::support::ecr_servers(prefix).with_uv();
     crate::support::copy_example(&p);
     p.file(
         "imprint.toml",
         &format!(
-            r#"[image]
-name = "{prefix}"
-platform = "linux/amd64"
-build_args = {{ BASE = "{base}" }}
-
+            r#"{image}
 [deploy]
 functions = ["{prefix}-0", "{prefix}-1"]
 alias = "live"
@@ -139,7 +135,7 @@ alias = "live"
 "{prefix}-0" = {{ event = "events/healthz.json", status_code = 200, expect = {{ body = '{{"status": "ok"}}' }} }}
 "{prefix}-1" = {{ event = "events/create-debt.json", status_code = 201 }}
 "#,
-            base = crate::support::server_env("IMPRINT_TEST_PYTHON_BASE")
+            image = crate::support::example_image(prefix, "native")
         ),
     );
     p

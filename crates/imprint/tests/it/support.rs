@@ -97,6 +97,18 @@ impl Project {
             .env("IMPRINT_DOCKER", &cli)
     }
 
+    /// test-env's uv (pinned) with its shared wheel cache, for the native builder's dependency
+    /// steps; wheels come through this machine's TLS proxy, whose CA is in the system store.
+    pub fn with_uv(self) -> Self {
+        let p = self
+            .env("IMPRINT_UV", &server_env("IMPRINT_TEST_UV"))
+            .env("UV_CACHE_DIR", &server_env("IMPRINT_TEST_UV_CACHE"));
+        match Path::new(SYSTEM_CA).exists() {
+            true => p.env("SSL_CERT_FILE", SYSTEM_CA),
+            false => p,
+        }
+    }
+
     /// Points the AWS SDK at moto with test-env's dummy credentials and region.
     pub fn with_aws(self) -> Self {
         AWS_ENV
@@ -454,6 +466,19 @@ pub fn fault_log(needle: &str) -> Vec<serde_json::Value> {
     log.into_iter()
         .filter(|r| r["path"].as_str().unwrap_or_default().contains(needle))
         .collect()
+}
+
+const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The `[image]` table for the example built by `builder` on test-env's Python base and uv
+/// image (nothing here reaches public.ecr.aws or ghcr.io). docker's build of its builder stage
+/// installs from the wheelhouse the base carries; the native builder runs uv here.
+pub fn example_image(name: &str, builder: &str) -> String {
+    format!(
+        "[image]\nname = \"{name}\"\nplatform = \"linux/amd64\"\nbuilder = \"{builder}\"\nbuild_args = {{ BASE = \"{}\", UV_IMAGE = \"{}\" }}\n",
+        server_env("IMPRINT_TEST_PYTHON_BASE"),
+        server_env("IMPRINT_TEST_UV_IMAGE"),
+    )
 }
 
 /// Copies examples/debt-api (all of it) into the project's folder.
