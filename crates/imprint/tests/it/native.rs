@@ -391,3 +391,99 @@ fn verify_rebuilds_the_checkout_and_names_the_files_a_pushed_image_differs_in() 
     // Only the native builder rebuilds reproducibly.
     p.run(&["verify", "--builder", "docker"]).usage_error();
 }
+
+#[test]
+fn a_build_in_a_container_as_another_user_is_the_same_image() {
+    // Bytecode is the compiling CPython's bytes, so both builds use the release the container
+    // has: Debian bookworm's python3.11 (this machine's /usr/bin/python3.11 too).
+    let system = Command::new("/usr/bin/python3.11")
+        .args(["-c", "import sys; print(sys.version_info[:3])"])
+        .output()
+        .expect("this test needs Debian bookworm's /usr/bin/python3.11 on this machine");
+    let in_base = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/usr/bin/python3.11",
+        &server_env("IMPRINT_TEST_PYTHON_BASE"),
+        "-c",
+        "import sys; print(sys.version_info[:3])",
+    ])
+    .success();
+    assert_eq!(String::from_utf8_lossy(&system.stdout), in_base.stdout);
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/usr/bin/python3.11", bin.path().join("python3.11")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let p = example("it-native/container").env("PATH", &path);
+    let here = p.run(&["build", "--json"]).success().json();
+
+    // The same checkout (with the lock the first build wrote) in another folder, owned by
+    // another user, built in a container of the Python base as that user: another HOME (so
+    // an empty store and uv cache: the wheels come from PyPI again), time zone, hostname.
+    let copy = tempfile::tempdir().unwrap();
+    let copied = Command::new("cp")
+        .args(["-a", &format!("{}/.", p.root().display())])
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let owned = Command::new("chown")
+        .args(["-R", "4321:4321"])
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(owned.success());
+    let mount = |from: &str, to: &str| format!("{from}:{to}:ro");
+    let ca = "/etc/ssl/certs/ca-certificates.crt";
+    let there = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--user",
+        "4321:4321",
+        "--hostname",
+        "elsewhere",
+        "-e",
+        "HOME=/tmp/builder",
+        "-e",
+        "IMPRINT_UV=/opt/uv",
+        "-e",
+        &format!("SSL_CERT_FILE={ca}"),
+        "-e",
+        "TZ=America/Sao_Paulo",
+        "-e",
+        "LANG=C.UTF-8",
+        "-e",
+        "NO_COLOR=1",
+        "-v",
+        &mount(env!("CARGO_BIN_EXE_imprint"), "/opt/imprint"),
+        "-v",
+        &mount(&server_env("IMPRINT_TEST_UV"), "/opt/uv"),
+        "-v",
+        &mount(ca, ca),
+        "-v",
+        &format!("{}:/srv/checkout", copy.path().display()),
+        "-w",
+        "/srv/checkout",
+        "--entrypoint",
+        "/opt/imprint",
+        &server_env("IMPRINT_TEST_PYTHON_BASE"),
+        "build",
+        "--json",
+    ])
+    .success();
+    let there: Value = serde_json::from_str(&there.stdout).unwrap();
+    assert_eq!(there["outcome"], "built", "{there}");
+    assert_eq!(there["image_id"], here["image_id"], "{there}");
+    assert_eq!(
+        there["tag"].as_str().unwrap()[16..],
+        here["tag"].as_str().unwrap()[16..]
+    );
+}

@@ -139,45 +139,83 @@ fn elf_machines(blob: &Path) -> Vec<(String, u16)> {
     out
 }
 
-#[test]
-fn an_arm64_image_built_on_this_machine_holds_aarch64_shared_objects() {
-    // An arm64 "base" (a marker file; nothing runs here), written by the native builder for
-    // arm64 and tagged with its "Python" so that the next build reads 3.11 from it.
-    let base_project = Project::new();
-    base_project.file("marker", "an arm64 base\n");
-    base_project.file("Dockerfile", "FROM scratch\nCOPY marker /marker\n");
-    base_project.file(
-        "imprint.toml",
-        &format!(
-            "[image]\nplatform = \"linux/arm64\"\nbuilder = \"native\"\ntag = \"3.11-{{hash:8}}\"\n\n[registry]\nrepository = \"{}/test/arm64-base-{}\"\n",
-            server_env("IMPRINT_TEST_REGISTRY"),
-            std::process::id()
-        ),
-    );
-    base_project.run(&["build"]).success();
-    let pushed = base_project.run(&["push", "--json"]).success().json();
-    let base = pushed["image_uri"].as_str().unwrap().to_string();
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
 
-    let p = project(
-        &base,
-        "linux/arm64",
-        &DOCKERFILE.replace("ENV UV_COMPILE_BYTECODE=1\n", ""),
+/// The manifest `reference` of `repo` (host/name) in the local registry, parsed.
+fn manifest(repo: &str, reference: &str) -> serde_json::Value {
+    use imprint::registry::{Registry, Repository};
+    let registry = Registry::new(Repository::parse(repo).unwrap(), None, None).unwrap();
+    let got = block_on(registry.get_manifest(reference)).unwrap().unwrap();
+    serde_json::from_slice(&got.bytes).unwrap()
+}
+
+#[test]
+fn an_arm64_image_of_the_example_builds_on_this_machine_from_the_bases_arm64_manifest() {
+    // The example for linux/arm64 on test-env's Python base, whose tag is an index of an amd64
+    // and an arm64 image (Debian's arm64 python3, extracted: nothing arm64 runs here).
+    let p = Project::new().with_uv();
+    crate::support::copy_example(&p);
+    let repo = format!(
+        "{}/it-native-arm64-{}",
+        server_env("IMPRINT_TEST_REGISTRY"),
+        std::process::id()
     );
-    image_id(&p, &[]);
+    let image = crate::support::example_image("it-native-arm64", "native")
+        .replace("linux/amd64", "linux/arm64");
+    p.file(
+        "imprint.toml",
+        &format!("{image}\n[registry]\nrepository = \"{repo}\"\n"),
+    );
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--json"]).success().json();
+
+    // The lock holds the base's arm64 manifest, and the image stands on its layers.
+    let base = server_env("IMPRINT_TEST_PYTHON_BASE");
+    let (base_repo, base_tag) = base.rsplit_once(':').unwrap();
+    let arm64 = manifest(base_repo, &format!("{base_tag}-arm64"));
+    let index = manifest(base_repo, base_tag);
+    let arm64_digest = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lock = std::fs::read_to_string(p.path("imprint.lock")).unwrap();
+    assert!(lock.contains(&arm64_digest), "{lock}");
+    let image = manifest(&repo, pushed["tag"].as_str().unwrap());
+    let base_layers = arm64["layers"].as_array().unwrap();
+    assert_eq!(
+        &image["layers"].as_array().unwrap()[..base_layers.len()],
+        &base_layers[..]
+    );
+
+    // The config says arm64; every shared object in the layers imprint wrote is aarch64.
     let blobs = p.home().join(".cache/imprint/native/blobs");
+    let config = std::fs::read(
+        blobs.join(
+            image["config"]["digest"]
+                .as_str()
+                .unwrap()
+                .replace(':', "-"),
+        ),
+    )
+    .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config["architecture"], "arm64");
     let mut shared = Vec::new();
-    let mut config_arch = None;
-    for blob in std::fs::read_dir(&blobs).unwrap() {
-        let path = blob.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        if bytes.starts_with(b"{") {
-            let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            config_arch = config["architecture"].as_str().map(str::to_string);
-        } else {
-            shared.extend(elf_machines(&path));
-        }
+    for layer in &image["layers"].as_array().unwrap()[base_layers.len()..] {
+        let name = layer["digest"].as_str().unwrap().replace(':', "-");
+        shared.extend(elf_machines(&blobs.join(name)));
     }
-    assert_eq!(config_arch.as_deref(), Some("arm64"));
     assert!(
         shared
             .iter()

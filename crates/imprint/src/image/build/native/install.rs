@@ -122,6 +122,10 @@ pub fn install(
         .filter(|line| !line.is_empty())
         .collect();
     let pins = pins.join("\n");
+    let compiler = match install.compile {
+        true => Some(compiler(target.python).map_err(|e| at(format!("{e:#}")))?),
+        false => None,
+    };
     let key = {
         let mut h = Sha256::new();
         for part in [
@@ -130,7 +134,9 @@ pub fn install(
             &pins,
             target.platform,
             target.python,
-            &install.compile.to_string(),
+            compiler
+                .as_ref()
+                .map_or("no bytecode", |(_, full)| full.as_str()),
             &uv,
             &dest,
         ] {
@@ -149,8 +155,8 @@ pub fn install(
     let tree = scratch.path().join("tree");
     run_uv(&requirements, &tree, target).map_err(|e| at(format!("{e:#}")))?;
     let left_out = tidy(&tree)?;
-    if install.compile {
-        compile(&tree, &dest, target.python).map_err(|e| at(format!("{e:#}")))?;
+    if let Some((python, _)) = &compiler {
+        compile(&tree, &dest, python).map_err(|e| at(format!("{e:#}")))?;
     }
     let entries = layer::tree_entries(&tree, &dest)?;
     let tar = store.scratch_file()?;
@@ -295,16 +301,17 @@ fn tidy(tree: &Path) -> anyhow::Result<Vec<String>> {
     Ok(left_out)
 }
 
-/// Compiles every `.py` of `tree` with `python<version>` into hash-based pycs naming their
-/// files as the image has them (under `dest`); an interpreter that is missing or of another
-/// version is an error (never pycs another Python would not read).
-fn compile(tree: &Path, dest: &str, version: &str) -> anyhow::Result<()> {
+/// The CPython that compiles bytecode for an image of Python `version` (`python<version>` on
+/// PATH) and its full version (`3.11.7`): pycs are its bytes, and another patch release may
+/// write other line tables, so the full version is part of what decides the layer. Missing, or
+/// of another minor version, is an error (never pycs another Python would not read).
+fn compiler(version: &str) -> anyhow::Result<(String, String)> {
     let python = format!("python{version}");
     let probe = Command::new(&python)
         .args([
             "-I",
             "-c",
-            "import sys; print('%d.%d' % sys.version_info[:2])",
+            "import sys; print('%d.%d.%d' % sys.version_info[:3])",
         ])
         .output();
     let found = match &probe {
@@ -312,16 +319,23 @@ fn compile(tree: &Path, dest: &str, version: &str) -> anyhow::Result<()> {
         Ok(out) => format!("fails ({})", last_lines(&out.stderr)),
         Err(e) => format!("cannot run ({e})"),
     };
+    let minor = found.rsplit_once('.').map(|(minor, _)| minor);
     anyhow::ensure!(
-        found == version,
+        minor == Some(version) && found.starts_with(char::is_numeric),
         "the step asks for bytecode, which Python {version} itself must compile, and `{python}` here {}: install Python {version} (on PATH as {python}), or turn bytecode off (--no-compile-bytecode, or no UV_COMPILE_BYTECODE)",
         match found.starts_with(char::is_numeric) {
             true => format!("is Python {found}"),
             false => found.clone(),
         }
     );
+    Ok((python, found))
+}
+
+/// Compiles every `.py` of `tree` with `python` into hash-based pycs naming their files as the
+/// image has them (under `dest`).
+fn compile(tree: &Path, dest: &str, python: &str) -> anyhow::Result<()> {
     const SCRIPT: &str = "import compileall, py_compile, sys\ncompileall.compile_dir(sys.argv[1], ddir=sys.argv[2], quiet=2, workers=1, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)\n";
-    let ran = Command::new(&python)
+    let ran = Command::new(python)
         .args(["-I", "-c", SCRIPT])
         .arg(tree)
         .arg(dest)
