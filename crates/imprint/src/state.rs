@@ -19,7 +19,7 @@ pub fn cache_dir() -> io::Result<PathBuf> {
 }
 
 /// How old a scratch folder's leftover must be to be swept: older than any run.
-const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A scratch folder of its own under `<cache>/<under>` (an export's blobs), removed when
 /// dropped. Leftovers of runs that were killed (and the loose blobs of older imprint versions)
@@ -33,7 +33,7 @@ pub fn scratch_dir(under: &str) -> io::Result<tempfile::TempDir> {
 
 /// Removes what in `dir` was last modified longer than `age` ago; what cannot be removed
 /// stays (a debug message).
-fn sweep(dir: &Path, age: std::time::Duration) {
+pub fn sweep(dir: &Path, age: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
