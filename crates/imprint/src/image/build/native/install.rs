@@ -6,9 +6,10 @@
 //! layer, kept by what decides its bytes, so the same requirements never run uv again.
 
 use std::collections::BTreeMap;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use imprint_context::native::deps::check_requirements;
@@ -196,19 +197,76 @@ fn requirements(
         std::fs::copy(&source, project.join(name))?;
     }
     // Written where it is run (its header names the file as given: the same every time).
-    let ran = uv_command()
+    let mut ran = uv_command();
+    let ran = ran
         .args(["export", "--no-config"])
         .args(flags)
         .args(["--output-file", "requirements.txt"])
-        .current_dir(&project)
-        .output()
-        .with_context(|| format!("cannot run {}", uv_program()))?;
+        .current_dir(&project);
+    let ran = output_within(ran, UV_LIMIT)?;
     anyhow::ensure!(
         ran.status.success(),
         "uv export failed: {}",
         last_lines(&ran.stderr)
     );
     Ok(project.join("requirements.txt"))
+}
+
+/// How long one uv run may take in all (uv's own timeout, `UV_HTTP_TIMEOUT`, covers each
+/// request; this covers everything else: a mirror that trickles, a lock held elsewhere).
+const UV_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// Runs `cmd` as `Command::output` does, killing it when it runs past `limit`.
+fn output_within(cmd: &mut Command, limit: Duration) -> anyhow::Result<Output> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {program}"))?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!(
+                "{program} did not finish within {} minutes and was stopped",
+                limit.as_secs() / 60
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let joined = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout: joined(stdout),
+        stderr: joined(stderr),
+    })
 }
 
 /// uv with the user's environment but for its settings that would change what is installed.
@@ -230,7 +288,8 @@ fn uv_command() -> Command {
 }
 
 fn run_uv(requirements: &Path, tree: &Path, target: &Target<'_>) -> anyhow::Result<()> {
-    let ran = uv_command()
+    let mut ran = uv_command();
+    let ran = ran
         .args(["pip", "install", "--no-config", "--quiet"])
         .arg("--requirement")
         .arg(requirements)
@@ -244,9 +303,8 @@ fn run_uv(requirements: &Path, tree: &Path, target: &Target<'_>) -> anyhow::Resu
             "--no-compile-bytecode",
             "--link-mode",
             "copy",
-        ])
-        .output()
-        .with_context(|| format!("cannot run {}", uv_program()))?;
+        ]);
+    let ran = output_within(ran, UV_LIMIT)?;
     anyhow::ensure!(
         ran.status.success(),
         "uv could not install the requirements for {} and Python {}: {}",
@@ -355,4 +413,29 @@ fn last_lines(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_past_its_limit_is_stopped_and_one_within_it_gives_its_output() {
+        let started = Instant::now();
+        let err = output_within(
+            Command::new("sh").args(["-c", "echo started; sleep 30"]),
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("did not finish"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let done = output_within(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(done.status.code(), Some(3));
+        assert_eq!(done.stdout, b"out\n");
+        assert_eq!(done.stderr, b"err\n");
+    }
 }
