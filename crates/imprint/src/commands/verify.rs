@@ -15,10 +15,14 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let report = verify(session, args.tag.as_deref()).await?;
     printer.report(&report)?;
+    let hint = match report.only_bytecode_differs() {
+        true => "only compiled bytecode differs: the pushed image's pycs were compiled by another CPython release than this machine's python3.X; verify where that release is installed",
+        false => "the lines above name what differs: a build from other sources, another base digest, or a builder that is not reproducible",
+    };
     let failure = (report.outcome == Verdict::Differs).then(|| {
         Failure::new(
             format!("{} is not the image this checkout builds", report.image_uri),
-            "the lines above name what differs: a build from other sources, another base digest, or a builder that is not reproducible",
+            hint,
         )
     });
     Ok(printer.conclude(failure))

@@ -70,6 +70,22 @@ pub struct Verification {
     pub layers: Vec<LayerDifference>,
 }
 
+impl Verification {
+    /// Whether the images differ only in compiled bytecode: the same sources, compiled by
+    /// another CPython release than this machine's.
+    pub fn only_bytecode_differs(&self) -> bool {
+        self.outcome == Verdict::Differs
+            && !self.layers.is_empty()
+            && self.layers.iter().all(|layer| {
+                !layer.files.is_empty()
+                    && layer
+                        .files
+                        .iter()
+                        .all(|file| file.change == "changed" && file.path.ends_with(".pyc"))
+            })
+    }
+}
+
 impl fmt::Display for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.outcome {

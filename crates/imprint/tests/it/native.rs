@@ -487,3 +487,37 @@ fn a_build_in_a_container_as_another_user_is_the_same_image() {
         here["tag"].as_str().unwrap()[16..]
     );
 }
+
+#[test]
+fn verify_says_when_only_bytecode_differs_as_another_cpython_release_compiled_it() {
+    // This machine has two CPython 3.11 releases: python3.11 on PATH (pyenv's) and Debian's.
+    let version = |python: &str| {
+        let out = Command::new(python)
+            .args(["-c", "import sys; print(sys.version_info[:3])"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (default, debian) = (version("python3.11"), version("/usr/bin/python3.11"));
+    assert_ne!(default, debian, "this test needs two CPython 3.11 releases");
+    let p = example("it-native/bytecode");
+    p.run(&["build"]).success();
+    let pushed = p.run(&["push", "--json"]).success().json();
+
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/usr/bin/python3.11", bin.path().join("python3.11")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let p = p.env("PATH", &path);
+    let run = p.run(&["verify", "--tag", pushed["tag"].as_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(".pyc"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("only compiled bytecode differs"),
+        "{}",
+        run.stderr
+    );
+}
