@@ -392,6 +392,19 @@ fn verify_rebuilds_the_checkout_and_names_the_files_a_pushed_image_differs_in() 
     p.run(&["verify", "--builder", "docker"]).usage_error();
 }
 
+/// `p` with Debian's /usr/bin/python3.11 first on PATH (as `python3.11`, which compiles
+/// bytecode), and the folder that link lives in.
+fn debian_python_first(p: Project) -> (Project, tempfile::TempDir) {
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/usr/bin/python3.11", bin.path().join("python3.11")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    (p.env("PATH", &path), bin)
+}
+
 #[test]
 fn a_build_in_a_container_as_another_user_is_the_same_image() {
     // Bytecode is the compiling CPython's bytes, so both builds use the release the container
@@ -413,14 +426,7 @@ fn a_build_in_a_container_as_another_user_is_the_same_image() {
     ])
     .success();
     assert_eq!(String::from_utf8_lossy(&system.stdout), in_base.stdout);
-    let bin = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink("/usr/bin/python3.11", bin.path().join("python3.11")).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
-    );
-    let p = example("it-native/container").env("PATH", &path);
+    let (p, _bin) = debian_python_first(example("it-native/container"));
     let here = p.run(&["build", "--json"]).success().json();
 
     // The same checkout (with the lock the first build wrote) in another folder, owned by
@@ -504,14 +510,7 @@ fn verify_says_when_only_bytecode_differs_as_another_cpython_release_compiled_it
     p.run(&["build"]).success();
     let pushed = p.run(&["push", "--json"]).success().json();
 
-    let bin = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink("/usr/bin/python3.11", bin.path().join("python3.11")).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
-    );
-    let p = p.env("PATH", &path);
+    let (p, _bin) = debian_python_first(p);
     let run = p.run(&["verify", "--tag", pushed["tag"].as_str().unwrap()]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(".pyc"), "{}", run.stdout);

@@ -7,6 +7,7 @@
 use std::io::Read as _;
 use std::path::Path;
 
+use crate::deploy::block_on;
 use crate::support::{docker, server_env, Project};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/native-deps");
@@ -137,14 +138,6 @@ fn elf_machines(blob: &Path) -> Vec<(String, u16)> {
         }
     }
     out
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// The manifest `reference` of `repo` (host/name) in the local registry, parsed.

@@ -2,6 +2,7 @@
 
 use imprint::registry::{Registry, Repository};
 
+use crate::deploy::block_on;
 use crate::support::{
     busybox_in, docker, ecr_servers, server_env, standin_log, standin_registry, Project,
 };
@@ -23,14 +24,6 @@ fn scratch_project(name: &str) -> (Project, String) {
 
 fn registry(repo: &str) -> Registry {
     Registry::new(Repository::parse(repo).unwrap(), None, None).unwrap()
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 #[test]
