@@ -2,7 +2,8 @@
 //! the local tree (reused when built, built otherwise) runs with the docker CLI. `--event FILE`
 //! hands one event to the image's runtime client through the Lambda Runtime API imprint
 //! serves (or, with `--emulator`, posts it to the emulator in AWS's base images), prints the
-//! answer and stops the container; without it the emulator runs until Ctrl-C.
+//! answer and stops the container; without it the emulator runs until Ctrl-C. A native
+//! image is loaded into docker first (run-local is where a daemon is needed).
 
 use imprint_context::BuilderKind;
 
@@ -10,6 +11,7 @@ use crate::cli::RunLocalArgs;
 use crate::error::{ExitStatus, UsageError};
 use crate::image::build;
 use crate::image::local::container::{self, RunSpec};
+use crate::image::local::load::load_native;
 use crate::image::push::publish::build_new;
 use crate::image::{tag_checkout, TagSource};
 use crate::printer::Printer;
@@ -48,13 +50,6 @@ pub async fn run(
         return Err(UsageError::new(
             "buildah builds images but cannot run them",
             "pass --builder docker (or podman) to run-local",
-        )
-        .into());
-    }
-    if kind == BuilderKind::Native {
-        return Err(UsageError::new(
-            "run-local runs the image in docker, and the native builder keeps its images in imprint's store",
-            "pass --builder docker to run-local (the same Dockerfile), or push the native image and run it from the registry",
         )
         .into());
     }
@@ -137,13 +132,18 @@ async fn local_image(session: &Session) -> anyhow::Result<String> {
         }
         TagSource::New => None,
     };
-    match existing {
+    let image = match existing {
         Some(image) => {
             session
                 .reporter()
                 .note(&format!("reusing {image}, built from this content"));
-            Ok(image.name)
+            image
         }
-        None => Ok(build_new(session, &tagged, false, &source).await?.name),
+        None => build_new(session, &tagged, false, &source).await?,
+    };
+    // The native builder keeps its images in imprint's store: the engine gets it to run it.
+    if image.builder == BuilderKind::Native {
+        load_native(session, &image).await?;
     }
+    Ok(image.name)
 }

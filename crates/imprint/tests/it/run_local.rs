@@ -192,3 +192,64 @@ fn run_local_serves_the_runtime_api_to_the_examples_real_runtime_client() {
     let left = docker(&["ps", "--all", "--quiet", "--filter", &image]).success();
     assert_eq!(left.stdout.trim(), "", "containers left behind");
 }
+
+/// What the example answers to `event` through `handler`, built by `builder` and run by
+/// run-local (the image's runtime client asking imprint's Runtime API); the body's generated
+/// id left out.
+fn example_answers(p: &Project, builder: &str, handler: &str, event: &str) -> (Value, String) {
+    let run = p
+        .run(&[
+            "run-local",
+            "--builder",
+            builder,
+            "--handler",
+            handler,
+            "--event",
+            event,
+            "--json",
+        ])
+        .success();
+    let mut answer = run.json()["answer"].clone();
+    if let Some(body) = answer["body"].as_str() {
+        let mut body: Value = serde_json::from_str(body).unwrap();
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("id");
+        }
+        answer["body"] = body;
+    }
+    (answer, run.stderr)
+}
+
+#[test]
+fn the_native_image_runs_locally_and_answers_the_examples_events_as_dockers_does() {
+    let p = Project::new().with_servers().with_uv();
+    crate::support::copy_example(&p);
+    p.file(
+        "imprint.toml",
+        &crate::support::example_image("it-run-local-native", "native"),
+    );
+    let cases = [
+        ("handlers.healthz.handler", "events/healthz.json"),
+        ("handlers.debts.create_handler", "events/create-debt.json"),
+        ("main.handler", "events/create-debt.json"),
+    ];
+    for (i, (handler, event)) in cases.into_iter().enumerate() {
+        let (native, said) = example_answers(&p, "native", handler, event);
+        // Loaded into docker once, then found there.
+        assert_eq!(
+            said.contains("loading it-run-local-native:"),
+            i == 0,
+            "{said}"
+        );
+        let (docker_built, _) = example_answers(&p, "docker", handler, event);
+        assert_eq!(native, docker_built, "{handler} {event}");
+        assert!(
+            native["statusCode"] == 200 || native["statusCode"] == 201,
+            "{native}"
+        );
+    }
+    // The created debt went through pydantic (the amount normalised, the currency kept).
+    let (created, _) = example_answers(&p, "native", cases[1].0, cases[1].1);
+    assert_eq!(created["body"]["amount"], "125.00", "{created}");
+    assert_eq!(created["body"]["currency"], "EUR", "{created}");
+}

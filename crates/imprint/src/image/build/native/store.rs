@@ -121,6 +121,19 @@ impl Store {
         self.dir.join("blobs").join(digest.replace(':', "-"))
     }
 
+    /// The blob `digest`, when the store holds it.
+    pub fn stored_blob(&self, digest: &str) -> Option<PathBuf> {
+        let path = self.blob(digest);
+        path.is_file().then_some(path)
+    }
+
+    /// Takes `file` (in the scratch folder, its bytes checked to be `digest`) into the store.
+    pub fn adopt_blob(&self, file: &Path, digest: &str) -> io::Result<PathBuf> {
+        let path = self.blob(digest);
+        fs::rename(file, &path)?;
+        Ok(path)
+    }
+
     /// Its scratch folder (on the same file system as the blobs).
     pub fn tmp_dir(&self) -> PathBuf {
         self.dir.join("tmp")
