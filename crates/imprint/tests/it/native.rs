@@ -335,7 +335,7 @@ fn registry_tags(url: &str) -> String {
 }
 
 #[test]
-fn with_no_docker_on_the_machine_tag_build_and_push_work_for_a_native_project() {
+fn with_no_docker_on_the_machine_a_native_project_tags_builds_pushes_and_deploys() {
     // On PATH only the Python the dependency layer's bytecode needs (uv is IMPRINT_UV).
     let bin = tempfile::tempdir().unwrap();
     let python = Command::new("python3.11")
@@ -344,16 +344,39 @@ fn with_no_docker_on_the_machine_tag_build_and_push_work_for_a_native_project() 
         .unwrap();
     let python = String::from_utf8(python.stdout).unwrap();
     std::os::unix::fs::symlink(python.trim(), bin.path().join("python3.11")).unwrap();
-    let p = example("it-native/nodocker")
+    // ECR (the stand-in) and Lambda (moto): a deploy as a CI runner without docker makes it.
+    let prefix = "it-native-nodocker";
+    let p = crate::support::ecr_servers(prefix)
+        .with_uv()
         .env("IMPRINT_DOCKER", "/nonexistent/docker")
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .env("PATH", bin.path().to_str().unwrap());
-    p.run(&["tag", "--builder", "native"]).success();
-    let built = p.run(&["build", "--builder", "native", "--json"]).success();
-    let pushed = p.run(&["push", "--builder", "native", "--json"]).success();
-    assert_eq!(built.json()["image_id"], pushed.json()["digest"]);
-    let again = p.run(&["push", "--builder", "native", "--json"]).success();
-    assert_eq!(again.json()["digest"], pushed.json()["digest"]);
+    copy_example(&p);
+    p.file(
+        "imprint.toml",
+        &format!(
+            "{}\n[deploy]\nfunctions = [\"{prefix}-0\", \"{prefix}-1\"]\n",
+            example_image(prefix, "native")
+        ),
+    );
+    p.run(&["tag"]).success();
+    let built = p.run(&["build", "--json"]).success().json();
+    let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    assert_eq!(built["image_id"], pushed["digest"]);
+    let again = p.run(&["push", "--json"]).success().json();
+    assert_eq!(again["digest"], pushed["digest"]);
+
+    let uri = pushed["image_uri"].as_str().unwrap();
+    crate::support::create_functions(prefix, 2, uri, &format!("app={prefix}"));
+    p.file(
+        "handlers/healthz.py",
+        "from utils.responses import ok\n\n\ndef handler(event, context):\n    return ok({'status': 'ok', 'v': 2})\n",
+    );
+    let report = p.run(&["deploy", "--yes", "--json"]).success().json();
+    let outcomes = crate::deploy::outcomes(&report);
+    assert_eq!(outcomes.len(), 2, "{report}");
+    assert!(outcomes.values().all(|o| o == "updated"), "{report}");
+    assert_ne!(report["tag"], pushed["tag"], "{report}");
 }
 
 #[test]
