@@ -471,6 +471,10 @@ pub struct VerifyArgs {
     /// content).
     #[arg(long)]
     pub tag: Option<String>,
+    /// Compare with the image of the newest successful deployment in the journal (what the
+    /// functions run): is it what this checkout builds?
+    #[arg(long, conflicts_with = "tag")]
+    pub deployed: bool,
 }
 
 /// `imprint push`.

@@ -3,7 +3,7 @@
 
 use crate::cli::VerifyArgs;
 use crate::error::{ExitStatus, Failure};
-use crate::image::verify::{verify, Verdict};
+use crate::image::verify::{verify, Against, Verdict};
 use crate::printer::Printer;
 use crate::session::Session;
 
@@ -13,7 +13,12 @@ pub async fn run(
     printer: &Printer,
     args: &VerifyArgs,
 ) -> anyhow::Result<ExitStatus> {
-    let report = verify(session, args.tag.as_deref()).await?;
+    let against = match (&args.tag, args.deployed) {
+        (Some(tag), _) => Against::Tag(tag),
+        (None, true) => Against::Deployed,
+        (None, false) => Against::Content,
+    };
+    let report = verify(session, against).await?;
     printer.report(&report)?;
     let hint = match report.only_bytecode_differs() {
         true => "only compiled bytecode differs: the pushed image's pycs were compiled by another CPython release than this machine's python3.X; verify where that release is installed",

@@ -16,6 +16,7 @@ use super::build::native::{Native, Store};
 use super::push::{index, publish};
 use super::tag_checkout;
 use crate::error::UsageError;
+use crate::journal;
 use crate::registry::{sha256_digest, Registry};
 use crate::session::Session;
 
@@ -128,9 +129,20 @@ impl fmt::Display for Verification {
     }
 }
 
-/// Rebuilds the image for the checkout natively (nothing reused) and compares it with `tag`,
-/// else with the image the registry holds for this content.
-pub async fn verify(session: &Session, tag: Option<&str>) -> anyhow::Result<Verification> {
+/// What `verify` compares the rebuilt image with.
+#[derive(Debug, Clone, Copy)]
+pub enum Against<'a> {
+    /// The image the registry holds for this content.
+    Content,
+    /// A pushed tag.
+    Tag(&'a str),
+    /// The image of the newest successful deployment in the journal.
+    Deployed,
+}
+
+/// Rebuilds the image for the checkout natively (nothing reused) and compares it with the
+/// pushed image `against` names.
+pub async fn verify(session: &Session, against: Against<'_>) -> anyhow::Result<Verification> {
     let settings = &session.settings;
     if settings.build.params.builder != BuilderKind::Native {
         return Err(UsageError::new(
@@ -141,6 +153,15 @@ pub async fn verify(session: &Session, tag: Option<&str>) -> anyhow::Result<Veri
     }
     let (source, tagged) = tag_checkout(session).await?;
     let registry = session.registry().await?;
+    let deployed;
+    let tag = match against {
+        Against::Content => None,
+        Against::Tag(tag) => Some(tag),
+        Against::Deployed => {
+            deployed = deployed_tag(registry).await?;
+            Some(deployed.as_str())
+        }
+    };
     let (tag, pushed) = match tag {
         Some(tag) => {
             let digest = registry.manifest_digest(tag).await?.ok_or_else(|| {
@@ -185,6 +206,21 @@ pub async fn verify(session: &Session, tag: Option<&str>) -> anyhow::Result<Veri
         compare(registry, &image, &mut report, scratch.path()).await?;
     }
     Ok(report)
+}
+
+/// The tag of the newest deployment in the journal that succeeded.
+async fn deployed_tag(registry: &Registry) -> anyhow::Result<String> {
+    let newest = journal::successful(registry, 1).await?;
+    let record = newest.iter().find_map(journal::succeeded).ok_or_else(|| {
+        UsageError::new(
+            format!(
+                "the journal of {} has no successful deployment",
+                registry.repository
+            ),
+            "deploy first (`imprint deploy`), or name a pushed tag with --tag",
+        )
+    })?;
+    Ok(record.tag.clone())
 }
 
 /// What differs between the pushed image (`report.pushed`) and `ours`.

@@ -335,7 +335,7 @@ fn registry_tags(url: &str) -> String {
 }
 
 #[test]
-fn with_no_docker_on_the_machine_a_native_project_tags_builds_pushes_and_deploys() {
+fn with_no_docker_on_the_machine_a_native_project_tags_builds_pushes_deploys_and_verifies() {
     // On PATH only the Python the dependency layer's bytecode needs (uv is IMPRINT_UV).
     let bin = tempfile::tempdir().unwrap();
     let python = Command::new("python3.11")
@@ -345,7 +345,7 @@ fn with_no_docker_on_the_machine_a_native_project_tags_builds_pushes_and_deploys
     let python = String::from_utf8(python.stdout).unwrap();
     std::os::unix::fs::symlink(python.trim(), bin.path().join("python3.11")).unwrap();
     // ECR (the stand-in) and Lambda (moto): a deploy as a CI runner without docker makes it.
-    let prefix = "it-native-nodocker";
+    let prefix = &format!("it-native-nodocker-{}", std::process::id());
     let p = crate::support::ecr_servers(prefix)
         .with_uv()
         .env("IMPRINT_DOCKER", "/nonexistent/docker")
@@ -362,6 +362,12 @@ fn with_no_docker_on_the_machine_a_native_project_tags_builds_pushes_and_deploys
     p.run(&["tag"]).success();
     let built = p.run(&["build", "--json"]).success().json();
     let pushed = p.run(&["push", "--create-repo", "--json"]).success().json();
+    let none = p.run(&["verify", "--deployed"]).usage_error();
+    assert!(
+        none.stderr.contains("has no successful deployment"),
+        "{}",
+        none.stderr
+    );
     assert_eq!(built["image_id"], pushed["digest"]);
     let again = p.run(&["push", "--json"]).success().json();
     assert_eq!(again["digest"], pushed["digest"]);
@@ -377,6 +383,19 @@ fn with_no_docker_on_the_machine_a_native_project_tags_builds_pushes_and_deploys
     assert_eq!(outcomes.len(), 2, "{report}");
     assert!(outcomes.values().all(|o| o == "updated"), "{report}");
     assert_ne!(report["tag"], pushed["tag"], "{report}");
+
+    // What the functions run is what this checkout builds, until the next edit.
+    let same = p.run(&["verify", "--deployed", "--json"]).success().json();
+    assert_eq!(same["outcome"], "identical", "{same}");
+    assert_eq!(same["tag"], report["tag"], "{same}");
+    p.file("handlers/debts.py", "# not deployed\n");
+    let edited = p.run(&["verify", "--deployed"]);
+    assert_eq!(edited.code, 1, "{}\n{}", edited.stdout, edited.stderr);
+    assert!(
+        edited.stdout.contains("changed var/task/handlers/debts.py"),
+        "{}",
+        edited.stdout
+    );
 }
 
 #[test]
