@@ -165,6 +165,13 @@ pub(crate) fn root_hash(
         e.bytes(base.reference.as_bytes());
         e.bytes(base.digest.as_bytes());
     }
+    // Only when set, so every hash made without them stays what it was.
+    let native = &params.native;
+    if native.python.is_some() || native.site_packages.is_some() {
+        e.bytes(b"native");
+        e.optional(native.python.as_deref());
+        e.optional(native.site_packages.as_deref());
+    }
     e.finalize()
 }
 

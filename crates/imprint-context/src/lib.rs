@@ -57,6 +57,18 @@ pub struct BuildParams {
     pub build_args: BTreeMap<String, String>,
     /// Locked base images (filled by the lock in a later format user; empty until then).
     pub base_images: Vec<BaseImage>,
+    /// `[image.native]`: what the native builder cannot read from the base's tag (native
+    /// builds only; hashed when set).
+    pub native: NativeParams,
+}
+
+/// The native builder's settings for a base whose tag does not tell them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NativeParams {
+    /// The image's Python (`3.12`), for dependency steps, instead of the base's tag's.
+    pub python: Option<String>,
+    /// Where an install without `--target` puts packages, instead of the AWS base's.
+    pub site_packages: Option<String>,
 }
 
 /// A non-fatal finding about the context.

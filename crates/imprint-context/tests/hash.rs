@@ -224,6 +224,12 @@ fn every_meaningful_change_changes_the_hash() {
     changed("the platform", &|_| {}, &|p| {
         p.platform = "linux/arm64".into()
     });
+    changed("[image.native] python", &|_| {}, &|p| {
+        p.native.python = Some("3.12".into())
+    });
+    changed("[image.native] site_packages", &|_| {}, &|p| {
+        p.native.site_packages = Some("/usr/lib/python3/dist-packages".into())
+    });
 }
 
 #[test]

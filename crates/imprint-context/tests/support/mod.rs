@@ -16,5 +16,6 @@ pub fn params(root: &Path, builder: BuilderKind) -> BuildParams {
         platform: "linux/amd64".into(),
         build_args: BTreeMap::new(),
         base_images: Vec::new(),
+        native: Default::default(),
     }
 }

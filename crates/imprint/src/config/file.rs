@@ -81,7 +81,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [aws] region, profile, role_arn, external_id, session_name; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args, [image.native] python, site_packages; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [aws] region, profile, role_arn, external_id, session_name; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -109,6 +109,18 @@ pub struct ImageSection {
     pub builder: Option<BuilderChoice>,
     /// Build arguments.
     pub build_args: Option<BTreeMap<String, String>>,
+    /// `[image.native]`.
+    pub native: Option<NativeSection>,
+}
+
+/// `[image.native]`: what the native builder cannot read from the base image's tag.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeSection {
+    /// The image's Python (`3.12`).
+    pub python: Option<String>,
+    /// Where an install without `--target` puts packages.
+    pub site_packages: Option<String>,
 }
 
 /// `[registry]`.
@@ -445,6 +457,13 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
             target: o.target.or(b.target),
             builder: o.builder.or(b.builder),
             build_args,
+            native: match (b.native, o.native) {
+                (Some(b), Some(o)) => Some(NativeSection {
+                    python: o.python.or(b.python),
+                    site_packages: o.site_packages.or(b.site_packages),
+                }),
+                (b, o) => o.or(b),
+            },
         },
         registry: RegistrySection {
             repository: overlay.registry.repository.or(base.registry.repository),

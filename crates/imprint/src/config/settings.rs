@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::builder::BoolishValueParser;
 use clap::Args;
-use imprint_context::{BuildParams, TagTemplate, DEFAULT_TEMPLATE};
+use imprint_context::{BuildParams, BuilderKind, NativeParams, TagTemplate, DEFAULT_TEMPLATE};
 
 use super::aws::AwsSection;
 use super::builder::BuilderChoice;
-use super::file::{self, Config, ConfigError, DeploySection, RegistrySection};
+use super::file::{self, Config, ConfigError, DeploySection, NativeSection, RegistrySection};
 use super::gc::{GcPolicy, GcSection};
 use super::network::NetworkArgs;
 use super::rollout::{RolloutFlags, RolloutSettings};
@@ -349,6 +349,10 @@ fn build_settings(
         .or(image.builder)
         .unwrap_or(BuilderChoice::Docker);
     let builder = builder_choice.kind();
+    let native = match builder {
+        BuilderKind::Native => native_params(image.native.as_ref())?,
+        _ => NativeParams::default(),
+    };
     Ok(BuildSettings {
         context,
         params: BuildParams {
@@ -358,12 +362,43 @@ fn build_settings(
             platform,
             build_args,
             base_images: Vec::new(),
+            native,
         },
         builder_choice,
         template,
         hash_cache: !input.no_hash_cache,
         app_version: input.app_version.clone(),
         require_clean: input.require_clean,
+    })
+}
+
+/// `[image.native]`, checked: a Python `3.N`, an absolute site-packages folder.
+fn native_params(section: Option<&NativeSection>) -> Result<NativeParams, UsageError> {
+    let Some(section) = section else {
+        return Ok(NativeParams::default());
+    };
+    if let Some(python) = &section.python {
+        let minor = python.strip_prefix("3.").unwrap_or_default();
+        if minor.is_empty() || !minor.chars().all(|c| c.is_ascii_digit()) {
+            return Err(UsageError::new(
+                format!(
+                    "imprint.toml: [image.native] python = \"{python}\" is not a Python version"
+                ),
+                "write the image's Python as 3.N, e.g. python = \"3.12\"",
+            ));
+        }
+    }
+    if let Some(dir) = &section.site_packages {
+        if !dir.starts_with('/') || dir.split('/').any(|part| part == "..") {
+            return Err(UsageError::new(
+                format!("imprint.toml: [image.native] site_packages = \"{dir}\" is not an absolute folder in the image"),
+                "write the folder the base's Python reads packages from, e.g. \"/usr/local/lib/python3.12/site-packages\"",
+            ));
+        }
+    }
+    Ok(NativeParams {
+        python: section.python.clone(),
+        site_packages: section.site_packages.clone(),
     })
 }
 

@@ -288,3 +288,85 @@ fn what_cannot_be_installed_exactly_is_refused_before_anything_is_pushed() {
         run.stderr
     );
 }
+
+/// The files of a gzipped layer tar.
+fn layer_paths(blob: &Path) -> Vec<String> {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(blob).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    let entries = archive.entries().unwrap();
+    entries
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_base_whose_tag_names_no_python_takes_it_and_its_site_packages_from_imprint_toml() {
+    // pip's form, no --target, on a base whose tag says nothing of its Python.
+    let base = server_env("IMPRINT_TEST_BASE");
+    let dockerfile = "ARG BASE\nFROM ${BASE}\nCOPY requirements.txt /tmp/\nRUN pip install --no-compile -r /tmp/requirements.txt\n";
+    let p = project(&base, "linux/amd64", dockerfile);
+    std::fs::copy(
+        Path::new(FIXTURE).join("requirements.txt"),
+        p.path("requirements.txt"),
+    )
+    .unwrap();
+    let unknown = p.run(&["build"]).usage_error();
+    assert!(
+        unknown
+            .stderr
+            .contains("cannot tell the Python of the base image")
+            && unknown.stderr.contains("[image.native] python"),
+        "{}",
+        unknown.stderr
+    );
+    let config = std::fs::read_to_string(p.path("imprint.toml")).unwrap();
+    let with_python = config.replace(
+        "\n[registry]",
+        "\n[image.native]\npython = \"3.11\"\n\n[registry]",
+    );
+    p.file("imprint.toml", &with_python);
+    let nowhere = p.run(&["build"]).usage_error();
+    assert!(
+        nowhere.stderr.contains("[image.native] site_packages"),
+        "{}",
+        nowhere.stderr
+    );
+    let tag_before = p.run(&["tag", "--offline"]).success().stdout;
+    let site = "/usr/lib/python3/dist-packages";
+    p.file(
+        "imprint.toml",
+        &with_python.replace(
+            "python = \"3.11\"\n",
+            &format!("python = \"3.11\"\nsite_packages = \"{site}\"\n"),
+        ),
+    );
+    // The setting decides the image: it is in the tag's hash.
+    let tag_after = p.run(&["tag", "--offline"]).success().stdout;
+    assert_ne!(tag_before[16..], tag_after[16..]);
+    p.run(&["build"]).success();
+    let blobs = p.home().join(".cache/imprint/native/blobs");
+    let paths: Vec<String> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .flatten()
+        .filter(|e| !std::fs::read(e.path()).unwrap().starts_with(b"{"))
+        .flat_map(|e| layer_paths(&e.path()))
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("usr/lib/python3/dist-packages/pydantic/")),
+        "{paths:?}"
+    );
+
+    // A version that is none is refused where it is written.
+    p.file(
+        "imprint.toml",
+        &with_python.replace("python = \"3.11\"", "python = \"three\""),
+    );
+    let bad = p.run(&["tag", "--offline"]).usage_error();
+    assert!(
+        bad.stderr.contains("[image.native] python = \"three\""),
+        "{}",
+        bad.stderr
+    );
+}

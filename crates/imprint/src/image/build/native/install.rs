@@ -53,6 +53,8 @@ pub struct Target<'a> {
     pub python: &'a str,
     /// The base image (for the default site-packages of AWS's bases).
     pub base: &'a str,
+    /// `[image.native] site_packages`.
+    pub site_packages: Option<&'a str>,
 }
 
 impl Target<'_> {
@@ -68,8 +70,12 @@ impl Target<'_> {
         }
     }
 
-    /// Where packages go without `--target`: the site-packages of AWS's Lambda Python bases.
+    /// Where packages go without `--target`: `[image.native] site_packages`, else the
+    /// site-packages of AWS's Lambda Python bases.
     fn site_packages(&self) -> Option<String> {
+        if let Some(dir) = self.site_packages {
+            return Some(dir.to_string());
+        }
         self.base
             .contains("lambda/python")
             .then(|| format!("/var/lang/lib/python{}/site-packages", self.python))
@@ -112,7 +118,10 @@ pub fn install(
     let dest = match &install.target {
         Some(dest) => dest.clone(),
         None => target.site_packages().ok_or_else(|| {
-            at(format!("an install without --target goes into the interpreter's site-packages, which imprint knows for AWS's Lambda Python bases only, not {}", target.base))
+            UsageError::new(
+                format!("{}:{}: an install without --target goes into the interpreter's site-packages, which imprint knows for AWS's Lambda Python bases only, not {}", dockerfile.display(), install.line, target.base),
+                "name the folder in imprint.toml ([image.native] site_packages = \"/usr/local/lib/python3.X/site-packages\"), or install with --target",
+            )
         })?,
     };
     let uv = uv_version()?;

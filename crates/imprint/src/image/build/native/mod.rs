@@ -96,16 +96,17 @@ impl Native {
                         earlier.extend(entries);
                     }
                     let base = request.base.map_or("scratch", |b| b.reference.as_str());
-                    let python = python_of(base).ok_or_else(|| {
+                    let python = params.native.python.clone().or_else(|| python_of(base)).ok_or_else(|| {
                         UsageError::new(
                             format!("{}:{}: the native builder cannot tell the Python of the base image {base} (for the packages it installs)", params.dockerfile.display(), step.line),
-                            "use a base tagged with its Python version (public.ecr.aws/lambda/python:3.13, python:3.12-slim)",
+                            "name it in imprint.toml ([image.native] python = \"3.12\"), or use a base tagged with its Python version (public.ecr.aws/lambda/python:3.13, python:3.12-slim)",
                         )
                     })?;
                     let target = install::Target {
                         platform: &params.platform,
                         python: &python,
                         base,
+                        site_packages: params.native.site_packages.as_deref(),
                     };
                     let installed =
                         install::install(store, step, &earlier, &target, &params.dockerfile)?;
