@@ -76,6 +76,7 @@ impl Verification {
     /// another CPython release than this machine's.
     pub fn only_bytecode_differs(&self) -> bool {
         self.outcome == Verdict::Differs
+            && self.config.iter().all(|key| key == "rootfs")
             && !self.layers.is_empty()
             && self.layers.iter().all(|layer| {
                 !layer.files.is_empty()

@@ -265,6 +265,7 @@ fn what_cannot_be_installed_exactly_is_refused_before_anything_is_pushed() {
         server_env("IMPRINT_TEST_REGISTRY"),
         std::process::id()
     );
+    docker(&["pull", "-q", &base]).success();
     docker(&["tag", &base, &old]).success();
     docker(&["push", "-q", &old]).success();
     let p = project(

@@ -206,13 +206,13 @@ fn requirements(
         std::fs::copy(&source, project.join(name))?;
     }
     // Written where it is run (its header names the file as given: the same every time).
-    let mut ran = uv_command();
-    let ran = ran
+    let mut export = uv_command();
+    export
         .args(["export", "--no-config"])
         .args(flags)
         .args(["--output-file", "requirements.txt"])
         .current_dir(&project);
-    let ran = output_within(ran, UV_LIMIT)?;
+    let ran = output_within(&mut export, UV_LIMIT)?;
     anyhow::ensure!(
         ran.status.success(),
         "uv export failed: {}",
@@ -297,8 +297,8 @@ fn uv_command() -> Command {
 }
 
 fn run_uv(requirements: &Path, tree: &Path, target: &Target<'_>) -> anyhow::Result<()> {
-    let mut ran = uv_command();
-    let ran = ran
+    let mut install = uv_command();
+    install
         .args(["pip", "install", "--no-config", "--quiet"])
         .arg("--requirement")
         .arg(requirements)
@@ -313,7 +313,7 @@ fn run_uv(requirements: &Path, tree: &Path, target: &Target<'_>) -> anyhow::Resu
             "--link-mode",
             "copy",
         ]);
-    let ran = output_within(ran, UV_LIMIT)?;
+    let ran = output_within(&mut install, UV_LIMIT)?;
     anyhow::ensure!(
         ran.status.success(),
         "uv could not install the requirements for {} and Python {}: {}",
