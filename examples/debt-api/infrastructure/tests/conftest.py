@@ -122,14 +122,18 @@ class Program:
 @pytest.fixture
 def program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Program:
     registry = need("IMPRINT_TEST_REGISTRY")
-    base = need("IMPRINT_TEST_BASE")
+    base, uv_image = need("IMPRINT_TEST_PYTHON_BASE"), need("IMPRINT_TEST_UV_IMAGE")
     need("IMPRINT")
     root = tmp_path / "debt-api"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("infrastructure", ".venv", "__pycache__"))
     mocks = Mocks(registry, f"pulumi-{uuid.uuid4().hex[:8]}")
     config = (root / "imprint.toml").read_text()
-    # Nothing can be pulled here: the example is built on the base test-env made.
-    (root / "imprint.toml").write_text(config.replace("[image]\n", f'[image]\nbuild_args = {{ BASE = "{base}" }}\n', 1))
+    # Nothing can be pulled here: the example is built on the bases test-env made, natively
+    # (its builder), its dependencies installed by test-env's uv from its wheel cache.
+    args = f'build_args = {{ BASE = "{base}", UV_IMAGE = "{uv_image}" }}\n'
+    (root / "imprint.toml").write_text(config.replace("[image]\n", f"[image]\n{args}", 1))
+    monkeypatch.setenv("IMPRINT_UV", need("IMPRINT_TEST_UV"))
+    monkeypatch.setenv("UV_CACHE_DIR", need("IMPRINT_TEST_UV_CACHE"))
     monkeypatch.setenv("IMPRINT_REPOSITORY", f"{registry}/{mocks.repository_path('debt-management-backend')}")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("IMPRINT_DOCKER", need("IMPRINT_TEST_DOCKER_CLI"))
