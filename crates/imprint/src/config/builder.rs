@@ -129,3 +129,13 @@ pub fn builder_program(kind: BuilderKind) -> String {
         }
     }
 }
+
+/// `[image.native]`: what the native builder cannot read from the base image's tag.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeSection {
+    /// The image's Python (`3.12`).
+    pub python: Option<String>,
+    /// Where an install without `--target` puts packages.
+    pub site_packages: Option<String>,
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::aws::AwsSection;
-use super::builder::BuilderChoice;
+use super::builder::{BuilderChoice, NativeSection};
 use super::gc::GcSection;
 use super::network::NetworkSection;
 use super::smoke::SmokeSpec;
@@ -111,16 +111,6 @@ pub struct ImageSection {
     pub build_args: Option<BTreeMap<String, String>>,
     /// `[image.native]`.
     pub native: Option<NativeSection>,
-}
-
-/// `[image.native]`: what the native builder cannot read from the base image's tag.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NativeSection {
-    /// The image's Python (`3.12`).
-    pub python: Option<String>,
-    /// Where an install without `--target` puts packages.
-    pub site_packages: Option<String>,
 }
 
 /// `[registry]`.

@@ -9,8 +9,8 @@ use clap::Args;
 use imprint_context::{BuildParams, BuilderKind, NativeParams, TagTemplate, DEFAULT_TEMPLATE};
 
 use super::aws::AwsSection;
-use super::builder::BuilderChoice;
-use super::file::{self, Config, ConfigError, DeploySection, NativeSection, RegistrySection};
+use super::builder::{BuilderChoice, NativeSection};
+use super::file::{self, Config, ConfigError, DeploySection, RegistrySection};
 use super::gc::{GcPolicy, GcSection};
 use super::network::NetworkArgs;
 use super::rollout::{RolloutFlags, RolloutSettings};
