@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -17,7 +16,7 @@ use super::push::{index, publish};
 use super::tag_checkout;
 use crate::error::UsageError;
 use crate::journal;
-use crate::registry::{sha256_digest, Registry};
+use crate::registry::Registry;
 use crate::session::Session;
 
 /// Whether the rebuilt image is the pushed one.
@@ -238,7 +237,7 @@ async fn compare(
     let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes)
         .with_context(|| format!("the manifest of {} is not JSON", report.image_uri))?;
     if let Some(config) = parsed["config"]["digest"].as_str() {
-        if config != sha256_digest(&ours.config) {
+        if config != ours.config_digest {
             let theirs = registry.get_blob(config).await?.unwrap_or_default();
             report.config = config_keys(&theirs, &ours.config);
         }
@@ -321,14 +320,7 @@ fn entries_of(blob: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         );
         let link = entry.link_name()?.map(|l| l.to_string_lossy().into_owned());
         let mut hasher = Sha256::new();
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            let n = entry.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        std::io::copy(&mut entry, &mut hasher)?;
         let what = format!(
             "{kind} {mode:o} {size} {} {}",
             imprint_context::hex(&hasher.finalize()),

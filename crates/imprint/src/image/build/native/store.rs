@@ -72,7 +72,7 @@ impl Store {
             dir: dir.to_path_buf(),
         };
         let marker = dir.join("swept");
-        if !is_older(&marker, state::LEFTOVER_AGE) && marker.exists() {
+        if marker.exists() && !is_older(&marker, state::LEFTOVER_AGE) {
             return Ok(store);
         }
         state::write_cache(&marker, b"")?;
