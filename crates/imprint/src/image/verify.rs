@@ -72,10 +72,14 @@ pub struct Verification {
 
 impl Verification {
     /// Whether the images differ only in compiled bytecode: the same sources, compiled by
-    /// another CPython release than this machine's.
+    /// another CPython release than this machine's (whose full version is part of what the
+    /// history says decided the dependency layer).
     pub fn only_bytecode_differs(&self) -> bool {
         self.outcome == Verdict::Differs
-            && self.config.iter().all(|key| key == "rootfs")
+            && self
+                .config
+                .iter()
+                .all(|key| key == "rootfs" || key == "history.comment")
             && !self.layers.is_empty()
             && self.layers.iter().all(|layer| {
                 !layer.files.is_empty()
@@ -187,7 +191,7 @@ pub async fn verify(session: &Session, against: Against<'_>) -> anyhow::Result<V
     let scratch = crate::state::scratch_dir("verify")
         .context("failed to make a folder for the rebuild in imprint's cache")?;
     let builder = Native::with_store(&settings.build, scratch.path());
-    let rebuilt = publish::build_with(session, &tagged, true, &source, &builder).await?;
+    let rebuilt = publish::build_with(session, &tagged, true, &source, &builder, None).await?;
     let store = Store::open_at(scratch.path())?;
     let image = store
         .image(&rebuilt.id)
@@ -291,6 +295,21 @@ fn config_keys(theirs: &[u8], ours: &[u8]) -> Vec<String> {
             .collect();
         for name in names {
             if (prefix.is_empty() && name == "config") || a.get(name) == b.get(name) {
+                continue;
+            }
+            // Histories alike but for the comments naming what decided a dependency layer.
+            let uncommented = |history: &serde_json::Value| {
+                let mut history = history.clone();
+                for entry in history.as_array_mut().into_iter().flatten() {
+                    entry.as_object_mut().map(|e| e.remove("comment"));
+                }
+                history
+            };
+            if prefix.is_empty()
+                && name == "history"
+                && uncommented(&a[name]) == uncommented(&b[name])
+            {
+                keys.push("history.comment".into());
                 continue;
             }
             keys.push(format!("{prefix}{name}"));

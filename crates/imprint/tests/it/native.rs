@@ -396,6 +396,35 @@ fn with_no_docker_on_the_machine_a_native_project_tags_builds_pushes_deploys_and
         "{}",
         edited.stdout
     );
+
+    // That edit deployed from a fresh runner (no imprint cache, an empty uv cache, uv
+    // offline, so an install would fail): the dependency layer comes from the deployed image.
+    let (cache, uv_cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fresh = |args: &[&str]| {
+        let mut cmd = p.command(args);
+        cmd.env("XDG_CACHE_HOME", cache.path())
+            .env("UV_CACHE_DIR", uv_cache.path())
+            .env("UV_OFFLINE", "1");
+        crate::support::output(cmd.output().unwrap())
+    };
+    let run = fresh(&["deploy", "--yes", "--json"]).success();
+    assert!(
+        run.stderr
+            .contains("unchanged, reused from the deployed image"),
+        "{}",
+        run.stderr
+    );
+    let second = run.json();
+    assert!(
+        crate::deploy::outcomes(&second)
+            .values()
+            .all(|o| o == "updated"),
+        "{second}"
+    );
+    // And it is the image uv's install makes: verify rebuilds it all (with uv) and compares.
+    let same = p.run(&["verify", "--deployed", "--json"]).success().json();
+    assert_eq!(same["outcome"], "identical", "{same}");
+    assert_eq!(same["tag"], second["tag"], "{same}");
 }
 
 #[test]

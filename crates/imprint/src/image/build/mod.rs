@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use imprint_context::{BaseImage, BuilderKind, Input};
 
-use super::push::archive::{Image, ImageSource, LayerWatch};
+use super::push::archive::{Borrowed, Image, ImageSource, Layer, LayerWatch};
 use crate::config::BuildSettings;
 use crate::reporter::Reporter;
 
@@ -90,6 +90,17 @@ pub struct BuildRequest<'a> {
     /// The base image's manifest and config, for a builder that writes the image on top of
     /// it itself ([`Builder::reads_base`]).
     pub base: Option<&'a native::BaseImageData>,
+    /// Layers the registry already holds, which the native builder takes instead of making
+    /// them again (none for `verify`'s rebuild, which must make everything).
+    pub known: Option<&'a dyn KnownLayers>,
+}
+
+/// Layers a registry already holds, found by what decided their bytes (the native builder's
+/// dependency layers): a build that finds one does not make it again.
+pub trait KnownLayers: fmt::Debug + Sync {
+    /// The layer made under `key` and the image that holds it, where the image's repository
+    /// has it; `None` when none is known or the registry cannot say (the layer is made here).
+    fn find(&self, key: &str) -> Option<(Layer, Borrowed)>;
 }
 
 /// A program that walks the build context by older ignore rules than imprint hashes by.

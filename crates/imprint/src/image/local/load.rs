@@ -2,6 +2,7 @@
 //! store, its base's layers from the base's registry (downloaded once, checked, and kept in the
 //! store), all streamed to `docker load` as one archive.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -48,15 +49,15 @@ fn engine_has(engine: &str, name: &str, image: &Image) -> bool {
     out.status.success() && (id == image.config_digest || id == image.digest)
 }
 
-/// Every layer's compressed file, bottom first: the store's, and the base's brought from its
-/// registry into the store.
+/// Every layer's compressed file, bottom first: the store's, and those it borrows (the
+/// base's, a deployed image's dependency layer) brought from their registry into the store.
 async fn layer_files(
     session: &Session,
     store: &Store,
     image: &Image,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let mut from = None;
+    let mut from = HashMap::new();
     for layer in &image.layers {
         if let Some(path) = layer
             .path
@@ -68,13 +69,15 @@ async fn layer_files(
         }
         let borrowed = image
             .borrowed
-            .as_ref()
+            .iter()
+            .find(|b| b.layers.iter().any(|(digest, _)| *digest == layer.digest))
             .with_context(|| format!("the layer {} is in no store and no base", layer.digest))?;
-        let registry = match &from {
+        let registry = match from.get(&borrowed.reference) {
             Some(registry) => registry,
             None => {
                 let name = ImageName::parse(&borrowed.reference)?;
-                from.insert(session.registry_for(&name.repository, None).await?)
+                let registry = session.registry_for(&name.repository, None).await?;
+                from.entry(borrowed.reference.clone()).or_insert(registry)
             }
         };
         let scratch = store.tmp_dir().join(format!(

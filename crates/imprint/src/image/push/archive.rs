@@ -78,15 +78,17 @@ pub struct Image {
     pub manifest: Vec<u8>,
     /// Its digest: known before the push.
     pub digest: String,
-    /// Layers it shares with a base image, which the push brings from the base's repository
-    /// (never through this machine when the registry is the same).
-    pub borrowed: Option<Borrowed>,
+    /// Layers that live in a registry and not on this machine: the base image's, and a
+    /// dependency layer a deployed image already holds; the push brings each from where it
+    /// is (never through this machine when the registry is the same).
+    pub borrowed: Vec<Borrowed>,
 }
 
-/// Layers of an image that live in another repository (a base image's).
+/// Layers of an image that live in another image (a base image, a deployed image).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Borrowed {
-    /// The base image, as the Dockerfile names it (its repository holds the layers).
+    /// That image, as the Dockerfile names it or by digest (its repository holds the
+    /// layers).
     pub reference: String,
     /// Their digests and sizes.
     pub layers: Vec<(String, u64)>,
@@ -271,7 +273,7 @@ impl Image {
             config,
             layers,
             manifest,
-            borrowed: None,
+            borrowed: Vec::new(),
         }
     }
 }

@@ -302,18 +302,27 @@ pub async fn build_new(
     source: &Source,
 ) -> anyhow::Result<LocalImage> {
     let builder = build::for_settings(&session.settings.build);
-    let image = build_with(session, tagged, fresh, source, builder.as_ref()).await?;
+    // A dependency layer the deployed image holds is taken from the registry.
+    let deployed = build::native::Deployed::new(session);
+    let known = session
+        .settings
+        .registry
+        .is_some()
+        .then_some(&deployed as &dyn build::KnownLayers);
+    let image = build_with(session, tagged, fresh, source, builder.as_ref(), known).await?;
     session.reporter().note(&format!("built {image}"));
     Ok(image)
 }
 
-/// [`build_new`] with `builder` (`verify`'s native builder with a store of its own).
+/// [`build_new`] with `builder` (`verify`'s native builder with a store of its own) and the
+/// layers it may take from the registry.
 pub async fn build_with(
     session: &Session,
     tagged: &Tagged,
     fresh: bool,
     source: &Source,
     builder: &dyn Builder,
+    known: Option<&dyn build::KnownLayers>,
 ) -> anyhow::Result<LocalImage> {
     let settings = &session.settings;
     let name = format!("{}:{}", settings.image_name, tagged.tag);
@@ -335,6 +344,7 @@ pub async fn build_with(
         labels: &source.labels(created),
         inputs: &tagged.hashed.inputs,
         base: base.as_ref(),
+        known,
     };
     builder
         .build(&request, session.reporter())
@@ -366,7 +376,7 @@ pub async fn push_source(
 ) -> anyhow::Result<PushReport> {
     let sent = upload::Sent::load(&registry.repository);
     let mut exported = export_uploading(session, registry, &source, sent, true).await?;
-    if let Some(borrowed) = &exported.image.borrowed {
+    for borrowed in &exported.image.borrowed {
         let brought = bring_borrowed(session, registry, borrowed).await?;
         exported.uploaded.extend(brought);
     }
@@ -410,9 +420,9 @@ pub async fn push_source(
     Ok(report)
 }
 
-/// The layers `image` shares with its base, brought from the base's repository: mounted
-/// when it is on the same registry, else read and sent (never unpacked); digest → whether
-/// bytes went.
+/// The layers `image` borrows from another image (its base's, a deployed one's), brought
+/// from that image's repository: already there, mounted when it is on the same registry, else
+/// read and sent (never unpacked); digest → whether bytes went.
 async fn bring_borrowed(
     session: &Session,
     registry: &Registry,

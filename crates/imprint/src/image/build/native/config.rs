@@ -14,6 +14,31 @@ use crate::image::push::archive::{Borrowed, Layer};
 /// The creation time of every native image (the layers' time).
 pub const CREATED: &str = "1980-01-01T00:00:01Z";
 
+/// How a dependency layer's history entry begins its comment: then the key of what decided
+/// its bytes, by which a later build on any machine finds it in the registry.
+const DEPENDENCIES_COMMENT: &str = "imprint dependencies ";
+
+/// A layer the Dockerfile's steps made, or found made before.
+pub struct Made {
+    /// The layer.
+    pub layer: Layer,
+    /// What decided a dependency layer's bytes (its history entry says it).
+    pub key: Option<String>,
+    /// Where it lives when not on this machine (a deployed image's dependency layer).
+    pub borrowed: Option<Borrowed>,
+}
+
+impl Made {
+    /// A layer written here now.
+    pub fn here(layer: Layer) -> Self {
+        Self {
+            layer,
+            key: None,
+            borrowed: None,
+        }
+    }
+}
+
 /// A base image's manifest and config, as its registry holds them (at its locked digest).
 #[derive(Debug, Clone)]
 pub struct BaseImageData {
@@ -147,12 +172,38 @@ impl BaseImageData {
         })
     }
 
+    /// The layer of this image whose history entry says a dependency step made it under
+    /// `key` (what decided its bytes), as the image's manifest names it.
+    pub fn dependency_layer(&self, key: &str) -> anyhow::Result<Option<Layer>> {
+        let comment = format!("{DEPENDENCIES_COMMENT}{key}");
+        let history = self.config["history"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let with_layers = history
+            .iter()
+            .filter(|entry| entry["empty_layer"].as_bool() != Some(true));
+        let Some(at) = with_layers
+            .clone()
+            .position(|entry| entry["comment"].as_str() == Some(comment.as_str()))
+        else {
+            return Ok(None);
+        };
+        let layers = self.layers()?;
+        anyhow::ensure!(
+            layers.len() == with_layers.count(),
+            "{}: its history names another number of layers than its manifest",
+            self.reference
+        );
+        Ok(layers.into_iter().nth(at))
+    }
+
     /// The config of the image `plan` makes on this base with the layers `ours` and
     /// `labels` (over the base's and the Dockerfile's): compact JSON, keys sorted.
     pub fn config_for(
         &self,
         plan: &ImagePlan,
-        ours: &[Layer],
+        ours: &[Made],
         labels: &[(&str, &str)],
     ) -> anyhow::Result<Vec<u8>> {
         let mut config = self.config.clone();
@@ -199,10 +250,13 @@ impl BaseImageData {
             .entry("history")
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(history) = history {
+            let mut keys = ours.iter().map(|made| made.key.as_deref());
             for step in &plan.history {
                 let mut entry = json!({"created": CREATED, "created_by": step.created_by});
                 if step.empty_layer {
                     entry["empty_layer"] = json!(true);
+                } else if let Some(key) = keys.next().flatten() {
+                    entry["comment"] = json!(format!("{DEPENDENCIES_COMMENT}{key}"));
                 }
                 history.push(entry);
             }
@@ -211,8 +265,55 @@ impl BaseImageData {
             .entry("rootfs")
             .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
         if let Some(Value::Array(diff_ids)) = rootfs.get_mut("diff_ids") {
-            diff_ids.extend(ours.iter().map(|l| json!(l.diff_id)));
+            diff_ids.extend(ours.iter().map(|made| json!(made.layer.diff_id)));
         }
         Ok(serde_json::to_vec(&config)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(history: Value, layers: usize) -> BaseImageData {
+        let digests: Vec<String> = (0..layers).map(|i| format!("sha256:l{i}")).collect();
+        let manifest = json!({
+            "layers": digests.iter().map(|d| json!({
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "digest": d,
+                "size": 10,
+            })).collect::<Vec<_>>(),
+        });
+        let config = json!({
+            "history": history,
+            "rootfs": {"type": "layers", "diff_ids": digests.iter().map(|d| format!("{d}-diff")).collect::<Vec<_>>()},
+        });
+        BaseImageData::new(
+            "reg/app@sha256:x",
+            &serde_json::to_vec(&manifest).unwrap(),
+            &serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_dependency_layer_is_found_by_its_key_among_the_layers_history_names() {
+        let history = json!([
+            {"created_by": "base layer"},
+            {"created_by": "ENV A=1", "empty_layer": true},
+            {"created_by": "COPY . /var/task", "comment": "not ours"},
+            {"created_by": "RUN uv pip install", "comment": "imprint dependencies k1"},
+            {"created_by": "COPY app.py /var/task"},
+        ]);
+        let found = image(history.clone(), 4).dependency_layer("k1").unwrap();
+        let layer = found.unwrap();
+        assert_eq!(layer.digest, "sha256:l2");
+        assert_eq!(layer.diff_id, "sha256:l2-diff");
+        assert!(image(history.clone(), 4)
+            .dependency_layer("k2")
+            .unwrap()
+            .is_none());
+        // History and manifest that disagree say so rather than name the wrong layer.
+        assert!(image(history, 5).dependency_layer("k1").is_err());
     }
 }

@@ -19,7 +19,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::store::Store;
 use crate::error::UsageError;
-use crate::image::push::archive::Layer;
+use crate::image::build::KnownLayers;
+use crate::image::push::archive::{Borrowed, Layer};
 
 /// The uv this machine runs: `IMPRINT_UV`, else `uv` on `PATH`.
 pub fn uv_program() -> String {
@@ -86,20 +87,36 @@ impl Target<'_> {
 pub struct Installed {
     /// The layer.
     pub layer: Layer,
+    /// What decided its bytes (the image's history says it, for the next build to find).
+    pub key: String,
     /// Files uv wrote that the layer leaves out (scripts naming this machine's Python).
     pub left_out: Vec<String>,
-    /// Taken from the store: uv did not run.
-    pub reused: bool,
+    /// Where the layer came from.
+    pub found: Found,
+}
+
+/// Where a dependency layer came from.
+pub enum Found {
+    /// uv installed it now.
+    Installed,
+    /// The store kept it from an earlier build: uv did not run.
+    Kept,
+    /// A deployed image in the registry holds it: uv did not run, and the push brings it
+    /// from there.
+    Deployed(Borrowed),
 }
 
 /// Does `install` (of the Dockerfile at `dockerfile`) for `target`, reading its requirements
-/// (or the project `uv export` reads) from what earlier layers put in the image.
+/// (or the project `uv export` reads) from what earlier layers put in the image; a layer
+/// made before under the same key is taken from the store, else from `known` (neither when
+/// `fresh`).
 pub fn install(
     store: &Store,
     install: &Install,
     earlier: &BTreeMap<Vec<u8>, Entry>,
     target: &Target<'_>,
     dockerfile: &Path,
+    reuse: Reuse<'_>,
 ) -> anyhow::Result<Installed> {
     let at = |message: String| {
         UsageError::new(
@@ -155,12 +172,8 @@ pub fn install(
         }
         imprint_context::hex(&h.finalize())
     };
-    if let Some((layer, left_out)) = store.dependencies(&key) {
-        return Ok(Installed {
-            layer,
-            left_out,
-            reused: true,
-        });
+    if let Some(found) = reuse.find(store, &key) {
+        return Ok(found);
     }
     let tree = scratch.path().join("tree");
     run_uv(&requirements, &tree, target).map_err(|e| at(format!("{e:#}")))?;
@@ -175,9 +188,43 @@ pub fn install(
     store.keep_dependencies(&key, &layer, &left_out)?;
     Ok(Installed {
         layer,
+        key,
         left_out,
-        reused: false,
+        found: Found::Installed,
     })
+}
+
+/// What a dependency step may take instead of running uv.
+#[derive(Clone, Copy)]
+pub struct Reuse<'a> {
+    /// `--rebuild`: nothing.
+    pub fresh: bool,
+    /// Layers the registry holds.
+    pub known: Option<&'a dyn KnownLayers>,
+}
+
+impl Reuse<'_> {
+    /// The layer made before under `key`: kept in the store, else in the registry.
+    fn find(self, store: &Store, key: &str) -> Option<Installed> {
+        if self.fresh {
+            return None;
+        }
+        if let Some((layer, left_out)) = store.dependencies(key) {
+            return Some(Installed {
+                layer,
+                key: key.to_string(),
+                left_out,
+                found: Found::Kept,
+            });
+        }
+        let (layer, borrowed) = self.known?.find(key)?;
+        Some(Installed {
+            layer,
+            key: key.to_string(),
+            left_out: Vec::new(),
+            found: Found::Deployed(borrowed),
+        })
+    }
 }
 
 /// The requirements file in `scratch`: the one an earlier `COPY` put where the step reads it,

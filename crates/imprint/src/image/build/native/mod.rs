@@ -5,6 +5,7 @@
 
 mod config;
 mod install;
+mod reuse;
 mod store;
 
 use std::collections::BTreeMap;
@@ -18,12 +19,14 @@ use imprint_context::{BaseImage, BuilderKind, ContextError};
 use super::{BuildError, BuildRequest, Builder, ExportWay, LocalImage};
 use crate::config::BuildSettings;
 use crate::error::UsageError;
-use crate::image::push::archive::{Image, Layer, LayerWatch};
+use crate::image::push::archive::{Borrowed, Image, LayerWatch};
 use crate::registry::ImageName;
 use crate::reporter::Reporter;
 use crate::session::Session;
+use install::{Found, Installed};
 
-pub use config::BaseImageData;
+pub use config::{BaseImageData, Made};
+pub use reuse::Deployed;
 pub use store::Store;
 
 /// The native builder of one project.
@@ -75,7 +78,7 @@ impl Native {
         image: &ImagePlan,
         request: &BuildRequest<'_>,
         reporter: &dyn Reporter,
-    ) -> anyhow::Result<Vec<Layer>> {
+    ) -> anyhow::Result<Vec<Made>> {
         let params = &self.settings.params;
         let root = &self.settings.context;
         let mut layers = Vec::new();
@@ -85,7 +88,7 @@ impl Native {
                     let entries = layer::entries(root, request.inputs, copy, &params.dockerfile)?;
                     let tar = store.scratch_file()?;
                     layer::write_tar(&entries, BufWriter::new(tar.as_file()))?;
-                    store.put_layer(tar.path())?
+                    Made::here(store.put_layer(tar.path())?)
                 }
                 LayerStep::Install(step) => {
                     // What the COPYs before it in its stage put there: where it finds its files.
@@ -108,31 +111,60 @@ impl Native {
                         base,
                         site_packages: params.native.site_packages.as_deref(),
                     };
-                    let installed =
-                        install::install(store, step, &earlier, &target, &params.dockerfile)?;
-                    reporter.step(&format!(
-                        "{}:{}: dependencies {} ({} bytes)",
-                        params.dockerfile.display(),
-                        step.line,
-                        if installed.reused {
-                            "unchanged, reused"
-                        } else {
-                            "installed by uv"
+                    let reuse = install::Reuse {
+                        fresh: request.fresh,
+                        known: request.known,
+                    };
+                    let installed = install::install(
+                        store,
+                        step,
+                        &earlier,
+                        &target,
+                        &params.dockerfile,
+                        reuse,
+                    )?;
+                    report_dependencies(reporter, &params.dockerfile, step.line, &installed);
+                    Made {
+                        borrowed: match installed.found {
+                            Found::Deployed(borrowed) => Some(borrowed),
+                            Found::Installed | Found::Kept => None,
                         },
-                        installed.layer.size
-                    ));
-                    if !installed.left_out.is_empty() {
-                        reporter.note(&format!(
-                            "left out of the dependency layer (their #! names this machine's Python): {}",
-                            installed.left_out.join(", ")
-                        ));
+                        layer: installed.layer,
+                        key: Some(installed.key),
                     }
-                    installed.layer
                 }
             };
             layers.push(layer);
         }
         Ok(layers)
+    }
+}
+
+/// Says where a dependency step's layer came from, and what it left out.
+fn report_dependencies(
+    reporter: &dyn Reporter,
+    dockerfile: &Path,
+    line: usize,
+    installed: &Installed,
+) {
+    let how = match &installed.found {
+        Found::Installed => "installed by uv".to_string(),
+        Found::Kept => "unchanged, reused".to_string(),
+        Found::Deployed(borrowed) => format!(
+            "unchanged, reused from the deployed image {} (uv did not run)",
+            borrowed.reference
+        ),
+    };
+    reporter.step(&format!(
+        "{}:{line}: dependencies {how} ({} bytes)",
+        dockerfile.display(),
+        installed.layer.size
+    ));
+    if !installed.left_out.is_empty() {
+        reporter.note(&format!(
+            "left out of the dependency layer (their #! names this machine's Python): {}",
+            installed.left_out.join(", ")
+        ));
     }
 }
 
@@ -227,10 +259,17 @@ impl Builder for Native {
             .collect();
         let config = base_data.config_for(&image_plan, &ours, &labels)?;
         let mut layers = base_data.layers()?;
-        let borrowed = base.map(|base| base.borrowed(&layers));
-        layers.extend(ours);
+        let mut borrowed: Vec<Borrowed> = base
+            .map(|base| base.borrowed(&layers))
+            .transpose()?
+            .into_iter()
+            .collect();
+        for made in ours {
+            borrowed.extend(made.borrowed);
+            layers.push(made.layer);
+        }
         let mut image = Image::new(config, layers);
-        image.borrowed = borrowed.transpose()?;
+        image.borrowed = borrowed;
         store.put_image(request.hash, request.name, &image)?;
         Ok(LocalImage {
             builder: BuilderKind::Native,

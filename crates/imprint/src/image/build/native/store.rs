@@ -30,7 +30,8 @@ pub struct Record {
     pub digest: String,
     config: String,
     layers: Vec<StoredLayer>,
-    #[serde(default)]
+    /// The image the layers not stored live in (records written before `StoredLayer::from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     borrowed_from: Option<String>,
 }
 
@@ -48,8 +49,11 @@ struct StoredLayer {
     digest: String,
     size: u64,
     diff_id: String,
-    /// Kept in the store (else the base's repository holds it).
+    /// Kept in the store (else the image `from` names holds it).
     stored: bool,
+    /// The image a layer not stored is borrowed from (the base, a deployed image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
 }
 
 impl Store {
@@ -209,9 +213,14 @@ impl Store {
                     size: l.size,
                     diff_id: l.diff_id.clone(),
                     stored: l.path.is_some(),
+                    from: image
+                        .borrowed
+                        .iter()
+                        .find(|b| b.layers.iter().any(|(digest, _)| *digest == l.digest))
+                        .map(|b| b.reference.clone()),
                 })
                 .collect(),
-            borrowed_from: image.borrowed.as_ref().map(|b| b.reference.clone()),
+            borrowed_from: None,
         };
         let path = self.dir.join("images").join(format!("{hash}.json"));
         state::write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
@@ -258,14 +267,18 @@ impl Store {
                 path: l.stored.then(|| self.blob(&l.digest)),
             })
             .collect();
-        let borrowed = record.borrowed_from.clone().map(|reference| Borrowed {
-            reference,
-            layers: layers
-                .iter()
-                .filter(|l| l.path.is_none())
-                .map(|l| (l.digest.clone(), l.size))
-                .collect(),
-        });
+        let mut borrowed: Vec<Borrowed> = Vec::new();
+        for layer in record.layers.iter().filter(|l| !l.stored) {
+            let reference = layer.from.as_ref().or(record.borrowed_from.as_ref())?;
+            let digest = (layer.digest.clone(), layer.size);
+            match borrowed.iter_mut().find(|b| b.reference == *reference) {
+                Some(from) => from.layers.push(digest),
+                None => borrowed.push(Borrowed {
+                    reference: reference.clone(),
+                    layers: vec![digest],
+                }),
+            }
+        }
         let mut image = Image::new(config, layers);
         image.borrowed = borrowed;
         (image.digest == record.digest).then_some(image)
@@ -391,6 +404,55 @@ mod tests {
         // Written within the day: a build may be about to record it.
         assert!(fresh_orphan.path.unwrap().exists());
         assert!(!leftover.exists());
+    }
+
+    #[test]
+    fn an_image_comes_back_with_each_borrowed_layer_from_the_image_it_lives_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_at(dir.path()).unwrap();
+        let ours = layer(&store, "code");
+        let away = |digest: &str| Layer {
+            digest: digest.into(),
+            size: 7,
+            diff_id: format!("{digest}-diff"),
+            path: None,
+        };
+        let (base, deps) = (away("sha256:base"), away("sha256:deps"));
+        let mut image = Image::new(
+            b"{\"b\":1}".to_vec(),
+            vec![base.clone(), deps.clone(), ours],
+        );
+        image.borrowed = vec![
+            Borrowed {
+                reference: "python:3.11".into(),
+                layers: vec![(base.digest.clone(), 7)],
+            },
+            Borrowed {
+                reference: "reg/app@sha256:deployed".into(),
+                layers: vec![(deps.digest.clone(), 7)],
+            },
+        ];
+        store.put_image("h", "app:1", &image).unwrap();
+        let back = store.image(&image.digest).unwrap();
+        assert_eq!(back.borrowed, image.borrowed);
+        assert!(back.layers[2].path.is_some());
+
+        // A record written before layers named where they live: every one from its base.
+        let path = dir.path().join("images/h.json");
+        let mut old: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        for layer in old["layers"].as_array_mut().unwrap() {
+            layer.as_object_mut().unwrap().remove("from");
+        }
+        old["borrowed_from"] = "python:3.11".into();
+        fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        let back = store.image(&image.digest).unwrap();
+        assert_eq!(
+            back.borrowed,
+            vec![Borrowed {
+                reference: "python:3.11".into(),
+                layers: vec![(base.digest, 7), (deps.digest, 7)],
+            }]
+        );
     }
 
     fn sha256_of(bytes: &[u8]) -> String {
