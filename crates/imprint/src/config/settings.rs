@@ -351,6 +351,10 @@ fn build_settings(
     let builder = builder_choice.kind();
     let native = match builder {
         BuilderKind::Native => native_params(image.native.as_ref())?,
+        _ if image.native.is_some() => {
+            tracing::warn!("imprint.toml: [image.native] is for the native builder; the {builder_choice} builder ignores it");
+            NativeParams::default()
+        }
         _ => NativeParams::default(),
     };
     Ok(BuildSettings {

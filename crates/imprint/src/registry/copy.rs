@@ -192,6 +192,78 @@ async fn copy_blob(
     })
 }
 
+/// Where [`Registry::place_blob`] found or put a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// The repository had it.
+    Present,
+    /// Linked from this other repository of the registry: no bytes went.
+    Mounted(String),
+    /// Its bytes were sent.
+    Sent,
+}
+
+impl Registry {
+    /// The blob `digest`, whose bytes are in `path`, in this repository: already there,
+    /// mounted from `holder` (another repository of this registry said to hold it), else
+    /// sent from the file. A registry that does not mount (or whose `holder` lacks the blob)
+    /// answers the mount with an upload, which then takes the bytes.
+    pub async fn place_blob(
+        &self,
+        digest: &str,
+        path: &Path,
+        holder: Option<&str>,
+    ) -> Result<Placed, RegistryError> {
+        if self.has_blob(digest).await? {
+            return Ok(Placed::Present);
+        }
+        let size = std::fs::metadata(path)
+            .map_err(|source| RegistryError::Io {
+                path: path.display().to_string(),
+                source,
+            })?
+            .len();
+        let body = BlobBody::File(path.to_path_buf());
+        if let Some(from) = holder.filter(|from| *from != self.repository.path) {
+            let Some(upload) = self.start_mount(digest, from).await? else {
+                return Ok(Placed::Mounted(from.to_string()));
+            };
+            match self.finish_upload(upload, digest, body.clone(), size).await {
+                Ok(()) => return Ok(Placed::Sent),
+                // Sent again from the start, with the retry policy.
+                Err(e) => tracing::debug!("the upload a mount started failed: {e}"),
+            }
+        }
+        self.put_blob(digest, body, size).await?;
+        Ok(Placed::Sent)
+    }
+}
+
+impl Registry {
+    /// The blob `digest`, which this machine does not hold, in this repository: already
+    /// there, or mounted from `holder`; `None` when neither (a mount the registry answered
+    /// with an upload is given up).
+    pub async fn find_or_mount(
+        &self,
+        digest: &str,
+        holder: Option<&str>,
+    ) -> Result<Option<Placed>, RegistryError> {
+        if self.has_blob(digest).await? {
+            return Ok(Some(Placed::Present));
+        }
+        let Some(from) = holder.filter(|from| *from != self.repository.path) else {
+            return Ok(None);
+        };
+        let Some(upload) = self.start_mount(digest, from).await? else {
+            return Ok(Some(Placed::Mounted(from.to_string())));
+        };
+        if let Err(e) = self.send(|h| Ok(h.delete(upload.clone()))).await {
+            tracing::debug!("could not cancel the upload {upload}: {e}");
+        }
+        Ok(None)
+    }
+}
+
 /// Both repositories on one registry, reached the same way with the same credential: the
 /// target can link the source's blobs itself.
 fn same_registry(from: &Registry, to: &Registry) -> bool {

@@ -25,6 +25,7 @@ mod preview;
 mod promote;
 mod pulumi_program;
 mod push;
+mod push_memory;
 mod rollback;
 mod run_local;
 mod servers;

@@ -358,6 +358,17 @@ fn a_base_whose_tag_names_no_python_takes_it_and_its_site_packages_from_imprint_
             .any(|p| p.starts_with("usr/lib/python3/dist-packages/pydantic/")),
         "{paths:?}"
     );
+    // Another builder says it leaves the section aside (nothing silently ignored).
+    let other = p
+        .run(&["tag", "--offline", "--builder", "docker"])
+        .success();
+    assert!(
+        other
+            .stderr
+            .contains("[image.native] is for the native builder; the docker builder ignores it"),
+        "{}",
+        other.stderr
+    );
 
     // A version that is none is refused where it is written.
     p.file(

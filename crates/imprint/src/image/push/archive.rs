@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::path::Path;
 
-use flate2::read::GzDecoder;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
+pub(crate) use super::member::compress_member;
+use super::member::{diff_id_of, io_err};
+pub use super::member::{ImageError, Layer, LayerTee};
 use crate::registry::sha256_digest;
 
 /// Docker's image manifest (schema 2): what Lambda accepts everywhere.
@@ -19,51 +20,6 @@ const CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json"
 const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 /// The largest JSON member of an export read into memory (manifests, configs, indexes).
 const MAX_JSON: u64 = 32 << 20;
-
-/// A problem with the builder's export.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// Reading or writing a file failed.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// The export is not what a docker or OCI archive looks like.
-    #[error("the image export {} is malformed: {why}", path.display())]
-    Malformed {
-        /// The archive.
-        path: PathBuf,
-        /// What is wrong.
-        why: String,
-    },
-    /// The image was built for another platform than configured.
-    #[error("the built image is {actual}, but the configured platform is {expected}")]
-    Platform {
-        /// Configured.
-        expected: String,
-        /// Found in the image config.
-        actual: String,
-    },
-}
-
-/// One compressed layer, stored as a file in the blob cache.
-#[derive(Debug, Clone)]
-pub struct Layer {
-    /// `sha256:` of the compressed bytes.
-    pub digest: String,
-    /// Compressed size.
-    pub size: u64,
-    /// `sha256:` of the uncompressed tar.
-    pub diff_id: String,
-    /// The compressed file; none for a layer streamed to the registry as it was made.
-    pub path: Option<PathBuf>,
-}
 
 /// An image ready to push.
 #[derive(Debug, Clone)]
@@ -166,14 +122,17 @@ pub trait LayerWatch: Send {
     /// A layer member (its `name` in the export and `size` as exported) begins: returns a
     /// writer for a copy of its compressed bytes as they are made, if wanted.
     fn begins(&mut self, name: &str, size: u64) -> Option<Box<dyn LayerTee>>;
-    /// A layer is compressed and stored (after its copy, if any, was finished).
+    /// The layer a member (its `name` and `size`) became when it was compressed before, if
+    /// compressing it again may be skipped: its bytes are then only checked against the
+    /// layer's diff ID (and [`LayerWatch::not_as_remembered`] told when they differ).
+    fn compressed(&mut self, _name: &str, _size: u64) -> Option<Layer> {
+        None
+    }
+    /// The member [`LayerWatch::compressed`] answered for holds other bytes.
+    fn not_as_remembered(&mut self, _name: &str, _size: u64) {}
+    /// A layer is compressed and stored (after its copy, if any, was finished), or checked
+    /// as remembered (not stored).
     fn done(&mut self, name: &str, size: u64, layer: &Layer);
-}
-
-/// A copy of one layer's compressed bytes.
-pub trait LayerTee: Write + Send {
-    /// The layer is complete: its digest and size are known.
-    fn finish(self: Box<Self>, layer: &Layer);
 }
 
 /// Something a push reads an image from: its layers and config, made on demand (a builder's
@@ -278,12 +237,6 @@ impl Image {
     }
 }
 
-/// An I/O error on `path` while doing `what`.
-fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ImageError {
-    let path = path.to_path_buf();
-    move |source| ImageError::Io { what, path, source }
-}
-
 /// An export's members: JSON ones kept, every other one compressed into the blob folder.
 struct Members<'a> {
     label: &'a Path,
@@ -332,6 +285,14 @@ fn read_members<'a>(
                 )));
             }
             members.json.insert(name, bytes);
+        } else if let Some(layer) = watch.compressed(&name, size) {
+            let diff_id = diff_id_of(&mut member, label)?;
+            if diff_id != layer.diff_id {
+                watch.not_as_remembered(&name, size);
+                return Err(ImageError::NotAsRemembered { name });
+            }
+            watch.done(&name, size, &layer);
+            members.compressed.insert(name, layer);
         } else {
             let copy = watch.begins(&name, size);
             let layer = compress_member(&mut member, label, blobs, copy)?;
@@ -427,118 +388,6 @@ fn check_platform(config: &ConfigJson, expected: &str) -> Result<(), ImageError>
             actual,
         })
     }
-}
-
-/// Writes into the blob file, or the copy, or both.
-struct TeeWriter<W> {
-    file: Option<W>,
-    copy: Option<Box<dyn LayerTee>>,
-}
-
-impl<W: Write> Write for TeeWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(file) = &mut self.file {
-            file.write_all(buf)?;
-        }
-        if let Some(copy) = &mut self.copy {
-            copy.write_all(buf)?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some(file) => file.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Writes what passes through into a SHA-256 as well.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Compresses one layer member (decompressing first if the export holds it gzipped) into
-/// the blob folder, or only into `copy` when there is one (a streamed layer is not stored:
-/// it goes out as it is made); returns it with its uncompressed digest (the diff ID).
-pub(crate) fn compress_member(
-    member: &mut impl io::BufRead,
-    label: &Path,
-    blobs: &Path,
-    copy: Option<Box<dyn LayerTee>>,
-) -> Result<Layer, ImageError> {
-    let gzipped = member
-        .fill_buf()
-        .map_err(io_err("cannot read", label))?
-        .starts_with(&[0x1f, 0x8b]);
-    let mut source: Box<dyn Read + '_> = if gzipped {
-        Box::new(GzDecoder::new(member))
-    } else {
-        Box::new(member)
-    };
-    let tmp = match copy {
-        Some(_) => None,
-        None => Some(
-            tempfile::NamedTempFile::new_in(blobs)
-                .map_err(io_err("cannot create a file in", blobs))?,
-        ),
-    };
-    let file = match &tmp {
-        Some(tmp) => Some(BufWriter::with_capacity(
-            256 * 1024,
-            tmp.as_file()
-                .try_clone()
-                .map_err(io_err("cannot write", tmp.path()))?,
-        )),
-        None => None,
-    };
-    let mut out = Hashing {
-        inner: TeeWriter { file, copy },
-        hasher: Sha256::new(),
-        count: 0,
-    };
-    // Fixed blocks, no name, no time: the same layer always compresses to the same bytes.
-    let mut uncompressed = Sha256::new();
-    super::gzip::compress(&mut source, &mut out, |block| uncompressed.update(block))
-        .map_err(io_err("cannot compress a layer of", label))?;
-    let diff_id = format!("sha256:{}", imprint_context::hex(&uncompressed.finalize()));
-    let digest = format!("sha256:{}", imprint_context::hex(&out.hasher.finalize()));
-    let path = match tmp {
-        Some(tmp) => {
-            let path = blobs.join(digest.replace(':', "-"));
-            tmp.persist(&path).map_err(|e| ImageError::Io {
-                what: "cannot store",
-                path: path.clone(),
-                source: e.error,
-            })?;
-            Some(path)
-        }
-        None => None,
-    };
-    let layer = Layer {
-        digest,
-        size: out.count,
-        diff_id,
-        path,
-    };
-    if let Some(copy) = out.inner.copy {
-        copy.finish(&layer);
-    }
-    Ok(layer)
 }
 
 #[cfg(test)]

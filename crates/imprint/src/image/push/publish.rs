@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::archive::{Borrowed, Image, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
+use super::archive::{Borrowed, Image, ImageError, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
+use super::sent::Sent;
 use super::{index, upload};
 use crate::config::Settings;
 use crate::error::UsageError;
@@ -16,7 +17,9 @@ use crate::image::build::{self, BuildRequest, Builder, BuilderImage, LocalImage}
 use crate::image::source::Source;
 use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
 use crate::journal::Checkout;
-use crate::registry::{copy_one_blob, BlobBody, ImageName, Registry, RegistryError};
+use crate::registry::{
+    copy_one_blob, BlobBody, Copied, ImageName, Placed, Registry, RegistryError,
+};
 use crate::reporter::Reporter;
 use crate::session::Session;
 
@@ -374,8 +377,16 @@ pub async fn push_source(
     tagged: &Tagged,
     source: Arc<dyn ImageSource>,
 ) -> anyhow::Result<PushReport> {
-    let sent = upload::Sent::load(&registry.repository);
-    let mut exported = export_uploading(session, registry, &source, sent, true).await?;
+    let sent = || Sent::load(&registry.repository, &registry.address());
+    let mut exported = match export_uploading(session, registry, &source, sent(), true).await {
+        Err(e) if ImageError::is_not_as_remembered(&e) => {
+            session.reporter().note(&format!(
+                "{e:#}; exporting it again, compressing every layer"
+            ));
+            export_uploading(session, registry, &source, sent(), false).await?
+        }
+        exported => exported?,
+    };
     for borrowed in &exported.image.borrowed {
         let brought = bring_borrowed(session, registry, borrowed).await?;
         exported.uploaded.extend(brought);
@@ -386,9 +397,10 @@ pub async fn push_source(
         .iter()
         .any(|layer| layer.path.is_none() && !exported.uploaded.contains_key(&layer.digest))
     {
-        // A streamed layer is not stored; the registry refused it, so it is made again.
+        // A layer not stored here (streamed, or not compressed again) that did not get there:
+        // the registry refused the stream, or has lost the layer and could not mount it.
         session.reporter().note(&format!(
-            "a streamed upload to {} was refused or cut; exporting the image again to send its layers whole",
+            "a layer did not reach {} (a streamed upload refused or cut, or a layer sent before that is gone); exporting the image again to send its layers whole",
             registry.repository
         ));
         let done = std::mem::take(&mut exported.uploaded);
@@ -402,9 +414,16 @@ pub async fn push_source(
         uploaded,
         blobs: _blobs,
     } = exported;
+    let mounted = uploaded
+        .values()
+        .any(|placed| matches!(placed, Placed::Mounted(_)));
+    let uploaded = uploaded
+        .into_iter()
+        .map(|(digest, placed)| (digest, placed == Placed::Sent))
+        .collect();
     let mut report =
         push_image(registry, &image, &tagged.tag, session.reporter(), &uploaded).await?;
-    sent.save(&layers);
+    sent.save(&layers, mounted);
     index::push(registry, &tagged.hashed, &tagged.tag, &image)
         .await
         .context("failed to push the index artifact")?;
@@ -422,12 +441,12 @@ pub async fn push_source(
 
 /// The layers `image` borrows from another image (its base's, a deployed one's), brought
 /// from that image's repository: already there, mounted when it is on the same registry, else
-/// read and sent (never unpacked); digest → whether bytes went.
+/// read and sent (never unpacked); digest → how it got there.
 async fn bring_borrowed(
     session: &Session,
     registry: &Registry,
     borrowed: &Borrowed,
-) -> anyhow::Result<HashMap<String, bool>> {
+) -> anyhow::Result<HashMap<String, Placed>> {
     let name = ImageName::parse(&borrowed.reference)?;
     let from = session.registry_for(&name.repository, None).await?;
     let scratch = crate::state::scratch_dir("blobs")
@@ -442,7 +461,16 @@ async fn bring_borrowed(
                     borrowed.reference
                 )
             })?;
-        brought.insert(digest.clone(), copied.blobs_sent > 0);
+        let placed = match copied {
+            Copied {
+                blobs_sent: 1.., ..
+            } => Placed::Sent,
+            Copied {
+                blobs_mounted: 1.., ..
+            } => Placed::Mounted(from.repository.path.clone()),
+            _ => Placed::Present,
+        };
+        brought.insert(digest.clone(), placed);
     }
     Ok(brought)
 }
@@ -450,28 +478,28 @@ async fn bring_borrowed(
 /// An export read while its layers were uploaded.
 struct Exported {
     image: Image,
-    /// What the repository was sent before.
-    sent: upload::Sent,
+    /// What the registry was sent before.
+    sent: Sent,
     /// Every layer of the export: name, size, layer.
     layers: Vec<(String, u64, Layer)>,
-    /// Layers the uploads took care of: digest → whether bytes went.
-    uploaded: HashMap<String, bool>,
+    /// Layers the uploads took care of: digest → how each got there.
+    uploaded: HashMap<String, Placed>,
     /// The stored layers, until the push ends (a layer not uploaded yet is sent from its
     /// file); removed when dropped.
     blobs: tempfile::TempDir,
 }
 
-/// Exports the image with its layers uploaded as they are made (`streams`: a large new
-/// layer may go out as it is compressed).
+/// Exports the image with its layers uploaded as they are made (`shortcuts`: a large new
+/// layer may go out as it is compressed, and one compressed before is only checked).
 async fn export_uploading(
     session: &Session,
     registry: &Registry,
     source: &Arc<dyn ImageSource>,
-    sent: upload::Sent,
-    streams: bool,
+    sent: Sent,
+    shortcuts: bool,
 ) -> anyhow::Result<Exported> {
     let (events, heard) = tokio::sync::mpsc::unbounded_channel();
-    let watch = upload::UploadWatch::new(sent, events, streams);
+    let watch = upload::UploadWatch::new(sent, events, shortcuts);
     let meter = session.reporter().bytes("pushing");
     let (exported, uploaded) = tokio::join!(
         export(session, source.clone(), watch),
@@ -496,11 +524,7 @@ async fn export(
     session: &Session,
     source: Arc<dyn ImageSource>,
     mut watch: upload::UploadWatch,
-) -> anyhow::Result<(
-    Image,
-    (upload::Sent, Vec<(String, u64, Layer)>),
-    tempfile::TempDir,
-)> {
+) -> anyhow::Result<(Image, (Sent, Vec<(String, u64, Layer)>), tempfile::TempDir)> {
     let settings = &session.settings;
     let blobs = crate::state::scratch_dir("blobs")
         .context("failed to make a folder for the image's blobs in imprint's cache")?;

@@ -1,11 +1,11 @@
-//! Uploading layers while the export makes them: a large layer this repository has not been
-//! sent from here goes out as it is compressed (one streamed `PATCH`, never stored); every
-//! other layer is checked (`HEAD`) and sent whole the moment it is stored, while the next one
-//! is being compressed.
+//! Uploading layers while the export makes them: a large layer no repository of the registry
+//! has been sent from here goes out as it is compressed (one streamed `PATCH`, never stored);
+//! every other layer is checked (`HEAD`) the moment it is stored, while the next one is being
+//! compressed, and when missing is mounted from a repository it was sent to before, else sent
+//! whole.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 
 use super::archive::{Layer, LayerTee, LayerWatch};
 use super::buffers::Buffers;
-use crate::registry::{Registry, RegistryError, Repository};
+use super::sent::Sent;
+use crate::registry::{Placed, Registry, RegistryError};
 use crate::reporter::Meter;
 
 /// Bytes handed from compression to the upload at a time.
@@ -25,16 +26,18 @@ const CHUNK: usize = 1 << 20;
 const STREAM_FROM: u64 = 16 << 20;
 /// Chunks waiting for the network before compression waits too.
 const CHUNKS_AHEAD: usize = 16;
-/// Layers remembered per repository.
-const REMEMBERED: usize = 2_000;
 
 /// What the export reports to the uploads.
 pub(super) enum Event {
     /// A layer's compressed bytes as they are made, ending with the layer; about how many
     /// (its size as exported).
     Streamed(mpsc::Receiver<Piece>, u64),
-    /// A layer compressed and stored whole.
-    Stored(Layer),
+    /// A layer compressed and stored whole, and another repository of the registry it was
+    /// sent to before.
+    Stored(Layer, Option<String>),
+    /// A layer not compressed again (its bytes checked against what compressing them gave
+    /// before): not on this machine, so found in the repository or mounted from another.
+    Remembered(Layer, Option<String>),
 }
 
 /// Part of a streamed layer.
@@ -45,84 +48,34 @@ pub(super) enum Piece {
     End(Layer, Vec<u8>),
 }
 
-/// The layers this repository was sent from this machine: export member name and size →
-/// digest. A layer found here is probably in the registry already, so it is checked first
-/// instead of being streamed.
-#[derive(Debug, Default)]
-pub(super) struct Sent {
-    path: Option<PathBuf>,
-    lines: Vec<String>,
-    keys: HashSet<(String, u64)>,
-}
-
-impl Sent {
-    /// The record for `repository` (empty when there is none or no cache folder).
-    pub(super) fn load(repository: &Repository) -> Self {
-        let path = crate::state::cache_dir().ok().map(|dir| {
-            let key = crate::registry::sha256_digest(repository.to_string().as_bytes());
-            dir.join("sent").join(&key["sha256:".len()..][..32])
-        });
-        let text = path
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let keys = lines.iter().filter_map(|line| parse(line)).collect();
-        Self { path, lines, keys }
-    }
-
-    fn knows(&self, name: &str, size: u64) -> bool {
-        self.keys.contains(&(name.to_string(), size))
-    }
-
-    /// Remembers `layers` (export name, size, the layer) as sent; a failure to write only
-    /// costs a later push its shortcut.
-    pub(super) fn save(mut self, layers: &[(String, u64, Layer)]) {
-        let Some(path) = self.path.take() else {
-            return;
-        };
-        for (name, size, layer) in layers {
-            if !self.keys.contains(&(name.clone(), *size)) && !name.contains('\t') {
-                self.lines.push(format!("{size}\t{name}\t{}", layer.digest));
-            }
-        }
-        let start = self.lines.len().saturating_sub(REMEMBERED);
-        let text = self.lines[start..].join("\n") + "\n";
-        if let Err(e) = crate::state::write_cache(&path, text.as_bytes()) {
-            tracing::debug!("could not write {}: {e}", path.display());
-        }
-    }
-}
-
-fn parse(line: &str) -> Option<(String, u64)> {
-    let mut fields = line.split('\t');
-    let size = fields.next()?.parse().ok()?;
-    Some((fields.next()?.to_string(), size))
-}
-
 /// The export's side: decides per layer whether to stream it and reports each one.
 pub(super) struct UploadWatch {
     sent: Sent,
     events: mpsc::UnboundedSender<Event>,
-    /// Large layers may stream (else every layer is stored and sent whole).
-    streams: bool,
+    /// Large layers may stream and remembered ones skip compression (else every layer is
+    /// compressed, stored and sent whole).
+    shortcuts: bool,
     /// Buffers for the streamed layers' chunks.
     pool: Pool,
     /// The layer being compressed now is streaming (the export goes one layer at a time).
     streaming: bool,
-    /// Every layer stored: export name, size, layer.
+    /// The layer being read now skips compression (the repository to mount it from).
+    remembered: Option<Option<String>>,
+    /// Every layer: export name, size, layer.
     layers: Vec<(String, u64, Layer)>,
 }
 
 impl UploadWatch {
-    /// `streams`: whether a large layer new to the repository may go out as it is made.
-    pub(super) fn new(sent: Sent, events: mpsc::UnboundedSender<Event>, streams: bool) -> Self {
+    /// `shortcuts`: whether a large layer new to the registry may go out as it is made, and
+    /// a layer compressed before skip compression.
+    pub(super) fn new(sent: Sent, events: mpsc::UnboundedSender<Event>, shortcuts: bool) -> Self {
         Self {
             sent,
             events,
-            streams,
+            shortcuts,
             pool: Pool::default(),
             streaming: false,
+            remembered: None,
             layers: Vec::new(),
         }
     }
@@ -137,7 +90,7 @@ impl UploadWatch {
 impl LayerWatch for UploadWatch {
     fn begins(&mut self, name: &str, size: u64) -> Option<Box<dyn LayerTee>> {
         self.streaming = false;
-        if !self.streams || size < STREAM_FROM || self.sent.knows(name, size) {
+        if !self.shortcuts || size < STREAM_FROM || self.sent.knows(name, size) {
             return None;
         }
         let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
@@ -150,10 +103,31 @@ impl LayerWatch for UploadWatch {
         }))
     }
 
+    fn compressed(&mut self, name: &str, size: u64) -> Option<Layer> {
+        if !self.shortcuts {
+            return None;
+        }
+        let (layer, holder) = self.sent.compressed(name, size)?;
+        tracing::info!(
+            "{} was compressed before: checked, not compressed again",
+            layer.digest
+        );
+        self.remembered = Some(holder);
+        Some(layer)
+    }
+
+    fn not_as_remembered(&mut self, name: &str, size: u64) {
+        self.remembered = None;
+        self.sent.forget(name, size);
+    }
+
     fn done(&mut self, name: &str, size: u64, layer: &Layer) {
-        if !self.streaming {
+        if let Some(holder) = self.remembered.take() {
+            let _ = self.events.send(Event::Remembered(layer.clone(), holder));
+        } else if !self.streaming {
             // Nobody listening any more means the uploads failed; that error is reported.
-            let _ = self.events.send(Event::Stored(layer.clone()));
+            let holder = self.sent.holder(&layer.digest);
+            let _ = self.events.send(Event::Stored(layer.clone(), holder));
         }
         self.layers.push((name.to_string(), size, layer.clone()));
     }
@@ -246,14 +220,14 @@ impl LayerTee for Chunks {
     }
 }
 
-/// Every layer's upload (digest → whether bytes were sent), run as the export reports them
+/// Every layer's upload (digest → how it got there), run as the export reports them
 /// until it ends. A streamed layer the registry refused is missing: it was not stored, so it
 /// needs another export.
 pub(super) async fn upload_as_exported(
     registry: &Registry,
     mut events: mpsc::UnboundedReceiver<Event>,
     meter: &dyn Meter,
-) -> Result<HashMap<String, bool>, RegistryError> {
+) -> Result<HashMap<String, Placed>, RegistryError> {
     let mut running = FuturesUnordered::new();
     let mut done = HashMap::new();
     let mut open = true;
@@ -263,7 +237,12 @@ pub(super) async fn upload_as_exported(
                 Some(Event::Streamed(pieces, size)) => {
                     running.push(streamed(registry, pieces, size, meter).boxed());
                 }
-                Some(Event::Stored(layer)) => running.push(whole(registry, layer, meter).boxed()),
+                Some(Event::Stored(layer, holder)) => {
+                    running.push(whole(registry, layer, holder, meter).boxed());
+                }
+                Some(Event::Remembered(layer, holder)) => {
+                    running.push(remembered(registry, layer, holder).boxed());
+                }
                 None => open = false,
             },
             Some(result) = running.next(), if !running.is_empty() => {
@@ -276,20 +255,42 @@ pub(super) async fn upload_as_exported(
     Ok(done)
 }
 
-/// A stored layer: sent whole unless the registry has it (a streamed one, not stored, is
-/// left missing).
+/// A stored layer: sent whole unless the repository has it or can mount it from `holder`
+/// (a streamed one, not stored, is left missing).
 async fn whole(
     registry: &Registry,
     layer: Layer,
+    holder: Option<String>,
     meter: &dyn Meter,
-) -> Result<Option<(String, bool)>, RegistryError> {
+) -> Result<Option<(String, Placed)>, RegistryError> {
     let Some(path) = &layer.path else {
         return Ok(None);
     };
     meter.grow(layer.size);
-    let uploaded = registry.put_blob_file(&layer.digest, path).await?;
+    let placed = registry
+        .place_blob(&layer.digest, path, holder.as_deref())
+        .await?;
     meter.advance(layer.size);
-    Ok(Some((layer.digest, uploaded)))
+    if let Placed::Mounted(from) = &placed {
+        tracing::info!("{} mounted from {from}", layer.digest);
+    }
+    Ok(Some((layer.digest, placed)))
+}
+
+/// A layer not compressed again: in the repository, or mounted from `holder`; else left
+/// missing (the export is read again, compressing every layer).
+async fn remembered(
+    registry: &Registry,
+    layer: Layer,
+    holder: Option<String>,
+) -> Result<Option<(String, Placed)>, RegistryError> {
+    let placed = registry
+        .find_or_mount(&layer.digest, holder.as_deref())
+        .await?;
+    if let Some(Placed::Mounted(from)) = &placed {
+        tracing::info!("{} mounted from {from}", layer.digest);
+    }
+    Ok(placed.map(|placed| (layer.digest, placed)))
 }
 
 /// A layer sent as it is compressed, in one streamed `PATCH`. A registry that refuses it
@@ -300,7 +301,7 @@ async fn streamed(
     mut pieces: mpsc::Receiver<Piece>,
     expected: u64,
     meter: &dyn Meter,
-) -> Result<Option<(String, bool)>, RegistryError> {
+) -> Result<Option<(String, Placed)>, RegistryError> {
     let mut upload = registry.begin_chunked().await?;
     let (body, body_rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_AHEAD);
     let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
@@ -337,10 +338,10 @@ async fn streamed(
         Err(e) => Err(e),
     };
     match finished {
-        Ok(()) => Ok(Some((layer.digest, true))),
+        Ok(()) => Ok(Some((layer.digest, Placed::Sent))),
         Err(e) => {
             refused(e)?;
-            whole(registry, layer, meter).await
+            whole(registry, layer, None, meter).await
         }
     }
 }
