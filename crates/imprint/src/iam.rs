@@ -9,9 +9,8 @@ use crate::config::Settings;
 use crate::registry::IamGrants;
 
 /// Lambda actions on the configured functions.
-const FUNCTION_ACTIONS: [&str; 4] = [
+const FUNCTION_ACTIONS: [&str; 3] = [
     "lambda:GetFunction",
-    "lambda:GetFunctionConfiguration",
     "lambda:UpdateFunctionCode",
     "lambda:ListAliases",
 ];

@@ -9,7 +9,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::Settings;
 use crate::error::UsageError;
-use crate::lambda::Lambda;
+use crate::lambda::{Lambda, Pace};
 use crate::registry::{Http, Provider, Registry, Repository};
 use crate::reporter::Reporter;
 use crate::retry::Aws;
@@ -172,7 +172,12 @@ impl Session {
             .get_or_try_init(|| async {
                 let config = self.aws().await?;
                 tracing::debug!("made the Lambda client");
-                Ok(Lambda::new(config, self.settings.timeouts.call))
+                let rate = self.settings.aws().control_plane_rate.map(f64::from);
+                Ok(Lambda::new(
+                    config,
+                    self.settings.timeouts.call,
+                    Pace::new(rate),
+                ))
             })
             .await
     }

@@ -17,6 +17,9 @@ pub struct AwsSection {
     pub external_id: Option<String>,
     /// The session name CloudTrail shows (default `imprint`).
     pub session_name: Option<String>,
+    /// Lambda control-plane requests a second imprint may send (1 to 15, AWS's quota for the
+    /// account and region, which every caller shares; default 15).
+    pub control_plane_rate: Option<u32>,
 }
 
 impl AwsSection {
@@ -28,6 +31,7 @@ impl AwsSection {
             role_arn: overlay.role_arn.or(self.role_arn),
             external_id: overlay.external_id.or(self.external_id),
             session_name: overlay.session_name.or(self.session_name),
+            control_plane_rate: overlay.control_plane_rate.or(self.control_plane_rate),
         }
     }
 
@@ -55,6 +59,14 @@ impl AwsSection {
                 return Err((
                     "role_arn",
                     format!("`{arn}` is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+                ));
+            }
+        }
+        if let Some(rate) = self.control_plane_rate {
+            if !(1..=15).contains(&rate) {
+                return Err((
+                    "control_plane_rate",
+                    format!("{rate} is not a rate imprint can keep: Lambda allows 15 control-plane requests a second per account and region; give 1 to 15"),
                 ));
             }
         }

@@ -1,5 +1,5 @@
 //! Lambda (with STS and CloudWatch): the SDK's configuration (region, profile, assumed role),
-//! one retrying client, function selection and reads,
+//! one retrying client paced to Lambda's quotas, function selection and reads,
 //! verified image updates, versions and aliases, the alarms watched while traffic shifts.
 
 mod alarms;
@@ -9,6 +9,7 @@ mod identity;
 mod image;
 mod inventory;
 mod invoke;
+mod pace;
 mod retry;
 mod sdk;
 mod select;
@@ -29,6 +30,7 @@ pub use inventory::{
     delete_version, read_images, region_image_versions, FunctionImages, RegionVersion,
 };
 pub use invoke::invoke;
+pub use pace::Pace;
 pub use retry::{Lambda, PARALLEL_READS};
 pub use sdk::load as load_sdk_config;
 pub use select::{image_functions, select};

@@ -3,11 +3,13 @@
 //! Lambda's conflicts) around every call, all within the call's time limit.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
+use super::pace::{Pace, Quota};
 use crate::retry;
 
 /// Functions read at once.
@@ -23,11 +25,14 @@ pub struct Lambda {
     endpoint: String,
     /// How long one call may take, its retries included.
     budget: Duration,
+    /// The run's budgets of Lambda's quotas, shared by every call.
+    pace: Arc<Pace>,
 }
 
 impl Lambda {
-    /// A client for `config`'s region and endpoint; each call within `budget`.
-    pub fn new(config: &aws_config::SdkConfig, budget: Duration) -> Self {
+    /// A client for `config`'s region and endpoint; each call within `budget`, paced by
+    /// `pace`.
+    pub fn new(config: &aws_config::SdkConfig, budget: Duration, pace: Pace) -> Self {
         let conf = aws_sdk_lambda::config::Builder::from(config)
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .build();
@@ -40,29 +45,47 @@ impl Lambda {
             sdk: aws_sdk_lambda::Client::from_conf(conf),
             endpoint,
             budget,
+            pace: Arc::new(pace),
         }
+    }
+
+    /// The run's budgets of Lambda's quotas.
+    pub fn pace(&self) -> &Pace {
+        &self.pace
     }
 }
 
 impl Lambda {
     /// Runs `call` until it succeeds, fails for good, runs out of attempts, or the call's time
-    /// runs out (an attempt still running then is dropped); `what` names the call in the log.
+    /// runs out (an attempt still running then is dropped); `what` names the call in the log
+    /// and begins with the API's name, whose quota each attempt waits for.
     pub async fn call<T, E, F, Fut>(
         &self,
         what: &str,
-        call: F,
+        mut call: F,
     ) -> Result<T, SdkError<E, HttpResponse>>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
+        let quota = Quota::of(what.split(' ').next().unwrap_or(what));
+        let pace = &self.pace;
         retry::aws(
             self.budget,
             what,
             |e| self.error_text(e),
             || self.no_answer(),
-            call,
+            || {
+                let attempt = call();
+                async move {
+                    pace.wait(quota).await;
+                    let result = attempt.await;
+                    let throttled = result.as_ref().err().and_then(|e| code(e));
+                    pace.heard(quota, throttled.is_some_and(is_throttle));
+                    result
+                }
+            },
         )
         .await
     }
@@ -133,6 +156,14 @@ impl Lambda {
             ),
         }
     }
+}
+
+/// Whether a service error code is a throttle (Lambda's, and other AWS services').
+fn is_throttle(code: &str) -> bool {
+    matches!(
+        code,
+        "TooManyRequestsException" | "ThrottlingException" | "Throttling"
+    )
 }
 
 /// The service error code, if the service answered with one.

@@ -20,24 +20,25 @@ pub enum Settled {
     TimedOut,
 }
 
-/// Polls the function's configuration until its last update is no longer in progress.
+/// Polls the function until its last update is no longer in progress: with GetFunction,
+/// whose quota is its own (100 a second), never the control plane's GetFunctionConfiguration;
+/// the pauses grow (an image update takes seconds to minutes while Lambda optimizes it).
 pub async fn wait_updated(
     client: &Lambda,
     name: &str,
     deadline: Instant,
 ) -> anyhow::Result<Settled> {
-    let mut pause = Duration::from_millis(100);
+    let mut pause = Duration::from_millis(250);
     loop {
-        let conf = client
-            .call(&format!("GetFunctionConfiguration {name}"), || {
-                client
-                    .sdk
-                    .get_function_configuration()
-                    .function_name(name)
-                    .send()
+        let reply = client
+            .call(&format!("GetFunction {name}"), || {
+                client.sdk.get_function().function_name(name).send()
             })
             .await
             .map_err(|e| anyhow::anyhow!("failed to read {name}: {}", client.error_text(&e)))?;
+        let conf = reply
+            .configuration()
+            .ok_or_else(|| anyhow::anyhow!("GetFunction {name} answered no configuration"))?;
         let pending = conf.state() == Some(&State::Pending);
         match conf.last_update_status() {
             Some(LastUpdateStatus::Failed) => {
@@ -60,7 +61,7 @@ pub async fn wait_updated(
             return Ok(Settled::TimedOut);
         }
         tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
+        pause = (pause * 2).min(Duration::from_secs(4));
     }
 }
 

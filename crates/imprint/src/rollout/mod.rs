@@ -104,7 +104,16 @@ impl<'a> Fleet<'a> {
             options,
             reporter: self.session.shared_reporter(),
         };
-        rollout.run(&self.names).await
+        let report = rollout.run(&self.names).await;
+        let pace = self.clients.lambda.pace();
+        if pace.throttles() > 0 {
+            self.session.reporter().note(&format!(
+                "Lambda throttled {} calls (another caller spends the account's budget too): imprint slowed down for them, and ended at {:.1} control-plane calls a second",
+                pace.throttles(),
+                pace.control_plane_rate()
+            ));
+        }
+        report
     }
 }
 

@@ -17,6 +17,7 @@ mod flaky_registry;
 mod gc;
 mod hostile;
 mod init;
+mod limits;
 mod lock;
 mod makefile;
 mod native;
