@@ -116,5 +116,12 @@ mod tests {
             ..AwsSection::default()
         };
         assert_eq!(bad.check().unwrap_err().0, "region");
+        for (rate, ok) in [(0, false), (1, true), (15, true), (16, false)] {
+            let section = AwsSection {
+                control_plane_rate: Some(rate),
+                ..AwsSection::default()
+            };
+            assert_eq!(section.check().is_ok(), ok, "{rate}");
+        }
     }
 }

@@ -278,6 +278,21 @@ async fn put(registry: &Registry, tag: &str, holder: &Holder) -> Result<(), Regi
     Ok(())
 }
 
+/// The generation the next lease takes, when the lease is free now (`None` while held).
+pub async fn next_free(registry: &Registry) -> Result<Option<u64>, RegistryError> {
+    Ok(match state(newest(registry).await?, unix_now()) {
+        LeaseState::Free { next } => Some(next),
+        LeaseState::Held { .. } => None,
+    })
+}
+
+impl Lease {
+    /// Its generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
 /// Takes the lease for `holder`: fails with who holds it, or when another run took the same
 /// generation at the same moment. `settle` is how long to wait before reading the claim back.
 pub async fn acquire(

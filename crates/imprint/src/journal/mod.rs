@@ -8,7 +8,7 @@ mod store;
 
 pub(crate) use gc::{write_gc, ARTIFACT_TYPE as GC_ARTIFACT_TYPE};
 pub use gc::{DeletedImage, GcRecord};
-pub(crate) use lease::{acquire, force_release, release, Holder, Lease};
+pub(crate) use lease::{acquire, force_release, next_free, release, Holder, Lease};
 pub(crate) use lease::{ARTIFACT_TYPE as LEASE_ARTIFACT_TYPE, LEASE_PREFIX, LEASE_SETTLE};
 pub(crate) use record::{
     new_id, now_rfc3339, unix_now, Liveness, ARTIFACT_TYPE, JOURNAL_FORMAT, TAG_PREFIX,

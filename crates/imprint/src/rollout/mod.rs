@@ -136,6 +136,9 @@ impl Rollout<'_> {
     /// end record → release. Every function ends on an image the journal records.
     async fn run(&self, names: &[String]) -> anyhow::Result<Report> {
         let (clients, options, reporter) = (self.clients, self.options, self.reporter.as_ref());
+        // The lease's state before the first read: if this run then takes the very next
+        // generation, no other run of imprint moved the functions in between.
+        let next_lease = journal::next_free(clients.registry).await?;
         let found = self.read(names).await?;
         let todo = plan::to_move(&found, &self.target);
         if todo.is_empty() && journal::unfinished(clients.registry).await?.is_empty() {
@@ -149,7 +152,8 @@ impl Rollout<'_> {
         let id = journal::new_id();
         let holder = Holder::this(caller.clone(), lease_time(options, todo.len()), id.clone());
         let lease = self.take_lease(&holder).await?;
-        let result = self.under_lease(names, &found, caller, id).await;
+        let untouched = next_lease == Some(lease.generation());
+        let result = self.under_lease(names, &found, untouched, caller, id).await;
         if let Err(e) = journal::release(clients.registry, &lease, &holder).await {
             reporter.warn(&format!(
                 "could not release the deploy lease ({e}); it ends by itself at {}",
@@ -213,11 +217,15 @@ impl Rollout<'_> {
         Ok(journal::acquire(registry, holder, journal::LEASE_SETTLE).await?)
     }
 
-    /// Everything that writes, while this run holds the lease.
+    /// Everything that writes, while this run holds the lease: unfinished deployments
+    /// recovered, the functions read again unless nothing can have moved them since the first
+    /// read (`untouched`: the lease was free then and this run took its next generation, and
+    /// nothing was recovered), the begin record, the moves, the end record.
     async fn under_lease(
         &self,
         names: &[String],
         planned: &[Function],
+        untouched: bool,
         caller: Caller,
         id: String,
     ) -> anyhow::Result<Report> {
@@ -233,9 +241,13 @@ impl Rollout<'_> {
             reporter,
         )
         .await?;
-        // Under the lease, read again: another deployment may have ended between the first
-        // read and the lease, and the begin record must name what is replaced now.
-        let found = self.read(names).await?;
+        // Under the lease, read again when another deployment may have ended between the
+        // first read and the lease: the begin record must name what is replaced now. (A change
+        // outside imprint meanwhile is caught by each update's RevisionId guard.)
+        let found = match untouched && recovered.is_empty() {
+            true => planned.to_vec(),
+            false => self.read(names).await?,
+        };
         plan::check_splits(self.action, &found, &self.target)?;
         let serving = |f: &Function| (f.serving(), f.alias.as_ref().map(|a| a.route.clone()));
         if found.iter().map(serving).ne(planned.iter().map(serving)) {

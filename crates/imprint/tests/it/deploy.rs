@@ -360,10 +360,13 @@ fn a_function_deleted_during_the_deploy_puts_every_function_back() {
 #[test]
 fn a_failed_lambda_update_puts_every_function_back() {
     let g = group("it-deploy-failed", 10);
+    // The third GetFunction of -5 (after the check before the build and the plan's read: the
+    // wait after its update) says the update failed.
     fault_rules(json!([{
-        "match": {"method": "GET", "path": "/functions/it-deploy-failed-5/configuration"},
-        "patch": {"LastUpdateStatus": "Failed", "LastUpdateStatusReasonCode": "ImageAccessDenied",
-                  "LastUpdateStatusReason": "injected by the fault proxy"}
+        "match": {"method": "GET", "path": "/functions/it-deploy-failed-5$"}, "after": 2,
+        "patch": {"Configuration.LastUpdateStatus": "Failed",
+                  "Configuration.LastUpdateStatusReasonCode": "ImageAccessDenied",
+                  "Configuration.LastUpdateStatusReason": "injected by the fault proxy"}
     }]));
     let run = g.deploy(&["--concurrency", "3"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -393,7 +396,8 @@ fn conflicts_throttling_5xx_and_dropped_connections_are_retried() {
         {"match": {"method": "PUT", "path": "/functions/it-deploy-retry-2/code"},
          "respond": {"status": 429, "headers": {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "1"},
                      "body": {"Type": "User", "message": "Rate exceeded", "retryAfterSeconds": "1"}}},
-        {"match": {"method": "GET", "path": "/functions/it-deploy-retry-3/configuration"},
+        // The wait after -3's update (its third read) meets a 502.
+        {"match": {"method": "GET", "path": "/functions/it-deploy-retry-3$"}, "after": 2,
          "respond": {"status": 502, "body": {"message": "bad gateway"}}},
         {"match": {"method": "PUT", "path": "/functions/it-deploy-retry-4/code"}, "drop": true}
     ]));
@@ -412,6 +416,11 @@ fn conflicts_throttling_5xx_and_dropped_connections_are_retried() {
     assert_eq!(puts(2), 2, "throttled once");
     assert_eq!(puts(4), 2, "dropped once");
     assert_eq!(puts(0), 1);
+    let reads = fault_log("/functions/it-deploy-retry-3")
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["injected"] == true)
+        .count();
+    assert_eq!(reads, 1, "the 502 was met, and the read asked again");
     assert!(
         run.stderr
             .contains("ResourceConflictException: An update is in progress"),
@@ -435,8 +444,9 @@ fn a_concurrent_change_is_reported_as_a_conflict_and_not_overwritten() {
          "respond": {"status": 412, "headers": {"x-amzn-ErrorType": "PreconditionFailedException"},
                      "body": {"Type": "User", "message": "The Revision Id provided does not match the latest Revision Id."}}},
         // The fourth GetFunction of -7 (after the check before the build, the plan's read
-        // and the read under the lease: the check after its update) sees someone else's
-        // image.
+        // and the wait after its update, which moto settles at once: the check after it;
+        // the lease was free, so the functions are not read again under it) sees someone
+        // else's image.
         {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-7$"}, "after": 3,
          "patch": {"Code.ImageUri": someone,
                    "Code.ResolvedImageUri": format!("{ECR_HOST}/it-deploy-conflict@sha256:{}", "0".repeat(64))}}

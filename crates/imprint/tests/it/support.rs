@@ -209,26 +209,9 @@ pub struct Hostile {
 impl Hostile {
     /// Starts `hostile.py MODE ARGS…`.
     pub fn start(mode: &str, args: &[&str]) -> Self {
-        use std::io::BufRead as _;
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/fixtures/hostile.py"
-        );
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(mode)
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("hostile.py said {line:?}"));
+        let mut all = vec![mode];
+        all.extend_from_slice(args);
+        let (child, port) = start_fixture("hostile.py", &all);
         Self { child, port }
     }
 
@@ -236,6 +219,30 @@ impl Hostile {
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+}
+
+/// Starts `python3 scripts/fixtures/SCRIPT ARGS…`, which prints the loopback port it
+/// listens on as its first line: the child and the port.
+pub fn start_fixture(script: &str, args: &[&str]) -> (std::process::Child, u16) {
+    use std::io::BufRead as _;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/fixtures")
+        .join(script);
+    let mut child = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{script} said {line:?}"));
+    (child, port)
 }
 
 impl Drop for Hostile {
@@ -436,9 +443,14 @@ pub fn faulty_registry_admin(method: &str, path: &str, body: &str) -> String {
 
 /// One HTTP/1.0 request to the admin paths of the proxy at `env`; the response body.
 fn proxy_admin(env: &str, method: &str, path: &str, body: &str) -> String {
-    use std::io::{Read as _, Write as _};
     let proxy = server_env(env);
-    let host = proxy.trim_start_matches("http://");
+    admin_request(proxy.trim_start_matches("http://"), method, path, body)
+}
+
+/// One HTTP/1.0 request to a fixture's admin path at `host` (`127.0.0.1:PORT`); the body of
+/// its answer.
+pub fn admin_request(host: &str, method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     write!(
         stream,
