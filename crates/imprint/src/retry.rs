@@ -78,6 +78,15 @@ impl Attempts {
     }
 }
 
+/// Whether an AWS service error code says the caller was throttled (Lambda's, and other
+/// services').
+pub fn is_throttle(code: &str) -> bool {
+    matches!(
+        code,
+        "TooManyRequestsException" | "ThrottlingException" | "Throttling"
+    )
+}
+
 /// Whether an AWS SDK error is worth another attempt, and how long the service asked to
 /// wait: no answer in time, a connection that failed, an answer cut short, a retryable
 /// status, or a throttling or conflict code (Lambda's `ResourceConflictException`: an
@@ -107,14 +116,8 @@ fn aws_transient<E: ProvideErrorMetadata>(
             let raw = inner.raw();
             let code = inner.err().code().unwrap_or_default();
             let retryable = retryable_status(raw.status().as_u16())
-                || matches!(
-                    code,
-                    "ResourceConflictException"
-                        | "TooManyRequestsException"
-                        | "ThrottlingException"
-                        | "Throttling"
-                        | "ServiceException"
-                );
+                || is_throttle(code)
+                || matches!(code, "ResourceConflictException" | "ServiceException");
             retryable.then(|| retry_after(raw.headers().get("retry-after")))
         }
         _ => None,

@@ -82,7 +82,7 @@ impl Lambda {
                     pace.wait(quota).await;
                     let result = attempt.await;
                     let throttled = result.as_ref().err().and_then(|e| code(e));
-                    pace.heard(quota, throttled.is_some_and(is_throttle));
+                    pace.heard(quota, throttled.is_some_and(retry::is_throttle));
                     result
                 }
             },
@@ -156,14 +156,6 @@ impl Lambda {
             ),
         }
     }
-}
-
-/// Whether a service error code is a throttle (Lambda's, and other AWS services').
-fn is_throttle(code: &str) -> bool {
-    matches!(
-        code,
-        "TooManyRequestsException" | "ThrottlingException" | "Throttling"
-    )
 }
 
 /// The service error code, if the service answered with one.

@@ -206,40 +206,41 @@ pub enum Placed {
 impl Registry {
     /// The blob `digest`, whose bytes are in `path`, in this repository: already there,
     /// mounted from `holder` (another repository of this registry said to hold it), else
-    /// sent from the file. A registry that does not mount (or whose `holder` lacks the blob)
-    /// answers the mount with an upload, which then takes the bytes.
+    /// sent from the file ([`Registry::put_blob_file`]). A registry that does not mount (or
+    /// whose `holder` lacks the blob) answers the mount with an upload, which then takes the
+    /// bytes.
     pub async fn place_blob(
         &self,
         digest: &str,
         path: &Path,
         holder: Option<&str>,
     ) -> Result<Placed, RegistryError> {
-        if self.has_blob(digest).await? {
-            return Ok(Placed::Present);
-        }
-        let size = std::fs::metadata(path)
-            .map_err(|source| RegistryError::Io {
-                path: path.display().to_string(),
-                source,
-            })?
-            .len();
-        let body = BlobBody::File(path.to_path_buf());
         if let Some(from) = holder.filter(|from| *from != self.repository.path) {
+            if self.has_blob(digest).await? {
+                return Ok(Placed::Present);
+            }
             let Some(upload) = self.start_mount(digest, from).await? else {
                 return Ok(Placed::Mounted(from.to_string()));
             };
-            match self.finish_upload(upload, digest, body.clone(), size).await {
+            let size = std::fs::metadata(path)
+                .map_err(|source| RegistryError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?
+                .len();
+            let body = BlobBody::File(path.to_path_buf());
+            match self.finish_upload(upload, digest, body, size).await {
                 Ok(()) => return Ok(Placed::Sent),
                 // Sent again from the start, with the retry policy.
                 Err(e) => tracing::debug!("the upload a mount started failed: {e}"),
             }
         }
-        self.put_blob(digest, body, size).await?;
-        Ok(Placed::Sent)
+        Ok(match self.put_blob_file(digest, path).await? {
+            true => Placed::Sent,
+            false => Placed::Present,
+        })
     }
-}
 
-impl Registry {
     /// The blob `digest`, which this machine does not hold, in this repository: already
     /// there, or mounted from `holder`; `None` when neither (a mount the registry answered
     /// with an upload is given up).
@@ -257,9 +258,7 @@ impl Registry {
         let Some(upload) = self.start_mount(digest, from).await? else {
             return Ok(Some(Placed::Mounted(from.to_string())));
         };
-        if let Err(e) = self.send(|h| Ok(h.delete(upload.clone()))).await {
-            tracing::debug!("could not cancel the upload {upload}: {e}");
-        }
+        self.cancel_upload(&upload).await;
         Ok(None)
     }
 }

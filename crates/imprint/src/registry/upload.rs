@@ -175,8 +175,15 @@ impl ChunkedUpload<'_> {
 
     /// Gives the upload up (the registry would drop it after a while anyway).
     pub async fn cancel(self) {
-        let url = self.url.clone();
-        if let Err(e) = self.registry.send(|h| Ok(h.delete(url.clone()))).await {
+        self.registry.cancel_upload(&self.url).await;
+    }
+}
+
+impl Registry {
+    /// Gives up the upload session at `url` (a failure only leaves it for the registry to
+    /// drop).
+    pub(super) async fn cancel_upload(&self, url: &Url) {
+        if let Err(e) = self.send(|h| Ok(h.delete(url.clone()))).await {
             tracing::debug!("could not cancel the upload {url}: {e}");
         }
     }

@@ -68,9 +68,7 @@ async fn layer_files(
             continue;
         }
         let borrowed = image
-            .borrowed
-            .iter()
-            .find(|b| b.layers.iter().any(|(digest, _)| *digest == layer.digest))
+            .lender(&layer.digest)
             .with_context(|| format!("the layer {} is in no store and no base", layer.digest))?;
         let registry = match from.get(&borrowed.reference) {
             Some(registry) => registry,

@@ -51,6 +51,13 @@ pub struct Borrowed {
 }
 
 impl Image {
+    /// The image a layer (by digest) is borrowed from, when it is.
+    pub fn lender(&self, digest: &str) -> Option<&Borrowed> {
+        self.borrowed
+            .iter()
+            .find(|b| b.layers.iter().any(|(d, _)| d == digest))
+    }
+
     /// Bytes of config and layers.
     pub fn blob_bytes(&self) -> u64 {
         self.config.len() as u64 + self.layers.iter().map(|l| l.size).sum::<u64>()

@@ -82,6 +82,11 @@ impl Sent {
     /// The other repository `digest` went to most recently.
     pub(super) fn holder(&self, digest: &str) -> Option<String> {
         let remembered = self.layers.values().find(|r| r.layer.digest == digest)?;
+        self.other_holder(remembered)
+    }
+
+    /// The other repository than this push's that `remembered` went to most recently.
+    fn other_holder(&self, remembered: &Remembered) -> Option<String> {
         remembered
             .holders
             .iter()
@@ -98,7 +103,7 @@ impl Sent {
         if remembered.holders.contains(&self.repository) {
             return Some((remembered.layer.clone(), None));
         }
-        let holder = self.holder(&remembered.layer.digest)?;
+        let holder = self.other_holder(remembered)?;
         self.mounts
             .then(|| (remembered.layer.clone(), Some(holder)))
     }

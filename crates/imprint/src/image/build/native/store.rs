@@ -213,11 +213,7 @@ impl Store {
                     size: l.size,
                     diff_id: l.diff_id.clone(),
                     stored: l.path.is_some(),
-                    from: image
-                        .borrowed
-                        .iter()
-                        .find(|b| b.layers.iter().any(|(digest, _)| *digest == l.digest))
-                        .map(|b| b.reference.clone()),
+                    from: image.lender(&l.digest).map(|b| b.reference.clone()),
                 })
                 .collect(),
             borrowed_from: None,
