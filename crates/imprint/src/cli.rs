@@ -330,10 +330,10 @@ pub struct RolloutArgs {
     /// Do not ask before changing functions (needed without a terminal).
     #[arg(short, long)]
     pub yes: bool,
-    /// Functions updated (and waited on) at once; the calls themselves are paced to Lambda's
-    /// quotas.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=256), value_name = "N")]
-    pub concurrency: u16,
+    /// At most N functions updated (and waited on) at once [default: no limit: the updates
+    /// start at the pace of Lambda's control-plane quota].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub concurrency: Option<u16>,
     /// How long to wait for each function's update: seconds, or with s, m or h.
     #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,

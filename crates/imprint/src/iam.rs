@@ -23,8 +23,13 @@ const ALIAS_ACTIONS: [&str; 4] = [
 ];
 /// CloudWatch actions on the alarms a deploy watches.
 const ALARM_ACTIONS: [&str; 1] = ["cloudwatch:DescribeAlarms"];
-/// Lambda actions that take no function (`[deploy] select` lists and reads tags).
-const SELECT_ACTIONS: [&str; 2] = ["lambda:ListFunctions", "lambda:ListTags"];
+/// Actions that take no function (`[deploy] select`: the tagging API names the tagged
+/// functions, ListFunctions the ones that exist; ListTags when GetResources is not granted).
+const SELECT_ACTIONS: [&str; 3] = [
+    "lambda:ListFunctions",
+    "lambda:ListTags",
+    "tag:GetResources",
+];
 /// Lambda actions of `imprint gc` (reading and deleting versions), on the functions and
 /// their versions.
 const GC_FUNCTION_ACTIONS: [&str; 2] = ["lambda:ListVersionsByFunction", "lambda:DeleteFunction"];

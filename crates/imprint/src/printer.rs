@@ -2,8 +2,9 @@
 //! `NO_COLOR`, progress bars only on a terminal. The printer is the library's `Reporter`.
 
 use std::io::{IsTerminal, Write};
-
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -153,6 +154,31 @@ impl Reporter for Printer {
         Printer::step(self, message);
     }
 
+    fn detail(&self, message: &str) {
+        if self.verbosity >= Verbosity::Verbose {
+            let _ = writeln!(std::io::stderr().lock(), "{message}");
+        }
+    }
+
+    /// A counting bar on stderr (hidden off a terminal or when quiet), and its last count as
+    /// a line (unless quiet).
+    fn count(&self, what: &str, total: u64) -> Arc<dyn Meter> {
+        let bar = ProgressBar::with_draw_target(Some(total), self.draw_target());
+        let style =
+            ProgressStyle::with_template("  {msg} {bar:30} {pos}/{len} ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(what.to_string());
+        Arc::new(Counter {
+            bar,
+            what: what.to_string(),
+            started: Instant::now(),
+            every_line: self.verbosity >= Verbosity::Verbose,
+            summary: self.verbosity >= Verbosity::Normal,
+            finished: AtomicBool::new(false),
+        })
+    }
+
     /// A byte-count progress bar on stderr; hidden off a terminal or when quiet.
     fn bytes(&self, what: &'static str) -> Arc<dyn Meter> {
         let bar = ProgressBar::with_draw_target(Some(0), self.draw_target());
@@ -216,5 +242,55 @@ impl Meter for Bar {
 
     fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// A counting bar on stderr, and the count it ended at as a line.
+struct Counter {
+    bar: ProgressBar,
+    what: String,
+    started: Instant,
+    /// Print each item's line (`-v`).
+    every_line: bool,
+    /// Print the last count (unless quiet).
+    summary: bool,
+    finished: AtomicBool,
+}
+
+impl Meter for Counter {
+    fn set_total(&self, total: u64) {
+        self.bar.set_length(total);
+    }
+
+    fn grow(&self, more: u64) {
+        self.bar.inc_length(more);
+    }
+
+    fn advance(&self, done: u64) {
+        self.bar.inc(done);
+    }
+
+    fn line(&self, line: &str) {
+        if self.every_line {
+            self.bar.suspend(|| eprintln!("{line}"));
+        }
+    }
+
+    fn finish(&self) {
+        if self.finished.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.bar.finish_and_clear();
+        if self.summary {
+            let seconds = self.started.elapsed().as_secs_f64();
+            let done = self.bar.position();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "  {} {done}/{} in {seconds:.1} s ({:.1} a second)",
+                self.what,
+                self.bar.length().unwrap_or(done),
+                done as f64 / seconds.max(0.001)
+            );
+        }
     }
 }

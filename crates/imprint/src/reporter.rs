@@ -12,6 +12,12 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, message: &str);
     /// One finished step of a long operation, a line of its progress.
     fn step(&self, message: &str);
+    /// A line about one item of many (a function of hundreds): shown with `-v` only.
+    fn detail(&self, message: &str);
+    /// A meter counting `total` items (functions updated, versions published): its rate and
+    /// what is left while it runs (on a terminal), a line when it finishes; each item's own
+    /// line (`Meter::line`) with `-v` only.
+    fn count(&self, what: &str, total: u64) -> Arc<dyn Meter>;
     /// A meter of bytes (hashing, pushing): its total grows as work is found.
     fn bytes(&self, what: &'static str) -> Arc<dyn Meter>;
     /// A meter of a program's output (a build): its latest line, or every line when the user

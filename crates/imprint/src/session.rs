@@ -176,7 +176,7 @@ impl Session {
                 Ok(Lambda::new(
                     config,
                     self.settings.timeouts.call,
-                    Pace::new(rate),
+                    Pace::new(rate, quota_scale()?),
                 ))
             })
             .await
@@ -233,5 +233,25 @@ impl Session {
                 )
             })
             .clone()
+    }
+}
+
+/// `IMPRINT_LAMBDA_QUOTA_SCALE`: Lambda's quotas times this, for a stand-in that scales them
+/// (the tests' limits fixture, to stay short); 1 otherwise.
+fn quota_scale() -> anyhow::Result<f64> {
+    const NAME: &str = "IMPRINT_LAMBDA_QUOTA_SCALE";
+    let Some(text) = std::env::var_os(NAME) else {
+        return Ok(1.0);
+    };
+    match text.to_str().and_then(|t| t.parse::<f64>().ok()) {
+        Some(scale) if (0.01..=1000.0).contains(&scale) => Ok(scale),
+        _ => Err(crate::error::UsageError::new(
+            format!(
+                "{NAME}={} is not a number from 0.01 to 1000",
+                text.to_string_lossy()
+            ),
+            format!("unset {NAME} (it is for stand-ins of Lambda that scale its quotas)"),
+        )
+        .into()),
     }
 }

@@ -147,7 +147,7 @@ async fn report(session: &Session, args: &StatusArgs) -> anyhow::Result<StatusRe
     let mut found = lambda::read_functions(client, &names).await?;
     let alias = settings.deploy().alias.as_deref();
     if let Some(alias) = alias {
-        let views = lambda::read_alias_views(client, &found, alias).await?;
+        let views = lambda::read_alias_views(client, &names, alias).await?;
         for (f, view) in found.iter_mut().zip(views) {
             f.alias = view;
         }

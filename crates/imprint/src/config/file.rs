@@ -81,7 +81,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args, [image.native] python, site_packages; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [aws] region, profile, role_arn, external_id, session_name; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args, [image.native] python, site_packages; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, warn_aliases, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [aws] region, profile, role_arn, external_id, session_name, control_plane_rate; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -161,6 +161,9 @@ pub struct DeploySection {
     pub pulumi_stack: Option<String>,
     /// The alias callers use: deploys publish a version and move this alias to it.
     pub alias: Option<String>,
+    /// Without an alias: list each function's aliases first, to warn about those on
+    /// published versions (one control-plane call a function; `false` when there are none).
+    pub warn_aliases: Option<bool>,
     /// How traffic moves to the new versions (needs `alias` unless `all-at-once`).
     pub strategy: Option<Strategy>,
     /// CloudWatch alarms watched while traffic shifts; one firing puts every alias back.
@@ -475,6 +478,7 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
                 pulumi_dir: od.pulumi_dir.or(bd.pulumi_dir),
                 pulumi_stack: od.pulumi_stack.or(bd.pulumi_stack),
                 alias: od.alias.or(bd.alias),
+                warn_aliases: od.warn_aliases.or(bd.warn_aliases),
                 strategy: od.strategy.or(bd.strategy),
                 alarms: od.alarms.or(bd.alarms),
                 final_bake: od.final_bake.or(bd.final_bake),

@@ -13,7 +13,7 @@ use crate::error::UsageError;
 #[derive(Debug, Clone)]
 pub struct RolloutFlags {
     /// `--concurrency`.
-    pub concurrency: u16,
+    pub concurrency: Option<u16>,
     /// `--timeout`.
     pub timeout: Duration,
     /// `--yes`.
@@ -37,7 +37,7 @@ pub struct RolloutFlags {
 /// How the functions are moved.
 #[derive(Debug, Clone)]
 pub struct RolloutSettings {
-    /// Functions updated at once.
+    /// Functions updated at once (no limit but the pacing: `usize::MAX`).
     pub concurrency: usize,
     /// How long each function's update may take.
     pub timeout: Duration,
@@ -78,7 +78,7 @@ impl RolloutSettings {
             return Err(bad("[deploy.smoke] runs on the new versions before any traffic moves, which needs an alias: set [deploy] alias (or pass --alias)".into()));
         }
         Ok(Self {
-            concurrency: usize::from(flags.concurrency),
+            concurrency: flags.concurrency.map_or(usize::MAX, usize::from),
             timeout: flags.timeout,
             yes: flags.yes,
             no_revert: flags.no_revert,

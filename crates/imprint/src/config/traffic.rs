@@ -1,5 +1,5 @@
-//! How a deploy moves traffic: `[deploy] alias, strategy, alarms, final_bake` under the
-//! flags, checked to fit together.
+//! How a deploy moves traffic: `[deploy] alias, strategy, alarms, final_bake, warn_aliases`
+//! under the flags, checked to fit together.
 
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct Traffic {
     pub alarms: Vec<(String, String)>,
     /// How long the alarms are watched once all traffic is on the new versions.
     pub final_bake: Duration,
+    /// Without an alias: warn about aliases on published versions (`[deploy] warn_aliases`).
+    pub warn_aliases: bool,
 }
 
 impl Traffic {
@@ -63,6 +65,7 @@ impl Traffic {
             strategy,
             alarms,
             final_bake,
+            warn_aliases: section.warn_aliases.unwrap_or(true),
         })
     }
 

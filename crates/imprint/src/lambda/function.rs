@@ -151,14 +151,14 @@ fn missing_function(name: &str) -> UsageError {
     )
 }
 
-/// Reads `alias` of each function (with the images of its versions) into `functions`; the
-/// functions without it are a usage error naming each and saying how to create it.
-pub async fn read_aliases(
-    client: &Lambda,
+/// Puts each function's view of `alias` (`views`, in the same order, from
+/// [`read_alias_views`]) into `functions`; the functions without it are a usage error naming
+/// each and saying how to create it.
+pub fn attach_aliases(
     functions: &mut [Function],
     alias: &str,
+    views: Vec<Option<AliasView>>,
 ) -> anyhow::Result<()> {
-    let views = read_alias_views(client, functions, alias).await?;
     let missing: Vec<&str> = functions
         .iter()
         .zip(&views)
@@ -182,11 +182,11 @@ pub async fn read_aliases(
 /// function without it.
 pub async fn read_alias_views(
     client: &Lambda,
-    functions: &[Function],
+    names: &[String],
     alias: &str,
 ) -> anyhow::Result<Vec<Option<AliasView>>> {
-    stream::iter(functions)
-        .map(|f| read_alias(client, &f.name, alias))
+    stream::iter(names)
+        .map(|name| read_alias(client, name, alias))
         .buffered(PARALLEL_READS)
         .try_collect()
         .await
@@ -242,9 +242,7 @@ async fn read_existing(client: &Lambda, name: &str) -> anyhow::Result<Option<Fun
         last_update_status: config
             .and_then(|c| c.last_update_status())
             .map(|s| UpdateStatus::from_word(s.as_str())),
-        last_update_reason: config
-            .and_then(|c| c.last_update_status_reason())
-            .map(str::to_string),
+        last_update_reason: config.and_then(update_reason),
         last_modified: config.and_then(|c| c.last_modified()).map(str::to_string),
         architectures: config
             .map(|c| {
@@ -257,6 +255,17 @@ async fn read_existing(client: &Lambda, name: &str) -> anyhow::Result<Option<Fun
         revision_id: config.and_then(|c| c.revision_id()).map(str::to_string),
         alias: None,
     }))
+}
+
+/// Why the last update failed, as Lambda says: its reason code and text.
+fn update_reason(config: &aws_sdk_lambda::types::FunctionConfiguration) -> Option<String> {
+    let code = config.last_update_status_reason_code().map(|c| c.as_str());
+    match (code, config.last_update_status_reason()) {
+        (Some(code), Some(text)) => Some(format!("{code}: {text}")),
+        (None, Some(text)) => Some(text.to_string()),
+        (Some(code), None) => Some(code.to_string()),
+        (None, None) => None,
+    }
 }
 
 /// The Lambda architecture an image platform runs on (`linux/amd64` → `x86_64`).

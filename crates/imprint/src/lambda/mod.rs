@@ -19,7 +19,7 @@ mod versions;
 pub use alarms::{Alarms, Firing};
 pub use aliases::routing_aliases;
 pub use function::{
-    architecture_of, read_alias_views, read_aliases, read_function, read_functions, Function,
+    architecture_of, attach_aliases, read_alias_views, read_function, read_functions, Function,
     UpdateStatus,
 };
 #[cfg(test)]
@@ -30,7 +30,7 @@ pub use inventory::{
     delete_version, read_images, region_image_versions, FunctionImages, RegionVersion,
 };
 pub use invoke::invoke;
-pub use pace::Pace;
+pub use pace::{Pace, CONTROL_PLANE_RATE};
 pub use retry::{Lambda, PARALLEL_READS};
 pub use sdk::load as load_sdk_config;
 pub use select::{image_functions, select};

@@ -18,8 +18,12 @@ pub const GET_POLICY_RATE: f64 = 15.0;
 const SLOWEST: f64 = 0.5;
 /// What a throttle leaves of the rate.
 const BACK_OFF: f64 = 0.7;
-/// Calls through without a throttle to win back one request a second.
+/// Calls through without a throttle to win back one request a second (a tenth of the rate
+/// a second, whatever the rate).
 const RECOVER_AFTER: u32 = 10;
+/// Throttles heard within this time of a slow-down are the same crowding (calls sent at the
+/// same rate, answered together): they slow the budget down once.
+const CALM: Duration = Duration::from_secs(1);
 
 /// Which of Lambda's quotas a call counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +64,8 @@ struct BucketState {
     next: Option<Instant>,
     through: u32,
     throttles: u64,
+    /// When it last slowed down.
+    slowed: Option<Instant>,
 }
 
 impl Bucket {
@@ -71,6 +77,7 @@ impl Bucket {
                 next: None,
                 through: 0,
                 throttles: 0,
+                slowed: None,
             }),
         }
     }
@@ -83,12 +90,15 @@ impl Bucket {
         slot
     }
 
-    fn heard(&self, throttled: bool) {
+    fn heard(&self, throttled: bool, now: Instant) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if throttled {
-            state.rate = (state.rate * BACK_OFF).max(SLOWEST);
             state.through = 0;
             state.throttles += 1;
+            if state.slowed.is_none_or(|at| now.duration_since(at) >= CALM) {
+                state.rate = (state.rate * BACK_OFF).max(SLOWEST);
+                state.slowed = Some(now);
+            }
         } else {
             state.through += 1;
             if state.through >= RECOVER_AFTER {
@@ -113,19 +123,37 @@ pub struct Pace {
     control_plane: Bucket,
     get_function: Bucket,
     get_policy: Bucket,
+    /// When the next change may start (see [`Pace::next_start`]).
+    starts: Mutex<Option<Instant>>,
 }
 
 impl Pace {
-    /// Budgets at AWS's quotas, the control plane's at `control_plane` when given (at most
-    /// the quota).
-    pub fn new(control_plane: Option<f64>) -> Self {
-        let control =
-            control_plane.map_or(CONTROL_PLANE_RATE, |r| r.clamp(SLOWEST, CONTROL_PLANE_RATE));
+    /// Budgets at AWS's quotas times `scale` (1 but for a stand-in that scales them, in
+    /// tests), the control plane's at `control_plane` when given (at most the quota).
+    pub fn new(control_plane: Option<f64>, scale: f64) -> Self {
+        let quota = CONTROL_PLANE_RATE * scale;
+        let control = control_plane.map_or(quota, |r| r.clamp(SLOWEST, quota));
         Self {
             control_plane: Bucket::new(control),
-            get_function: Bucket::new(GET_FUNCTION_RATE),
-            get_policy: Bucket::new(GET_POLICY_RATE),
+            get_function: Bucket::new(GET_FUNCTION_RATE * scale),
+            get_policy: Bucket::new(GET_POLICY_RATE * scale),
+            starts: Mutex::new(None),
         }
+    }
+
+    /// Waits for the turn of the next change to start, spaced at the control plane's rate
+    /// now: changes queue here, where a stop (a failure, Ctrl-C) can still keep them from
+    /// starting, rather than in the budget, where every queued call is already sent.
+    pub async fn next_start(&self) {
+        let rate = self.control_plane.rate();
+        let now = Instant::now();
+        let slot = {
+            let mut next = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + Duration::from_secs_f64(1.0 / rate));
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
     }
 
     fn bucket(&self, quota: Quota) -> Option<&Bucket> {
@@ -149,7 +177,7 @@ impl Pace {
     /// Tells `quota`'s budget how a call went: throttled, or through.
     pub fn heard(&self, quota: Quota, throttled: bool) {
         if let Some(bucket) = self.bucket(quota) {
-            bucket.heard(throttled);
+            bucket.heard(throttled, Instant::now());
         }
     }
 
@@ -183,20 +211,23 @@ mod tests {
         assert_eq!(bucket.reserve(later), later);
         assert_eq!(bucket.reserve(later), later + Duration::from_millis(100));
 
-        bucket.heard(true);
+        bucket.heard(true, later);
         assert!((bucket.rate() - 7.0).abs() < 1e-9);
-        for _ in 0..20 {
-            bucket.heard(true);
+        // Throttles of the same crowding slow it down once; later ones again.
+        bucket.heard(true, later + Duration::from_millis(500));
+        assert!((bucket.rate() - 7.0).abs() < 1e-9);
+        for i in 1..=20 {
+            bucket.heard(true, later + CALM * i);
         }
         assert!((bucket.rate() - SLOWEST).abs() < 1e-9);
         for _ in 0..RECOVER_AFTER * 100 {
-            bucket.heard(false);
+            bucket.heard(false, later);
         }
         assert!(
             (bucket.rate() - 10.0).abs() < 1e-9,
             "back up to its ceiling, no further"
         );
-        assert_eq!(bucket.throttles(), 21);
+        assert_eq!(bucket.throttles(), 22);
     }
 
     #[test]
@@ -205,7 +236,8 @@ mod tests {
         assert_eq!(Quota::of("GetFunctionConfiguration"), Quota::ControlPlane);
         assert_eq!(Quota::of("UpdateFunctionCode"), Quota::ControlPlane);
         assert_eq!(Quota::of("Invoke"), Quota::Invoke);
-        assert!((Pace::new(Some(40.0)).control_plane_rate() - 15.0).abs() < 1e-9);
-        assert!((Pace::new(Some(5.0)).control_plane_rate() - 5.0).abs() < 1e-9);
+        assert!((Pace::new(Some(40.0), 1.0).control_plane_rate() - 15.0).abs() < 1e-9);
+        assert!((Pace::new(Some(5.0), 1.0).control_plane_rate() - 5.0).abs() < 1e-9);
+        assert!((Pace::new(None, 5.0).control_plane_rate() - 75.0).abs() < 1e-9);
     }
 }

@@ -21,6 +21,9 @@ pub const PARALLEL_READS: usize = 8;
 pub struct Lambda {
     /// The SDK's client; call it through [`Lambda::call`].
     pub sdk: aws_sdk_lambda::Client,
+    /// The Resource Groups Tagging API's client (functions by tag, outside Lambda's quotas);
+    /// call it through [`Lambda::call_unpaced`].
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// `https://…`, or Lambda in a region.
     endpoint: String,
     /// How long one call may take, its retries included.
@@ -41,8 +44,12 @@ impl Lambda {
             (None, Some(region)) => format!("Lambda in {region}"),
             (None, None) => "Lambda".to_string(),
         };
+        let tagging = aws_sdk_resourcegroupstagging::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
         Self {
             sdk: aws_sdk_lambda::Client::from_conf(conf),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
             endpoint,
             budget,
             pace: Arc::new(pace),
@@ -71,6 +78,10 @@ impl Lambda {
     {
         let quota = Quota::of(what.split(' ').next().unwrap_or(what));
         let pace = &self.pace;
+        // The first attempt's turn comes before its time starts (waiting behind this run's own
+        // calls is not the service's slowness); a retry's turn counts.
+        pace.wait(quota).await;
+        let mut first = true;
         retry::aws(
             self.budget,
             what,
@@ -78,14 +89,39 @@ impl Lambda {
             || self.no_answer(),
             || {
                 let attempt = call();
+                let turn = !std::mem::replace(&mut first, false);
                 async move {
-                    pace.wait(quota).await;
+                    if turn {
+                        pace.wait(quota).await;
+                    }
                     let result = attempt.await;
                     let throttled = result.as_ref().err().and_then(|e| code(e));
                     pace.heard(quota, throttled.is_some_and(retry::is_throttle));
                     result
                 }
             },
+        )
+        .await
+    }
+
+    /// Runs `call` (of another API than Lambda's, with quotas of its own) under the retry
+    /// policy and the call's time limit, unpaced.
+    pub async fn call_unpaced<T, E, F, Fut>(
+        &self,
+        what: &str,
+        call: F,
+    ) -> Result<T, SdkError<E, HttpResponse>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        retry::aws(
+            self.budget,
+            what,
+            |e| self.error_text(e),
+            || self.no_answer(),
+            call,
         )
         .await
     }

@@ -1,67 +1,55 @@
 //! Moving one function to an image: update (guarded by the revision read before), wait until
-//! Lambda settles it, and verify what it runs now.
+//! Lambda settles it, and verify what it runs then.
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_lambda::types::{LastUpdateStatus, State};
-
-use super::function::read_function;
+use super::function::{read_function, Function, UpdateStatus};
 use super::image::FunctionImage;
 use super::retry::{code, Lambda};
 
 /// How a function's update ended, as Lambda reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Settled {
-    /// `LastUpdateStatus` is `Successful`.
-    Successful,
+    /// `LastUpdateStatus` is `Successful`: the function as that last read found it.
+    Successful(Box<Function>),
     /// `Failed`, with its reason code and text.
     Failed(String),
     /// Still `InProgress` at the deadline.
     TimedOut,
 }
 
+/// The first pause before asking whether an update settled: an image update takes seconds
+/// at the least (Lambda optimizes the image).
+const FIRST_POLL: Duration = Duration::from_millis(500);
+/// The longest pause between two polls.
+const LONGEST_POLL: Duration = Duration::from_secs(4);
+
 /// Polls the function until its last update is no longer in progress: with GetFunction,
 /// whose quota is its own (100 a second), never the control plane's GetFunctionConfiguration;
-/// the pauses grow (an image update takes seconds to minutes while Lambda optimizes it).
+/// the pauses grow by half each time (an image update takes seconds to minutes).
 pub async fn wait_updated(
     client: &Lambda,
     name: &str,
     deadline: Instant,
 ) -> anyhow::Result<Settled> {
-    let mut pause = Duration::from_millis(250);
+    let mut pause = FIRST_POLL;
     loop {
-        let reply = client
-            .call(&format!("GetFunction {name}"), || {
-                client.sdk.get_function().function_name(name).send()
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("failed to read {name}: {}", client.error_text(&e)))?;
-        let conf = reply
-            .configuration()
-            .ok_or_else(|| anyhow::anyhow!("GetFunction {name} answered no configuration"))?;
-        let pending = conf.state() == Some(&State::Pending);
-        match conf.last_update_status() {
-            Some(LastUpdateStatus::Failed) => {
-                let reason = match (
-                    conf.last_update_status_reason_code().map(|c| c.as_str()),
-                    conf.last_update_status_reason(),
-                ) {
-                    (Some(code), Some(text)) => format!("{code}: {text}"),
-                    (None, Some(text)) => text.to_string(),
-                    (Some(code), None) => code.to_string(),
-                    (None, None) => "Lambda gave no reason".into(),
-                };
-                return Ok(Settled::Failed(reason));
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        let now = read_function(client, name).await?;
+        match now.last_update_status {
+            Some(UpdateStatus::Failed) => {
+                let reason = now.last_update_reason.as_deref();
+                return Ok(Settled::Failed(
+                    reason.unwrap_or("Lambda gave no reason").to_string(),
+                ));
             }
-            Some(LastUpdateStatus::InProgress) => {}
-            _ if pending => {}
-            _ => return Ok(Settled::Successful),
+            _ if now.is_busy() => {}
+            _ => return Ok(Settled::Successful(Box::new(now))),
         }
         if Instant::now() >= deadline {
             return Ok(Settled::TimedOut);
         }
-        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(Duration::from_secs(4));
+        pause = (pause * 3 / 2).min(LONGEST_POLL);
     }
 }
 
@@ -94,8 +82,8 @@ pub async fn update_image(
 ) -> Result<FunctionImage, MoveError> {
     send_update(client, name, to, revision).await?;
     let deadline = Instant::now() + timeout;
-    match wait_updated(client, name, deadline).await {
-        Ok(Settled::Successful) => {}
+    let now = match wait_updated(client, name, deadline).await {
+        Ok(Settled::Successful(now)) => now,
         Ok(Settled::Failed(reason)) => {
             return Err(MoveError::Failed(format!(
                 "Lambda failed the update: {reason}"
@@ -108,8 +96,8 @@ pub async fn update_image(
             )))
         }
         Err(e) => return Err(MoveError::Failed(format!("{e:#}"))),
-    }
-    verify(client, name, to).await
+    };
+    verify(&now, to)
 }
 
 /// UpdateFunctionCode. A revision mismatch is fine when our own earlier attempt landed
@@ -153,16 +141,10 @@ async fn send_update(
     }
 }
 
-/// What the function runs after its update must be `to`: the URI, and the digest when both
-/// sides know it (a digest URI pins the digest itself).
-async fn verify(
-    client: &Lambda,
-    name: &str,
-    to: &FunctionImage,
-) -> Result<FunctionImage, MoveError> {
-    let now = read_function(client, name)
-        .await
-        .map_err(|e| MoveError::Failed(format!("{e:#}")))?;
+/// What the function runs after its update (`now`, the read that found it settled) must be
+/// `to`: the URI, and the digest when both sides know it (a digest URI pins the digest
+/// itself).
+fn verify(now: &Function, to: &FunctionImage) -> Result<FunctionImage, MoveError> {
     let uri_ok = now.image_uri.as_deref() == Some(to.uri.as_str());
     let digest_ok = match (&now.digest, &to.digest) {
         (Some(theirs), Some(ours)) => theirs == ours,
@@ -172,7 +154,7 @@ async fn verify(
     if uri_ok && digest_ok {
         Ok(FunctionImage {
             uri: to.uri.clone(),
-            digest: now.digest.or_else(|| to.digest.clone()),
+            digest: now.digest.clone().or_else(|| to.digest.clone()),
         })
     } else {
         Err(MoveError::Conflict(format!(

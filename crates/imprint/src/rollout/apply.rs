@@ -83,8 +83,9 @@ impl Drop for Interrupt {
     }
 }
 
-/// Moves the `$LATEST` of every function of `todo` to the target, `concurrency` at a time;
-/// the first failure (or Ctrl-C) stops new moves.
+/// Moves the `$LATEST` of every function of `todo` to the target, `concurrency` at a time,
+/// each starting at its turn of the control plane's budget; the first failure (or Ctrl-C)
+/// stops the moves that have not started.
 pub async fn apply(
     client: &Lambda,
     todo: &[&Function],
@@ -95,9 +96,11 @@ pub async fn apply(
 ) -> Vec<Moved> {
     let timeout = options.timeout;
     let image = target.image();
+    let meter = reporter.count("updated", todo.len() as u64);
     let moves = todo.iter().map(|f| {
-        let image = &image;
+        let (image, meter) = (&image, &meter);
         async move {
+            client.pace().next_start().await;
             if interrupt.stopped() {
                 return Moved {
                     function: (*f).clone(),
@@ -109,15 +112,17 @@ pub async fn apply(
                 lambda::update_image(client, &f.name, image, f.revision_id.clone(), timeout).await;
             let result = match moved {
                 Ok(now) => {
-                    reporter.step(&format!(
+                    meter.line(&format!(
                         "  updated   {} ({:.1} s)",
                         f.name,
                         started.elapsed().as_secs_f64()
                     ));
+                    meter.advance(1);
                     Move::Done(now)
                 }
                 Err(e) => {
                     interrupt.stop();
+                    meter.advance(1);
                     reporter.step(&format!(
                         "  {:<9} {}: {}",
                         failure_outcome(&e).as_str(),
@@ -133,8 +138,10 @@ pub async fn apply(
             }
         }
     });
-    stream::iter(moves)
+    let moved = stream::iter(moves)
         .buffer_unordered(options.concurrency)
         .collect()
-        .await
+        .await;
+    meter.finish();
+    moved
 }

@@ -164,25 +164,41 @@ impl Rollout<'_> {
     }
 }
 
-/// How long a lease lasts at most: every batch of updates may take the full timeout, and
-/// the traffic shift its whole bake.
+/// How long a lease lasts at most: every batch of updates may take the full timeout, the
+/// calls their turns of the control plane's quota (at most five a function, through an
+/// alias), and the traffic shift its whole bake.
 fn lease_time(options: &RolloutSettings, moves: usize) -> Duration {
     let batches = moves.div_ceil(options.concurrency.max(1)).max(1) as u32;
+    let calls = Duration::from_secs_f64(moves as f64 * 5.0 / lambda::CONTROL_PLANE_RATE);
     let traffic = &options.traffic;
     options.timeout * (batches + 1)
+        + calls
         + traffic.strategy.total_bake()
         + traffic.final_bake
         + Duration::from_secs(300)
 }
 
 impl Rollout<'_> {
-    /// Reads the functions and checks every one can be moved.
+    /// Reads the functions and checks every one can be moved: the functions (GetFunction,
+    /// a quota of its own) and their aliases (the control plane's) at the same time.
     async fn read(&self, names: &[String]) -> anyhow::Result<Vec<Function>> {
         let lambda = self.clients.lambda;
-        let mut found = lambda::read_functions(lambda, names).await?;
-        match &self.options.traffic.alias {
-            Some(alias) => lambda::read_aliases(lambda, &mut found, alias).await?,
-            None => plan::warn_about_aliases(lambda, &found, self.reporter.as_ref()).await?,
+        let traffic = &self.options.traffic;
+        let aliases = async {
+            match &traffic.alias {
+                Some(alias) => lambda::read_alias_views(lambda, names, alias)
+                    .await
+                    .map(Some),
+                None if traffic.warn_aliases => {
+                    plan::warn_about_aliases(lambda, names, self.reporter.as_ref()).await?;
+                    Ok(None)
+                }
+                None => Ok(None),
+            }
+        };
+        let (mut found, views) = tokio::try_join!(lambda::read_functions(lambda, names), aliases)?;
+        if let (Some(alias), Some(views)) = (&traffic.alias, views) {
+            lambda::attach_aliases(&mut found, alias, views)?;
         }
         plan::preflight(self.action, &found, &self.target.image_uri, self.platform)?;
         Ok(found)

@@ -130,31 +130,37 @@ pub fn check_splits(action: Action, found: &[Function], target: &Target) -> anyh
     )
 }
 
-/// Warns about aliases on published versions: updating `$LATEST` does not change what
-/// their callers run.
+/// Warns about aliases on published versions (one warning, naming the first
+/// [`PLAN_LINES`] functions): updating `$LATEST` does not change what their callers run.
 pub async fn warn_about_aliases(
     client: &Lambda,
-    found: &[Function],
+    names: &[String],
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
-    let routed: Vec<(String, Vec<String>)> = stream::iter(found)
-        .map(|f| async move {
-            lambda::routing_aliases(client, &f.name)
+    let routed: Vec<(&String, Vec<String>)> = stream::iter(names)
+        .map(|name| async move {
+            lambda::routing_aliases(client, name)
                 .await
-                .map(|a| (f.name.clone(), a))
+                .map(|a| (name, a))
         })
         .buffered(lambda::PARALLEL_READS)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
-    for (name, aliases) in routed {
-        if !aliases.is_empty() {
-            reporter.warn(&format!(
-                "{name} has aliases on published versions ({}): deploying updates $LATEST, which their callers do not run",
-                aliases.join(", ")
-            ));
-        }
+    let routed: Vec<String> = routed
+        .into_iter()
+        .filter(|(_, aliases)| !aliases.is_empty())
+        .map(|(name, aliases)| format!("{name} ({})", aliases.join(", ")))
+        .collect();
+    let (count, shown) = (routed.len(), routed.len().min(PLAN_LINES));
+    if count > 0 {
+        reporter.warn(&format!(
+            "{} on published versions: deploying updates $LATEST, which their callers do not run: {}{}",
+            if count == 1 { "a function has aliases".to_string() } else { format!("{count} functions have aliases") },
+            routed[..shown].join(", "),
+            if count > shown { format!(" and {} more", count - shown) } else { String::new() }
+        ));
     }
     Ok(())
 }
@@ -206,7 +212,11 @@ pub fn can_ask(action: Action, yes: bool, what: &str) -> Result<(), UsageError> 
     ))
 }
 
-/// Shows each move, then asks on a terminal; refuses without one unless `yes`.
+/// Moves listed one a line before a deploy; the rest of a larger one with `-v` only.
+const PLAN_LINES: usize = 20;
+
+/// Shows each move (the first [`PLAN_LINES`] of many), then asks on a terminal; refuses
+/// without one unless `yes`.
 pub fn confirm(
     action: Action,
     yes: bool,
@@ -214,7 +224,7 @@ pub fn confirm(
     target: &Target,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
-    for f in todo {
+    for (i, f) in todo.iter().enumerate() {
         // What its callers run now: the alias's version when deploying through one.
         let now = f
             .serving()
@@ -225,7 +235,17 @@ pub fn confirm(
             .as_ref()
             .map(|a| format!(" (alias {} → {})", a.name, a.route.describe()))
             .unwrap_or_default();
-        reporter.step(&format!("~ {}: {now}{alias} → {}", f.name, target.tag));
+        let line = format!("~ {}: {now}{alias} → {}", f.name, target.tag);
+        match i < PLAN_LINES || todo.len() <= PLAN_LINES + 1 {
+            true => reporter.step(&line),
+            false => reporter.detail(&line),
+        }
+    }
+    if todo.len() > PLAN_LINES + 1 {
+        reporter.step(&format!(
+            "~ … and {} more functions (-v lists each)",
+            todo.len() - PLAN_LINES
+        ));
     }
     if yes {
         return Ok(());

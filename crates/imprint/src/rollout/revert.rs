@@ -49,7 +49,10 @@ pub async fn revert(
             }
         }
         let result = match previous_image(registry, f).await {
-            Ok(to) => lambda::update_image(client, &f.name, &to, None, options.timeout).await,
+            Ok(to) => {
+                client.pace().next_start().await;
+                lambda::update_image(client, &f.name, &to, None, options.timeout).await
+            }
             Err(e) => Err(MoveError::Failed(format!("{e:#}"))),
         };
         match &result {

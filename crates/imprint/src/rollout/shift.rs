@@ -14,7 +14,7 @@ use super::target::Target;
 use crate::config::RolloutSettings;
 use crate::journal::{self, Outcome, Shift, SmokeResult};
 use crate::lambda::{self, Alarms, Firing, Function, Lambda, Route};
-use crate::reporter::Reporter;
+use crate::reporter::{Meter, Reporter};
 
 /// Why the traffic stopped moving to the new versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +122,8 @@ pub async fn shift(
             stop = Some(Stop::Interrupted);
             break;
         }
-        stop = move_all(client, &mut aliases, options, |alias| {
+        let meter = reporter.count(&format!("aliases at {percent}%"), aliases.len() as u64);
+        stop = move_all(client, &mut aliases, options, meter.as_ref(), |alias| {
             alias.route_at(percent)
         })
         .await;
@@ -277,26 +278,29 @@ async fn publish_all(
         .iter()
         .enumerate()
         .filter(|(_, alias)| alias.new.is_none());
+    let meter = reporter.count("published", todo.clone().count() as u64);
     let published: Vec<(usize, anyhow::Result<String>)> = stream::iter(todo.map(|(i, alias)| {
-        let description = &description;
+        let (description, meter) = (&description, &meter);
         async move {
             let name = &alias.function.name;
+            client.pace().next_start().await;
             let v = lambda::publish_version(client, name, &target.digest, None, description).await;
+            if let Ok(version) = &v {
+                meter.line(&format!("  published {name} version {version}"));
+            }
+            meter.advance(1);
             (i, v)
         }
     }))
     .buffer_unordered(options.concurrency)
     .collect()
     .await;
+    meter.finish();
     let mut stop = None;
     for (i, result) in published {
         let alias = &mut aliases[i];
         match result {
             Ok(version) => {
-                reporter.step(&format!(
-                    "  published {} version {version}",
-                    alias.function.name
-                ));
                 alias.new = Some(version);
             }
             Err(e) => alias.fail(&e, &mut stop),
@@ -305,11 +309,13 @@ async fn publish_all(
     stop
 }
 
-/// Moves every alias's alias to `route(alias)`, all at once; the first failure is the stop.
+/// Moves every alias's alias to `route(alias)`, all at once, counted on `meter`; the first
+/// failure is the stop.
 async fn move_all(
     client: &Lambda,
     aliases: &mut [AliasShift<'_>],
     options: &RolloutSettings,
+    meter: &dyn Meter,
     route: impl Fn(&AliasShift) -> Route,
 ) -> Option<Stop> {
     let moves: Vec<(usize, Route, anyhow::Result<Option<String>>)> =
@@ -321,14 +327,17 @@ async fn move_all(
                 let result = if alias.route == to {
                     Ok(alias.revision.clone())
                 } else {
+                    client.pace().next_start().await;
                     lambda::set_route(client, name, alias.alias_name, &to, revision).await
                 };
+                meter.advance(1);
                 (i, to, result)
             }
         }))
         .buffer_unordered(options.concurrency)
         .collect()
         .await;
+    meter.finish();
     let mut stop = None;
     for (i, to, result) in moves {
         let alias = &mut aliases[i];
@@ -368,7 +377,11 @@ async fn revert_aliases(
     for alias in aliases.iter_mut() {
         alias.error = None;
     }
-    move_all(client, aliases, options, |alias| Route::to(&alias.old)).await;
+    let meter = reporter.count("aliases back", aliases.len() as u64);
+    move_all(client, aliases, options, meter.as_ref(), |alias| {
+        Route::to(&alias.old)
+    })
+    .await;
     for (alias, before) in aliases.iter_mut().zip(failed) {
         match (&alias.error, before) {
             (Some(e), _) => reporter.step(&format!("  revert-failed {}: {e}", alias.function.name)),

@@ -15,8 +15,12 @@ use crate::reporter::Reporter;
 const ANSWER_KEPT: usize = 1024;
 /// How many lines of a failed test's log tail are kept.
 const LOG_LINES_KEPT: usize = 20;
+/// Smoke tests run at once at most (Invoke is not paced: each one is a run of the function,
+/// against the account's concurrency).
+const PARALLEL_TESTS: usize = 50;
 
-/// Runs every smoke test on `versions` (function, new version); one result per test run.
+/// Runs every smoke test on `versions` (function, new version), at most `concurrency` (and
+/// [`PARALLEL_TESTS`]) at once; one result per test run.
 /// An entry that names none of the functions is said, not skipped silently.
 pub async fn run(
     client: &Lambda,
@@ -73,7 +77,7 @@ pub async fn run(
         }
         result
     }))
-    .buffer_unordered(concurrency.max(1))
+    .buffer_unordered(concurrency.clamp(1, PARALLEL_TESTS))
     .collect()
     .await
 }

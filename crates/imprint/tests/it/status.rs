@@ -87,6 +87,14 @@ fn status_selects_by_lambda_tag_and_names_a_missing_function() {
     );
     let status = p.run(&["status", "--json"]).success().json();
     assert_eq!(status_names(&status), created);
+    // The tagging API named them: no ListTags (a control-plane call) for any function.
+    let list_tags = crate::support::fault_log("/tags/");
+    assert!(
+        list_tags
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().contains("it-status-tag")),
+        "{list_tags:?}"
+    );
 
     let missing = project(
         "it-status-missing",

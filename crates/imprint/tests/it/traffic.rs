@@ -404,3 +404,48 @@ fn faults_while_shifting_are_retried_and_a_conflict_puts_every_alias_back() {
     assert_eq!(shifts(&report), vec![10]);
     assert!(all_route(&routes(&g), &("2".to_string(), None)));
 }
+
+#[test]
+fn an_all_at_once_deploy_warns_once_about_aliases_on_published_versions_unless_told_there_are_none()
+{
+    let g = group_with("it-warn-aliases", 3, "");
+    let mut args = vec!["alias", "live"];
+    args.extend(g.names.iter().map(String::as_str));
+    lambda_fixture(&args).success();
+    let listed = || {
+        crate::support::fault_log("/functions/it-warn-aliases-")
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().contains("/aliases"))
+            .count()
+    };
+    let run = g.deploy(&[]).success();
+    let warning = "warning: 3 functions have aliases on published versions";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+    for name in &g.names {
+        assert!(
+            run.stderr.contains(&format!("{name} (live → version 1)")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(listed(), 3, "one ListAliases a function");
+
+    // `warn_aliases = false`: the functions are not asked for their aliases at all.
+    let list: Vec<String> = g.names.iter().map(|n| format!("\"{n}\"")).collect();
+    g.p.file(
+        "imprint.toml",
+        &format!(
+            "[deploy]\nfunctions = [{}]\nwarn_aliases = false\n",
+            list.join(", ")
+        ),
+    );
+    g.p.file("main.py", "print('it-warn-aliases third')\n");
+    let run = g.deploy(&[]).success();
+    assert!(outcomes(&run.json()).values().all(|o| o == "updated"));
+    assert!(
+        !run.stderr.contains("aliases on published"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(listed(), 3, "no ListAliases with warn_aliases = false");
+}
