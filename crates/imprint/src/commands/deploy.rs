@@ -27,21 +27,35 @@ pub async fn run(
     let fleet = match moves {
         true => {
             rollout::can_ask(Action::Deploy, options.yes, "update the functions")?;
-            let fleet = Fleet::select(session, &args.rollout.functions).await?;
-            fleet.check(Action::Deploy).await?;
-            Some(fleet)
+            Some(Fleet::select(session, &args.rollout.functions).await?)
         }
         false => None,
     };
-    let mut promoted = None;
-    let target = match &args.tag {
-        Some(tag) => {
-            promoted = promote(session, tag, args.from.as_deref(), args.create_repo).await?;
-            let registry = session.registry().await?;
-            let platform = settings.build.params.platform.as_str();
-            rollout::pushed_target(registry, (tag, platform), None, None, printer).await?
+    let check = async {
+        match &fleet {
+            Some(fleet) => fleet.check(Action::Deploy).await,
+            None => Ok(()),
         }
-        None => Target::from(ensure_published(session, args.rebuild, args.create_repo).await?),
+    };
+    let (target, promoted) = match &args.tag {
+        // Nothing to build: the functions are checked while the image is found (or copied).
+        Some(tag) => {
+            let found = async {
+                let promoted =
+                    promote(session, tag, args.from.as_deref(), args.create_repo).await?;
+                let registry = session.registry().await?;
+                let platform = settings.build.params.platform.as_str();
+                let target =
+                    rollout::pushed_target(registry, (tag, platform), None, None, printer).await?;
+                anyhow::Ok((target, promoted))
+            };
+            tokio::try_join!(found, check)?.0
+        }
+        None => {
+            check.await?;
+            let published = ensure_published(session, args.rebuild, args.create_repo).await?;
+            (Target::from(published), None)
+        }
     };
     let Some(fleet) = fleet else {
         printer.note(&format!(

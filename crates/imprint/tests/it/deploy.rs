@@ -437,15 +437,18 @@ fn conflicts_throttling_5xx_and_dropped_connections_are_retried() {
 fn a_concurrent_change_is_reported_as_a_conflict_and_not_overwritten() {
     let g = group("it-deploy-conflict", 10);
     let someone = format!("{ECR_HOST}/it-deploy-conflict:someone-else");
+    // The updates start at the control plane's pace, one every 1/15 s, and a failure keeps
+    // the ones not started from starting: -3's refused update (at about 0.2 s) comes before
+    // -1's wait ends (0.5 s after its update), so both are conflicts.
     fault_rules(json!([
-        {"match": {"method": "PUT", "path": "/functions/it-deploy-conflict-2/code"},
+        {"match": {"method": "PUT", "path": "/functions/it-deploy-conflict-3/code"},
          "respond": {"status": 412, "headers": {"x-amzn-ErrorType": "PreconditionFailedException"},
                      "body": {"Type": "User", "message": "The Revision Id provided does not match the latest Revision Id."}}},
-        // The fourth GetFunction of -7 (after the check before the build, the plan's read
-        // and the wait after its update, which moto settles at once: the check after it;
+        // The third GetFunction of -1 (after the check before the build and the plan's
+        // read: the wait's first poll, which finds moto's update settled and verifies it;
         // the lease was free, so the functions are not read again under it) sees someone
         // else's image.
-        {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-7$"}, "after": 3,
+        {"match": {"method": "GET", "path": "/functions/it-deploy-conflict-1$"}, "after": 2,
          "patch": {"Code.ImageUri": someone,
                    "Code.ResolvedImageUri": format!("{ECR_HOST}/it-deploy-conflict@sha256:{}", "0".repeat(64))}}
     ]));
@@ -454,32 +457,36 @@ fn a_concurrent_change_is_reported_as_a_conflict_and_not_overwritten() {
     let report = run.json();
     assert_eq!(report["outcome"], "failed");
     let outcomes = outcomes(&report);
-    assert_eq!(outcomes["it-deploy-conflict-2"], "conflict");
+    assert_eq!(outcomes["it-deploy-conflict-3"], "conflict");
     assert!(
-        report["functions"][2]["error"]
+        report["functions"][3]["error"]
             .as_str()
             .unwrap()
             .contains("changed by someone else"),
         "{report}"
     );
-    assert_eq!(outcomes["it-deploy-conflict-7"], "conflict");
+    // The last ones' turns (0.53 s and on) come after -3's failure: never started.
+    for late in ["it-deploy-conflict-8", "it-deploy-conflict-9"] {
+        assert_eq!(outcomes[late], "not-started", "{report}");
+    }
+    assert_eq!(outcomes["it-deploy-conflict-1"], "conflict");
     assert!(
-        report["functions"][7]["error"]
+        report["functions"][1]["error"]
             .as_str()
             .unwrap()
             .contains(&format!("after the update it runs {someone}")),
         "{report}"
     );
-    // -7 is left alone (one GET after the deploy sees what moto really holds); the others
-    // are back where they were.
+    // -1 is left alone (one GET after the deploy sees what moto really holds); the others
+    // are back where they were (or never left).
     let digests = g.digests();
     for (name, d) in &digests {
-        if name != "it-deploy-conflict-7" {
+        if name != "it-deploy-conflict-1" {
             assert_eq!(d, g.first_digest(), "{name}");
         }
     }
     assert_eq!(
-        fault_log("/functions/it-deploy-conflict-7/code")
+        fault_log("/functions/it-deploy-conflict-1/code")
             .iter()
             .filter(|r| r["method"] == "PUT")
             .count(),

