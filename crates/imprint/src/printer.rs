@@ -169,13 +169,15 @@ impl Reporter for Printer {
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_message(what.to_string());
-        Arc::new(Counter {
+        Arc::new(Bar {
             bar,
             what: what.to_string(),
-            started: Instant::now(),
             every_line: self.verbosity >= Verbosity::Verbose,
-            summary: self.verbosity >= Verbosity::Normal,
-            finished: AtomicBool::new(false),
+            count: Some(Count {
+                started: Instant::now(),
+                summary: self.verbosity >= Verbosity::Normal,
+                finished: AtomicBool::new(false),
+            }),
         })
     }
 
@@ -188,8 +190,9 @@ impl Reporter for Printer {
         bar.set_message(what);
         Arc::new(Bar {
             bar,
-            what,
+            what: what.to_string(),
             every_line: false,
+            count: None,
         })
     }
 
@@ -205,8 +208,9 @@ impl Reporter for Printer {
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         Arc::new(Bar {
             bar,
-            what,
+            what: what.to_string(),
             every_line: self.verbosity >= Verbosity::Verbose,
+            count: None,
         })
     }
 }
@@ -214,9 +218,20 @@ impl Reporter for Printer {
 /// A progress bar or spinner on stderr.
 struct Bar {
     bar: ProgressBar,
-    what: &'static str,
-    /// Print every line a program says (`-v`), not only show the latest.
+    what: String,
+    /// Print every line said (`-v`), not only show the latest.
     every_line: bool,
+    /// A count of items: each item's line is its own (never the bar's message), and the
+    /// count it ends at is a line.
+    count: Option<Count>,
+}
+
+/// How a counting bar ends.
+struct Count {
+    started: Instant,
+    /// Print the last count (unless quiet).
+    summary: bool,
+    finished: AtomicBool,
 }
 
 impl Meter for Bar {
@@ -236,53 +251,17 @@ impl Meter for Bar {
         if self.every_line {
             self.bar.suspend(|| eprintln!("  {line}"));
         }
-        let shown: String = line.chars().take(100).collect();
-        self.bar.set_message(format!("{}: {shown}", self.what));
-    }
-
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-/// A counting bar on stderr, and the count it ended at as a line.
-struct Counter {
-    bar: ProgressBar,
-    what: String,
-    started: Instant,
-    /// Print each item's line (`-v`).
-    every_line: bool,
-    /// Print the last count (unless quiet).
-    summary: bool,
-    finished: AtomicBool,
-}
-
-impl Meter for Counter {
-    fn set_total(&self, total: u64) {
-        self.bar.set_length(total);
-    }
-
-    fn grow(&self, more: u64) {
-        self.bar.inc_length(more);
-    }
-
-    fn advance(&self, done: u64) {
-        self.bar.inc(done);
-    }
-
-    fn line(&self, line: &str) {
-        if self.every_line {
-            self.bar.suspend(|| eprintln!("{line}"));
+        if self.count.is_none() {
+            let shown: String = line.chars().take(100).collect();
+            self.bar.set_message(format!("{}: {shown}", self.what));
         }
     }
 
     fn finish(&self) {
-        if self.finished.swap(true, Ordering::SeqCst) {
-            return;
-        }
         self.bar.finish_and_clear();
-        if self.summary {
-            let seconds = self.started.elapsed().as_secs_f64();
+        let Some(count) = &self.count else { return };
+        if count.summary && !count.finished.swap(true, Ordering::SeqCst) {
+            let seconds = count.started.elapsed().as_secs_f64();
             let done = self.bar.position();
             let _ = writeln!(
                 std::io::stderr().lock(),

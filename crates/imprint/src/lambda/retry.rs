@@ -60,6 +60,24 @@ impl Lambda {
     pub fn pace(&self) -> &Pace {
         &self.pace
     }
+
+    /// `items`, each when its turn to start a change comes ([`Pace::next_start`]), or at
+    /// once when `stopped()` (a failure, Ctrl-C: what is left does not start). Each item's
+    /// work is made only then, so a group of thousands holds in memory only the changes in
+    /// flight.
+    pub fn in_turn<'a, T: 'a>(
+        &'a self,
+        items: impl IntoIterator<Item = T> + 'a,
+        stopped: impl Fn() -> bool + Copy + 'a,
+    ) -> impl futures_util::Stream<Item = T> + 'a {
+        use futures_util::StreamExt as _;
+        futures_util::stream::iter(items).then(move |item| async move {
+            if !stopped() {
+                self.pace.next_start().await;
+            }
+            item
+        })
+    }
 }
 
 impl Lambda {

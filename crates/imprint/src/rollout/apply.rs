@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::StreamExt;
 
 use super::target::Target;
 use crate::config::RolloutSettings;
@@ -97,10 +97,9 @@ pub async fn apply(
     let timeout = options.timeout;
     let image = target.image();
     let meter = reporter.count("updated", todo.len() as u64);
-    let moves = todo.iter().map(|f| {
+    let moves = client.in_turn(todo, || interrupt.stopped()).map(|f| {
         let (image, meter) = (&image, &meter);
         async move {
-            client.pace().next_start().await;
             if interrupt.stopped() {
                 return Moved {
                     function: (*f).clone(),
@@ -113,7 +112,7 @@ pub async fn apply(
             let result = match moved {
                 Ok(now) => {
                     meter.line(&format!(
-                        "  updated   {} ({:.1} s)",
+                        "updated   {} ({:.1} s)",
                         f.name,
                         started.elapsed().as_secs_f64()
                     ));
@@ -138,10 +137,7 @@ pub async fn apply(
             }
         }
     });
-    let moved = stream::iter(moves)
-        .buffer_unordered(options.concurrency)
-        .collect()
-        .await;
+    let moved = moves.buffer_unordered(options.concurrency).collect().await;
     meter.finish();
     moved
 }

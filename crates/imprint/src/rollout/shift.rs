@@ -279,22 +279,24 @@ async fn publish_all(
         .enumerate()
         .filter(|(_, alias)| alias.new.is_none());
     let meter = reporter.count("published", todo.clone().count() as u64);
-    let published: Vec<(usize, anyhow::Result<String>)> = stream::iter(todo.map(|(i, alias)| {
-        let (description, meter) = (&description, &meter);
-        async move {
-            let name = &alias.function.name;
-            client.pace().next_start().await;
-            let v = lambda::publish_version(client, name, &target.digest, None, description).await;
-            if let Ok(version) = &v {
-                meter.line(&format!("  published {name} version {version}"));
+    let published: Vec<(usize, anyhow::Result<String>)> = client
+        .in_turn(todo, || false)
+        .map(|(i, alias)| {
+            let (description, meter) = (&description, &meter);
+            async move {
+                let name = &alias.function.name;
+                let v =
+                    lambda::publish_version(client, name, &target.digest, None, description).await;
+                if let Ok(version) = &v {
+                    meter.line(&format!("published {name} version {version}"));
+                }
+                meter.advance(1);
+                (i, v)
             }
-            meter.advance(1);
-            (i, v)
-        }
-    }))
-    .buffer_unordered(options.concurrency)
-    .collect()
-    .await;
+        })
+        .buffer_unordered(options.concurrency)
+        .collect()
+        .await;
     meter.finish();
     let mut stop = None;
     for (i, result) in published {
@@ -318,23 +320,27 @@ async fn move_all(
     meter: &dyn Meter,
     route: impl Fn(&AliasShift) -> Route,
 ) -> Option<Stop> {
-    let moves: Vec<(usize, Route, anyhow::Result<Option<String>>)> =
-        stream::iter(aliases.iter().enumerate().map(|(i, alias)| {
-            let to = route(alias);
-            async move {
-                let name = &alias.function.name;
-                let revision = alias.revision.as_deref();
-                let result = if alias.route == to {
-                    Ok(alias.revision.clone())
-                } else {
-                    client.pace().next_start().await;
-                    lambda::set_route(client, name, alias.alias_name, &to, revision).await
-                };
-                meter.advance(1);
-                (i, to, result)
-            }
-        }))
+    // The aliases already where they go take no turn.
+    let (moving, staying): (Vec<_>, Vec<_>) = aliases
+        .iter()
+        .enumerate()
+        .map(|(i, alias)| (i, alias, route(alias)))
+        .partition(|(_, alias, to)| alias.route != *to);
+    let stay = staying
+        .into_iter()
+        .map(|(i, alias, to)| (i, to, Ok(alias.revision.clone())));
+    meter.advance(stay.len() as u64);
+    let moves: Vec<(usize, Route, anyhow::Result<Option<String>>)> = client
+        .in_turn(moving, || false)
+        .map(|(i, alias, to)| async move {
+            let name = &alias.function.name;
+            let revision = alias.revision.as_deref();
+            let result = lambda::set_route(client, name, alias.alias_name, &to, revision).await;
+            meter.advance(1);
+            (i, to, result)
+        })
         .buffer_unordered(options.concurrency)
+        .chain(stream::iter(stay))
         .collect()
         .await;
     meter.finish();
