@@ -9,7 +9,7 @@ use super::smoke::glob_match;
 use super::strategy::Strategy;
 
 /// How a deploy moves traffic: `[deploy] alias, strategy, alarms, final_bake` with the flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Traffic {
     /// The alias moved to each new version (none: `$LATEST` is updated in place).
     pub alias: Option<String>,
@@ -22,6 +22,20 @@ pub struct Traffic {
     pub final_bake: Duration,
     /// Without an alias: warn about aliases on published versions (`[deploy] warn_aliases`).
     pub warn_aliases: bool,
+}
+
+/// What an empty `[deploy]` resolves to: all at once, no alias, no alarms, the warning about
+/// aliases on published versions.
+impl Default for Traffic {
+    fn default() -> Self {
+        Self {
+            alias: None,
+            strategy: Strategy::default(),
+            alarms: Vec::new(),
+            final_bake: Duration::ZERO,
+            warn_aliases: true,
+        }
+    }
 }
 
 impl Traffic {
