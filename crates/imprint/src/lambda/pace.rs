@@ -58,6 +58,13 @@ struct Bucket {
     state: Mutex<BucketState>,
 }
 
+/// The slot `next` holds (never before `now`), with `next` moved one slot on at `rate`.
+fn next_slot(next: &mut Option<Instant>, now: Instant, rate: f64) -> Instant {
+    let slot = next.map_or(now, |n| n.max(now));
+    *next = Some(slot + Duration::from_secs_f64(1.0 / rate));
+    slot
+}
+
 #[derive(Debug)]
 struct BucketState {
     rate: f64,
@@ -85,9 +92,8 @@ impl Bucket {
     /// Takes the next slot: when the call may go.
     fn reserve(&self, now: Instant) -> Instant {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = state.next.map_or(now, |next| next.max(now));
-        state.next = Some(slot + Duration::from_secs_f64(1.0 / state.rate));
-        slot
+        let rate = state.rate;
+        next_slot(&mut state.next, now, rate)
     }
 
     fn heard(&self, throttled: bool, now: Instant) {
@@ -146,12 +152,9 @@ impl Pace {
     /// starting, rather than in the budget, where every queued call is already sent.
     pub async fn next_start(&self) {
         let rate = self.control_plane.rate();
-        let now = Instant::now();
         let slot = {
             let mut next = self.starts.lock().unwrap_or_else(|e| e.into_inner());
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + Duration::from_secs_f64(1.0 / rate));
-            slot
+            next_slot(&mut next, Instant::now(), rate)
         };
         tokio::time::sleep_until(slot.into()).await;
     }

@@ -100,25 +100,19 @@ impl Lambda {
         // calls is not the service's slowness); a retry's turn counts.
         pace.wait(quota).await;
         let mut first = true;
-        retry::aws(
-            self.budget,
-            what,
-            |e| self.error_text(e),
-            || self.no_answer(),
-            || {
-                let attempt = call();
-                let turn = !std::mem::replace(&mut first, false);
-                async move {
-                    if turn {
-                        pace.wait(quota).await;
-                    }
-                    let result = attempt.await;
-                    let throttled = result.as_ref().err().and_then(|e| code(e));
-                    pace.heard(quota, throttled.is_some_and(retry::is_throttle));
-                    result
+        self.call_unpaced(what, || {
+            let attempt = call();
+            let turn = !std::mem::replace(&mut first, false);
+            async move {
+                if turn {
+                    pace.wait(quota).await;
                 }
-            },
-        )
+                let result = attempt.await;
+                let throttled = result.as_ref().err().and_then(|e| code(e));
+                pace.heard(quota, throttled.is_some_and(retry::is_throttle));
+                result
+            }
+        })
         .await
     }
 

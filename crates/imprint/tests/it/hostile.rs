@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::support::{Hostile, Project};
+use crate::support::{Fixture, Project};
 
 /// A project whose registry is the hostile server.
-fn project(server: &Hostile) -> Project {
+fn project(server: &Fixture) -> Project {
     let p = Project::new();
     p.file("Dockerfile", "FROM scratch\nCOPY app.txt /\n")
         .file("app.txt", "hello\n")
@@ -21,7 +21,7 @@ fn project(server: &Hostile) -> Project {
 #[test]
 fn a_silent_or_trickling_registry_fails_the_call_in_time_naming_it() {
     for mode in ["silent", "trickle"] {
-        let server = Hostile::start(mode, &[]);
+        let server = Fixture::hostile(mode, &[]);
         let p = project(&server);
         let run = p.run_within(&["--call-timeout", "3s", "tag"], Duration::from_secs(60));
         assert_eq!(run.code, 1, "{mode}: {}", run.stderr);
@@ -37,7 +37,7 @@ fn a_silent_or_trickling_registry_fails_the_call_in_time_naming_it() {
         );
     }
     // The read limit alone catches a silent server too, from the file's [network].
-    let server = Hostile::start("silent", &[]);
+    let server = Fixture::hostile("silent", &[]);
     let p = project(&server);
     p.file(
         "imprint.toml",
@@ -53,7 +53,7 @@ fn a_silent_or_trickling_registry_fails_the_call_in_time_naming_it() {
 
 #[test]
 fn an_endless_answer_is_refused_unread() {
-    let server = Hostile::start("endless", &[]);
+    let server = Fixture::hostile("endless", &[]);
     let p = project(&server);
     let run = p.run_within(&["tag"], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -67,7 +67,7 @@ fn an_endless_answer_is_refused_unread() {
 
 /// A project whose AWS endpoint is the hostile server, with `config` as its imprint.toml; the
 /// endpoint's URL.
-fn aws_project(server: &Hostile, config: &str) -> (Project, String) {
+fn aws_project(server: &Fixture, config: &str) -> (Project, String) {
     let endpoint = format!("http://{}", server.address());
     let p = Project::new()
         .env("AWS_ENDPOINT_URL", &endpoint)
@@ -82,7 +82,7 @@ fn aws_project(server: &Hostile, config: &str) -> (Project, String) {
 
 #[test]
 fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
-    let server = Hostile::start("silent", &[]);
+    let server = Fixture::hostile("silent", &[]);
     let (p, endpoint) = aws_project(&server, "[deploy]\nfunctions = [\"f\"]\n");
     let run = p.run_within(&["--call-timeout", "3s", "status"], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -96,7 +96,7 @@ fn a_silent_aws_endpoint_fails_the_call_in_time_naming_it() {
 
 #[test]
 fn a_listing_that_repeats_its_marker_ends_with_an_error() {
-    let server = Hostile::start("same-marker", &[]);
+    let server = Fixture::hostile("same-marker", &[]);
     let config = "[deploy]\nselect = { tag = \"app\", value = \"x\" }\n";
     let (p, _) = aws_project(&server, config);
     let run = p.run_within(&["status"], Duration::from_secs(60));
@@ -128,7 +128,7 @@ fn bad_time_limits_are_refused_naming_the_key() {
 
 #[test]
 fn a_manifest_that_does_not_hash_to_its_digest_is_refused() {
-    let server = Hostile::start("lying", &[]);
+    let server = Fixture::hostile("lying", &[]);
     let p = Project::new();
     p.file(
         "Dockerfile",
@@ -152,7 +152,7 @@ fn a_manifest_that_does_not_hash_to_its_digest_is_refused() {
 fn credentials_reach_a_loopback_registry_and_nowhere_else() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.jsonl");
-    let server = Hostile::start("capture", &[log.to_str().unwrap()]);
+    let server = Fixture::hostile("capture", &[log.to_str().unwrap()]);
     let p = project(&server);
     let secret = "s3cr3t-Pa55";
     let auth = base64_of(&format!("ci:{secret}"));
@@ -186,7 +186,7 @@ fn base64_of(text: &str) -> String {
 }
 
 /// A project whose repository is on the hostile server, with an image built to push.
-fn built_for(server: &Hostile, name: &str) -> Project {
+fn built_for(server: &Fixture, name: &str) -> Project {
     let p = Project::new().with_servers().env(
         "IMPRINT_REPOSITORY",
         &format!("{}/{name}", server.address()),
@@ -199,7 +199,7 @@ fn built_for(server: &Hostile, name: &str) -> Project {
 
 #[test]
 fn a_push_to_a_registry_that_lies_about_digests_fails_the_first_time() {
-    let server = Hostile::start("lying", &[]);
+    let server = Fixture::hostile("lying", &[]);
     let p = built_for(&server, "liar");
     let run = p.run_within(&["push", "--json"], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -218,7 +218,7 @@ fn a_push_to_a_registry_that_lies_about_digests_fails_the_first_time() {
 #[test]
 fn an_upload_longer_than_the_read_timeout_is_not_cut() {
     // The fixture waits 3 s before reading each blob upload; reads time out after 1 s.
-    let server = Hostile::start("slow-upload", &[]);
+    let server = Fixture::hostile("slow-upload", &[]);
     let p = built_for(&server, "slow");
     let run = p.run_within(
         &["--read-timeout", "1s", "push", "--json"],
@@ -227,7 +227,7 @@ fn an_upload_longer_than_the_read_timeout_is_not_cut() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["outcome"], "pushed");
     // The same read limit still cuts any other request to a server that stops answering.
-    let server = Hostile::start("silent", &[]);
+    let server = Fixture::hostile("silent", &[]);
     let p = project(&server);
     let run = p.run_within(&["--read-timeout", "1s", "tag"], Duration::from_secs(60));
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -8,7 +8,6 @@
 //! `IMPRINT_LAMBDA_QUOTA_SCALE`) for five times the functions: 300 functions take as long as
 //! 60 at AWS's own numbers (bench/limits runs those).
 
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,41 +15,13 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::deploy::{group_with, outcomes, Group};
-use crate::support::{admin_request, output, server_env, start_fixture};
+use crate::support::{output, server_env, Fixture};
 use crate::traffic::aliased;
 
 /// Lambda's quotas times this, here.
 const SCALE: f64 = 5.0;
 /// The functions of each group.
 const FUNCTIONS: usize = 300;
-
-/// A fixture process on a free port; stopped when dropped.
-struct Fixture {
-    child: Child,
-    port: u16,
-}
-
-impl Fixture {
-    fn start(script: &str, args: &[&str]) -> Self {
-        let (child, port) = start_fixture(script, args);
-        Self { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn admin(&self, method: &str, path: &str, body: &str) -> String {
-        admin_request(&format!("127.0.0.1:{}", self.port), method, path, body)
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The limits fixture in front of test-env's moto, at AWS's quotas times [`SCALE`].
 fn limits() -> Fixture {

@@ -198,26 +198,41 @@ impl Project {
     }
 }
 
-/// The hostile server (scripts/fixtures/hostile.py, a hand-made fixture named as such): one
-/// misbehaviour on a loopback port, stopped when dropped.
-pub struct Hostile {
+/// A hand-made fixture of scripts/fixtures on a loopback port (named as such), stopped when
+/// dropped.
+pub struct Fixture {
     child: std::process::Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
 }
 
-impl Hostile {
-    /// Starts `hostile.py MODE ARGS…`.
-    pub fn start(mode: &str, args: &[&str]) -> Self {
+impl Fixture {
+    /// Starts `python3 scripts/fixtures/SCRIPT ARGS…` (see [`start_fixture`]).
+    pub fn start(script: &str, args: &[&str]) -> Self {
+        let (child, port) = start_fixture(script, args);
+        Self { child, port }
+    }
+
+    /// Starts the hostile server, `hostile.py MODE ARGS…`: one misbehaviour.
+    pub fn hostile(mode: &str, args: &[&str]) -> Self {
         let mut all = vec![mode];
         all.extend_from_slice(args);
-        let (child, port) = start_fixture("hostile.py", &all);
-        Self { child, port }
+        Self::start("hostile.py", &all)
     }
 
     /// `127.0.0.1:PORT`.
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address())
+    }
+
+    /// A request to its admin endpoint: the answer's body.
+    pub fn admin(&self, method: &str, path: &str, body: &str) -> String {
+        admin_request(&self.address(), method, path, body)
     }
 }
 
@@ -245,7 +260,7 @@ pub fn start_fixture(script: &str, args: &[&str]) -> (std::process::Child, u16) 
     (child, port)
 }
 
-impl Drop for Hostile {
+impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
