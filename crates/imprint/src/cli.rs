@@ -54,6 +54,8 @@ pub enum Command {
     Push(PushArgs),
     /// Rebuild the image for the checkout natively and compare it with the pushed one.
     Verify(VerifyArgs),
+    /// What an image holds and costs: layers, Python packages, and those no handler imports.
+    Inspect(InspectArgs),
     /// Pin every base image the Dockerfile names to its digest in imprint.lock.
     Lock(LockArgs),
     /// Log the docker CLI in to the ECR registry (the token goes over stdin).
@@ -177,6 +179,7 @@ impl Command {
             Self::Build(a) => Cow::Borrowed(&a.input),
             Self::Push(a) => Cow::Borrowed(&a.input),
             Self::Verify(a) => Cow::Borrowed(&a.input),
+            Self::Inspect(a) => Cow::Borrowed(&a.input),
             Self::Lock(a) => Cow::Borrowed(&a.input),
             Self::Deploy(a) => Cow::Borrowed(&a.input),
             Self::Preview(a) => Cow::Borrowed(&a.input),
@@ -476,6 +479,17 @@ pub struct VerifyArgs {
     /// functions run): is it what this checkout builds?
     #[arg(long, conflicts_with = "tag")]
     pub deployed: bool,
+}
+
+/// `imprint inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// What goes into the hash and the build (for the local tree's image).
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// A pushed tag to read from the registry (default: the local tree's image, built when
+    /// it is not yet).
+    pub tag: Option<String>,
 }
 
 /// `imprint push`.

@@ -86,6 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Build(args) => commands::build::run(s, p, args).await,
             Command::Push(args) => commands::push::run(s, p, args).await,
             Command::Verify(args) => commands::verify::run(s, p, args).await,
+            Command::Inspect(args) => commands::inspect::run(s, p, args).await,
             Command::Lock(args) => commands::lock::run(s, p, args).await,
             Command::Login(args) => commands::login::run(s, p, args).await,
             Command::Deploy(args) => commands::deploy::run(s, p, args).await,

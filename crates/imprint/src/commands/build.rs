@@ -2,14 +2,12 @@
 
 use std::fmt;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::cli::BuildArgs;
 use crate::error::ExitStatus;
-use crate::image::push::publish::{bring_built, OnMachine};
+use crate::image::built::{bring_tree_built, OnMachine};
 use crate::image::source::Source;
-use crate::image::{tag_content, TagQuery};
 use crate::printer::Printer;
 use crate::session::Session;
 
@@ -48,18 +46,9 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let settings = &session.settings;
     let source = Source::read(settings);
-    let query = TagQuery {
-        offline: args.offline,
-        rebuild: args.rebuild,
-        read_only: false,
-        source: Some(&source),
-    };
-    let tagged = tag_content(session, query)
-        .await
-        .context("failed to work out the tag")?;
-    let (image, image_id, outcome) = match bring_built(session, &tagged, args.rebuild, &source)
-        .await?
-    {
+    let (tagged, on_machine) =
+        bring_tree_built(session, &source, args.offline, args.rebuild).await?;
+    let (image, image_id, outcome) = match on_machine {
         OnMachine::AlreadyPushed => (
             format!("{}:{}", settings.image_name, tagged.tag),
             None,

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod history;
 pub mod iam_policy;
 pub mod init;
+pub mod inspect;
 pub mod lock;
 pub mod login;
 pub mod preview;

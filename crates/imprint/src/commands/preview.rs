@@ -12,6 +12,7 @@ use crate::cli::PreviewArgs;
 use crate::config::{DeploySection, Traffic};
 use crate::error::ExitStatus;
 use crate::image::changes::{compare, Deployed};
+use crate::image::inspect::human;
 use crate::image::{tag_content, TagQuery, TagSource};
 use crate::lambda::{self, Function};
 use crate::printer::Printer;
@@ -51,6 +52,8 @@ struct PreviewReport {
     hash: String,
     /// `pushed`, `built` (local only) or `new` (deploy would build and push it).
     state: LocalState,
+    /// The local tree's image's compressed size, once pushed.
+    size: Option<u64>,
     /// How many functions deploy would update.
     changes: usize,
     /// What deploy would do to the traffic (the alias, the strategy, smoke tests, alarms).
@@ -108,6 +111,10 @@ pub async fn run(
         );
         by_image.entry(key).or_default().push(f.name.clone());
     }
+    let size = match digest {
+        Some(digest) => registry.image_size(digest).await?,
+        None => None,
+    };
     let mut deployed = Vec::new();
     for ((image_uri, digest), functions) in by_image {
         deployed.push(compare(registry, image_uri, digest, functions, &local).await?);
@@ -118,6 +125,7 @@ pub async fn run(
         image_uri: uri,
         hash: local.hash(),
         state,
+        size,
         changes: rows.iter().filter(|r| r.change).count(),
         rollout: rollout(deploy),
         functions: rows,
@@ -134,8 +142,12 @@ impl fmt::Display for PreviewReport {
 
 fn render(report: &PreviewReport) -> String {
     let mut lines = vec![format!(
-        "local tree: {} ({})",
+        "local tree: {}{} ({})",
         report.tag,
+        report
+            .size
+            .map(|s| format!(", {} compressed", human(s)))
+            .unwrap_or_default(),
         match report.state {
             LocalState::Pushed => "pushed",
             LocalState::Built => "built, not pushed yet: deploy pushes it",
@@ -156,8 +168,13 @@ fn render(report: &PreviewReport) -> String {
     }
     for d in &report.deployed {
         let tag = lambda::tag_of(&d.image_uri).unwrap_or_else(|| d.image_uri.clone());
+        let delta = match (report.size, d.size) {
+            (Some(now), Some(then)) if now >= then => format!("; image +{}", human(now - then)),
+            (Some(now), Some(then)) => format!("; image -{}", human(then - now)),
+            _ => String::new(),
+        };
         lines.push(format!(
-            "files changed since {tag} (run by {}):",
+            "files changed since {tag} (run by {}{delta}):",
             d.functions.join(", ")
         ));
         if let Some(files) = &d.files {

@@ -28,7 +28,7 @@ pub async fn run(
         .await
         .context("failed to work out the tag")?;
     if args.rebuild {
-        publish::prefer_newest_build(&session.settings, &mut tagged)?;
+        crate::image::built::prefer_newest_build(&session.settings, &mut tagged)?;
     }
     let report = match publish::bring_pushed(session, &tagged, false, false, &source).await? {
         InRegistry::AlreadyPushed(pushed) => PushReport {

@@ -8,6 +8,22 @@ use imprint_context::BuilderKind;
 
 use crate::registry::credentials::{docker_config_dir, extra_plugin_dirs};
 
+/// `[image] unused`: what a build does about packages of the image that no handler imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnusedCheck {
+    /// Nothing.
+    Off,
+    /// One line after the build (size, delta from the deployed image, unused packages) when
+    /// the layers are at hand without an export (the native builder).
+    #[default]
+    Report,
+    /// The line after every build, a warning when a package is unused.
+    Warn,
+    /// The line after every build; an unused package stops the build (exit 2).
+    Fail,
+}
+
 /// The builder as the user names it; `docker` is resolved to BuildKit or the legacy builder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -138,4 +154,17 @@ pub struct NativeSection {
     pub python: Option<String>,
     /// Where an install without `--target` puts packages.
     pub site_packages: Option<String>,
+}
+
+impl NativeSection {
+    /// `overlay`'s keys over `base`'s (an environment's over the file's).
+    pub fn merge(base: Option<Self>, overlay: Option<Self>) -> Option<Self> {
+        match (base, overlay) {
+            (Some(b), Some(o)) => Some(Self {
+                python: o.python.or(b.python),
+                site_packages: o.site_packages.or(b.site_packages),
+            }),
+            (b, o) => o.or(b),
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::aws::AwsSection;
-use super::builder::{BuilderChoice, NativeSection};
+use super::builder::{BuilderChoice, NativeSection, UnusedCheck};
 use super::gc::GcSection;
 use super::network::NetworkSection;
 use super::smoke::SmokeSpec;
@@ -81,7 +81,7 @@ impl ConfigError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Parse { .. } => Some(
-                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args, [image.native] python, site_packages; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, warn_aliases, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [aws] region, profile, role_arn, external_id, session_name, control_plane_rate; [env.NAME] overrides any of them".into(),
+                "the keys are [image] name, context, dockerfile, platform, tag, target, builder, build_args, unused, [image.native] python, site_packages; [registry] repository, endpoint, ca_cert; [deploy] owner, functions, select, pulumi_dir, pulumi_stack, alias, warn_aliases, strategy, alarms, final_bake, [deploy.smoke] (\"name or glob\" = \"event.json\" or { event, status_code, expect }); [network] connect_timeout, read_timeout, call_timeout; [gc] keep_deployments, keep_days, include_foreign, versions, journal_older_than; [aws] region, profile, role_arn, external_id, session_name, control_plane_rate; [env.NAME] overrides any of them".into(),
             ),
             Self::UnknownEnv { name, .. } => Some(format!("add an [env.{name}] section, or pick one of the known names")),
             _ => None,
@@ -111,6 +111,8 @@ pub struct ImageSection {
     pub build_args: Option<BTreeMap<String, String>>,
     /// `[image.native]`.
     pub native: Option<NativeSection>,
+    /// What a build does about packages no handler imports.
+    pub unused: Option<UnusedCheck>,
 }
 
 /// `[registry]`.
@@ -449,14 +451,9 @@ fn merge(base: Sections, overlay: Sections) -> Sections {
             tag: o.tag.or(b.tag),
             target: o.target.or(b.target),
             builder: o.builder.or(b.builder),
+            unused: o.unused.or(b.unused),
             build_args,
-            native: match (b.native, o.native) {
-                (Some(b), Some(o)) => Some(NativeSection {
-                    python: o.python.or(b.python),
-                    site_packages: o.site_packages.or(b.site_packages),
-                }),
-                (b, o) => o.or(b),
-            },
+            native: NativeSection::merge(b.native, o.native),
         },
         registry: RegistrySection {
             repository: overlay.registry.repository.or(base.registry.repository),

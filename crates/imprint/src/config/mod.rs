@@ -13,7 +13,7 @@ mod strategy;
 mod traffic;
 
 pub use aws::AwsSection;
-pub use builder::{builder_program, docker_program, BuilderChoice};
+pub use builder::{builder_program, docker_program, BuilderChoice, UnusedCheck};
 pub use file::{ConfigError, DeploySection, Owner, Selector};
 pub use gc::{GcPolicy, GcSection};
 pub use network::{parse_duration, NetworkArgs};

@@ -94,6 +94,8 @@ pub struct BuildSettings {
     pub app_version: Option<String>,
     /// `--require-clean`.
     pub require_clean: bool,
+    /// `[image] unused`.
+    pub unused: super::builder::UnusedCheck,
 }
 
 /// Where images go.
@@ -373,6 +375,7 @@ fn build_settings(
         hash_cache: !input.no_hash_cache,
         app_version: input.app_version.clone(),
         require_clean: input.require_clean,
+        unused: image.unused.unwrap_or_default(),
     })
 }
 

@@ -21,6 +21,8 @@ pub struct Deployed {
     pub digest: Option<String>,
     /// The functions that run it.
     pub functions: Vec<String>,
+    /// Its compressed size, when the repository holds it.
+    pub size: Option<u64>,
     /// The content it was built from, when imprint built it.
     pub content_hash: Option<String>,
     /// The input files that differ; none when they cannot be compared (`note` says why).
@@ -60,6 +62,7 @@ pub async fn compare(
         image_uri,
         digest,
         functions,
+        size: None,
         content_hash: None,
         files: None,
         note: None,
@@ -79,6 +82,10 @@ pub async fn compare(
         out.note = Some("Lambda reports no digest for it; its files cannot be compared".into());
         return Ok(out);
     };
+    out.size = registry
+        .image_size(digest)
+        .await
+        .with_context(|| format!("failed to read the image {digest}"))?;
     let Some(hash) = index::image_hash(registry, digest)
         .await
         .with_context(|| format!("failed to read the image {digest}"))?

@@ -52,6 +52,11 @@ impl Lockfile {
         self.entries.iter().map(|p| p.digest.as_str())
     }
 
+    /// The images pinned for `platform`.
+    pub fn pins<'a>(&'a self, platform: &'a str) -> impl Iterator<Item = &'a Pin> {
+        self.entries.iter().filter(move |p| p.platform == platform)
+    }
+
     /// Reads the lock (an absent file is an empty lock).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let entries = match std::fs::read_to_string(path) {

@@ -3,8 +3,10 @@
 //! (running an image on this machine).
 
 pub(crate) mod build;
+pub(crate) mod built;
 pub(crate) mod changes;
 pub(crate) mod deployable;
+pub(crate) mod inspect;
 pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod push;

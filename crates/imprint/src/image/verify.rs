@@ -12,7 +12,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::build::native::{Native, Store};
-use super::push::{index, publish};
+use super::built;
+use super::push::index;
 use super::tag_checkout;
 use crate::error::UsageError;
 use crate::journal;
@@ -191,7 +192,7 @@ pub async fn verify(session: &Session, against: Against<'_>) -> anyhow::Result<V
     let scratch = crate::state::scratch_dir("verify")
         .context("failed to make a folder for the rebuild in imprint's cache")?;
     let builder = Native::with_store(&settings.build, scratch.path());
-    let rebuilt = publish::build_with(session, &tagged, true, &source, &builder, None).await?;
+    let rebuilt = built::build_with(session, &tagged, true, &source, &builder, None).await?;
     let store = Store::open_at(scratch.path())?;
     let image = store
         .image(&rebuilt.id)

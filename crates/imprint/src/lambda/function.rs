@@ -81,6 +81,10 @@ pub struct Function {
     pub last_modified: Option<String>,
     /// `x86_64` or `arm64`.
     pub architectures: Vec<String>,
+    /// The command its image config gives (the handler, for Python), overriding the image's
+    /// `CMD`; empty when it gives none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
     /// The revision, passed back with an update so a concurrent change is detected.
     #[serde(skip)]
     pub revision_id: Option<String>,
@@ -251,6 +255,11 @@ async fn read_existing(client: &Lambda, name: &str) -> anyhow::Result<Option<Fun
                     .map(|a| a.as_str().to_string())
                     .collect()
             })
+            .unwrap_or_default(),
+        command: config
+            .and_then(|c| c.image_config_response())
+            .and_then(|r| r.image_config())
+            .map(|c| c.command().to_vec())
             .unwrap_or_default(),
         revision_id: config.and_then(|c| c.revision_id()).map(str::to_string),
         alias: None,

@@ -499,6 +499,18 @@ impl Registry {
         }
     }
 
+    /// The compressed bytes of an image's layers (what a pull moves), from its manifest;
+    /// `None` when the reference names nothing (or no single-platform image).
+    pub async fn image_size(&self, reference: &str) -> Result<Option<u64>, RegistryError> {
+        let Some(manifest) = self.get_manifest(reference).await? else {
+            return Ok(None);
+        };
+        let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
+        Ok(parsed["layers"]
+            .as_array()
+            .map(|layers| layers.iter().filter_map(|l| l["size"].as_u64()).sum()))
+    }
+
     /// Stores a manifest under a tag and checks the registry computed the same digest.
     pub async fn put_manifest(
         &self,

@@ -263,6 +263,33 @@ impl Registry {
     }
 }
 
+/// Where [`Registry::read_blob`] puts a blob's bytes.
+pub enum BlobSink<'a> {
+    /// A file (named for errors).
+    File(&'a mut tokio::fs::File, &'a Path),
+    /// A channel to a reader elsewhere (a layer read as it streams, never stored).
+    Channel(&'a tokio::sync::mpsc::Sender<bytes::Bytes>),
+}
+
+impl BlobSink<'_> {
+    async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), RegistryError> {
+        match self {
+            Self::File(file, path) => {
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|source| RegistryError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })
+            }
+            Self::Channel(sender) => sender.send(chunk).await.map_err(|_| RegistryError::Io {
+                path: "the blob's reader".into(),
+                source: std::io::Error::other("it stopped reading"),
+            }),
+        }
+    }
+}
+
 /// Both repositories on one registry, reached the same way with the same credential: the
 /// target can link the source's blobs itself.
 fn same_registry(from: &Registry, to: &Registry) -> bool {
@@ -277,6 +304,25 @@ impl Registry {
         digest: &str,
         size: u64,
         dest: &Path,
+    ) -> Result<(), RegistryError> {
+        let io = |source| RegistryError::Io {
+            path: dest.display().to_string(),
+            source,
+        };
+        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+        self.read_blob(digest, size, BlobSink::File(&mut file, dest))
+            .await?;
+        file.flush().await.map_err(io)
+    }
+
+    /// Streams the blob `digest` into `sink` chunk by chunk as it arrives, refusing more than
+    /// `size` bytes; an error after the last chunk when its size or digest is not the one
+    /// named (a reader of the chunks keeps what it made of them only on success).
+    pub async fn read_blob(
+        &self,
+        digest: &str,
+        size: u64,
+        mut sink: BlobSink<'_>,
     ) -> Result<(), RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
         let limit = self.transfer_limit(size);
@@ -294,11 +340,6 @@ impl Registry {
         if response.content_length().is_some_and(|n| n > size) {
             return Err(too_large());
         }
-        let io = |source| RegistryError::Io {
-            path: dest.display().to_string(),
-            source,
-        };
-        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
         let (mut hasher, mut read) = (Sha256::new(), 0u64);
         while let Some(chunk) = response
             .chunk()
@@ -310,9 +351,8 @@ impl Registry {
                 return Err(too_large());
             }
             hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(io)?;
+            sink.write(chunk).await?;
         }
-        file.flush().await.map_err(io)?;
         let actual = format!("sha256:{}", imprint_context::hex(&hasher.finalize()));
         if actual != digest || read != size {
             return Err(RegistryError::DigestMismatch {

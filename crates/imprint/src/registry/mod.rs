@@ -17,7 +17,7 @@ mod upload;
 pub(crate) use artifact::{put_artifact, read_artifact_blob, ArtifactManifest, Descriptor};
 pub(crate) use client::{http_client, Http};
 pub use client::{sha256_digest, BlobBody, Manifest, Registry};
-pub use copy::{copy_manifest, copy_one_blob, Copied, Placed};
+pub use copy::{copy_manifest, copy_one_blob, BlobSink, Copied, Placed};
 pub use error::RegistryError;
 pub use provider::{IamGrants, Provider};
 pub use reference::{ImageName, Repository};

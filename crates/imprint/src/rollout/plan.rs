@@ -335,6 +335,7 @@ pub(crate) mod tests {
             last_update_reason: None,
             last_modified: None,
             architectures: vec!["x86_64".into()],
+            command: Vec::new(),
             revision_id: None,
             alias: None,
         }

@@ -433,6 +433,7 @@ fn help_lists_only_working_commands() {
             "build",
             "push",
             "verify",
+            "inspect",
             "lock",
             "login",
             "deploy",

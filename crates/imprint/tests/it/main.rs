@@ -17,6 +17,7 @@ mod flaky_registry;
 mod gc;
 mod hostile;
 mod init;
+mod inspect;
 mod limits;
 mod lock;
 mod makefile;

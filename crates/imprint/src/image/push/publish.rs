@@ -11,11 +11,12 @@ use serde::Serialize;
 use super::archive::{Borrowed, Image, ImageError, ImageSource, Layer, MANIFEST_MEDIA_TYPE};
 use super::sent::Sent;
 use super::{index, upload};
-use crate::config::Settings;
+use crate::config::UnusedCheck;
 use crate::error::UsageError;
-use crate::image::build::{self, BuildRequest, Builder, BuilderImage, LocalImage};
+use crate::image::build::{self, BuilderImage, LocalImage};
+use crate::image::built::{build_new, note_already_pushed};
 use crate::image::source::Source;
-use crate::image::tag::{now_for_tags, tag_content, TagQuery, TagSource, Tagged};
+use crate::image::tag::{tag_content, TagQuery, TagSource, Tagged};
 use crate::journal::Checkout;
 use crate::registry::{
     copy_one_blob, BlobBody, Copied, ImageName, Placed, Registry, RegistryError,
@@ -149,17 +150,6 @@ pub struct Published {
     pub checkout: Option<Checkout>,
 }
 
-/// Where the image for the content is once [`bring_built`] is done.
-#[derive(Debug)]
-pub enum OnMachine {
-    /// The registry holds it already: nothing is built.
-    AlreadyPushed,
-    /// This machine holds it already.
-    AlreadyBuilt(LocalImage),
-    /// It was built now.
-    Built(LocalImage),
-}
-
 /// Where the image for the content is once [`bring_pushed`] is done.
 #[derive(Debug)]
 pub enum InRegistry {
@@ -167,41 +157,6 @@ pub enum InRegistry {
     AlreadyPushed(index::Pushed),
     /// It was pushed now (built first, or not).
     Pushed(PushReport),
-}
-
-/// Says that the registry holds the image for the content already.
-async fn note_already_pushed(session: &Session, pushed: &index::Pushed) -> anyhow::Result<()> {
-    session.reporter().note(&format!(
-        "{} is already pushed ({}); nothing to build or push (--rebuild makes a new image)",
-        session.registry().await?.repository.uri(&pushed.tag),
-        pushed.digest
-    ));
-    Ok(())
-}
-
-/// The image for `tagged` on this machine, unless the registry holds it: built when nothing
-/// is (`fresh`: without the builder's cache; `source` labels it).
-pub async fn bring_built(
-    session: &Session,
-    tagged: &Tagged,
-    fresh: bool,
-    source: &Source,
-) -> anyhow::Result<OnMachine> {
-    match &tagged.source {
-        TagSource::Pushed(pushed) => {
-            note_already_pushed(session, pushed).await?;
-            Ok(OnMachine::AlreadyPushed)
-        }
-        TagSource::Built(local) => {
-            session.reporter().note(&format!(
-                "this content is already built as {local}; nothing to build (--rebuild makes a new image)"
-            ));
-            Ok(OnMachine::AlreadyBuilt(local.clone()))
-        }
-        TagSource::New => Ok(OnMachine::Built(
-            build_new(session, tagged, fresh, source).await?,
-        )),
-    }
 }
 
 /// The image for `tagged` in the registry: found there, or pushed from this machine, where it
@@ -218,7 +173,15 @@ pub async fn bring_pushed(
             note_already_pushed(session, pushed).await?;
             return Ok(InRegistry::AlreadyPushed(pushed.clone()));
         }
-        TagSource::Built(local) => local.clone(),
+        TagSource::Built(local) => {
+            // An image built before `fail` was set, or a stopped build's, is held to it too.
+            if session.settings.build.unused == UnusedCheck::Fail {
+                let bases = &tagged.bases.images;
+                crate::image::inspect::after_build(session, local, bases, UnusedCheck::Fail)
+                    .await?;
+            }
+            local.clone()
+        }
         TagSource::New if build_missing => build_new(session, tagged, fresh, source).await?,
         TagSource::New => {
             return Err(UsageError::new(
@@ -280,78 +243,6 @@ pub async fn ensure_repository(
     provider
         .ensure_repository(&registry.repository, create, session.reporter())
         .await
-}
-
-/// `push --rebuild`: the newest local build of this content (from `build --rebuild`) goes
-/// out under its own tag even though the registry holds an image for the content already.
-pub fn prefer_newest_build(settings: &Settings, tagged: &mut Tagged) -> anyhow::Result<()> {
-    if let Some(image) = build::for_settings(&settings.build).find(&tagged.hash())? {
-        let tag = image.tag().to_string();
-        if tag != tagged.tag {
-            tagged.tag = tag;
-            tagged.source = TagSource::Built(image);
-        }
-    }
-    Ok(())
-}
-
-/// Builds the image for content that has none yet, with the OCI labels of its `source` (a
-/// dirty tree is a warning, or refused with `--require-clean`). `fresh` turns the builder's
-/// cache off.
-pub async fn build_new(
-    session: &Session,
-    tagged: &Tagged,
-    fresh: bool,
-    source: &Source,
-) -> anyhow::Result<LocalImage> {
-    let builder = build::for_settings(&session.settings.build);
-    // A dependency layer the deployed image holds is taken from the registry.
-    let deployed = build::native::Deployed::new(session);
-    let known = session
-        .settings
-        .registry
-        .is_some()
-        .then_some(&deployed as &dyn build::KnownLayers);
-    let image = build_with(session, tagged, fresh, source, builder.as_ref(), known).await?;
-    session.reporter().note(&format!("built {image}"));
-    Ok(image)
-}
-
-/// [`build_new`] with `builder` (`verify`'s native builder with a store of its own) and the
-/// layers it may take from the registry.
-pub async fn build_with(
-    session: &Session,
-    tagged: &Tagged,
-    fresh: bool,
-    source: &Source,
-    builder: &dyn Builder,
-    known: Option<&dyn build::KnownLayers>,
-) -> anyhow::Result<LocalImage> {
-    let settings = &session.settings;
-    let name = format!("{}:{}", settings.image_name, tagged.tag);
-    if let Some(warning) = source.check_clean(settings.build.require_clean)? {
-        session.reporter().warn(&warning);
-    }
-    let created = imprint_context::format_rfc3339(now_for_tags()?);
-    let base = match builder.reads_base() {
-        true => build::native::fetch_base(session, &tagged.bases.images)
-            .await
-            .context("failed to read the base image")?,
-        false => None,
-    };
-    let request = BuildRequest {
-        name: &name,
-        hash: &tagged.hash(),
-        fresh,
-        bases: &tagged.bases.images,
-        labels: &source.labels(created),
-        inputs: &tagged.hashed.inputs,
-        base: base.as_ref(),
-        known,
-    };
-    builder
-        .build(&request, session.reporter())
-        .with_context(|| format!("failed to build {name}"))
 }
 
 /// Exports the local image built for `tagged` from its builder and pushes it (as
