@@ -38,3 +38,8 @@ pub fn record(data: &[u8]) {
         assert_eq!(reread.as_ref(), Some(&record));
     }
 }
+
+/// Any bytes as a Python source, a layer, and a handler's module followed through the image.
+pub fn inspect(data: &[u8]) {
+    crate::image::inspect::fuzz(data);
+}

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::support::{ecr_servers, lambda_fixture, server_env, Project};
+use crate::support::{docker, ecr_servers, lambda_fixture, server_env, Project};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/inspect");
 
@@ -172,6 +172,42 @@ fn unused_packages_are_named_with_their_sizes_the_same_from_the_build_and_the_pu
     let remote = p.run(&["inspect", tag, "--json"]).success().json();
     assert_eq!(remote["read_from"], "registry");
     assert_eq!(contents(&remote), contents(&local));
+    // Python itself, running the handler (and the codec) in the image: every package it
+    // loads is one the report calls used or maybe, never unused.
+    let uri = pushed["image_uri"].as_str().unwrap();
+    docker(&["pull", "-q", uri]).success();
+    let loaded = docker(&[
+        "run", "--rm", "--network", "none", "--entrypoint", "/usr/bin/python3", uri, "-c",
+        "import app, json, sys; app.handler({'amount': 1}, None); app.codec(); print(json.dumps(sorted(str(getattr(m, '__file__', None)) for m in list(sys.modules.values()))))",
+    ])
+    .success();
+    let files: Vec<String> = serde_json::from_str(loaded.stdout.trim()).unwrap();
+    let mut checked = BTreeMap::new();
+    for file in files.iter().filter_map(|f| f.strip_prefix("/var/task/")) {
+        let top = file.split(['/', '.']).next().unwrap();
+        if top == "app" {
+            continue;
+        }
+        let provider = local["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                p["location"] == "var/task"
+                    && p["provides"].as_array().unwrap().iter().any(|n| n == top)
+            })
+            .unwrap_or_else(|| panic!("no package provides {top} ({file})"));
+        assert_ne!(
+            provider["verdict"], "unused",
+            "Python loaded /var/task/{file}: {provider}"
+        );
+        checked.insert(top.to_string(), provider["verdict"].clone());
+    }
+    assert!(
+        checked.len() >= 6 && checked.contains_key("six"),
+        "{checked:?}"
+    );
+
     // The people's version names the same.
     let text = p.run(&["inspect", tag]).success().stdout;
     assert!(text.contains("UNUSED requests"), "{text}");
@@ -245,7 +281,7 @@ fn a_functions_own_command_is_followed_as_a_handler() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| h[0].as_str().unwrap().to_string())
+        .map(|h| h["handler"].as_str().unwrap().to_string())
         .collect();
     assert!(
         handlers.contains(&format!("extra.handler (function {})", names[1])),

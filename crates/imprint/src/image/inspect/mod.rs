@@ -17,4 +17,6 @@ mod waste;
 pub use check::after_build;
 pub use read::Subject;
 pub use report::human;
+#[cfg(feature = "fuzzing")]
+pub use run::fuzz;
 pub use run::inspect;

@@ -180,14 +180,11 @@ fn search_path(tree: &Tree, runtime: &Runtime, dists: &[Distribution]) -> Vec<St
     }
     let mut sites: Vec<String> = dists.iter().map(|d| d.site.clone()).collect();
     sites.sort_by_key(|s| (!s.starts_with("opt/python"), s.clone()));
+    sites.dedup();
     for site in sites {
-        for (file, _) in tree.under(&format!("{site}/")) {
-            if file.ends_with(".pth") && !file[site.len() + 1..].contains('/') {
-                for line in pth_lines(tree, file) {
-                    if !line.starts_with("import") {
-                        path.push(packages::join(&site, &line));
-                    }
-                }
+        for line in pth_lines(tree, &site) {
+            if !line.starts_with("import") {
+                path.push(packages::join(&site, &line));
             }
         }
         path.push(site);
@@ -197,9 +194,13 @@ fn search_path(tree: &Tree, runtime: &Runtime, dists: &[Distribution]) -> Vec<St
     path
 }
 
-fn pth_lines(tree: &Tree, file: &str) -> Vec<String> {
-    let text = tree.files[file].text.as_deref().unwrap_or_default();
-    text.lines()
+/// The lines of the `.pth` files directly in `site` (comments and blank lines left out).
+fn pth_lines(tree: &Tree, site: &str) -> Vec<String> {
+    let prefix = format!("{site}/");
+    tree.under(&prefix)
+        .filter(|(file, _)| file.ends_with(".pth") && !file[prefix.len()..].contains('/'))
+        .filter_map(|(_, f)| f.text.as_deref())
+        .flat_map(str::lines)
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
@@ -318,17 +319,13 @@ fn startup_imports(tree: &Tree, path: &[String], dists: &[Distribution]) -> Vec<
     let sites: HashSet<&str> = dists.iter().map(|d| d.site.as_str()).collect();
     let mut out = Vec::new();
     for site in path.iter().filter(|p| sites.contains(p.as_str())) {
-        for (file, _) in tree.under(&format!("{site}/")) {
-            if file.ends_with(".pth") && !file[site.len() + 1..].contains('/') {
-                for line in pth_lines(tree, file) {
-                    let Some(rest) = line.strip_prefix("import ") else {
-                        continue;
-                    };
-                    for module in rest.split([';', ',']).map(str::trim) {
-                        if module.split('.').all(|p| !p.is_empty()) && !module.contains(' ') {
-                            out.push((site.clone(), module.to_string()));
-                        }
-                    }
+        for line in pth_lines(tree, site) {
+            let Some(rest) = line.strip_prefix("import ") else {
+                continue;
+            };
+            for module in rest.split([';', ',']).map(str::trim) {
+                if module.split('.').all(|p| !p.is_empty()) && !module.contains(' ') {
+                    out.push((site.clone(), module.to_string()));
                 }
             }
         }

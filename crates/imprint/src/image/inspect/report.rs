@@ -47,6 +47,8 @@ pub struct PackageReport {
     pub location: String,
     /// Its files in the image.
     pub files: usize,
+    /// The top-level modules and packages its files make importable.
+    pub provides: Vec<String>,
     /// Their bytes on disk.
     pub size: u64,
     /// Whether the handlers reach it.
@@ -88,6 +90,15 @@ pub struct Advice {
     pub commands: Vec<String>,
 }
 
+/// A handler followed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Handler {
+    /// `module.function (who runs it)`.
+    pub handler: String,
+    /// Whether its module is in the image.
+    pub found: bool,
+}
+
 /// The sum of the packages no handler reaches (the base's left out).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Unused {
@@ -116,8 +127,8 @@ pub struct Inspection {
     pub base_image: Option<String>,
     /// Layers, bottom first.
     pub layers: Vec<LayerReport>,
-    /// The handlers followed and whether each one's module is in the image.
-    pub handlers: Vec<(String, bool)>,
+    /// The handlers followed.
+    pub handlers: Vec<Handler>,
     /// Python's search path for the handlers.
     pub search_path: Vec<String>,
     /// Installed distributions, largest first.
@@ -193,12 +204,9 @@ impl Inspection {
         let handlers: Vec<String> = self
             .handlers
             .iter()
-            .map(|(h, found)| {
-                if *found {
-                    h.clone()
-                } else {
-                    format!("{h}: NOT FOUND")
-                }
+            .map(|h| match h.found {
+                true => h.handler.clone(),
+                false => format!("{}: NOT FOUND", h.handler),
             })
             .collect();
         writeln!(

@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use super::packages;
 use super::reach::{self, Reach, Runtime, Verdict};
 use super::read::{self, Subject};
-use super::report::{Advice, Copy, Duplicate, Inspection, LayerReport, PackageReport, Unused};
+use super::report::{
+    Advice, Copy, Duplicate, Handler, Inspection, LayerReport, PackageReport, Unused,
+};
 use super::scan::Tree;
 use super::waste;
 use crate::session::Session;
@@ -116,6 +118,7 @@ fn report(facts: Facts, project: &std::path::Path) -> Inspection {
             version: r.dist.version.clone(),
             location: r.dist.site.clone(),
             files: r.files.len(),
+            provides: provides(&r.dist.site, &r.files),
             size: r
                 .files
                 .iter()
@@ -149,7 +152,14 @@ fn report(facts: Facts, project: &std::path::Path) -> Inspection {
         python,
         base_image,
         layers,
-        handlers: reached.handlers.clone(),
+        handlers: reached
+            .handlers
+            .iter()
+            .map(|(handler, found)| Handler {
+                handler: handler.clone(),
+                found: *found,
+            })
+            .collect(),
         search_path: reached.path.iter().map(|p| format!("/{p}")).collect(),
         packages,
         unused,
@@ -159,6 +169,35 @@ fn report(facts: Facts, project: &std::path::Path) -> Inspection {
         advice,
         notes,
     }
+}
+
+/// The top-level names files under `site` make importable: `pkg/…` and `mod.py` or
+/// `mod.cpython-312-x86_64-linux-gnu.so` (metadata, bytecode folders and scripts left out).
+fn provides(site: &str, files: &[String]) -> Vec<String> {
+    let prefix = format!("{site}/");
+    let mut names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.strip_prefix(&prefix))
+        .filter_map(|inside| {
+            let (top, nested) = match inside.split_once('/') {
+                Some((top, _)) => (top, true),
+                None => (inside, false),
+            };
+            let name = match nested {
+                true => top,
+                false => top.split('.').next().filter(|_| {
+                    [".py", ".pyc", ".so", ".pyd"]
+                        .iter()
+                        .any(|s| top.ends_with(s))
+                })?,
+            };
+            let meta = top.ends_with(".dist-info") || top.ends_with(".egg-info");
+            (!meta && name != "__pycache__" && !name.is_empty()).then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The distributions installed in more than one folder, in search-path order.
@@ -230,4 +269,57 @@ fn advice(project: &std::path::Path, unused: &[&PackageReport]) -> Option<Advice
         direct,
         group,
     })
+}
+
+/// For the fuzz target: any bytes as a Python source, as a layer, and as the handler's module
+/// of a layer followed to the verdicts; a refusal is fine, a panic is not.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz(data: &[u8]) {
+    let _ = super::python::imports(data);
+    let _ = super::scan::scan_layer(data);
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    if layer
+        .append_data(&mut header, "var/task/app.py", data)
+        .is_err()
+    {
+        return;
+    }
+    let Ok(bytes) = layer.into_inner() else {
+        return;
+    };
+    let Ok(scan) = super::scan::scan_layer(&bytes[..]) else {
+        return;
+    };
+    let mut tree = Tree::default();
+    tree.apply(scan);
+    let runtime = Runtime::default();
+    let reached = reach::reach(&tree, &runtime, &[("fuzz".into(), "app.handler".into())]);
+    let _ = waste::waste(&tree, 0, &reached.path, Some("3.12"));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_distribution_provides_its_top_level_packages_and_modules() {
+        let files: Vec<String> = [
+            "t/pydantic_core/__init__.py",
+            "t/pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so",
+            "t/six.py",
+            "t/_cffi_backend.cpython-311-x86_64-linux-gnu.so",
+            "t/six-1.17.0.dist-info/RECORD",
+            "t/__pycache__/six.cpython-311.pyc",
+            "t/README.txt",
+            "bin/tool",
+        ]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+        assert_eq!(
+            super::provides("t", &files),
+            ["_cffi_backend", "pydantic_core", "six"]
+        );
+    }
 }
