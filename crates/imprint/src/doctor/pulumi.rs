@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use super::{Checks, Status};
 use crate::cli::Check;
 use crate::lambda;
-use crate::rollout;
 use crate::session::Session;
 
 /// The image functions the Pulumi stack holds are imprint.toml's (`pulumi stack export`),
@@ -16,7 +15,7 @@ pub(super) async fn check_pulumi(
     checks: &mut Checks,
 ) {
     let settings = &session.settings;
-    let Some(dir) = rollout::pulumi_program_dir(settings) else {
+    let Some(dir) = lambda::stack::program_dir(settings) else {
         return checks.skip(
             Check::Pulumi,
             "no Pulumi program ([deploy] pulumi_dir, or a Pulumi.yaml in infrastructure/ or beside imprint.toml)",
@@ -24,7 +23,7 @@ pub(super) async fn check_pulumi(
     };
     let deploy = settings.deploy();
     let stack = deploy.pulumi_stack.as_deref();
-    let stacked = match rollout::pulumi_stack_functions(&dir, stack).await {
+    let stacked = match lambda::stack::stack_functions(&dir, stack).await {
         Ok(None) => {
             return checks.skip(
                 Check::Pulumi,
@@ -37,7 +36,7 @@ pub(super) async fn check_pulumi(
                 "the stack holds no image function yet (`pulumi up` makes them)",
             )
         }
-        Ok(Some(names)) => names,
+        Ok(Some(functions)) => functions.into_keys().collect::<BTreeSet<String>>(),
         Err(e) => {
             return checks.fail(
                 Check::Pulumi,

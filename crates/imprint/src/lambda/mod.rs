@@ -1,6 +1,7 @@
 //! Lambda (with STS and CloudWatch): the SDK's configuration (region, profile, assumed role),
 //! one retrying client paced to Lambda's quotas, function selection and reads,
-//! verified image updates, versions and aliases, the alarms watched while traffic shifts.
+//! verified image updates, versions and aliases, the alarms watched while traffic shifts, and
+//! the image functions a Pulumi stack declares.
 
 mod alarms;
 mod aliases;
@@ -13,6 +14,7 @@ mod pace;
 mod retry;
 mod sdk;
 mod select;
+pub(crate) mod stack;
 mod update;
 mod versions;
 

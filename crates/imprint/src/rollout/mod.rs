@@ -19,9 +19,7 @@ use anyhow::Context as _;
 use futures_util::stream::{self, StreamExt};
 
 pub use apply::Move;
-pub use pulumi::{
-    pin_pulumi, program_dir as pulumi_program_dir, stack_functions as pulumi_stack_functions,
-};
+pub use pulumi::pin_pulumi;
 pub use report::{FunctionReport, Report, RolloutOutcome};
 pub use target::{pushed_target, rollback_target, Target};
 

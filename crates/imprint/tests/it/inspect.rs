@@ -301,4 +301,38 @@ fn a_functions_own_command_is_followed_as_a_handler() {
         "{}",
         report["notes"]
     );
+
+    // Lambda out of reach: the commands are the Pulumi stack's. Pulumi's CLI cannot be
+    // installed here: a stand-in prints the stack's export (a fixture, named as such).
+    p.file(
+        "infrastructure/Pulumi.yaml",
+        "name: debt-api\nruntime: python\n",
+    );
+    let function = |name: &str, handler: &str| {
+        serde_json::json!({"type": "aws:lambda/function:Function", "urn": format!("urn:{name}"),
+            "outputs": {"name": name, "packageType": "Image", "imageConfig": {"commands": [handler]}}})
+    };
+    let export = serde_json::json!({"version": 3, "deployment": {"resources": [
+        function(&names[0], "app.handler"), function(&names[1], "extra.handler"),
+    ]}});
+    let (p, _) = p.with_stand_in("pulumi", "cat \"$HOME/export.json\"");
+    std::fs::write(p.home().join("export.json"), export.to_string()).unwrap();
+    let p = p.env("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9");
+    let tag = pushed["tag"].as_str().unwrap();
+    let report = p
+        .run(&["inspect", tag, "--json", "--call-timeout", "3s"])
+        .success()
+        .json();
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("are the Pulumi stack's"), "{notes}");
+    assert_eq!(packages(&report)["requests@var/task"].0, "used", "{notes}");
+    assert!(report["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["handler"]
+            == format!(
+                "extra.handler (function {}, as the Pulumi stack says)",
+                names[1]
+            )));
 }

@@ -17,6 +17,7 @@ use crate::image::build::{self, BuilderImage, LocalImage};
 use crate::image::lock::{self, Lockfile};
 use crate::image::push::archive::ImageSource as _;
 use crate::image::Unwatched;
+use crate::lambda::stack;
 use crate::registry::{BlobSink, ImageName, Registry};
 use crate::session::Session;
 use imprint_context::BaseImage;
@@ -358,12 +359,50 @@ pub async fn handlers(
                 }
             }
         }
-        Err(e) => notes.push(format!(
-            "cannot read the functions' commands from Lambda ({e:#}); only the image's CMD is followed"
-        )),
+        Err(e) => match from_pulumi(session).await {
+            Ok(Some(found)) => {
+                notes.push(format!(
+                    "cannot read the functions from Lambda ({e:#}); their commands are the Pulumi stack's (`pulumi stack export`)"
+                ));
+                out.extend(found);
+            }
+            Ok(None) => notes.push(format!(
+                "cannot read the functions' commands from Lambda ({e:#}), and no Pulumi stack says them; only the image's CMD is followed"
+            )),
+            Err(p) => notes.push(format!(
+                "cannot read the functions' commands from Lambda ({e:#}) nor from the Pulumi stack ({p:#}); only the image's CMD is followed"
+            )),
+        },
     }
     out.dedup_by(|a, b| a.1 == b.1);
     out
+}
+
+/// The configured functions' commands as the Pulumi stack's state holds them (all its image
+/// functions when they are selected by tag); `None` without a Pulumi program or CLI.
+async fn from_pulumi(session: &Session) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    let deploy = session.settings.deploy();
+    let Some(dir) = stack::program_dir(&session.settings) else {
+        return Ok(None);
+    };
+    let stack = deploy.pulumi_stack.as_deref();
+    let Some(functions) = stack::stack_functions(&dir, stack).await? else {
+        return Ok(None);
+    };
+    let configured = |name: &String| deploy.functions.as_ref().is_none_or(|l| l.contains(name));
+    Ok(Some(
+        functions
+            .into_iter()
+            .filter(|(name, _)| configured(name))
+            .filter_map(|(name, command)| {
+                let handler = command.into_iter().next()?;
+                Some((
+                    format!("function {name}, as the Pulumi stack says"),
+                    handler,
+                ))
+            })
+            .collect(),
+    ))
 }
 
 /// How many bottom layers are the base image's (its diff IDs, read at the pinned digest,
