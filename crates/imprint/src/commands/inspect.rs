@@ -3,7 +3,7 @@
 use crate::cli::InspectArgs;
 use crate::error::ExitStatus;
 use crate::image::built::{bring_tree_built, OnMachine};
-use crate::image::inspect::{inspect, Subject};
+use crate::image::inspect::{inspect, Commands, Subject};
 use crate::image::source::Source;
 use crate::printer::Printer;
 use crate::session::Session;
@@ -15,7 +15,7 @@ pub async fn run(
     args: &InspectArgs,
 ) -> anyhow::Result<ExitStatus> {
     let report = match &args.tag {
-        Some(tag) => inspect(session, Subject::Tag(tag)).await?,
+        Some(tag) => inspect(session, Subject::Tag(tag), Commands::LambdaOrPulumi).await?,
         None => {
             let source = Source::read(&session.settings);
             let (tagged, on_machine) = bring_tree_built(session, &source, false, false).await?;
@@ -29,7 +29,7 @@ pub async fn run(
                     Subject::Built { image, bases }
                 }
             };
-            inspect(session, subject).await?
+            inspect(session, subject, Commands::LambdaOrPulumi).await?
         }
     };
     printer.report(&report)?;

@@ -7,7 +7,7 @@ use std::fmt;
 use imprint_context::BaseImage;
 use serde::Serialize;
 
-use super::read::Subject;
+use super::read::{Commands, Subject};
 use super::report::human;
 use super::run::inspect;
 use crate::config::UnusedCheck;
@@ -79,7 +79,7 @@ pub async fn after_build(
         _ => {}
     }
     let reporter = session.reporter();
-    let report = match inspect(session, Subject::Built { image, bases }).await {
+    let report = match inspect(session, Subject::Built { image, bases }, Commands::Lambda).await {
         Ok(report) => report,
         Err(e) if check == UnusedCheck::Report => {
             reporter.warn(&format!("cannot inspect {image} ({e:#})"));

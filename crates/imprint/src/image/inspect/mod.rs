@@ -15,7 +15,7 @@ mod tests;
 mod waste;
 
 pub use check::after_build;
-pub use read::Subject;
+pub use read::{Commands, Subject};
 pub use report::human;
 #[cfg(feature = "fuzzing")]
 pub use run::fuzz;

@@ -47,6 +47,15 @@ pub enum Subject<'a> {
     },
 }
 
+/// Where the configured functions' commands may be read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commands {
+    /// Lambda, else the Pulumi stack (`pulumi stack export`): `imprint inspect`.
+    LambdaOrPulumi,
+    /// Lambda alone: a build's line runs no other program.
+    Lambda,
+}
+
 /// Where a layer's bytes are.
 #[derive(Debug, Clone)]
 pub enum At {
@@ -336,6 +345,7 @@ async fn streamed(registry: &Registry, digest: &str, size: u64) -> anyhow::Resul
 pub async fn handlers(
     session: &Session,
     config: &serde_json::Value,
+    commands: Commands,
     notes: &mut Vec<String>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -359,6 +369,9 @@ pub async fn handlers(
                 }
             }
         }
+        Err(e) if commands == Commands::Lambda => notes.push(format!(
+            "cannot read the functions' commands from Lambda ({e:#}); only the image's CMD is followed"
+        )),
         Err(e) => match from_pulumi(session).await {
             Ok(Some(found)) => {
                 notes.push(format!(

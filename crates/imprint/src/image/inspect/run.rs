@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use super::packages;
 use super::reach::{self, Reach, Runtime, Verdict};
-use super::read::{self, Subject};
+use super::read::{self, Commands, Subject};
 use super::report::{
     Advice, Copy, Duplicate, Handler, Inspection, LayerReport, PackageReport, Unused,
 };
@@ -14,14 +14,19 @@ use super::scan::Tree;
 use super::waste;
 use crate::session::Session;
 
-/// Reads the image `subject` names and says what it holds.
-pub async fn inspect(session: &Session, subject: Subject<'_>) -> anyhow::Result<Inspection> {
+/// Reads the image `subject` names and says what it holds, the functions' commands read from
+/// where `commands` says.
+pub async fn inspect(
+    session: &Session,
+    subject: Subject<'_>,
+    commands: Commands,
+) -> anyhow::Result<Inspection> {
     let image = read::find(session, subject).await?;
     let config: serde_json::Value = serde_json::from_slice(&image.config)
         .with_context(|| format!("the config of {} is not JSON", image.name))?;
     let tree = read::layers(session, &image).await?;
     let mut notes = Vec::new();
-    let handlers = read::handlers(session, &config, &mut notes).await;
+    let handlers = read::handlers(session, &config, commands, &mut notes).await;
     let base = read::base_layers(session, &image, &config, &mut notes).await;
     let reached = reach::reach(&tree, &runtime_of(&config), &handlers);
     let facts = Facts {
