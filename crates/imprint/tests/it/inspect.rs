@@ -123,6 +123,18 @@ fn unused_packages_are_named_with_their_sizes_the_same_from_the_build_and_the_pu
         unused_bytes += size;
     }
     assert_eq!(local["unused"]["packages"], 4, "{}", local["unused"]);
+    // pydantic_core's compiled core is the largest file it owns.
+    let core = local["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pydantic_core")
+        .unwrap();
+    let largest = core["largest_files"][0][0].as_str().unwrap();
+    assert!(
+        largest.starts_with("/var/task/pydantic_core/_pydantic_core.") && largest.ends_with(".so"),
+        "{core}"
+    );
     assert_eq!(local["unused"]["size"], unused_bytes);
     // The codec loaded by a computed name: maybe, never unused.
     let six = at("six");

@@ -49,6 +49,8 @@ pub struct PackageReport {
     pub files: usize,
     /// The top-level modules and packages its files make importable.
     pub provides: Vec<String>,
+    /// Its largest files (at most five): path, bytes on disk.
+    pub largest_files: Vec<(String, u64)>,
     /// Their bytes on disk.
     pub size: u64,
     /// Whether the handlers reach it.

@@ -124,6 +124,7 @@ fn report(facts: Facts, project: &std::path::Path) -> Inspection {
             location: r.dist.site.clone(),
             files: r.files.len(),
             provides: provides(&r.dist.site, &r.files),
+            largest_files: largest(tree, &r.files),
             size: r
                 .files
                 .iter()
@@ -174,6 +175,17 @@ fn report(facts: Facts, project: &std::path::Path) -> Inspection {
         advice,
         notes,
     }
+}
+
+/// The five largest of `files`, with their sizes.
+fn largest(tree: &Tree, files: &[String]) -> Vec<(String, u64)> {
+    let mut sized: Vec<(String, u64)> = files
+        .iter()
+        .filter_map(|f| Some((format!("/{f}"), tree.files.get(f)?.size)))
+        .collect();
+    sized.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    sized.truncate(5);
+    sized
 }
 
 /// The top-level names files under `site` make importable: `pkg/…` and `mod.py` or
