@@ -8,7 +8,7 @@ use imprint_context::BaseImage;
 use serde::Serialize;
 
 use super::read::{Commands, Subject};
-use super::report::human;
+use super::report::{human, Unused};
 use super::run::inspect;
 use crate::config::UnusedCheck;
 use crate::error::UsageError;
@@ -35,8 +35,8 @@ pub struct BuiltSize {
     pub size: u64,
     /// The deployed image.
     pub deployed: Deployed,
-    /// Packages no handler imports (the base's left out): how many, their bytes on disk, names.
-    pub unused: (usize, u64, Vec<String>),
+    /// Packages no handler imports (the base's left out).
+    pub unused: Unused,
 }
 
 impl fmt::Display for BuiltSize {
@@ -53,11 +53,11 @@ impl fmt::Display for BuiltSize {
             Deployed::Nothing => f.write_str(" (nothing deployed to compare with)")?,
             Deployed::Unknown(why) => write!(f, " (the deployed image's size is unknown: {why})")?,
         }
-        let (count, bytes, _) = &self.unused;
-        match count {
+        let bytes = human(self.unused.size);
+        match self.unused.packages {
             0 => f.write_str(", every package reached by a handler"),
-            1 => write!(f, ", {} in 1 package no handler imports", human(*bytes)),
-            n => write!(f, ", {} in {n} packages no handler imports", human(*bytes)),
+            1 => write!(f, ", {bytes} in 1 package no handler imports"),
+            n => write!(f, ", {bytes} in {n} packages no handler imports"),
         }
     }
 }
@@ -87,17 +87,12 @@ pub async fn after_build(
         }
         Err(e) => return Err(e.context(format!("[image] unused: cannot inspect {image}"))),
     };
-    let unused: Vec<String> = report
-        .packages
-        .iter()
-        .filter(|p| p.verdict == super::reach::Verdict::Unused && !p.base)
-        .map(|p| p.name.clone())
-        .collect();
     let line = BuiltSize {
         size: report.size,
         deployed: deployed_size(session).await,
-        unused: (unused.len(), report.unused.size, unused.clone()),
+        unused: report.unused.clone(),
     };
+    let unused = &report.unused.names;
     reporter.note(&line.to_string());
     if unused.is_empty() {
         return Ok(());

@@ -108,6 +108,8 @@ pub struct Unused {
     pub packages: usize,
     /// Their bytes on disk.
     pub size: u64,
+    /// Their names, largest first.
+    pub names: Vec<String>,
 }
 
 /// `imprint inspect`.
@@ -242,12 +244,7 @@ impl Inspection {
     }
 
     fn fmt_findings(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unused: Vec<&str> = self
-            .packages
-            .iter()
-            .filter(|p| p.verdict == Verdict::Unused && !p.base)
-            .map(|p| p.name.as_str())
-            .collect();
+        let unused = &self.unused.names;
         if unused.is_empty() {
             writeln!(f, "\nno handler leaves a package of the image unused")?;
         } else {

@@ -145,6 +145,7 @@ fn report(facts: Facts, project: &std::path::Path) -> Inspection {
     let unused = Unused {
         packages: unused_list.len(),
         size: unused_list.iter().map(|p| p.size).sum(),
+        names: unused_list.iter().map(|p| p.name.clone()).collect(),
     };
     let advice = advice(project, &unused_list);
     let python = waste::python_version(tree);
