@@ -5,6 +5,7 @@ use anyhow::Context as _;
 
 use crate::cli::PushArgs;
 use crate::error::ExitStatus;
+use crate::image::built;
 use crate::image::push::publish::{self, InRegistry, PushOutcome, PushReport};
 use crate::image::source::Source;
 use crate::image::{tag_content, TagQuery};
@@ -28,7 +29,7 @@ pub async fn run(
         .await
         .context("failed to work out the tag")?;
     if args.rebuild {
-        crate::image::built::prefer_newest_build(&session.settings, &mut tagged)?;
+        built::prefer_newest_build(&session.settings, &mut tagged)?;
     }
     let report = match publish::bring_pushed(session, &tagged, false, false, &source).await? {
         InRegistry::AlreadyPushed(pushed) => PushReport {

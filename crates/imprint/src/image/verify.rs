@@ -215,8 +215,7 @@ pub async fn verify(session: &Session, against: Against<'_>) -> anyhow::Result<V
 
 /// The tag of the newest deployment in the journal that succeeded.
 async fn deployed_tag(registry: &Registry) -> anyhow::Result<String> {
-    let newest = journal::successful(registry, 1).await?;
-    let record = newest.iter().find_map(journal::succeeded).ok_or_else(|| {
+    let record = journal::newest_succeeded(registry).await?.ok_or_else(|| {
         UsageError::new(
             format!(
                 "the journal of {} has no successful deployment",
@@ -225,7 +224,7 @@ async fn deployed_tag(registry: &Registry) -> anyhow::Result<String> {
             "deploy first (`imprint deploy`), or name a pushed tag with --tag",
         )
     })?;
-    Ok(record.tag.clone())
+    Ok(record.tag)
 }
 
 /// What differs between the pushed image (`report.pushed`) and `ours`.
@@ -247,15 +246,7 @@ async fn compare(
             report.config = config_keys(&theirs, &ours.config);
         }
     }
-    let theirs: Vec<(String, u64)> = parsed["layers"]
-        .as_array()
-        .map(|layers| {
-            layers
-                .iter()
-                .filter_map(|l| Some((l["digest"].as_str()?.to_string(), l["size"].as_u64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let theirs = manifest.layers().unwrap_or_default();
     for index in 0..theirs.len().max(ours.layers.len()) {
         let (pushed, rebuilt) = (theirs.get(index), ours.layers.get(index));
         if pushed.map(|p| &p.0) == rebuilt.map(|l| &l.digest) {

@@ -19,4 +19,4 @@ pub use record::{
 };
 pub(crate) use rollback::{previous, RollbackTo};
 pub use store::{entries, Deployment};
-pub(crate) use store::{succeeded, successful, unfinished, write};
+pub(crate) use store::{newest_succeeded, succeeded, successful, unfinished, write};

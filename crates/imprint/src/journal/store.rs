@@ -213,6 +213,12 @@ pub fn succeeded(entry: &Deployment) -> Option<&Record> {
         .filter(|r| r.outcome == Some(DeploymentOutcome::Succeeded))
 }
 
+/// The end record of the newest deployment (or rollback) that succeeded, if any.
+pub async fn newest_succeeded(registry: &Registry) -> Result<Option<Record>, RegistryError> {
+    let newest = successful(registry, 1).await?;
+    Ok(newest.iter().find_map(succeeded).cloned())
+}
+
 /// The newest `n` deployments (or rollbacks) that succeeded, newest first.
 pub async fn successful(registry: &Registry, n: usize) -> Result<Vec<Deployment>, RegistryError> {
     if n == 0 {

@@ -31,6 +31,21 @@ pub struct Manifest {
     pub digest: String,
 }
 
+impl Manifest {
+    /// An image manifest's layers, bottom first: digest and compressed size; `None` when it
+    /// is no image manifest (not JSON, or no `layers`).
+    pub fn layers(&self) -> Option<Vec<(String, u64)>> {
+        let parsed: serde_json::Value = serde_json::from_slice(&self.bytes).ok()?;
+        let layers = parsed["layers"].as_array()?;
+        Some(
+            layers
+                .iter()
+                .filter_map(|l| Some((l["digest"].as_str()?.to_string(), l["size"].as_u64()?)))
+                .collect(),
+        )
+    }
+}
+
 /// `sha256:<hex>` of bytes.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", imprint_context::hex(&Sha256::digest(bytes)))
@@ -505,10 +520,9 @@ impl Registry {
         let Some(manifest) = self.get_manifest(reference).await? else {
             return Ok(None);
         };
-        let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap_or_default();
-        Ok(parsed["layers"]
-            .as_array()
-            .map(|layers| layers.iter().filter_map(|l| l["size"].as_u64()).sum()))
+        Ok(manifest
+            .layers()
+            .map(|layers| layers.iter().map(|(_, size)| size).sum()))
     }
 
     /// Stores a manifest under a tag and checks the registry computed the same digest.

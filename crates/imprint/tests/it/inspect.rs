@@ -183,6 +183,15 @@ fn unused_packages_are_named_with_their_sizes_the_same_from_the_build_and_the_pu
     let tag = pushed["tag"].as_str().unwrap();
     let remote = p.run(&["inspect", tag, "--json"]).success().json();
     assert_eq!(remote["read_from"], "registry");
+    // A tag the registry does not hold is bad input, named.
+    let missing = p
+        .run(&["inspect", "20200101-000000-00000000"])
+        .usage_error();
+    assert!(
+        missing.stderr.contains("does not exist"),
+        "{}",
+        missing.stderr
+    );
     assert_eq!(contents(&remote), contents(&local));
     // Python itself, running the handler (and the codec) in the image: every package it
     // loads is one the report calls used or maybe, never unused.

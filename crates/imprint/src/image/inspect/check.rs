@@ -129,11 +129,10 @@ async fn deployed_size(session: &Session) -> Deployed {
     }
     let read = async {
         let registry = session.registry().await?;
-        let records = journal::successful(registry, 1).await?;
-        let Some(record) = records.iter().find_map(journal::succeeded) else {
+        let Some(record) = journal::newest_succeeded(registry).await? else {
             return Ok(Deployed::Nothing);
         };
-        let tag = record.tag.clone();
+        let tag = record.tag;
         let size = registry
             .image_size(&tag)
             .await?

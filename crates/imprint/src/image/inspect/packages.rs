@@ -46,6 +46,16 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
+/// The normalized name a requirement (`name[extra] (>=1)`, PEP 508) begins with; `None` when
+/// it begins with none.
+pub fn requirement_name(requirement: &str) -> Option<String> {
+    let requirement = requirement.trim();
+    let end = requirement
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(requirement.len());
+    (end > 0).then(|| normalize(&requirement[..end]))
+}
+
 /// The metadata folder a path is in (`…/x.dist-info`, `…/x.egg-info`) and the file's name.
 pub fn metadata_file(path: &str) -> Option<(&str, &str)> {
     let (dir, file) = path.rsplit_once('/')?;
@@ -74,13 +84,7 @@ pub fn distribution(meta: &str, texts: &BTreeMap<&str, &str>) -> Option<Distribu
             if marker.contains("extra") {
                 continue;
             }
-            let requirement = requirement.trim();
-            let end = requirement
-                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-                .unwrap_or(requirement.len());
-            if end > 0 {
-                requires.push(normalize(&requirement[..end]));
-            }
+            requires.extend(requirement_name(requirement));
         }
     }
     let name = name?;

@@ -371,11 +371,9 @@ impl Walk<'_> {
     }
 
     fn run(&mut self) {
+        let tree = self.finder.tree;
         while let Some((file, module)) = self.queue.pop_front() {
-            let Some(found) = self.finder.tree.files.get(&file) else {
-                continue;
-            };
-            let Some(imports) = found.imports.clone() else {
+            let Some(imports) = tree.files.get(&file).and_then(|f| f.imports.as_deref()) else {
                 continue;
             };
             let package = if file.ends_with("/__init__.py") {
@@ -426,7 +424,7 @@ impl Walk<'_> {
     /// of that name on the search path), maybe, or unused.
     fn verdicts(&mut self, dists: &[Distribution]) -> Vec<(Verdict, String)> {
         let mut first: HashMap<&str, usize> = HashMap::new();
-        let order = self.finder.path.clone();
+        let order = &self.finder.path;
         let mut by_path: Vec<usize> = (0..dists.len()).collect();
         by_path.sort_by_key(|&i| order.iter().position(|p| *p == dists[i].site));
         for i in by_path {

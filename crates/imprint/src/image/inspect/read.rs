@@ -131,12 +131,7 @@ async fn pushed_image(
         .get_blob(config_digest)
         .await?
         .with_context(|| format!("the config of {name} is not in the registry"))?;
-    let layers: Vec<(String, u64)> = parsed["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| Some((l["digest"].as_str()?.to_string(), l["size"].as_u64()?)))
-        .collect();
+    let layers = manifest.layers().unwrap_or_default();
     Ok(Found {
         name,
         digest: manifest.digest,
@@ -465,19 +460,6 @@ async fn base_diff_ids(
     reference: &str,
     digest: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let name = ImageName::parse(reference)?;
-    let registry = session.registry_for(&name.repository, None).await?;
-    let manifest = registry
-        .get_manifest(digest)
-        .await?
-        .with_context(|| format!("{reference}@{digest} is not in its registry"))?;
-    let parsed: serde_json::Value = serde_json::from_slice(&manifest.bytes)?;
-    let config = parsed["config"]["digest"]
-        .as_str()
-        .with_context(|| format!("the manifest of {reference} names no config"))?;
-    let config = registry
-        .get_blob(config)
-        .await?
-        .with_context(|| format!("the config of {reference} is not in its registry"))?;
-    Ok(diff_ids(&serde_json::from_slice(&config)?))
+    let base = build::native::read_base(session, reference, digest).await?;
+    Ok(diff_ids(&base.config))
 }

@@ -257,13 +257,7 @@ fn advice(project: &std::path::Path, unused: &[&PackageReport]) -> Option<Advice
         .and_then(|d| d.as_array())
         .into_iter()
         .flatten()
-        .filter_map(|d| d.as_str())
-        .map(|d| {
-            let end = d
-                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-                .unwrap_or(d.len());
-            packages::normalize(&d[..end])
-        })
+        .filter_map(|d| packages::requirement_name(d.as_str()?))
         .collect();
     let direct: Vec<String> = unused
         .iter()

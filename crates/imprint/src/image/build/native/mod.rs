@@ -331,7 +331,17 @@ pub async fn fetch_base(
                 "run `imprint lock` (with the registry reachable) and commit imprint.lock",
             )
         })?;
-    let name = ImageName::parse(&reference)?;
+    read_base(session, &reference, digest).await.map(Some)
+}
+
+/// The manifest and config of the image `reference` at `digest`, from its registry (the
+/// manifest checked against the digest).
+pub async fn read_base(
+    session: &Session,
+    reference: &str,
+    digest: &str,
+) -> anyhow::Result<BaseImageData> {
+    let name = ImageName::parse(reference)?;
     let registry = session.registry_for(&name.repository, None).await?;
     let manifest = registry
         .get_manifest(digest)
@@ -350,5 +360,5 @@ pub async fn fetch_base(
     let config = registry.get_blob(config_digest).await?.with_context(|| {
         format!("the config {config_digest} of {reference} is not in its registry")
     })?;
-    BaseImageData::new(&reference, &manifest.bytes, &config).map(Some)
+    BaseImageData::new(reference, &manifest.bytes, &config)
 }

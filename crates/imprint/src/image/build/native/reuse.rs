@@ -28,8 +28,7 @@ impl<'a> Deployed<'a> {
     /// The layer made under `key` in the newest deployed image, when the repository has it.
     async fn lookup(&self, key: &str) -> anyhow::Result<Option<(Layer, Borrowed)>> {
         let registry = self.session.registry().await?;
-        let newest = journal::successful(registry, 1).await?;
-        let Some(record) = newest.iter().find_map(journal::succeeded) else {
+        let Some(record) = journal::newest_succeeded(registry).await? else {
             return Ok(None);
         };
         let reference = record.image.digest.as_deref().unwrap_or(&record.tag);
