@@ -10,7 +10,7 @@ use crate::config::{RolloutFlags, Strategy};
 
 /// Deploys container-image AWS Lambda functions with content-based image tags.
 #[derive(Debug, Parser)]
-#[command(name = "imprint", version, about, propagate_version = true)]
+#[command(name = "imprint", version = crate::version::LONG_VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -87,6 +87,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print imprint's man page (roff), e.g. `imprint man > /usr/local/share/man/man1/imprint.1`.
     Man,
+    /// Print imprint's version, commit, target and format versions (`--json` for tooling).
+    Version,
 }
 
 /// `imprint init`.
@@ -193,7 +195,9 @@ impl Command {
             Self::Gc(a) => registry_only(&a.registry),
             Self::Init(a) => registry_only(&a.registry),
             // They read no settings (run before any are loaded).
-            Self::Completions(_) | Self::Man => Cow::Owned(BuildInputArgs::default()),
+            Self::Completions(_) | Self::Man | Self::Version => {
+                Cow::Owned(BuildInputArgs::default())
+            }
         }
     }
 }

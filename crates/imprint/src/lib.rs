@@ -26,6 +26,7 @@ mod rollout;
 mod session;
 mod state;
 mod timeouts;
+pub mod version;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match &cli.command {
             Command::Completions(args) => return commands::completions::run(args),
             Command::Man => return commands::completions::man(),
+            Command::Version => return commands::version::run(&printer),
             // An imprint.toml that is there is never overwritten: said before it is read.
             Command::Init(args) => commands::init::refuse_existing(args)?,
             _ => {}
@@ -100,7 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Gc(args) => commands::gc::run(s, p, args).await,
             Command::Init(args) => commands::init::run(s, p, args).await,
             // Answered above, before the settings.
-            Command::Completions(_) | Command::Man => Ok(ExitStatus::Success),
+            Command::Completions(_) | Command::Man | Command::Version => Ok(ExitStatus::Success),
         }
     });
     match result {

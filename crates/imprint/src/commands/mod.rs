@@ -18,3 +18,4 @@ pub mod run_local;
 pub mod status;
 pub mod tag;
 pub mod verify;
+pub mod version;

@@ -17,7 +17,9 @@ const LAYERS: &[&[&str]] = &[
     &["rollout"],
     &["gc"],
     &["iam"],
-    &["cli", "diagnose", "doctor", "commands", "lib", "fuzz"],
+    &[
+        "cli", "diagnose", "doctor", "commands", "lib", "fuzz", "version",
+    ],
 ];
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 100;

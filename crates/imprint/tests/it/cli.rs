@@ -448,6 +448,7 @@ fn help_lists_only_working_commands() {
             "init",
             "completions",
             "man",
+            "version",
             "help"
         ]
     );

@@ -28,6 +28,7 @@ mod promote;
 mod pulumi_program;
 mod push;
 mod push_memory;
+mod release;
 mod rollback;
 mod run_local;
 mod servers;
