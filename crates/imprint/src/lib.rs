@@ -4,6 +4,10 @@
 //! [`session::Session`] (the clients, made on first use) and dispatches to one module per
 //! command under `commands`. docs/architecture.md draws the layers.
 
+// Nightly rustc (cargo fuzz) overflows the default 128 query depth computing the layout of
+// the deepest command futures (`build`'s: the build, its export and the inspection after it).
+#![recursion_limit = "256"]
+
 pub mod cli;
 mod commands;
 mod config;
