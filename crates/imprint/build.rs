@@ -21,10 +21,10 @@ fn main() {
         (short, date) => format!("{short} {date}, {target}"),
     };
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
-    println!("cargo:rustc-env=IMPRINT_TARGET={target}");
-    println!("cargo:rustc-env=IMPRINT_COMMIT={commit}");
-    println!("cargo:rustc-env=IMPRINT_COMMIT_DATE={date}");
-    println!("cargo:rustc-env=IMPRINT_LONG_VERSION={version} ({detail})");
+    println!("cargo:rustc-env=BUILT_TARGET={target}");
+    println!("cargo:rustc-env=BUILT_COMMIT={commit}");
+    println!("cargo:rustc-env=BUILT_COMMIT_DATE={date}");
+    println!("cargo:rustc-env=BUILT_LONG_VERSION={version} ({detail})");
     println!("cargo:rerun-if-changed=build.rs");
 }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// `imprint --version`'s text after the name: `0.1.0 (1a2b3c4 2026-12-05, x86_64-unknown-linux-gnu)`.
-pub const LONG_VERSION: &str = env!("IMPRINT_LONG_VERSION");
+pub const LONG_VERSION: &str = env!("BUILT_LONG_VERSION");
 
 /// `imprint version`: what `--version` says, field by field.
 #[derive(Debug, Clone, Serialize)]
@@ -42,9 +42,9 @@ impl Version {
         let known = |s: &'static str| (!s.is_empty()).then_some(s);
         Self {
             version: env!("CARGO_PKG_VERSION"),
-            commit: known(env!("IMPRINT_COMMIT")),
-            commit_date: known(env!("IMPRINT_COMMIT_DATE")),
-            target: env!("IMPRINT_TARGET"),
+            commit: known(env!("BUILT_COMMIT")),
+            commit_date: known(env!("BUILT_COMMIT_DATE")),
+            target: env!("BUILT_TARGET"),
             formats: Formats {
                 content_hash: imprint_context::FORMAT_VERSION,
                 index_artifact: imprint_context::FORMAT_VERSION,

@@ -70,11 +70,34 @@ fn version_names_the_commit_its_date_and_the_target() {
     assert_eq!(report["formats"]["journal"], 1);
     assert_eq!(report["formats"]["content_hash"], 1);
     assert_eq!(report["formats"]["index_artifact"], 1);
+    // What build.rs hands rustc is in the environment the tests run imprint in too (cargo
+    // and nextest export it): none of it may be a variable imprint reads.
+    let mut cli = <imprint::cli::Cli as clap::CommandFactory>::command();
+    cli.build();
+    let mut read = BTreeSet::new();
+    flag_variables(&cli, &mut read);
+    assert!(read.contains("IMPRINT_TARGET"), "{read:?}");
+    for name in &read {
+        assert!(
+            std::env::var_os(name).is_none(),
+            "{name} is set for the tests"
+        );
+    }
     let line = format!("imprint {VERSION} ({} {date}, {target})\n", &commit[..7]);
     for args in [&["--version"][..], &["-V"], &["version"]] {
         let out = run(Command::new(env!("CARGO_BIN_EXE_imprint")).args(args));
         assert!(out.status.success());
         assert_eq!(text(&out.stdout), line, "imprint {args:?}");
+    }
+}
+
+/// Every environment variable a flag of `command` or its subcommands reads.
+fn flag_variables(command: &clap::Command, out: &mut BTreeSet<String>) {
+    for arg in command.get_arguments() {
+        out.extend(arg.get_env().map(|e| e.to_string_lossy().into_owned()));
+    }
+    for sub in command.get_subcommands() {
+        flag_variables(sub, out);
     }
 }
 
@@ -194,10 +217,10 @@ fn the_installer_installs_from_a_release(port: u16, release: &Path, host_target:
     let install = |version: &str, target: &str| {
         run(Command::new("sh")
             .arg(&installer)
-            .env_remove("IMPRINT_REPO")
+            .env_remove("IMPRINT_RELEASE_REPO")
             .env("IMPRINT_DOWNLOAD_URL", format!("http://127.0.0.1:{port}"))
             .env("IMPRINT_VERSION", version)
-            .env("IMPRINT_TARGET", target)
+            .env("IMPRINT_INSTALL_TARGET", target)
             .env("IMPRINT_INSTALL_DIR", dir.path().join("bin")))
     };
     let binary = std::fs::read(release.with_file_name("imprint")).unwrap();
@@ -296,7 +319,9 @@ fn install_steps() -> Vec<(&'static str, String)> {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let from = lines.iter().position(|l| l.contains("IMPRINT_REPO:?"));
+    let from = lines
+        .iter()
+        .position(|l| l.contains("IMPRINT_RELEASE_REPO:?"));
     let to = lines.iter().position(|l| l.contains("tar -xzf"));
     let (Some(from), Some(to)) = (from, to) else {
         panic!(".gitlab-ci.yml's before_script installs imprint: {lines:?}")
@@ -320,7 +345,10 @@ fn examples_install_from_a_release(port: u16, release: &Path, host_target: &str)
             script.contains("$(uname -m)-unknown-linux-musl.tar.gz\""),
             "{file} installs the static Linux archive of the runner's machine: {script}"
         );
-        assert!(!script.contains("github.com/") || script.contains("github.com/${IMPRINT_REPO}/"));
+        assert!(
+            !script.contains("github.com/")
+                || script.contains("github.com/${IMPRINT_RELEASE_REPO}/")
+        );
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
@@ -336,12 +364,12 @@ fn examples_install_from_a_release(port: u16, release: &Path, host_target: &str)
                 .current_dir(dir.path())
                 .env("PATH", &path)
                 .env("IMPRINT_VERSION", VERSION)
-                .env("IMPRINT_REPO", repo))
+                .env("IMPRINT_RELEASE_REPO", repo))
         };
         let unset = install("");
         assert!(!unset.status.success(), "{file}: no repository, no install");
         assert!(
-            text(&unset.stderr).contains("IMPRINT_REPO"),
+            text(&unset.stderr).contains("IMPRINT_RELEASE_REPO"),
             "{file}: {}",
             text(&unset.stderr)
         );
