@@ -443,16 +443,14 @@ fn the_release_builds_every_target_the_examples_install() {
         assert!(targets.contains(&format!("{machine}-unknown-linux-musl")));
     }
     for (file, script) in install_steps() {
-        for line in [
-            "sha256sum --check \"${archive}.sha256\"",
-            "sha256sum -c \"${archive}.sha256\"",
-        ] {
-            if script.contains(line) {
-                let checked = script.find(line).unwrap();
-                let unpacked = script.find("tar -xzf").unwrap();
-                assert!(checked < unpacked, "{file} checks before it unpacks");
-            }
-        }
+        let checked = ["--check", "-c"]
+            .iter()
+            .find_map(|flag| script.find(&format!("sha256sum {flag} \"${{archive}}.sha256\"")))
+            .unwrap_or_else(|| panic!("{file} checks the archive's checksum: {script}"));
+        let unpacked = script
+            .find("tar -xzf")
+            .expect("the install unpacks the archive");
+        assert!(checked < unpacked, "{file} checks before it unpacks");
         assert!(
             script.contains("curl -fsSLO \"${release}/${archive}.sha256\""),
             "{file}"
